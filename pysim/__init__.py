@@ -5,13 +5,13 @@ NumPy only; never imports torch. It defines what a spikeforge network means.
 from __future__ import annotations
 
 from .atomic import atomic_dir, atomic_path
+from .errors import CheckFailed, InputError, ManifestError, ToolMissing
 from .golden import SimResult, layer_step, predict_from, simulate, synaptic_input
 from .network import (
     FORMAT,
     FORMAT_VERSION,
     IntLayer,
     IntNetwork,
-    ManifestError,
     Readout,
     ResetMode,
     load_network,
@@ -23,7 +23,7 @@ from .randnet import random_network, random_spikes
 from .spikes import SpikeData, load_result, load_spikes, save_result, save_spikes
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "IntLayer", "IntNetwork", "IntPrecision", "ManifestError",
+    "CheckFailed", "FORMAT", "FORMAT_VERSION", "InputError", "ToolMissing", "IntLayer", "IntNetwork", "IntPrecision", "ManifestError",
     "Readout", "ResetMode", "SimResult", "SpikeData", "atomic_dir", "atomic_path",
     "layer_step", "load_network", "load_result", "load_spikes", "predict_from",
     "random_network", "random_spikes", "save_network", "save_result", "save_spikes",

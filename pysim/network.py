@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .errors import ManifestError
 from .precision import IntPrecision
 
 __all__ = [
@@ -67,13 +68,6 @@ _VERILOG_KEYWORDS = frozenset(
     always_comb always_ff always_latch unique priority final import export return break
     continue do foreach void string""".split()
 )
-
-
-class ManifestError(ValueError):
-    """A manifest, spike file or integer network that breaks the contract.
-
-    The message is one line naming the file (when known), the layer and the field.
-    """
 
 
 class ResetMode(str, enum.Enum):

@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .errors import CheckFailed, ManifestError, UsageError
+from .errors import CheckFailed, InputError, UsageError
 
 __all__ = ["main", "build_parser"]
 
@@ -22,7 +22,8 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES = (
     "spikeforge.cmd_net",       # check, simulate
     "spikeforge.cmd_data",      # data fetch / info
-    "spikeforge.cmd_quant",     # train, hessian, quantize
+    "spikeforge.cmd_quant",     # train, quantize
+    "spikeforge.cmd_hessian",   # hessian, allocate
     "spikeforge.cmd_hw",        # generate, verify
     "spikeforge.cmd_estimate",  # estimate
     "spikeforge.cmd_flow",      # flow
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         status = args.func(args)
         return int(status or 0)
-    except (UsageError, ManifestError) as exc:
+    except InputError as exc:
         print(f"spikeforge: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except CheckFailed as exc:

@@ -1,18 +1,9 @@
-"""Exceptions the CLI maps to exit statuses (contract §4)."""
+"""Exceptions the CLI maps to exit statuses (contract §4); defined in :mod:`pysim.errors`."""
 from __future__ import annotations
 
-from pysim.network import ManifestError
+from pysim.errors import CheckFailed, InputError, ManifestError, ToolMissing
 
-__all__ = ["UsageError", "CheckFailed", "ManifestError", "ToolMissing"]
+UsageError = InputError
+"""Bad input or usage: the CLI prints one line and exits 2."""
 
-
-class UsageError(ValueError):
-    """Bad input or usage: the CLI prints one line and exits 2."""
-
-
-class ToolMissing(UsageError):
-    """A required external tool (simulator, synthesizer) is not available: exit 2."""
-
-
-class CheckFailed(RuntimeError):
-    """A check that ran and failed (mismatch, accuracy gate): exit 1."""
+__all__ = ["UsageError", "InputError", "CheckFailed", "ManifestError", "ToolMissing"]
