@@ -42,21 +42,32 @@ class SimResult:
     membranes: dict[str, np.ndarray] | None = None
 
 
-def synaptic_input(layer: IntLayer, x: np.ndarray) -> np.ndarray:
-    """Return ``Σ_j W[i, j] x[..., j]`` exactly, as int64 of shape ``x.shape[:-1] + (out,)``.
+def synaptic_input(layer: IntLayer, x: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+    """Return ``Σ_j W[i, j] x[..., j]`` exactly, shape ``x.shape[:-1] + (out,)``, as ``dtype``.
 
     ``x`` holds 0/1 values. See the module docstring for why the float paths are exact.
     """
     w = layer.weight
     bound = layer.in_features * max(1, int(np.abs(w).max()))
-    flat = x.reshape(-1, layer.in_features)
-    if bound < _F32_EXACT:
-        acc = flat.astype(np.float32) @ w.T.astype(np.float32)
-    elif bound < _F64_EXACT:
-        acc = flat.astype(np.float64) @ w.T.astype(np.float64)
-    else:  # pragma: no cover - needs > 2^37 inputs
-        acc = flat.astype(np.int64) @ w.T
-    return acc.astype(np.int64).reshape(x.shape[:-1] + (layer.out_features,))
+    ftype = np.float32 if bound < _F32_EXACT else np.float64 if bound < _F64_EXACT else None
+    if ftype is None:  # pragma: no cover - needs > 2^37 inputs
+        acc = x.reshape(-1, layer.in_features).astype(np.int64) @ w.T
+    else:
+        flat = x.reshape(-1, layer.in_features)
+        if flat.dtype != ftype:
+            flat = flat.astype(ftype)
+        acc = flat @ w.T.astype(ftype)
+    return acc.astype(dtype).reshape(x.shape[:-1] + (layer.out_features,))
+
+
+def _work_dtype(layer: IntLayer) -> type:
+    """int32 when every intermediate of a step provably fits, else int64.
+
+    |d| <= 2^(B-1) (a leaked, reset membrane never grows), |b| < 2^(B-1),
+    |Σ W x| <= in_features * 2^(weight_bits-1); subtract-reset adds at most θ < 2^(B-1).
+    """
+    bound = (3 << (layer.state_bits - 1)) + layer.in_features * (1 << (layer.weight_bits - 1))
+    return np.int32 if bound < (1 << 31) else np.int64
 
 
 def layer_step(
@@ -88,6 +99,42 @@ def layer_step(
     u = np.clip(a, p.min, p.max)
     s = (u >= layer.threshold).astype(np.int64) if fires else np.zeros_like(u)
     return u, s
+
+
+def _run_layer(layer: IntLayer, current: np.ndarray, fires: bool, trace: bool
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The membrane recurrence over T steps, in place on one (N, out) buffer.
+
+    ``current`` is (T, N, out) and is overwritten with the membranes when ``trace`` is
+    False (its last slice then holds the final membrane). Returns spikes (T, N, out) uint8
+    and membranes (T, N, out) int32 (``trace``) or ``current``.
+    """
+    T, N, out = current.shape
+    p = layer.state_precision
+    theta, k = layer.threshold, layer.leak_shift
+    u = np.zeros((N, out), current.dtype)
+    s = np.zeros((N, out), np.bool_)
+    tmp = np.empty_like(u)
+    s_all = np.zeros((T, N, out), np.uint8)
+    u_all = np.empty((T, N, out), np.int32) if trace else current
+    for t in range(T):
+        if fires and t:
+            if layer.reset is ResetMode.ZERO:
+                np.copyto(u, 0, where=s)
+            else:
+                np.subtract(u, theta, out=u, where=s)
+        if k is not None:
+            np.right_shift(u, k, out=tmp)  # arithmetic shift: floor(u / 2^k)
+            u -= tmp
+        u += current[t]
+        if layer.bias is not None:
+            u += layer.bias.astype(u.dtype)
+        np.clip(u, p.min, p.max, out=u)
+        if fires:
+            np.greater_equal(u, theta, out=s)
+            s_all[t] = s
+        u_all[t] = u
+    return s_all, u_all
 
 
 def predict_from(net: IntNetwork, last_spikes: np.ndarray, last_membrane: np.ndarray
@@ -122,24 +169,19 @@ def simulate(net: IntNetwork, spikes: np.ndarray, trace: bool = False) -> SimRes
     N, T = x.shape[0], net.timesteps
     out_spikes: dict[str, np.ndarray] = {}
     membranes: dict[str, np.ndarray] | None = {} if trace else None
-    layer_in = x.astype(np.uint8, copy=False)
-    last_u = np.zeros((N, net.output_size), np.int64)
+    # Time-major (T, N, features) so that each step's slice is contiguous.
+    # The first layer's input goes straight to float32 (one pass) for the BLAS product.
+    layer_in = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=np.float32)
+    u = np.zeros((N, net.output_size), np.int64)
     for li, layer in enumerate(net.layers):
         fires = not (net.readout is Readout.MEMBRANE and li == len(net.layers) - 1)
-        current = synaptic_input(layer, layer_in)  # (N, T, out)
-        u = np.zeros((N, layer.out_features), np.int64)
-        s = np.zeros((N, layer.out_features), np.int64)
-        s_all = np.zeros((N, T, layer.out_features), np.uint8)
-        u_all = np.zeros((N, T, layer.out_features), np.int32) if trace else None
-        for t in range(T):
-            u, s = layer_step(layer, u, s, current[:, t], fires)
-            s_all[:, t] = s
-            if u_all is not None:
-                u_all[:, t] = u
-        out_spikes[layer.name] = s_all
+        dtype = _work_dtype(layer)
+        current = synaptic_input(layer, layer_in, dtype)  # (T, N, out)
+        s_all, u_all = _run_layer(layer, current, fires, trace)
+        out_spikes[layer.name] = s_all.transpose(1, 0, 2)
         if membranes is not None:
-            membranes[layer.name] = u_all
+            membranes[layer.name] = u_all.transpose(1, 0, 2)
         layer_in = s_all
-        last_u = u
-    preds = predict_from(net, out_spikes[net.layers[-1].name], last_u)
+        u = u_all[-1] if trace else current[-1]
+    preds = predict_from(net, out_spikes[net.layers[-1].name], u)
     return SimResult(predictions=preds, spikes=out_spikes, membranes=membranes)

@@ -1,0 +1,35 @@
+# spikeforge — two commands on a fresh machine (Python >= 3.10, gcc, make):
+#   make flow   set up .venv, then run the whole flow on the embedded digits data
+#   make test   set up .venv, then run the test suite
+PY    ?= python3
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+RUN   ?= runs/digits
+PYTEST_ARGS ?=
+
+.PHONY: flow test test-all setup lint clean bench
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+flow: $(STAMP)
+	$(BIN)/spikeforge flow -o $(RUN)
+
+# pytest exits 5 when it collected no test: that is a failure here too.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything, including the slow RTL sweeps, synthesis and training benchmarks' tests.
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m "" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check quant pysim hdl sim spikeforge scripts tests
+
+clean:
+	rm -rf $(VENV) runs build .pytest_cache .hypothesis
