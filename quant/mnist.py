@@ -67,13 +67,24 @@ MNIST_MD5 = {
 # --------------------------------------------------------------- restricted unpickling
 
 
+def _latin1_encode(text: str, encoding: str = "latin1", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` limited to latin-1: how Python 3 protocol-2 pickles store bytes."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
+        raise InputError("refusing a pickled _codecs.encode call other than latin-1 text")
+    return text.encode("latin1")
+
+
 def _allowed_globals() -> dict[tuple[str, str], Any]:
-    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy(._)core.multiarray._reconstruct
+    reconstruct = np.zeros(1).__reduce__()[0]  # numpy(._)core.multiarray._reconstruct
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # numpy(._)core.numeric._frombuffer
     return {
         ("numpy.core.multiarray", "_reconstruct"): reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): reconstruct,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
+        ("numpy.core.numeric", "_frombuffer"): frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): frombuffer,
+        ("_codecs", "encode"): _latin1_encode,
     }
 
 
@@ -94,8 +105,10 @@ def restricted_loads(data: bytes, *, encoding: str = "latin1") -> Any:
     """Unpickle ``data`` admitting only NumPy arrays, dtypes and plain containers.
 
     The only globals resolved are ``numpy.core.multiarray._reconstruct`` (also spelled
-    ``numpy._core.multiarray._reconstruct``), ``numpy.ndarray`` and ``numpy.dtype``;
-    tuples, lists, dicts, numbers and strings need no global. ``encoding="latin1"``
+    ``numpy._core.multiarray._reconstruct``), ``numpy.ndarray``, ``numpy.dtype``,
+    ``numpy._core.numeric._frombuffer`` (protocol 5) and
+    ``_codecs.encode`` restricted to latin-1 text (Python 3 writes bytes that way in
+    protocol 2); tuples, lists, dicts, numbers and strings need no global. ``encoding="latin1"``
     reads Python-2 pickles of NumPy arrays. Object arrays are refused.
 
     Raises
