@@ -1,0 +1,234 @@
+"""The flow's configuration: one TOML file holds every knob; command-line flags override it.
+
+Sections and keys are fixed (a misspelt key is an error, not a silent default). Each key's
+type is its default's type; ``"none"`` stands for "no value" where a key allows it
+(TOML has no null).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from pysim.errors import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["DEFAULTS", "OPTIONAL", "load_config", "merge_overrides", "config_to_toml", "parse_set"]
+
+# section -> key -> default. Comments become the documented reference (docs/flow.md).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "train": {  # quant.train.TrainConfig
+        "dataset": "digits",
+        "data_path": "none",
+        "arch": "64-128-10",
+        "timesteps": 16,
+        "encoding": "rate",
+        "gain": 1.0,
+        "epochs": 20,
+        "batch_size": 32,
+        "lr": 2e-3,
+        "seed": 0,
+        "leak_shift": 3,
+        "reset": "zero",
+        "readout": "spike_count",
+        "bias": False,
+        "threads": "none",
+        "limit_train": "none",
+        "limit_test": "none",
+    },
+    "hessian": {
+        "method": "hutchinson",   # hutchinson | gauss_newton | both
+        "probes": 200,            # probe cap
+        "min_probes": 16,
+        "tol": 0.05,              # stop when every layer's stderr/|trace| < tol
+        "samples": 512,           # training samples the loss is averaged over
+        "seed": 0,
+    },
+    "quantize": {
+        "avg_bits": 3.0,          # weight-memory budget as average bits per weight
+        "budget_bits": "none",    # or a total weight-bit budget (overrides avg_bits)
+        "bits": "none",           # or fixed widths "4,3,2" (skips the allocation)
+        "candidates": [2, 3, 4, 5, 6, 7, 8],
+        "epochs": 3,              # quantization-aware fine-tuning epochs
+    },
+    "pareto": {
+        "avg_bits": [2.0, 2.5, 3.0, 4.0, 6.0],  # budgets for the Hessian/random/reversed sweep
+        "uniform_bits": [2, 3, 4, 6, 8],
+        "random_seeds": 3,
+        "epochs": 1,              # fine-tuning epochs per Pareto point (0: post-training)
+    },
+    "verify": {
+        "samples": 100,           # test samples simulated in Verilator
+        "simulator": "verilator",
+        "lanes": "none",          # "16" or "fc1=16,fc2=4"
+    },
+    "estimate": {
+        "targets": ["ice40-up5k", "ecp5-25k", "xc7"],
+        "pnr": False,
+        "model_only": False,
+        "sweep_bits": [2, 3, 4, 6, 8],
+    },
+}
+
+# Keys that may be "none".
+OPTIONAL = {
+    ("train", "data_path"), ("train", "leak_shift"), ("train", "threads"),
+    ("train", "limit_train"), ("train", "limit_test"), ("quantize", "budget_bits"),
+    ("quantize", "bits"), ("verify", "lanes"),
+}
+# Keys whose value may be a string even though the default is not (or vice versa).
+_STRING_OK = {("quantize", "bits"), ("verify", "lanes"), ("train", "data_path")}
+
+
+def _where(section: str, key: str | None = None) -> str:
+    return f"config key '{section}.{key}'" if key else f"config section '{section}'"
+
+
+def _coerce(section: str, key: str, value: Any) -> Any:
+    default = DEFAULTS[section][key]
+    where = _where(section, key)
+    if isinstance(value, str) and value.lower() == "none":
+        if (section, key) in OPTIONAL:
+            return None
+        raise InputError(f"{where}: may not be none")
+    if value is None:
+        if (section, key) in OPTIONAL:
+            return None
+        raise InputError(f"{where}: may not be none")
+    if (section, key) in _STRING_OK and isinstance(value, (str, int)) and not isinstance(
+            value, bool):
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise InputError(f"{where}: must be true or false, not {value!r}")
+        return value
+    if isinstance(default, int) or (default == "none" and (section, key) in OPTIONAL
+                                     and not (section, key) in _STRING_OK):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{where}: must be an integer, not {value!r}")
+        if value < 0:
+            raise InputError(f"{where}: must be >= 0, not {value}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"{where}: must be a number, not {value!r}")
+        if value != value or value < 0:
+            raise InputError(f"{where}: must be a non-negative number, not {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise InputError(f"{where}: must be a string, not {value!r}")
+        return value
+    if isinstance(default, list):
+        if not isinstance(value, list) or not value:
+            raise InputError(f"{where}: must be a non-empty list, not {value!r}")
+        kind = type(default[0])
+        out = []
+        for v in value:
+            if kind is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if not isinstance(v, kind) or isinstance(v, bool):
+                raise InputError(f"{where}: every item must be a {kind.__name__}, not {v!r}")
+            out.append(v)
+        return out
+    raise InputError(f"{where}: unsupported value {value!r}")  # pragma: no cover
+
+
+def _resolved_defaults() -> dict[str, dict[str, Any]]:
+    out = copy.deepcopy(DEFAULTS)
+    for section, key in OPTIONAL:
+        if out[section][key] == "none":
+            out[section][key] = None
+    return out
+
+
+def merge_overrides(config: dict[str, dict[str, Any]], overrides: Mapping[str, Any]
+                    ) -> dict[str, dict[str, Any]]:
+    """Return ``config`` with ``{"section.key": value}`` overrides applied (validated)."""
+    out = copy.deepcopy(config)
+    for dotted, value in overrides.items():
+        section, _, key = dotted.partition(".")
+        if section not in DEFAULTS or key not in DEFAULTS[section]:
+            raise InputError(f"unknown config key '{dotted}'")
+        out[section][key] = _coerce(section, key, value)
+    return out
+
+
+def load_config(path: str | os.PathLike[str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Read a TOML config over the defaults, then apply ``overrides``; validate every key.
+
+    Raises
+    ------
+    InputError
+        One line naming the file and the key for an unknown section/key or a bad value.
+    """
+    config = _resolved_defaults()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such config file")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not valid TOML ({' '.join(str(exc).split())})") from None
+        try:
+            for section, table in raw.items():
+                if section not in DEFAULTS:
+                    raise InputError(f"unknown config section '{section}' (sections: "
+                                     f"{', '.join(DEFAULTS)})")
+                if not isinstance(table, dict):
+                    raise InputError(f"{_where(section)}: must be a table")
+                for key, value in table.items():
+                    if key not in DEFAULTS[section]:
+                        raise InputError(f"unknown config key '{section}.{key}'")
+                    config[section][key] = _coerce(section, key, value)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+    if overrides:
+        config = merge_overrides(config, overrides)
+    return config
+
+
+def config_to_toml(config: Mapping[str, Mapping[str, Any]]) -> str:
+    """Render a config as TOML (used to save the resolved config of a run)."""
+    lines = []
+    for section, table in config.items():
+        lines.append(f"[{section}]")
+        for key, value in table.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if v is None:
+        return '"none"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(type(v))  # pragma: no cover
+
+
+def parse_set(item: str) -> dict[str, Any]:
+    """Parse a ``--set section.key=VALUE`` flag (VALUE in TOML syntax, bare words as strings)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or "." not in key:
+        raise InputError(f"--set {item!r}: expected SECTION.KEY=VALUE")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return {key: value}
