@@ -42,13 +42,15 @@ def torch_float_forward(net, x_np, torch):
         return layer_in.sum(1).argmax(1)
 
 
-def best_time(fn, repeats):
-    times = []
+def best_times(fns, repeats):
+    """Best wall time of each function, measured in alternating rounds (fair under drift)."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
 
 
 def main(argv=None) -> int:
@@ -58,18 +60,23 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=0.2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--weight-bits", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="BLAS threads for NumPy and intra-op threads for torch (same for both)")
     ap.add_argument("--out", type=Path, default=Path("bench_golden.json"))
     args = ap.parse_args(argv)
     import torch
+    from threadpoolctl import threadpool_limits
 
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
     rng = np.random.default_rng(0)
     net = random_network(rng, [784, 256, 10], timesteps=args.timesteps,
                          weight_bits=args.weight_bits, state_bits=16)
     x = random_spikes(rng, args.samples, args.timesteps, 784, rate=args.rate)
     simulate(net, x[:10])
     torch_float_forward(net, x[:10], torch)
-    t_golden = best_time(lambda: simulate(net, x), args.repeats)
-    t_torch = best_time(lambda: torch_float_forward(net, x, torch), args.repeats)
+    t_golden, t_torch = best_times(
+        [lambda: simulate(net, x), lambda: torch_float_forward(net, x, torch)], args.repeats)
     golden_sps = args.samples / t_golden
     torch_sps = args.samples / t_torch
     result = {
@@ -83,7 +90,7 @@ def main(argv=None) -> int:
         "golden_samples_per_s": golden_sps,
         "torch_float32_samples_per_s": torch_sps,
         "ratio_golden_over_torch": golden_sps / torch_sps,
-        "torch_threads": torch.get_num_threads(),
+        "threads": args.threads,
         "torch": torch.__version__,
         "numpy": np.__version__,
         "machine": platform.machine(),
