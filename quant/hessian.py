@@ -1,0 +1,379 @@
+"""Layer-wise Hessian trace of the training loss of a spiking network.
+
+Two estimators, both per layer weight matrix ``W_l`` (biases are not probed: they are a
+few values beside the weights and are not quantized to the allocated width):
+
+``"hutchinson"``
+    Hutchinson's estimator ``tr(H_ll) = E[v_l · (H v)_l]`` with Rademacher probes ``v``
+    (entries ±1). All layers are probed jointly: one Hessian-vector product per probe,
+    by double backward (``torch.autograd.grad`` of the gradient, itself built with
+    ``create_graph=True``) through the time-unrolled network and the surrogate spike
+    derivative. Because the probe entries are independent across layers, the block
+    ``v_l · (H v)_l`` estimates the trace of the diagonal block ``H_ll`` without bias.
+    The surrogate gradient is not the gradient of any function, so this "Hessian" is the
+    Jacobian of the surrogate gradient, not necessarily symmetric nor positive
+    semi-definite: the trace can be negative (Lui & Neftci's loss is not convex).
+
+``"gauss_newton"`` (alias ``"fisher"``)
+    The trace of the generalized Gauss-Newton matrix ``G = (1/N) Σ_n J_nᵀ H_n J_n``
+    (``J_n`` the Jacobian of sample ``n``'s scores w.r.t. the weights, ``H_n`` the Hessian
+    of its loss w.r.t. the scores; for softmax cross-entropy ``H_n = diag(p) - p pᵀ``, and
+    ``G`` is then the Fisher information). ``G`` is positive semi-definite, so its trace
+    is ``>= 0``. Estimated without per-sample gradients: draw ``r_n`` with
+    ``E[r_n r_nᵀ] = H_n`` independently per sample (``r_n = H_n^{1/2} ε_n``, ``ε_n``
+    Rademacher), back-propagate ``g = Σ_n J_nᵀ r_n`` once, and ``||g_l||² / N`` is an
+    unbiased estimate of ``tr(G_ll)`` (cross terms vanish in expectation). One backward
+    pass per probe; the forward graph is kept between probes.
+
+Both estimators report the mean over probes and its standard error
+``std(ddof=1)/sqrt(probes)``; sampling stops when every layer's
+``stderr / |mean| < rel_tol`` (after ``min_probes``) or at ``max_probes``.
+The loss is the mean over all samples of all batches (each batch weighted by its size),
+the same normalization as the training loss.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from pysim import atomic_path
+from pysim.errors import InputError
+
+__all__ = [
+    "METHODS",
+    "TraceEstimate",
+    "default_loss_fn",
+    "default_output_loss",
+    "layer_traces",
+    "load_traces",
+    "probe_params",
+    "save_traces",
+]
+
+METHODS = ("hutchinson", "gauss_newton")
+_ALIASES = {"fisher": "gauss_newton", "ggn": "gauss_newton"}
+
+LossFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
+OutputLoss = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass
+class TraceEstimate:
+    """One layer's estimated Hessian trace.
+
+    Attributes
+    ----------
+    name : str
+        Layer name (``fc1``, ``fc2``, ...: the manifest's names).
+    trace : float
+        Estimated trace of the layer's diagonal Hessian block.
+    stderr : float
+        Standard error of ``trace`` (over probes).
+    n_params : int
+        Number of weights in the layer.
+    probes : int
+        Probes used.
+    method : str
+        ``"hutchinson"`` or ``"gauss_newton"``.
+    """
+
+    name: str
+    trace: float
+    stderr: float
+    n_params: int
+    probes: int
+    method: str
+
+    @property
+    def per_param(self) -> float:
+        """Average diagonal curvature ``trace / n_params``."""
+        return self.trace / self.n_params
+
+    @property
+    def significant(self) -> bool:
+        """True when ``|trace| > 2 · stderr`` (the sign is known at ~95%)."""
+        return abs(self.trace) > 2.0 * self.stderr
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (with ``per_param`` and ``significant``)."""
+        d = asdict(self)
+        d["per_param"] = self.per_param
+        d["significant"] = self.significant
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TraceEstimate:
+        """Inverse of :meth:`as_dict`."""
+        return cls(name=str(d["name"]), trace=float(d["trace"]), stderr=float(d["stderr"]),
+                   n_params=int(d["n_params"]), probes=int(d["probes"]),
+                   method=str(d["method"]))
+
+
+def default_output_loss(scores: Tensor, y: Tensor) -> Tensor:
+    """Per-sample loss of the scores: cross-entropy of the scores as logits (unreduced).
+
+    Uses :func:`quant.train.output_loss` when the training module provides one, so the
+    Gauss-Newton trace is taken of the loss actually trained.
+    """
+    try:  # the training module's own per-sample loss, if it has one
+        from . import train as _train
+        fn = getattr(_train, "output_loss", None)
+    except ImportError:
+        fn = None
+    if fn is not None:
+        return fn(scores, y)
+    return nn.functional.cross_entropy(scores, y, reduction="none")
+
+
+def default_loss_fn(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """The training loss: :func:`quant.train.loss_fn` when present, else mean CE of scores."""
+    try:
+        from . import train as _train
+        fn = getattr(_train, "loss_fn", None)
+    except ImportError:
+        fn = None
+    if fn is not None:
+        return fn(model, x, y)
+    return default_output_loss(model(x), y).mean()
+
+
+def probe_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """The weight matrices probed, named as in the manifest (``fc1``, ``fc2``, ...)."""
+    linears = getattr(model, "linears", None)
+    if linears is not None:
+        return [(f"fc{i + 1}", lin.weight) for i, lin in enumerate(linears)]
+    return [(n.removesuffix(".weight"), p) for n, p in model.named_parameters()
+            if p.dim() >= 2]
+
+
+def _rademacher(shape: torch.Size, gen: torch.Generator, like: Tensor) -> Tensor:
+    r = torch.randint(0, 2, tuple(shape), generator=gen, dtype=torch.int8)
+    return (r.to(like.dtype) * 2 - 1).to(like.device)
+
+
+def layer_traces(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]], *,
+                 method: str = "hutchinson", loss_fn: LossFn | None = None,
+                 output_loss: OutputLoss | None = None, max_probes: int = 200,
+                 min_probes: int = 16, rel_tol: float = 0.05, seed: int = 0,
+                 progress: bool = True) -> list[TraceEstimate]:
+    """Estimate each layer's Hessian trace of the loss over ``batches``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A :class:`quant.model.SpikingMLP` (or any module with ``.linears``, else every
+        parameter of dim >= 2 is a "layer").
+    batches : sequence of (x, y)
+        The data the loss is averaged over (e.g. 512 encoded training samples). Their
+        graphs are kept between probes, so memory grows with the total sample count.
+    method : {"hutchinson", "gauss_newton"} (``"fisher"`` is an alias of the latter)
+    loss_fn : ``(model, x, y) -> scalar`` (Hutchinson), default the training loss.
+    output_loss : ``(scores, y) -> per-sample loss`` (Gauss-Newton), default
+        cross-entropy of the scores (see :func:`default_output_loss`).
+    max_probes, min_probes, rel_tol :
+        Stop when every layer has ``stderr/|trace| < rel_tol`` and at least
+        ``min_probes`` probes were drawn, or after ``max_probes``.
+    seed : probe generator seed (results are deterministic for a given seed).
+    progress : show a tqdm bar on stderr.
+
+    Returns
+    -------
+    list of TraceEstimate, one per layer, in order.
+    """
+    method = _ALIASES.get(method, method)
+    if method not in METHODS:
+        raise InputError(f"method must be one of {', '.join(METHODS)} (or 'fisher'), "
+                         f"not {method!r}")
+    if not batches:
+        raise InputError("layer_traces: no data batches given")
+    if min_probes < 2 or max_probes < min_probes:
+        raise InputError(f"need 2 <= min_probes <= max_probes, not {min_probes}, {max_probes}")
+    named = probe_params(model)
+    params = [p for _, p in named]
+    saved_flags = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    gen = torch.Generator().manual_seed(int(seed))
+    n_total = sum(int(x.shape[0]) for x, _ in batches)
+    samples: list[list[float]] = [[] for _ in params]
+    try:
+        if method == "hutchinson":
+            step = _hutchinson_setup(model, batches, params, loss_fn or default_loss_fn,
+                                     n_total)
+        else:
+            step = _ggn_setup(model, batches, params, output_loss or default_output_loss,
+                              n_total)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=max_probes, desc=f"hessian {method}", unit="probe",
+                       file=sys.stderr, leave=False)
+        for k in range(max_probes):
+            for lst, z in zip(samples, step(gen)):
+                lst.append(z)
+            if bar is not None:
+                bar.update(1)
+            if k + 1 >= min_probes and _converged(samples, rel_tol):
+                break
+        if bar is not None:
+            bar.close()
+    finally:
+        for p, f in zip(model.parameters(), saved_flags):
+            p.requires_grad_(f)
+    out = []
+    for (name, p), z in zip(named, samples):
+        arr = np.asarray(z, dtype=np.float64)
+        out.append(TraceEstimate(name=name, trace=float(arr.mean()),
+                                 stderr=float(arr.std(ddof=1) / math.sqrt(arr.size)),
+                                 n_params=int(p.numel()), probes=int(arr.size),
+                                 method=method))
+    return out
+
+
+def _converged(samples: list[list[float]], rel_tol: float) -> bool:
+    for z in samples:
+        arr = np.asarray(z)
+        m = abs(arr.mean())
+        se = arr.std(ddof=1) / math.sqrt(arr.size)
+        if not (m > 0 and se / m < rel_tol):
+            return False
+    return True
+
+
+def _hutchinson_setup(model: nn.Module, batches, params: list[Tensor], loss_fn: LossFn,
+                      n_total: int):
+    """Build every batch's gradient graph once; return ``gen -> [v_l·(Hv)_l]``."""
+    grads = []
+    for x, y in batches:
+        w = x.shape[0] / n_total
+        loss = loss_fn(model, x, y) * w
+        g = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+        grads.append([gi if gi is not None else torch.zeros_like(p)
+                      for gi, p in zip(g, params)])
+
+    def step(gen: torch.Generator) -> list[float]:
+        vs = [_rademacher(p.shape, gen, p) for p in params]
+        hv = [torch.zeros_like(p) for p in params]
+        for g in grads:
+            active = [i for i, gi in enumerate(g) if gi.requires_grad]
+            if not active:
+                continue
+            h = torch.autograd.grad([g[i] for i in active], params,
+                                    grad_outputs=[vs[i] for i in active],
+                                    retain_graph=True, allow_unused=True)
+            for i, hi in enumerate(h):
+                if hi is not None:
+                    hv[i] += hi
+        return [float((v * h).sum()) for v, h in zip(vs, hv)]
+
+    return step
+
+
+def _output_hessian_sqrt(scores: Tensor, y: Tensor, output_loss: OutputLoss) -> Tensor:
+    """``H_n^{1/2}`` (B, C, C) of each sample's loss w.r.t. its scores (PSD part).
+
+    For the default cross-entropy this is exact ``diag(p) - p pᵀ``; for any other loss
+    the per-sample Hessian is computed by autograd and its negative eigenvalues are
+    dropped (the Gauss-Newton matrix keeps only the PSD part of the output curvature).
+    """
+    z = scores.detach().double().requires_grad_(True)
+    C = z.shape[1]
+    loss = output_loss(z, y).sum()
+    (g,) = torch.autograd.grad(loss, z, create_graph=True)
+    rows = []
+    for c in range(C):
+        (hc,) = torch.autograd.grad(g[:, c].sum(), z, retain_graph=True, allow_unused=True)
+        rows.append(torch.zeros_like(z) if hc is None else hc)
+    H = torch.stack(rows, dim=1)  # (B, C, C), per-sample since samples are independent
+    H = 0.5 * (H + H.transpose(1, 2))
+    evals, evecs = torch.linalg.eigh(H)
+    evals = evals.clamp_min(0.0).sqrt()
+    return (evecs * evals.unsqueeze(1)) @ evecs.transpose(1, 2)
+
+
+def _ggn_setup(model: nn.Module, batches, params: list[Tensor], output_loss: OutputLoss,
+               n_total: int):
+    """Forward every batch once; return ``gen -> [||Σ_n J_nᵀ r_n||²_l / N]``."""
+    outs = []
+    for x, y in batches:
+        scores = model(x)
+        sqrt_h = _output_hessian_sqrt(scores, y, output_loss).to(scores.dtype)
+        outs.append((scores, sqrt_h))
+
+    def step(gen: torch.Generator) -> list[float]:
+        acc = [torch.zeros_like(p) for p in params]
+        for scores, sqrt_h in outs:
+            eps = _rademacher(scores.shape, gen, scores)
+            r = torch.einsum("bij,bj->bi", sqrt_h, eps)
+            if not scores.requires_grad:
+                continue
+            g = torch.autograd.grad(scores, params, grad_outputs=r, retain_graph=True,
+                                    allow_unused=True)
+            for i, gi in enumerate(g):
+                if gi is not None:
+                    acc[i] += gi
+        return [float((a * a).sum()) / n_total for a in acc]
+
+    return step
+
+
+# ---------------------------------------------------------------------- files
+def save_traces(path: str | Path, traces: Sequence[TraceEstimate] | dict[str, Sequence[
+        TraceEstimate]], *, meta: dict[str, Any] | None = None) -> None:
+    """Write traces to JSON atomically (``RUN/hessian.json``).
+
+    ``traces`` is one method's list, or ``{method: list}`` for several. The file holds
+    ``{"format": "spikeforge.hessian", "version": 1, "methods": {method: [layer...]},
+    "meta": {...}}``.
+    """
+    if not isinstance(traces, dict):
+        traces = list(traces)
+        if not traces:
+            raise ValueError("save_traces: no traces")
+        traces = {traces[0].method: traces}
+    doc = {
+        "format": "spikeforge.hessian",
+        "version": 1,
+        "methods": {m: [t.as_dict() for t in ts] for m, ts in traces.items()},
+        "meta": meta or {},
+    }
+    with atomic_path(Path(path)) as tmp:
+        Path(tmp).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def load_traces(path: str | Path, method: str | None = None
+                ) -> dict[str, list[TraceEstimate]] | list[TraceEstimate]:
+    """Read ``hessian.json``: ``{method: [TraceEstimate]}``, or one method's list.
+
+    Raises
+    ------
+    pysim.errors.InputError
+        Missing or malformed file, or ``method`` absent from it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such Hessian trace file")
+    try:
+        doc = json.loads(path.read_text())
+        if doc.get("format") != "spikeforge.hessian":
+            raise ValueError("not a spikeforge.hessian file")
+        out = {m: [TraceEstimate.from_dict(d) for d in ts] for m, ts in doc["methods"].items()}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: malformed Hessian trace file ({exc})") from None
+    if method is None:
+        return out
+    method = _ALIASES.get(method, method)
+    if method not in out:
+        raise InputError(f"{path}: no {method!r} traces (has {', '.join(out) or 'none'})")
+    return out[method]
