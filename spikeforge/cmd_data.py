@@ -103,7 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", choices=_DATASETS, help="dataset name")
     p.add_argument("--data", type=Path, metavar="PATH",
                    help="mnist: directory of IDX files or an .npz (default: the fetch cache)")
-    p.add_argument("--timesteps", "-T", type=_positive_int, required=True,
+    p.add_argument("--timesteps", "-T", type=_positive_int, required=True, metavar="T",
                    help="number of time steps T")
     p.add_argument("--method", choices=_METHODS, default="rate",
                    help="spike code (default: rate)")
