@@ -1,0 +1,81 @@
+"""Validation of generator parameters: one message style for every component.
+
+Messages read ``"Weight width must be an integer between 2 and 16, not 17"``;
+:class:`TypeError` for a wrong type, :class:`ValueError` for a wrong value.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ceil_log2",
+    "check_bool",
+    "check_int",
+    "check_int_array",
+    "index_bits",
+    "signed_bits_for",
+]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(value: Any, lo: int, hi: int, what: str) -> int:
+    """Return ``value`` as an int in ``[lo, hi]`` or raise with a message naming ``what``."""
+    if not _is_int(value):
+        raise TypeError(f"{what} must be an integer between {lo} and {hi}, not {value!r}")
+    value = int(value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{what} must be an integer between {lo} and {hi}, not {value}")
+    return value
+
+
+def check_bool(value: Any, what: str) -> bool:
+    """Return ``value`` if it is a bool, else raise :class:`TypeError`."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be a bool, not {value!r}")
+    return bool(value)
+
+
+def check_int_array(value: Any, shape: Sequence[int | None], lo: int, hi: int,
+                    what: str) -> np.ndarray:
+    """Return ``value`` as an int64 array of ``shape`` (None: any size >= 1) in ``[lo, hi]``."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # pragma: no cover - numpy accepts nearly anything
+        raise TypeError(f"{what} must be an array of integers, not {value!r}") from None
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{what} must be an array of integers, not dtype {arr.dtype}")
+    if arr.ndim != len(shape) or any(
+        (s is None and n < 1) or (s is not None and n != s) for s, n in zip(shape, arr.shape)
+    ):
+        want = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{what} must have shape {want}, not {arr.shape}")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        bad = int(arr.min()) if arr.min() < lo else int(arr.max())
+        raise ValueError(f"{what} must hold integers between {lo} and {hi}, not {bad}")
+    return arr
+
+
+def ceil_log2(n: int) -> int:
+    """Smallest ``w`` with ``2**w >= n`` (0 for ``n <= 1``)."""
+    return (int(n) - 1).bit_length() if n > 1 else 0
+
+
+def index_bits(n: int) -> int:
+    """Width of an index into ``n`` items: ``max(1, ceil(log2(n)))``."""
+    return max(1, ceil_log2(n))
+
+
+def signed_bits_for(lo: int, hi: int) -> int:
+    """Smallest two's complement width holding every integer in ``[lo, hi]`` (at least 2)."""
+    bits = 2
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+

@@ -1,0 +1,254 @@
+"""Event-driven layer: a synapse memory, a neuron core and their controller."""
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pysim import IntLayer
+
+from ._params import check_bool, check_int, index_bits
+from .neuron import NeuronCore, Op, accumulator_bits
+from .synapse import SynapseMemory
+
+__all__ = ["Layer", "Phase", "event_layout"]
+
+
+def event_layout(index_width: int) -> data.StructLayout:
+    """Payload of an event stream: ``index`` (bits ``[0, w)``) then ``last`` (bit ``w``).
+
+    A beat with ``last = 0`` says neuron/input ``index`` spiked at the current step; a
+    beat with ``last = 1`` ends the step (its index is 0 and is ignored).
+    """
+    return data.StructLayout({"index": unsigned(index_width), "last": unsigned(1)})
+
+
+class Phase(enum.Enum, shape=3):
+    """State of the layer controller."""
+
+    IDLE = 0    #: waiting for ``start``
+    INIT = 1    #: writing ``acc := b`` to every group
+    ACCUM = 2   #: consuming input events (G weight words each)
+    UPDATE = 3  #: issuing UPDATE to groups 1..G-1 (group 0 issued with the marker)
+    FLUSH = 4   #: waiting for the last group and the spike events, then the marker
+
+
+class Layer(wiring.Component):
+    """One dense layer of an integer network as an event-driven pipeline stage.
+
+    Per sample (after a ``start`` pulse while idle) the layer initializes its neurons
+    (``groups`` cycles), then runs ``timesteps`` steps. One step:
+
+    1. every input event ``j`` (a beat with ``last = 0``) reads the ``G = ceil(out /
+       lanes)`` weight words ``j*G .. j*G+G-1`` and adds them to the accumulators of the
+       ``G`` groups, one word per cycle (``G`` cycles per event, back to back);
+    2. the end-of-step marker starts the update: group by group (one per cycle) the
+       neurons clamp, fire and prepare the next step (see :class:`NeuronCore`); spikes
+       leave on :attr:`o_events` as one beat per spiking neuron in ascending order;
+    3. after the last group the layer sends its own marker and accepts the next step.
+
+    A step costs ``events * G + G`` cycles plus a pipeline constant of about two
+    cycles, when the next layer keeps up; a group that fires ``f > 1`` neurons holds
+    the update for ``f - 1`` extra cycles (one output beat per cycle).
+
+    Parameters
+    ----------
+    layer : pysim.IntLayer
+    lanes : int
+        Neurons per group, 1..min(out_features, 64).
+    timesteps : int
+        Steps per sample, 1..65535.
+    fires : bool
+        False for the last layer of a membrane readout.
+
+    Attributes
+    ----------
+    start : In(1)
+    busy : Out(1)
+    i_events : In(stream.Signature(event_layout(index_bits(in_features))))
+    o_events : Out(stream.Signature(event_layout(index_bits(out_features))))
+    readout : Out: ``valid`` (one group's membranes after an update), ``final`` (it is
+        the sample's last step), ``group``, ``u`` (``lanes`` membranes ``u[t]``)
+    """
+
+    def __init__(self, *, layer: IntLayer, lanes: int, timesteps: int,
+                 fires: bool = True) -> None:
+        if not isinstance(layer, IntLayer):
+            raise TypeError(f"Layer must be a pysim.IntLayer, not {layer!r}")
+        self._layer = layer
+        self._timesteps = check_int(timesteps, 1, 65535, "Timestep count")
+        self._fires = check_bool(fires, "Firing flag")
+        self._acc_bits = accumulator_bits(layer.weight, layer.state_bits, layer.bias)
+        self._synapses = SynapseMemory(weights=layer.weight, weight_bits=layer.weight_bits,
+                                       lanes=lanes)
+        self._lanes = self._synapses.lanes
+        self._neurons = NeuronCore(
+            out_features=layer.out_features, lanes=self._lanes, weight_bits=layer.weight_bits,
+            state_bits=layer.state_bits, acc_bits=self._acc_bits, threshold=layer.threshold,
+            leak_shift=layer.leak_shift, reset=layer.reset.value, bias=layer.bias,
+            fires=self._fires,
+        )
+        gshape = unsigned(index_bits(self._neurons.groups))
+        super().__init__({
+            "start": In(1),
+            "busy": Out(1),
+            "i_events": In(stream.Signature(event_layout(index_bits(layer.in_features)))),
+            "o_events": Out(stream.Signature(event_layout(index_bits(layer.out_features)))),
+            "readout": Out(wiring.Signature({
+                "valid": Out(1), "final": Out(1), "group": Out(gshape),
+                "u": Out(data.ArrayLayout(signed(layer.state_bits), self._lanes)),
+            })),
+        })
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def layer(self) -> IntLayer:
+        """The integer layer this hardware realizes."""
+        return self._layer
+
+    @property
+    def name(self) -> str:
+        """The layer's name."""
+        return self._layer.name
+
+    @property
+    def lanes(self) -> int:
+        """Neurons updated per cycle."""
+        return self._lanes
+
+    @property
+    def groups(self) -> int:
+        """``G = ceil(out_features / lanes)``: cycles per input event and per update."""
+        return self._neurons.groups
+
+    @property
+    def timesteps(self) -> int:
+        """Steps per sample."""
+        return self._timesteps
+
+    @property
+    def fires(self) -> bool:
+        """False for a membrane-readout layer."""
+        return self._fires
+
+    @property
+    def acc_bits(self) -> int:
+        """Accumulator width (exact; see :func:`hdl.neuron.accumulator_bits`)."""
+        return self._acc_bits
+
+    @property
+    def synapses(self) -> SynapseMemory:
+        """The synapse memory component."""
+        return self._synapses
+
+    @property
+    def neurons(self) -> NeuronCore:
+        """The neuron core component."""
+        return self._neurons
+
+    # ------------------------------------------------------------------ hardware
+    def elaborate(self, platform: Any) -> Module:
+        """Build the controller and the spike-event emitter."""
+        m = Module()
+        m.submodules.synapses = syn = self._synapses
+        m.submodules.neurons = core = self._neurons
+        G, L, T = self.groups, self._lanes, self._timesteps
+        out_w = index_bits(self._layer.out_features)
+
+        phase = Signal(Phase)
+        g = Signal(range(max(G, 2)))          # next group to issue
+        base = Signal.like(syn.addr, name="word_base")
+        ev_active = Signal()                  # issuing groups 1..G-1 of an input event
+        step = Signal(range(max(T, 2)))
+        marker_pending = Signal()
+        mask = Signal(L)                      # spikes of the group being emitted
+        emit_base = Signal(unsigned(out_w + 1))
+
+        i, o, cmd = self.i_events, self.o_events, core.cmd
+        m.d.comb += [
+            core.weights.eq(syn.data),
+            syn.en.eq(1),
+            syn.addr.eq(Mux(ev_active, base + g, i.payload.index * G)),
+            i.ready.eq((phase == Phase.ACCUM) & ~ev_active),
+            self.busy.eq(phase != Phase.IDLE),
+        ]
+
+        # ---- emitter: one output beat per spike, lowest neuron first, then the marker
+        lowest = Signal(range(max(L, 2)), name="lowest_spike")
+        enc = 0
+        for k in reversed(range(L)):
+            enc = Mux(mask[k], k, enc)
+        m.d.comb += lowest.eq(enc)
+        has_spike = mask.any()
+        spike_xfer = o.valid & o.ready & has_spike
+        mask_after = Signal(L)
+        m.d.comb += [
+            o.valid.eq(has_spike | marker_pending),
+            o.payload.index.eq(Mux(has_spike, emit_base + lowest, 0)),
+            o.payload.last.eq(~has_spike),
+            mask_after.eq(Mux(spike_xfer, mask & (mask - 1), mask)),
+            core.upd.ready.eq((mask_after == 0) & ~marker_pending),
+        ]
+        upd_xfer = core.upd.valid & core.upd.ready
+        with m.If(upd_xfer):
+            m.d.sync += [mask.eq(core.upd.payload.spikes),
+                         emit_base.eq(core.upd.payload.group * L)]
+            with m.If(core.upd.payload.group == G - 1):
+                m.d.sync += marker_pending.eq(1)
+        with m.Else():
+            m.d.sync += mask.eq(mask_after)
+        m.d.comb += [
+            self.readout.valid.eq(upd_xfer),
+            self.readout.final.eq(step == T - 1),
+            self.readout.group.eq(core.upd.payload.group),
+            self.readout.u.eq(core.upd.payload.u),
+        ]
+
+        # ---- controller
+        with m.Switch(phase):
+            with m.Case(Phase.IDLE), m.If(self.start):
+                m.d.sync += [phase.eq(Phase.INIT), g.eq(0), step.eq(0),
+                             marker_pending.eq(0), ev_active.eq(0)]
+            with m.Case(Phase.INIT):
+                m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.INIT),
+                             cmd.payload.group.eq(g)]
+                with m.If(cmd.ready):
+                    with m.If(g == G - 1):
+                        m.d.sync += phase.eq(Phase.ACCUM)
+                    with m.Else():
+                        m.d.sync += g.eq(g + 1)
+            with m.Case(Phase.ACCUM):
+                # The neuron core never stalls here: UPDATEs all completed in FLUSH.
+                with m.If(ev_active):
+                    m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.ACC),
+                                 cmd.payload.group.eq(g)]
+                    m.d.sync += g.eq(g + 1)
+                    with m.If(g == G - 1):
+                        m.d.sync += ev_active.eq(0)
+                with m.Elif(i.valid):
+                    m.d.comb += cmd.valid.eq(1)
+                    with m.If(i.payload.last):
+                        m.d.comb += [cmd.payload.op.eq(Op.UPDATE), cmd.payload.group.eq(0)]
+                        m.d.sync += [g.eq(1), phase.eq(Phase.UPDATE if G > 1 else Phase.FLUSH)]
+                    with m.Else():
+                        m.d.comb += [cmd.payload.op.eq(Op.ACC), cmd.payload.group.eq(0)]
+                        if G > 1:
+                            m.d.sync += [ev_active.eq(1), g.eq(1),
+                                         base.eq(i.payload.index * G)]
+            with m.Case(Phase.UPDATE):
+                m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.UPDATE),
+                             cmd.payload.group.eq(g)]
+                with m.If(cmd.ready):
+                    with m.If(g == G - 1):
+                        m.d.sync += phase.eq(Phase.FLUSH)
+                    with m.Else():
+                        m.d.sync += g.eq(g + 1)
+            with m.Case(Phase.FLUSH), m.If(o.valid & o.ready & ~has_spike):
+                m.d.sync += [marker_pending.eq(0), step.eq(step + 1)]
+                with m.If(step == T - 1):
+                    m.d.sync += phase.eq(Phase.IDLE)
+                with m.Else():
+                    m.d.sync += phase.eq(Phase.ACCUM)
+        return m

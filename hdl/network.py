@@ -1,0 +1,285 @@
+"""The network top: layers chained by event streams, start/done, prediction, taps."""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out, connect, flipped
+
+from pysim import InputError, IntLayer, IntNetwork, Readout
+
+from ._params import ceil_log2, index_bits
+from .layer import Layer, event_layout
+from .neuron import MAX_ACC_BITS, accumulator_bits
+from .synapse import MAX_LANES, MAX_WORD_BITS
+
+__all__ = [
+    "DEFAULT_WORD_BITS",
+    "Network",
+    "default_lanes",
+    "prediction_bits",
+    "resolve_lanes",
+    "tap_signature",
+]
+
+DEFAULT_WORD_BITS = 72
+"""Widest synapse word :func:`default_lanes` picks (two 36-bit block-RAM columns)."""
+_DEFAULT_MAX_LANES = 32
+
+
+def default_lanes(layer: IntLayer) -> int:
+    """Return the default number of parallel lanes for ``layer``.
+
+    The most lanes whose synapse word fits :data:`DEFAULT_WORD_BITS` bits (and at most
+    32), then the fewest lanes that give the same number of groups
+    ``G = ceil(out / lanes)`` (no lane is wasted needlessly). Examples with 4-bit
+    weights (18 lanes fit 72 bits): 10 outputs -> 10 lanes (G=1); 128 -> 16 (G=8);
+    256 -> 18 (G=15).
+    """
+    if not isinstance(layer, IntLayer):
+        raise TypeError(f"Layer must be a pysim.IntLayer, not {layer!r}")
+    cap = max(1, min(layer.out_features, _DEFAULT_MAX_LANES,
+                     DEFAULT_WORD_BITS // layer.weight_bits))
+    groups = -(-layer.out_features // cap)
+    return -(-layer.out_features // groups)
+
+
+def resolve_lanes(net: IntNetwork, lanes: int | Mapping[str, int] | None) -> dict[str, int]:
+    """Turn the ``lanes`` option into one validated lane count per layer.
+
+    ``None``: :func:`default_lanes` for every layer. An int: that many lanes for every
+    layer, capped at the layer's ``out_features``. A mapping ``{layer name: lanes}``:
+    those layers exactly (``1 <= lanes <= out_features``), the others by default.
+    Raises :class:`pysim.InputError` (one line, naming the layer) when a lane count is
+    not realizable.
+    """
+    names = [layer.name for layer in net.layers]
+    result: dict[str, int] = {}
+    if lanes is None:
+        return {layer.name: default_lanes(layer) for layer in net.layers}
+    if isinstance(lanes, Mapping):
+        unknown = [k for k in lanes if k not in names]
+        if unknown:
+            raise InputError(f"lanes: no layer named {unknown[0]!r} (layers: "
+                             f"{', '.join(names)})")
+        for layer in net.layers:
+            if layer.name in lanes:
+                result[layer.name] = _check_lanes(layer, lanes[layer.name], exact=True)
+            else:
+                result[layer.name] = default_lanes(layer)
+        return result
+    for layer in net.layers:
+        result[layer.name] = _check_lanes(layer, lanes, exact=False)
+    return result
+
+
+def _check_lanes(layer: IntLayer, value: Any, *, exact: bool) -> int:
+    where = f"layer {layer.name!r}: lanes"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{where}: must be an integer, not {value!r}")
+    if value < 1:
+        raise InputError(f"{where}: must be at least 1, not {value}")
+    if exact and value > layer.out_features:
+        raise InputError(f"{where}: must be at most out_features = {layer.out_features}, "
+                         f"not {value}")
+    value = min(value, layer.out_features)
+    if value > MAX_LANES:
+        raise InputError(f"{where}: the generator builds at most {MAX_LANES} lanes, not "
+                         f"{value}")
+    if value * layer.weight_bits > MAX_WORD_BITS:
+        raise InputError(f"{where}: word width {value} x {layer.weight_bits} bits exceeds "
+                         f"the generator's {MAX_WORD_BITS}-bit maximum")
+    return value
+
+
+def prediction_bits(n_classes: int) -> int:
+    """Width of the prediction port: ``max(1, ceil(log2(n_classes)))``."""
+    return max(1, ceil_log2(n_classes))
+
+
+def tap_signature(index_width: int) -> wiring.Signature:
+    """Debug tap of one layer's output events: ``valid`` (one cycle per beat), ``index``,
+    ``last``."""
+    return wiring.Signature({"valid": Out(1), "index": Out(index_width), "last": Out(1)})
+
+
+def check_realizable(net: IntNetwork) -> None:
+    """Raise :class:`pysim.InputError` when the generator cannot build ``net``."""
+    if not isinstance(net, IntNetwork):
+        raise InputError(f"network: expected a pysim.IntNetwork, not {type(net).__name__}")
+    if net.timesteps > 65535:
+        raise InputError(f"network: field 'timesteps': the generator supports at most 65535 "
+                         f"steps, not {net.timesteps}")
+    for layer in net.layers:
+        ab = accumulator_bits(layer.weight, layer.state_bits, layer.bias)
+        if ab > MAX_ACC_BITS:
+            raise InputError(f"layer {layer.name!r}: accumulator needs {ab} bits, more than "
+                             f"the generator's {MAX_ACC_BITS}")
+        if layer.out_features > (1 << 24) or layer.in_features > (1 << 24):
+            raise InputError(f"layer {layer.name!r}: more than 2^24 inputs or neurons")
+
+
+class Network(wiring.Component):
+    """A whole integer network as one event-driven accelerator.
+
+    Layers are chained by event streams (valid/ready); the first takes the input
+    events, each passes its spikes and step markers on to the next. Layers run
+    concurrently (layer ``l+1`` consumes step ``t`` while layer ``l`` is still
+    emitting it, and layer ``l`` starts step ``t+1`` as soon as its marker is taken).
+
+    Ports (see docs/hardware.md and the generated ``portmap.json``):
+
+    * ``start`` (in): a one-cycle pulse while not busy starts a sample (all state zero);
+    * ``busy`` (out): high from start until done;
+    * ``done`` (out): one-cycle pulse after the last layer's last marker; ``prediction``
+      is valid then and held until the next start;
+    * ``events`` (in stream): ``index``, ``last`` of the input spikes of each step;
+    * ``tap_<layer>`` (out): ``valid`` for one cycle per beat of that layer's output
+      event stream, with its ``index`` and ``last``.
+
+    Parameters
+    ----------
+    network : pysim.IntNetwork
+    lanes : int, dict or None
+        See :func:`resolve_lanes`.
+    """
+
+    def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None
+                 ) -> None:
+        if not isinstance(network, IntNetwork):
+            raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
+        check_realizable(network)
+        self._network = network
+        self._lanes = resolve_lanes(network, lanes)
+        n = len(network.layers)
+        membrane = network.readout is Readout.MEMBRANE
+        self._layers = [
+            Layer(layer=layer, lanes=self._lanes[layer.name], timesteps=network.timesteps,
+                  fires=not (membrane and li == n - 1))
+            for li, layer in enumerate(network.layers)
+        ]
+        members: dict[str, Any] = {
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "prediction": Out(prediction_bits(network.output_size)),
+            "events": In(stream.Signature(event_layout(index_bits(network.input_size)))),
+        }
+        for layer in network.layers:
+            members[f"tap_{layer.name}"] = Out(tap_signature(index_bits(layer.out_features)))
+        super().__init__(members)
+
+    @property
+    def network(self) -> IntNetwork:
+        """The integer network this hardware realizes."""
+        return self._network
+
+    @property
+    def lanes(self) -> dict[str, int]:
+        """Lanes per layer (a copy)."""
+        return dict(self._lanes)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layer components, input to output (a copy of the list)."""
+        return list(self._layers)
+
+    def tap(self, name: str) -> Any:
+        """The debug tap interface of layer ``name``."""
+        return getattr(self, f"tap_{name}")
+
+    def elaborate(self, platform: Any) -> Module:
+        """Chain the layers and build the start/done/readout logic."""
+        m = Module()
+        net, layers = self._network, self._layers
+        T = net.timesteps
+        for layer in layers:
+            m.submodules[layer.name] = layer
+
+        busy = Signal()
+        done = Signal()
+        begin = Signal()
+        m.d.comb += [begin.eq(self.start & ~busy), self.busy.eq(busy), self.done.eq(done)]
+        for layer in layers:
+            m.d.comb += layer.start.eq(begin)
+
+        connect(m, flipped(self.events), layers[0].i_events)
+        for a, b in itertools.pairwise(layers):
+            connect(m, a.o_events, b.i_events)
+        last = layers[-1]
+        m.d.comb += last.o_events.ready.eq(1)
+        for layer in layers:
+            o, tap = layer.o_events, self.tap(layer.name)
+            m.d.comb += [tap.valid.eq(o.valid & o.ready), tap.index.eq(o.payload.index),
+                         tap.last.eq(o.payload.last)]
+
+        out = last.o_events
+        out_xfer = out.valid & out.ready
+        out_step = Signal(range(max(T, 2)))
+        best = Signal(range(max(net.output_size, 2)), name="best_index")
+        prediction = Signal.like(self.prediction, name="prediction_q")
+        m.d.comb += self.prediction.eq(prediction)
+        m.d.sync += done.eq(0)
+        with m.If(begin):
+            m.d.sync += [busy.eq(1), out_step.eq(0)]
+        with m.Elif(busy & out_xfer & out.payload.last):
+            m.d.sync += out_step.eq(out_step + 1)
+            with m.If(out_step == T - 1):
+                m.d.sync += [busy.eq(0), done.eq(1), prediction.eq(best)]
+
+        if net.readout is Readout.SPIKE_COUNT:
+            self._spike_count_readout(m, begin, out, best)
+        else:
+            self._membrane_readout(m, begin, last, best)
+        return m
+
+    def _spike_count_readout(self, m: Module, begin: Any, out: Any, best: Any) -> None:
+        """Running argmax of spike counters: ties go to the lowest index.
+
+        When counter ``i`` rises to ``c``, ``i`` becomes the best if ``c`` beats the best
+        count or equals it with a lower index; counters only grow, so this keeps the
+        argmax (lowest index on ties) of all counters at every cycle.
+        """
+        n, T = self._network.output_size, self._network.timesteps
+        counts = Array(Signal(range(T + 1), name=f"count_{i}") for i in range(n))
+        best_count = Signal(range(T + 1))
+        idx = out.payload.index
+        bumped = Signal(range(T + 2), name="count_next")
+        m.d.comb += bumped.eq(counts[idx] + 1)
+        with m.If(begin):
+            m.d.sync += [c.eq(0) for c in counts]
+            m.d.sync += [best.eq(0), best_count.eq(0)]
+        with m.Elif(out.valid & out.ready & ~out.payload.last):
+            m.d.sync += counts[idx].eq(bumped)
+            with m.If((bumped > best_count) | ((bumped == best_count) & (idx < best))):
+                m.d.sync += [best.eq(idx), best_count.eq(bumped)]
+
+    def _membrane_readout(self, m: Module, begin: Any, last: Layer, best: Any) -> None:
+        """Running argmax of the final membranes, group by group in ascending order."""
+        L, G = last.lanes, last.groups
+        n = self._network.output_size
+        sb = last.layer.state_bits
+        ro = last.readout
+        valid_last = n - (G - 1) * L
+        # argmax within the group (lanes past the last neuron excluded)
+        grp_best_v = ro.u[0]
+        grp_best_k: Any = 0
+        for k in range(1, L):
+            lane_ok = 1 if k < valid_last else (ro.group != G - 1)
+            take = Signal(name=f"take_{k}")
+            m.d.comb += take.eq(lane_ok & (ro.u[k] > grp_best_v))
+            v = Signal(signed(sb), name=f"grp_best_v_{k}")
+            kk = Signal(range(max(L, 2)), name=f"grp_best_k_{k}")
+            m.d.comb += [v.eq(Mux(take, ro.u[k], grp_best_v)), kk.eq(Mux(take, k, grp_best_k))]
+            grp_best_v, grp_best_k = v, kk
+        best_v = Signal(signed(sb))
+        first = Signal()
+        cand = Signal(unsigned(index_bits(n) + 1), name="group_best_index")
+        m.d.comb += cand.eq(ro.group * L + grp_best_k)
+        with m.If(begin):
+            m.d.sync += [first.eq(1), best.eq(0), best_v.eq(0)]
+        with m.Elif(ro.valid & ro.final), m.If(first | (grp_best_v > best_v)):
+            m.d.sync += [first.eq(0), best.eq(cand), best_v.eq(grp_best_v)]

@@ -1,0 +1,105 @@
+"""``spikeforge generate``: Verilog and a port/memory map for an integer network.
+
+(``spikeforge verify`` lives in :mod:`spikeforge.cmd_verify`; it is registered from here
+unless the CLI lists that module itself.)
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .output import emit, format_table
+
+__all__ = ["parse_lanes", "register", "run_generate"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``generate`` (and ``verify`` when its module exists) to the CLI."""
+    p = sub.add_parser(
+        "generate", help="write the network's Verilog and its port/memory map",
+        description="Generate one Verilog file for the network top (event-driven layers, "
+                    "block-RAM synapse memories) plus portmap.json, the machine-readable "
+                    "port and memory map. The same manifest gives byte-identical output.",
+        epilog="example: spikeforge generate runs/digits/net -o runs/digits/rtl "
+               "--lanes fc1=16,fc2=10",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("net", type=Path, help="manifest directory")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    p.add_argument("--lanes", default=None,
+                   help="parallel neurons per layer: N for every layer (capped at its size) "
+                        "or NAME=N,NAME=N,... (others default)")
+    p.add_argument("--top", default="spikeforge_top", help="top module name")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run_generate)
+
+    from . import cli
+    if "spikeforge.cmd_verify" not in cli.COMMAND_MODULES:
+        try:
+            mod = importlib.import_module("spikeforge.cmd_verify")
+        except ModuleNotFoundError as exc:
+            if exc.name != "spikeforge.cmd_verify":
+                raise
+        else:
+            if "verify" not in sub.choices:
+                mod.register(sub)
+
+
+def parse_lanes(text: str | None) -> int | dict[str, int] | None:
+    """Parse ``--lanes``: None, ``"16"`` or ``"fc1=16,fc2=4"``."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        if "=" not in text:
+            return int(text)
+        out: dict[str, int] = {}
+        for part in text.split(","):
+            name, _, value = part.partition("=")
+            name = name.strip()
+            if not name or name in out:
+                raise ValueError
+            out[name] = int(value)
+        return out
+    except ValueError:
+        raise InputError(f"--lanes: expected N or NAME=N,NAME=N,..., not {text!r}") from None
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """Generate the Verilog and portmap.json of a manifest."""
+    import hdl
+    from pysim import load_network
+
+    lanes = parse_lanes(args.lanes)
+    net = load_network(args.net)
+    design = hdl.generate(net, args.output, lanes=lanes, top=args.top)
+    rows = []
+    for entry in design.portmap["layers"]:
+        syn, mem = entry["synapse_memory"], entry["membrane_memory"]
+        rows.append([
+            entry["name"], f"{entry['in_features']}x{entry['out_features']}", entry["lanes"],
+            entry["groups"], entry["weight_bits"], entry["acc_bits"],
+            f"{syn['depth']}x{syn['width']}", syn["bits"], f"{mem['depth']}x{mem['width']}",
+            mem["bits"],
+        ])
+    table = format_table(
+        ["layer", "size", "lanes", "groups", "w_bits", "acc_bits", "synapse_mem", "syn_bits",
+         "acc_mem", "acc_bits_total"], rows, align="llrrrrrrrr")
+    files = [args.output / f"{design.top}.v", args.output / "portmap.json"]
+    head = (f"{args.net}: wrote {files[0]} ({len(design.verilog.splitlines())} lines) and "
+            f"{files[1]}; top {design.top}")
+    data: dict[str, Any] = {
+        "net": str(args.net),
+        "output": str(args.output),
+        "files": [str(f) for f in files],
+        "top": design.top,
+        "lanes": design.lanes,
+        "layers": design.portmap["layers"],
+        "synapse_memory_bits": sum(e["synapse_memory"]["bits"]
+                                   for e in design.portmap["layers"]),
+    }
+    emit(args, head + "\n" + table, data)
+    return 0

@@ -1,0 +1,65 @@
+"""The whole generated Network in Amaranth's simulator against the golden model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pysim
+from hdl import Network
+from hdl.amsim import run_network
+
+
+def _check(net: pysim.IntNetwork, x: np.ndarray, **kw) -> None:
+    run = run_network(net, x, **kw)
+    gold = pysim.simulate(net, x)
+    for name, spikes in gold.spikes.items():
+        diff = np.argwhere(run.spikes[name] != spikes)
+        assert diff.size == 0, f"layer {name}: first mismatch (sample, t, neuron) {diff[0]}"
+        assert (run.markers[name] == net.timesteps).all(), f"layer {name}: markers"
+    assert run.order_ok
+    np.testing.assert_array_equal(run.predictions, gold.predictions)
+
+
+def _random_case(seed: int) -> tuple[pysim.IntNetwork, np.ndarray, dict[str, int]]:
+    rng = np.random.default_rng(seed)
+    n_layers = int(rng.integers(1, 4))
+    sizes = [int(rng.integers(1, 12)) for _ in range(n_layers + 1)]
+    net = pysim.random_network(
+        rng, sizes, timesteps=int(rng.integers(1, 6)),
+        weight_bits=[int(rng.choice([2, 3, 4, 8, 16])) for _ in range(n_layers)],
+        state_bits=[int(rng.choice([3, 4, 6, 12, 20])) for _ in range(n_layers)],
+        leak_shift=[None if rng.random() < 0.3 else int(rng.integers(1, 4))
+                    for _ in range(n_layers)],
+        reset=[str(rng.choice(["zero", "subtract"])) for _ in range(n_layers)],
+        bias=bool(rng.random() < 0.5),
+        readout=str(rng.choice(["spike_count", "membrane"])),
+        threshold_scale=float(rng.uniform(0.2, 1.5)),
+    )
+    lanes = {layer.name: int(rng.integers(1, layer.out_features + 1)) for layer in net.layers}
+    x = pysim.random_spikes(rng, 2, net.timesteps, sizes[0], float(rng.uniform(0.1, 0.8)))
+    return net, x, lanes
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_network_matches_golden_random(seed: int) -> None:
+    net, x, lanes = _random_case(seed)
+    _check(net, x, lanes=lanes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6, 60))
+def test_network_matches_golden_random_many(seed: int) -> None:
+    net, x, lanes = _random_case(seed)
+    _check(net, x, lanes=lanes, gap_rng=np.random.default_rng(seed), gap_rate=0.3)
+
+
+def test_network_matches_golden_with_input_gaps() -> None:
+    rng = np.random.default_rng(11)
+    net = pysim.random_network(rng, [7, 9, 4], timesteps=4, bias=True, reset="subtract")
+    x = pysim.random_spikes(rng, 3, 4, 7, 0.5)
+    _check(net, x, lanes={"fc1": 4}, gap_rng=rng, gap_rate=0.4)
+
+
+def test_network_elaborates_default_lanes() -> None:
+    net = pysim.random_network(np.random.default_rng(0), [64, 128, 10])
+    assert Network(network=net).lanes == {"fc1": 16, "fc2": 10}
