@@ -57,6 +57,7 @@ __all__ = [
     "load_traces",
     "probe_params",
     "save_traces",
+    "traces_for_run",
 ]
 
 METHODS = ("hutchinson", "gauss_newton")
@@ -377,3 +378,51 @@ def load_traces(path: str | Path, method: str | None = None
     if method not in out:
         raise InputError(f"{path}: no {method!r} traces (has {', '.join(out) or 'none'})")
     return out[method]
+
+
+# ---------------------------------------------------------------------- runs
+def traces_for_run(run: Any, methods: Sequence[str] = ("hutchinson",), *, samples: int = 512,
+                   batch_size: int = 128, max_probes: int = 200, min_probes: int = 16,
+                   rel_tol: float = 0.05, seed: int = 0, recompute: bool = False,
+                   progress: bool = True) -> dict[str, list[TraceEstimate]]:
+    """Traces of a trained run, cached in ``RUN/hessian.json``.
+
+    ``run`` is a run directory or a :class:`quant.train.Run`. The loss is averaged over
+    the first ``samples`` training samples, encoded as in the run's first epoch. Methods
+    already in ``hessian.json`` are reused unless ``recompute``; new ones are merged into
+    the file (written atomically).
+    """
+    from .train import load_run
+
+    if not hasattr(run, "model"):
+        run = load_run(run)
+    if samples < 2:
+        raise InputError(f"--samples must be >= 2, not {samples}")
+    methods = [_ALIASES.get(m, m) for m in methods]
+    for m in methods:
+        if m not in METHODS:
+            raise InputError(f"--method must be one of {', '.join(METHODS)}, not {m!r}")
+    path = Path(run.run_dir) / "hessian.json"
+    stored: dict[str, list[TraceEstimate]] = {}
+    meta: dict[str, Any] = {}
+    if path.is_file():
+        stored = load_traces(path)  # type: ignore[assignment]
+        meta = json.loads(path.read_text()).get("meta", {})
+    todo = [m for m in methods if recompute or m not in stored]
+    if todo:
+        spikes, labels = run.train_spikes(samples)
+        x = torch.as_tensor(np.asarray(spikes), dtype=torch.float32)
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        batches = [(x[i:i + batch_size], y[i:i + batch_size])
+                   for i in range(0, x.shape[0], batch_size)]
+        model = run.model
+        model.eval()
+        for m in todo:
+            stored[m] = layer_traces(model, batches, method=m, max_probes=max_probes,
+                                     min_probes=min_probes, rel_tol=rel_tol, seed=seed,
+                                     progress=progress)
+            meta[m] = {"samples": int(x.shape[0]), "batch_size": batch_size, "seed": seed,
+                       "max_probes": max_probes, "min_probes": min_probes,
+                       "rel_tol": rel_tol, "data": "train[:samples], epoch-0 encoding"}
+        save_traces(path, stored, meta=meta)
+    return {m: stored[m] for m in methods}
