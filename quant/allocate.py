@@ -255,7 +255,7 @@ def budget_from_avg_bits(avg_bits: float, n_params: Sequence[int]) -> int:
     """Total weight bits for an average of ``avg_bits`` per weight (rounded down)."""
     if not (math.isfinite(avg_bits) and avg_bits > 0):
         raise InputError(f"--avg-bits must be a positive number, not {avg_bits!r}")
-    return int(math.floor(avg_bits * sum(int(n) for n in n_params) + 1e-9))
+    return math.floor(avg_bits * sum(int(n) for n in n_params) + 1e-9)
 
 
 def _min_budget_error(budget: int, n: np.ndarray, cands: tuple[int, ...]) -> InputError:
@@ -424,7 +424,7 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
     _check(np.zeros((len(n_params), len(cands))), n_params, cands)
     if budget < sum(n_params) * min(cands):
         raise _min_budget_error(budget, np.asarray(n_params), cands)
-    kw = dict(samples=samples, max_probes=max_probes, progress=progress)
+    kw = {"samples": samples, "max_probes": max_probes, "progress": progress}
     hut = gn = None
     if method in ("auto", "hutchinson"):
         hut = traces_for_run(run, ("hutchinson",), **kw)["hutchinson"]

@@ -69,7 +69,7 @@ def test_allocate_pareto_monotone():
     budgets = np.linspace(sum(n) * cands[0], sum(n) * cands[-1], 12).astype(int)
     front = pareto(omega, n, cands, budgets)
     objs = [a.objective for a in front]
-    assert all(b <= a + 1e-12 for a, b in zip(objs, objs[1:]))
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(objs))
     assert front[-1].bits == [cands[-1]] * len(n)  # the whole budget buys the widest
 
 
