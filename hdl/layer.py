@@ -32,7 +32,7 @@ class Phase(enum.Enum, shape=3):
     INIT = 1    #: writing ``acc := b`` to every group
     ACCUM = 2   #: consuming input events (G weight words each)
     UPDATE = 3  #: issuing UPDATE to groups 1..G-1 (group 0 issued with the marker)
-    FLUSH = 4   #: waiting for the last group and the spike events, then the marker
+    FLUSH = 4   #: waiting for the last group's update to complete
 
 
 class Layer(wiring.Component):
@@ -166,13 +166,12 @@ class Layer(wiring.Component):
         mask = Signal(L)                      # spikes of the group being emitted
         emit_base = Signal(unsigned(out_w + 1))
 
-        i, o, cmd = self.i_events, self.o_events, core.cmd
+        i, o, cmd, upd = self.i_events, self.o_events, core.cmd, core.upd
         m.d.comb += [
             core.weights.eq(syn.data),
             syn.en.eq(1),
             syn.addr.eq(Mux(ev_active, base + g, i.payload.index * G)),
             i.ready.eq((phase == Phase.ACCUM) & ~ev_active),
-            self.busy.eq(phase != Phase.IDLE),
         ]
 
         # ---- emitter: one output beat per spike, lowest neuron first, then the marker
@@ -181,36 +180,50 @@ class Layer(wiring.Component):
         for k in reversed(range(L)):
             enc = Mux(mask[k], k, enc)
         m.d.comb += lowest.eq(enc)
-        has_spike = mask.any()
+        has_spike = Signal()
+        m.d.comb += [
+            has_spike.eq(mask.any()),
+            self.busy.eq((phase != Phase.IDLE) | has_spike | marker_pending),
+        ]
+        last_group = Signal()
+        m.d.comb += last_group.eq(upd.valid & (upd.payload.group == G - 1))
+        # The marker may leave in the very cycle the last group is updated, when that
+        # group fired nothing and no earlier spike is still waiting.
+        early_marker = Signal()
+        m.d.comb += early_marker.eq(last_group & (upd.payload.spikes == 0) & ~has_spike
+                                    & ~marker_pending)
         spike_xfer = o.valid & o.ready & has_spike
+        marker_xfer = o.valid & o.ready & ~has_spike
         mask_after = Signal(L)
         m.d.comb += [
-            o.valid.eq(has_spike | marker_pending),
+            o.valid.eq(has_spike | marker_pending | early_marker),
             o.payload.index.eq(Mux(has_spike, emit_base + lowest, 0)),
             o.payload.last.eq(~has_spike),
             mask_after.eq(Mux(spike_xfer, mask & (mask - 1), mask)),
-            core.upd.ready.eq((mask_after == 0) & ~marker_pending),
+            upd.ready.eq((mask_after == 0) & ~marker_pending),
         ]
-        upd_xfer = core.upd.valid & core.upd.ready
+        upd_xfer = Signal()
+        m.d.comb += upd_xfer.eq(upd.valid & upd.ready)
         with m.If(upd_xfer):
-            m.d.sync += [mask.eq(core.upd.payload.spikes),
-                         emit_base.eq(core.upd.payload.group * L)]
-            with m.If(core.upd.payload.group == G - 1):
-                m.d.sync += marker_pending.eq(1)
+            m.d.sync += [mask.eq(upd.payload.spikes), emit_base.eq(upd.payload.group * L)]
         with m.Else():
             m.d.sync += mask.eq(mask_after)
+        with m.If(upd_xfer & last_group & ~(early_marker & o.ready)):
+            m.d.sync += marker_pending.eq(1)
+        with m.Elif(marker_xfer):
+            m.d.sync += marker_pending.eq(0)
         m.d.comb += [
             self.readout.valid.eq(upd_xfer),
             self.readout.final.eq(step == T - 1),
-            self.readout.group.eq(core.upd.payload.group),
-            self.readout.u.eq(core.upd.payload.u),
+            self.readout.group.eq(upd.payload.group),
+            self.readout.u.eq(upd.payload.u),
         ]
 
         # ---- controller
         with m.Switch(phase):
-            with m.Case(Phase.IDLE), m.If(self.start):
-                m.d.sync += [phase.eq(Phase.INIT), g.eq(0), step.eq(0),
-                             marker_pending.eq(0), ev_active.eq(0)]
+            with m.Case(Phase.IDLE):  # noqa: SIM117 (Amaranth control flow)
+                with m.If(self.start & ~self.busy):
+                    m.d.sync += [phase.eq(Phase.INIT), g.eq(0), step.eq(0), ev_active.eq(0)]
             with m.Case(Phase.INIT):
                 m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.INIT),
                              cmd.payload.group.eq(g)]
@@ -220,7 +233,8 @@ class Layer(wiring.Component):
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
             with m.Case(Phase.ACCUM):
-                # The neuron core never stalls here: UPDATEs all completed in FLUSH.
+                # The neuron core never stalls here: its pipeline holds no UPDATE (FLUSH
+                # waited for the last one), and INIT/ACC never stall.
                 with m.If(ev_active):
                     m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.ACC),
                                  cmd.payload.group.eq(g)]
@@ -245,10 +259,13 @@ class Layer(wiring.Component):
                         m.d.sync += phase.eq(Phase.FLUSH)
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
-            with m.Case(Phase.FLUSH), m.If(o.valid & o.ready & ~has_spike):
-                m.d.sync += [marker_pending.eq(0), step.eq(step + 1)]
-                with m.If(step == T - 1):
-                    m.d.sync += phase.eq(Phase.IDLE)
-                with m.Else():
-                    m.d.sync += phase.eq(Phase.ACCUM)
+            with m.Case(Phase.FLUSH):  # noqa: SIM117 (Amaranth control flow)
+                # Leave once the last group is updated: the next step's events may
+                # accumulate while this step's spikes and marker are still leaving.
+                with m.If(upd_xfer & last_group):
+                    m.d.sync += step.eq(step + 1)
+                    with m.If(step == T - 1):
+                        m.d.sync += phase.eq(Phase.IDLE)
+                    with m.Else():
+                        m.d.sync += phase.eq(Phase.ACCUM)
         return m

@@ -227,8 +227,12 @@ class Network(wiring.Component):
             m.d.sync += [busy.eq(1), out_step.eq(0)]
         with m.Elif(busy & out_xfer & out.payload.last):
             m.d.sync += out_step.eq(out_step + 1)
-            with m.If(out_step == T - 1):
-                m.d.sync += [busy.eq(0), done.eq(1), prediction.eq(best)]
+        # The last marker can leave in the cycle the last membranes are read out, so the
+        # running argmax settles one cycle after it: finish then.
+        finishing = Signal()
+        m.d.sync += finishing.eq(busy & out_xfer & out.payload.last & (out_step == T - 1))
+        with m.If(finishing):
+            m.d.sync += [busy.eq(0), done.eq(1), prediction.eq(best)]
 
         if net.readout is Readout.SPIKE_COUNT:
             self._spike_count_readout(m, begin, out, best)
