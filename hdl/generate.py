@@ -113,8 +113,8 @@ def portmap(design: Network, top: str = "spikeforge_top") -> dict[str, Any]:
             "membrane_memory": {"depth": core.memory_depth, "width": core.memory_width,
                                 "bits": core.memory_depth * core.memory_width},
             "bias_memory": (None if core.bias_data is None else {
-                "depth": core.groups, "width": core.lanes * core.state_bits,
-                "bits": core.groups * core.lanes * core.state_bits}),
+                "depth": core.bias_data.depth, "width": core.lanes * core.state_bits,
+                "bits": core.bias_data.depth * core.lanes * core.state_bits}),
         })
     return {
         "format": PORTMAP_FORMAT,

@@ -190,7 +190,7 @@ class Layer(wiring.Component):
         # The marker may leave in the very cycle the last group is updated, when that
         # group fired nothing and no earlier spike is still waiting.
         early_marker = Signal()
-        m.d.comb += early_marker.eq(last_group & (upd.payload.spikes == 0) & ~has_spike
+        m.d.comb += early_marker.eq(last_group & ~upd.payload.spikes.any() & ~has_spike
                                     & ~marker_pending)
         spike_xfer = o.valid & o.ready & has_spike
         marker_xfer = o.valid & o.ready & ~has_spike
@@ -200,7 +200,7 @@ class Layer(wiring.Component):
             o.payload.index.eq(Mux(has_spike, emit_base + lowest, 0)),
             o.payload.last.eq(~has_spike),
             mask_after.eq(Mux(spike_xfer, mask & (mask - 1), mask)),
-            upd.ready.eq((mask_after == 0) & ~marker_pending),
+            upd.ready.eq(~mask_after.any() & ~marker_pending),
         ]
         upd_xfer = Signal()
         m.d.comb += upd_xfer.eq(upd.valid & upd.ready)

@@ -147,7 +147,8 @@ class NeuronCore(wiring.Component):
         self._groups = -(-self._out_features // self._lanes)
         self._bias_data = None
         if self._bias is not None:
-            self._bias_data = MemoryData(shape=unsigned(self._lanes * sb), depth=self._groups,
+            self._bias_data = MemoryData(shape=unsigned(self._lanes * sb),
+                                         depth=max(2, self._groups),
                                          init=self._packed_bias())
         gshape = unsigned(index_bits(self._groups))
         self._cmd_layout = data.StructLayout({"op": Op, "group": gshape})
@@ -237,8 +238,8 @@ class NeuronCore(wiring.Component):
 
     @property
     def memory_depth(self) -> int:
-        """Rows of the accumulator memory (``groups``)."""
-        return self._groups
+        """Rows of the accumulator memory: ``groups``, at least 2 (no zero-width address)."""
+        return max(2, self._groups)
 
     @property
     def memory_width(self) -> int:
@@ -253,7 +254,8 @@ class NeuronCore(wiring.Component):
         smin, smax = -(1 << (sb - 1)), (1 << (sb - 1)) - 1
         theta = self._threshold
 
-        m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(L * ab), depth=G, init=[])
+        m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(L * ab), depth=self.memory_depth,
+                                                 init=[])
         wr = acc_mem.write_port()
         rd = acc_mem.read_port(transparent_for=(wr,))
 

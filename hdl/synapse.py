@@ -94,11 +94,11 @@ class SynapseMemory(wiring.Component):
         self._groups = -(-out_features // self._lanes)
         self._depth = in_features * self._groups
         self._mem_data = MemoryData(
-            shape=unsigned(self._lanes * self._weight_bits), depth=self._depth,
+            shape=unsigned(self._lanes * self._weight_bits), depth=max(2, self._depth),
             init=pack_weights(w, self._weight_bits, self._lanes),
         )
         super().__init__({
-            "addr": In(unsigned(ceil_log2(self._depth))),
+            "addr": In(unsigned(ceil_log2(max(2, self._depth)))),
             "en": In(1, init=1),
             "data": Out(data.ArrayLayout(signed(self._weight_bits), self._lanes)),
         })
@@ -136,8 +136,8 @@ class SynapseMemory(wiring.Component):
 
     @property
     def depth(self) -> int:
-        """Number of words: ``in_features * groups``."""
-        return self._depth
+        """Number of words: ``in_features * groups``, at least 2 (no zero-width address)."""
+        return max(2, self._depth)
 
     @property
     def width(self) -> int:
