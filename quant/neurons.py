@@ -1,0 +1,201 @@
+"""Spiking neuron models in torch: the simplified single-state LIF and the DECOLLE LIF.
+
+Both are written as whole-sequence modules: they take the synaptic input of every time
+step at once (the layer's matrix product does not depend on its own state, so it is done
+for all steps in one BLAS call by :class:`quant.model.SpikingMLP`) and run the membrane
+recurrence over time with elementwise operations.
+
+The Heaviside step that makes a spike has zero gradient almost everywhere; training
+replaces its derivative by a *surrogate* (:class:`SpikeFn`): the forward pass is the exact
+step ``H(v) = 1 if v >= 0``, the backward pass uses the fast-sigmoid derivative
+``1 / (1 + slope·|v|)^2`` (Zenke & Ganguli's SuperSpike, snnTorch's ``fast_sigmoid``) or
+the arctan derivative ``1 / (1 + (π/2·slope·v)^2)``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["SpikeFn", "spike", "SURROGATES", "SimplifiedLIF", "DecolleLIF", "RESETS"]
+
+RESETS = ("zero", "subtract")
+SURROGATES = ("fast_sigmoid", "arctan")
+
+
+class SpikeFn(torch.autograd.Function):
+    """Heaviside forward (``v >= 0`` -> 1), surrogate derivative backward."""
+
+    @staticmethod
+    def forward(ctx, v: Tensor, slope: float, kind: int) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(v)
+        ctx.slope = slope
+        ctx.kind = kind
+        return (v >= 0).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (v,) = ctx.saved_tensors
+        if ctx.kind == 0:
+            d = 1.0 / (1.0 + ctx.slope * v.abs()) ** 2
+        else:
+            d = 1.0 / (1.0 + (math.pi / 2 * ctx.slope * v) ** 2)
+        return grad * d, None, None
+
+
+def spike(v: Tensor, slope: float = 5.0, surrogate: str = "fast_sigmoid") -> Tensor:
+    """Return ``H(v)`` (1 where ``v >= 0``) with a surrogate gradient of the given slope."""
+    return SpikeFn.apply(v, float(slope), SURROGATES.index(surrogate))
+
+
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+    return value
+
+
+def leak_factor(leak_shift: int | None) -> float:
+    """Return ``α = 1 - 2^-k`` for a leak shift ``k`` (1.0 without leak)."""
+    return 1.0 if leak_shift is None else 1.0 - 2.0 ** (-int(leak_shift))
+
+
+class SimplifiedLIF(nn.Module):
+    """The simplified single-state LIF neuron (Lui & Neftci 2021; contract.md §1).
+
+    One state per neuron, the membrane ``U``. With ``I[t] = W·x[t] + b`` the layer's
+    synaptic input at step ``t`` and all state zero before ``t = 0``::
+
+        R[t] = U[t-1] · (1 - S[t-1])        reset "zero"
+        R[t] = U[t-1] - θ · S[t-1]          reset "subtract"
+        U[t] = α · R[t] + I[t]              α = 1 - 2^-k (α = 1 without leak)
+        S[t] = H(U[t] - θ)                  surrogate gradient in the backward pass
+
+    The reset applies at the *start* of step ``t+1`` to a neuron that fired at ``t``: the
+    membrane ``U[t]`` that crossed the threshold stays visible for step ``t`` (this is
+    the order of the integer hardware, so the float, fake-quant and integer models share
+    one recurrence). The spike ``S[t-1]`` inside the reset is not detached: gradients flow
+    through the reset as well as through the output spikes.
+
+    Parameters
+    ----------
+    leak_shift : int or None
+        ``k`` (``α = 1 - 2^-k``), or None for a perfect integrator.
+    threshold : float
+        ``θ`` > 0.
+    reset : {"zero", "subtract"}
+    fires : bool
+        False for a membrane-readout output layer: it never fires nor resets.
+    slope, surrogate : surrogate-gradient parameters (see :func:`spike`).
+    """
+
+    def __init__(self, *, leak_shift: int | None = 3, threshold: float = 1.0,
+                 reset: str = "zero", fires: bool = True, slope: float = 5.0,
+                 surrogate: str = "fast_sigmoid") -> None:
+        super().__init__()
+        self.reset = _check_choice(reset, RESETS, "reset")
+        self.surrogate = _check_choice(surrogate, SURROGATES, "surrogate")
+        if leak_shift is not None and (not isinstance(leak_shift, int) or leak_shift < 1):
+            raise ValueError(f"leak_shift must be an integer >= 1 or None, not {leak_shift!r}")
+        if not threshold > 0:
+            raise ValueError(f"threshold must be > 0, not {threshold!r}")
+        self.leak_shift = leak_shift
+        self.alpha = leak_factor(leak_shift)
+        self.threshold = float(threshold)
+        self.fires = bool(fires)
+        self.slope = float(slope)
+
+    def state_numel(self, batch: int, in_features: int, out_features: int) -> int:
+        """Number of state values carried from one step to the next (``U`` only)."""
+        return batch * out_features
+
+    def forward(self, current: Tensor, *, record: list[Tensor] | None = None
+                ) -> tuple[Tensor, Tensor]:
+        """Run the recurrence over ``current`` (B, T, N); return spikes and last membrane.
+
+        ``record`` (a list) receives every step's membrane when given.
+        """
+        B, T, N = current.shape
+        u = current.new_zeros(B, N)
+        s = current.new_zeros(B, N)
+        out = []
+        for t in range(T):
+            if self.fires:
+                r = u * (1.0 - s) if self.reset == "zero" else u - self.threshold * s
+            else:
+                r = u
+            u = self.alpha * r + current[:, t] if self.alpha != 1.0 else r + current[:, t]
+            if record is not None:
+                record.append(u)
+            if self.fires:
+                s = spike(u - self.threshold, self.slope, self.surrogate)
+            out.append(s)
+        return torch.stack(out, dim=1), u
+
+
+class DecolleLIF(nn.Module):
+    """The four-state DECOLLE LIF neuron (Kaiser, Mostafa & Neftci 2020), for comparison.
+
+    State: presynaptic traces ``P`` and ``Q`` (one per *input*), a refractory trace ``R``
+    and the spikes ``S`` (one per neuron). With ``x[t]`` the input spikes and all state
+    zero before ``t = 0``, as in the DECOLLE reference code (``LIFLayer``)::
+
+        Q[t] = β · Q[t-1] + (1 - β) · τ_s · x[t]
+        P[t] = α · P[t-1] + (1 - α) · τ_m · Q[t-1]
+        R[t] = γ · R[t-1] - (1 - γ) · w_rp · S[t-1]      refractory (reset) trace
+        U[t] = W · P[t] + b + R[t]
+        S[t] = H(U[t] - θ)
+
+    ``τ_m = 1/(1-α)``, ``τ_s = 1/(1-β)`` normalize the traces. The membrane is not a state:
+    it is recomputed from ``P`` and ``R``; the "reset" is the refractory trace fed by the
+    previous step's spike. Because the weight multiplies the *trace* ``P`` (not the
+    spikes), this neuron needs the input layer's traces at every step, four state tensors
+    in all, which is what the simplified LIF removes.
+
+    This module applies ``W`` itself (it needs ``P``, not ``x``); pass the ``nn.Linear``.
+    """
+
+    def __init__(self, *, alpha: float = 0.9, beta: float = 0.85, gamma: float = 0.65,
+                 w_rp: float = 1.0, threshold: float = 1.0, fires: bool = True,
+                 slope: float = 5.0, surrogate: str = "fast_sigmoid") -> None:
+        super().__init__()
+        self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
+        self.tau_m = 1.0 / (1.0 - self.alpha)
+        self.tau_s = 1.0 / (1.0 - self.beta)
+        self.w_rp = float(w_rp)
+        self.threshold = float(threshold)
+        self.fires = bool(fires)
+        self.slope = float(slope)
+        self.surrogate = _check_choice(surrogate, SURROGATES, "surrogate")
+
+    def state_numel(self, batch: int, in_features: int, out_features: int) -> int:
+        """Number of state values carried between steps (``P``, ``Q``, ``R``, ``S``)."""
+        return batch * (2 * in_features + 2 * out_features)
+
+    def forward(self, x: Tensor, linear: Callable[[Tensor], Tensor], *,
+                record: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """Run over input spikes ``x`` (B, T, in); return spikes (B, T, out), last membrane."""
+        B, T, n_in = x.shape
+        q = x.new_zeros(B, n_in)
+        p = x.new_zeros(B, n_in)
+        r: Tensor | None = None
+        s: Tensor | None = None
+        out = []
+        u = None
+        for t in range(T):
+            p = self.alpha * p + (1 - self.alpha) * self.tau_m * q
+            q = self.beta * q + (1 - self.beta) * self.tau_s * x[:, t]
+            cur = linear(p)
+            if r is None:
+                r = torch.zeros_like(cur)
+                s = torch.zeros_like(cur)
+            if self.fires:
+                r = self.gamma * r - (1 - self.gamma) * self.w_rp * s
+            u = cur + r
+            if record is not None:
+                record.append(u)
+            if self.fires:
+                s = spike(u - self.threshold, self.slope, self.surrogate)
+            out.append(s)
+        return torch.stack(out, dim=1), u

@@ -1,0 +1,443 @@
+"""Training dense spiking networks with surrogate gradients (BPTT, Adam).
+
+:func:`train` takes a :class:`TrainConfig` to a run directory::
+
+    RUN/model.pt        final weights + model config (torch.save of plain dicts)
+    RUN/run.json        config, float test accuracy, per-epoch history, wall times
+    RUN/checkpoint.pt   model + optimizer + scheduler + history after the last epoch
+
+A run that stopped part-way resumes from ``checkpoint.pt`` when :func:`train` is called
+again with the same configuration and output directory.
+
+Reproducibility: the weights come from ``torch.manual_seed(cfg.seed)``; each epoch's
+sample order comes from ``numpy.random.default_rng((cfg.seed, epoch))`` and its input
+spikes from the encoding seed ``encoding_seed(cfg.seed, epoch)``; the test spikes from
+``cfg.seed`` alone. Same configuration, same threads -> same weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from pysim.atomic import atomic_path
+from pysim.errors import InputError
+
+from .model import READOUTS, SpikingMLP, parse_arch
+from .neurons import RESETS
+
+__all__ = ["TrainConfig", "TrainResult", "Run", "train", "load_run", "loss_fn", "evaluate",
+           "build_model", "encode", "iter_encoded", "encoding_seed", "ENCODINGS"]
+
+ENCODINGS = ("rate", "deterministic")
+RUN_FORMAT = "spikeforge.run"
+
+
+# ----------------------------------------------------------------------------- encoding
+def encode(x: np.ndarray, timesteps: int, method: str = "rate", seed: int = 0,
+           gain: float = 1.0) -> np.ndarray:
+    """Encode intensities ``x`` (N, F) in [0, 1] as spikes uint8 (N, T, F).
+
+    Delegates to :func:`quant.encoding.encode` (the project's one encoder, shared with
+    the spike files the hardware consumes).
+    """
+    try:
+        from .encoding import encode as _encode
+    except ModuleNotFoundError as exc:  # pragma: no cover - until quant.encoding lands
+        if exc.name != "quant.encoding":
+            raise
+        return _fallback_encode(x, timesteps, method, seed, gain)
+    return _encode(x, timesteps, method=method, seed=seed, gain=gain)
+
+
+def _fallback_encode(x: np.ndarray, timesteps: int, method: str, seed: int,
+                     gain: float) -> np.ndarray:  # pragma: no cover - temporary
+    p = np.clip(np.asarray(x, np.float32) * gain, 0.0, 1.0)
+    rng = np.random.default_rng(seed)
+    return (rng.random((p.shape[0], timesteps, p.shape[1]), dtype=np.float32)
+            < p[:, None, :]).astype(np.uint8)
+
+
+def iter_encoded(x: np.ndarray, y: np.ndarray, timesteps: int, method: str, seed: int,
+                 batch_size: int, gain: float = 1.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(spikes uint8 (B, T, F), labels)`` batches in the order of ``x``."""
+    try:
+        from . import encoding
+    except ImportError:  # pragma: no cover - until quant.encoding lands
+        spikes = _fallback_encode(x, timesteps, method, seed, gain)
+        for i in range(0, len(y), batch_size):
+            yield spikes[i:i + batch_size], y[i:i + batch_size]
+        return
+    kw = {"gain": gain} if gain != 1.0 else {}
+    yield from encoding.iter_encoded(x, y, timesteps, method, seed, batch_size, **kw)
+
+
+def encoding_seed(seed: int, epoch: int) -> int:
+    """Seed of the training spikes of ``epoch`` (fresh Bernoulli draws every epoch)."""
+    return int(seed) * 1_000_003 + 7919 * (int(epoch) + 1)
+
+
+# ----------------------------------------------------------------------------- config
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (JSON round-trip with to/from_dict).
+
+    Attributes
+    ----------
+    dataset : "digits" or "mnist"; data_path : MNIST files (None: the fetch cache)
+    arch : layer sizes, e.g. "64-128-10" (the first must match the dataset)
+    timesteps : T; encoding : "rate" or "deterministic"; gain : encoder gain
+    epochs, batch_size, lr, weight_decay : Adam with a cosine learning-rate decay
+    seed : weights, data order and spikes
+    leak_shift : k (α = 1 - 2^-k) or None; reset : "zero"/"subtract"
+    readout : "spike_count"/"membrane"; bias : layers carry a bias
+    threshold, slope, surrogate, init_gain : neuron and initialization (see SpikingMLP)
+    threads : torch intra-op threads (None: leave torch's default)
+    limit_train, limit_test : keep only the first N samples (quick runs)
+    """
+
+    dataset: str = "digits"
+    arch: str = "64-128-10"
+    timesteps: int = 16
+    encoding: str = "rate"
+    gain: float = 1.0
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    leak_shift: int | None = 3
+    reset: str = "zero"
+    readout: str = "spike_count"
+    bias: bool = False
+    threshold: float = 1.0
+    slope: float = 5.0
+    surrogate: str = "fast_sigmoid"
+    init_gain: float = 2.0
+    threads: int | None = None
+    data_path: str | None = None
+    limit_train: int | None = None
+    limit_test: int | None = None
+    eval_batch_size: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Rebuild from :meth:`to_dict` output; unknown keys are refused."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise InputError(f"train config: unknown field {unknown[0]!r}")
+        return cls(**d)
+
+    def validate(self) -> list[int]:
+        """Check every field; return the parsed layer sizes. Raises InputError (one line)."""
+        sizes = parse_arch(self.arch)
+        if self.dataset not in ("digits", "mnist"):
+            raise InputError(f"--dataset: unknown dataset {self.dataset!r}: choose one of "
+                             "digits, mnist")
+        for name, lo in (("timesteps", 1), ("epochs", 0), ("batch_size", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise InputError(f"--{name.replace('_', '-')}: must be an integer >= {lo}, "
+                                 f"not {v!r}")
+        if self.encoding not in ENCODINGS:
+            raise InputError(f"--encoding: must be one of {', '.join(ENCODINGS)}, "
+                             f"not {self.encoding!r}")
+        if self.reset not in RESETS:
+            raise InputError(f"--reset: must be one of {', '.join(RESETS)}, not {self.reset!r}")
+        if self.readout not in READOUTS:
+            raise InputError(f"--readout: must be one of {', '.join(READOUTS)}, "
+                             f"not {self.readout!r}")
+        if self.leak_shift is not None and (not isinstance(self.leak_shift, int)
+                                            or not 1 <= self.leak_shift <= 16):
+            raise InputError(f"--leak-shift: must be an integer 1..16 or none, "
+                             f"not {self.leak_shift!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"--lr: must be > 0, not {self.lr!r}")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"--threads: must be >= 1, not {self.threads!r}")
+        return sizes
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    model: SpikingMLP
+    config: TrainConfig
+    test_accuracy: float
+    history: list[dict[str, float]]
+    out_dir: Path
+    train_seconds: float
+
+
+@dataclass
+class Run:
+    """A trained run loaded from disk (see :func:`load_run`)."""
+
+    model: SpikingMLP
+    cfg: TrainConfig
+    run_dir: Path
+    info: dict[str, Any] = field(default_factory=dict)
+    _dataset: Any = None
+
+    def dataset(self):
+        """The run's dataset (:class:`quant.data.Dataset`), loaded once."""
+        if self._dataset is None:
+            self._dataset = _load_data(self.cfg)
+        return self._dataset
+
+    def test_spikes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The encoded test set (spikes uint8 (N, T, F), labels) the run was scored on."""
+        return _test_spikes(self.cfg, self.dataset())
+
+    def train_spikes(self, n: int | None = None, *, seed: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` training samples encoded (seed: the first epoch's by default)."""
+        ds = self.dataset()
+        x, y = ds.x_train[:n], ds.y_train[:n]
+        s = encoding_seed(self.cfg.seed, 0) if seed is None else seed
+        return encode(x, self.cfg.timesteps, self.cfg.encoding, s, self.cfg.gain), y
+
+    def train_batches(self, epoch: int = 0, batch_size: int | None = None
+                      ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Shuffled, encoded training batches as torch tensors (as :func:`train` sees)."""
+        yield from _train_batches(self.cfg, self.dataset(), epoch,
+                                  batch_size or self.cfg.batch_size)
+
+
+# ----------------------------------------------------------------------------- helpers
+def build_model(cfg: TrainConfig) -> SpikingMLP:
+    """The untrained model a config describes (weights from the current torch RNG)."""
+    sizes = cfg.validate()
+    return SpikingMLP(sizes, timesteps=cfg.timesteps, leak_shift=cfg.leak_shift,
+                      reset=cfg.reset, readout=cfg.readout, threshold=cfg.threshold,
+                      bias=cfg.bias, slope=cfg.slope, surrogate=cfg.surrogate,
+                      init_gain=cfg.init_gain)
+
+
+def loss_fn(model: SpikingMLP, x: Tensor, y: Tensor) -> Tensor:
+    """The training loss: cross-entropy of the model's scores (mean over the batch).
+
+    ``x`` is (B, T, in) float 0/1 spikes, ``y`` int64 labels. For the spike-count readout
+    the scores are spike counts (0..T) used directly as logits. This is the exact loss
+    :func:`train` and QAT minimize (the Hessian is taken of this function).
+    """
+    return F.cross_entropy(model(x), y)
+
+
+@torch.no_grad()
+def evaluate(model: SpikingMLP, spikes: np.ndarray | Tensor, labels: np.ndarray | Tensor,
+             batch_size: int = 512) -> float:
+    """Accuracy of ``model`` (its current mode) on spikes (N, T, F) with labels (N,).
+
+    Predictions are ``argmax`` of the scores with ties to the lowest index.
+    """
+    was_training = model.training
+    model.eval()
+    preds = predict(model, spikes, batch_size)
+    model.train(was_training)
+    lab = torch.as_tensor(np.asarray(labels))
+    return float((preds == lab).float().mean()) if len(lab) else 0.0
+
+
+@torch.no_grad()
+def predict(model: SpikingMLP, spikes: np.ndarray | Tensor, batch_size: int = 512) -> Tensor:
+    """Class predictions (N,) int64 of ``model`` in its current mode."""
+    out = []
+    for start in range(0, len(spikes), batch_size):
+        xb = torch.as_tensor(np.asarray(spikes[start:start + batch_size]), dtype=torch.float32)
+        out.append(torch.argmax(model(xb), dim=1))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.int64)
+
+
+def _load_data(cfg: TrainConfig):
+    from .data import load_dataset
+
+    return load_dataset(cfg.dataset, cfg.data_path, limit_train=cfg.limit_train,
+                        limit_test=cfg.limit_test)
+
+
+def _test_spikes(cfg: TrainConfig, ds) -> tuple[np.ndarray, np.ndarray]:
+    return encode(ds.x_test, cfg.timesteps, cfg.encoding, cfg.seed, cfg.gain), ds.y_test
+
+
+def _train_batches(cfg: TrainConfig, ds, epoch: int, batch_size: int
+                   ) -> Iterator[tuple[Tensor, Tensor]]:
+    order = np.random.default_rng((cfg.seed, epoch)).permutation(len(ds.y_train))
+    x, y = ds.x_train[order], ds.y_train[order]
+    for sb, yb in iter_encoded(x, y, cfg.timesteps, cfg.encoding,
+                               encoding_seed(cfg.seed, epoch), batch_size, cfg.gain):
+        yield torch.from_numpy(np.asarray(sb)).float(), torch.from_numpy(np.asarray(yb)).long()
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False, unit="batch",
+                dynamic_ncols=True)
+
+
+def _save_torch(obj: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _write_json(obj: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- train
+def train(cfg: TrainConfig, out_dir: str | os.PathLike[str], *, dataset=None,
+          progress: bool = True) -> TrainResult:
+    """Train a float spiking network and write the run directory.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    out_dir : run directory (created; resumed from ``checkpoint.pt`` when the saved
+        configuration equals ``cfg``)
+    dataset : a :class:`quant.data.Dataset` to use instead of loading ``cfg.dataset``
+    progress : tqdm bars on stderr
+
+    Returns
+    -------
+    TrainResult
+    """
+    sizes = cfg.validate()
+    _set_threads(cfg.threads)
+    ds = dataset if dataset is not None else _load_data(cfg)
+    if ds.n_features != sizes[0]:
+        raise InputError(f"--arch: first size {sizes[0]} does not match dataset "
+                         f"{ds.name!r} ({ds.n_features} input features)")
+    if ds.n_classes != sizes[-1]:
+        raise InputError(f"--arch: last size {sizes[-1]} does not match dataset "
+                         f"{ds.name!r} ({ds.n_classes} classes)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n_batches = math.ceil(len(ds.y_train) / cfg.batch_size)
+    total_steps = max(1, cfg.epochs * n_batches)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        if ckpt.get("config") == cfg.to_dict():
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["scheduler"])
+            history = list(ckpt["history"])
+            start_epoch = int(ckpt["epoch"]) + 1
+    test_x, test_y = _test_spikes(cfg, ds)
+    t_start = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        t0 = time.perf_counter()
+        tot_loss, tot_ok, tot_n = 0.0, 0, 0
+        bar = _progress(_train_batches(cfg, ds, epoch, cfg.batch_size), n_batches,
+                        f"epoch {epoch + 1}/{cfg.epochs}", progress)
+        for xb, yb in bar:
+            opt.zero_grad(set_to_none=True)
+            scores = model(xb)
+            loss = F.cross_entropy(scores, yb)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot_loss += float(loss.detach()) * len(yb)
+            tot_ok += int((scores.argmax(1) == yb).sum())
+            tot_n += len(yb)
+            if progress and hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{tot_loss / tot_n:.3f}")
+        train_time = time.perf_counter() - t0
+        acc = evaluate(model, test_x, test_y, cfg.eval_batch_size)
+        history.append({"epoch": epoch + 1, "loss": tot_loss / max(1, tot_n),
+                        "train_accuracy": tot_ok / max(1, tot_n), "test_accuracy": acc,
+                        "seconds": train_time})
+        if progress:
+            import sys
+            print(f"epoch {epoch + 1}/{cfg.epochs}: loss {tot_loss / max(1, tot_n):.4f} "
+                  f"train {100 * tot_ok / max(1, tot_n):.2f}% test {100 * acc:.2f}% "
+                  f"({train_time:.1f} s)", file=sys.stderr)
+        _save_torch({"config": cfg.to_dict(), "model": model.state_dict(),
+                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                     "history": history, "epoch": epoch}, ckpt_path)
+    wall = time.perf_counter() - t_start
+    acc = evaluate(model, test_x, test_y, cfg.eval_batch_size)
+    _save_torch({"model_config": model.config(), "state_dict": model.state_dict(),
+                 "train_config": cfg.to_dict()}, out / "model.pt")
+    info = {
+        "format": RUN_FORMAT,
+        "version": 1,
+        "config": cfg.to_dict(),
+        "sizes": sizes,
+        "test_accuracy": acc,
+        "n_test": int(len(test_y)),
+        "n_train": int(len(ds.y_train)),
+        "history": history,
+        "train_seconds": sum(h["seconds"] for h in history),
+        "wall_seconds_this_call": wall,
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+    }
+    _write_json(info, out / "run.json")
+    return TrainResult(model=model, config=cfg, test_accuracy=acc, history=history,
+                       out_dir=out, train_seconds=info["train_seconds"])
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> Run:
+    """Load a run directory written by :func:`train` (model in float mode, eval()).
+
+    Raises
+    ------
+    InputError
+        The directory, ``run.json`` or ``model.pt`` is missing or unreadable (one line).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: no such run directory (make one with spikeforge train)")
+    info_path, model_path = run_dir / "run.json", run_dir / "model.pt"
+    for p in (info_path, model_path):
+        if not p.is_file():
+            raise InputError(f"{p}: missing (is {run_dir} a finished 'spikeforge train' run?)")
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        cfg = TrainConfig.from_dict(info["config"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{info_path}: not a spikeforge run record ({exc})") from None
+    try:
+        saved = torch.load(model_path, weights_only=False)
+        model = SpikingMLP(**saved["model_config"])
+        model.load_state_dict(saved["state_dict"])
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is bad input
+        raise InputError(f"{model_path}: cannot be loaded ({' '.join(str(exc).split())})"
+                         ) from None
+    model.eval()
+    return Run(model=model, cfg=cfg, run_dir=run_dir, info=info)
