@@ -5,7 +5,8 @@ Messages read ``"Weight width must be an integer between 2 and 16, not 17"``;
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,8 @@ def check_int_array(value: Any, shape: Sequence[int | None], lo: int, hi: int,
     if arr.ndim != len(shape) or any(
         (s is None and n < 1) or (s is not None and n != s) for s, n in zip(shape, arr.shape)
     ):
-        want = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
+        parts = ["n" if s is None else str(s) for s in shape]
+        want = "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
         raise ValueError(f"{what} must have shape {want}, not {arr.shape}")
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < lo or arr.max() > hi):
@@ -79,3 +81,18 @@ def signed_bits_for(lo: int, hi: int) -> int:
         bits += 1
     return bits
 
+
+
+def quiet_on_error(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a component's ``__init__`` so a refused construction does not later warn
+    "created but never used" (Amaranth's ``UnusedElaboratable``) on top of the error."""
+
+    @functools.wraps(init)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except BaseException:
+            self._MustUse__silence = True
+            raise
+
+    return wrapper

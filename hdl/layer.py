@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from pysim import IntLayer
 
-from ._params import check_bool, check_int, index_bits
+from ._params import check_bool, check_int, index_bits, quiet_on_error
 from .neuron import NeuronCore, Op, accumulator_bits
 from .synapse import SynapseMemory
 
@@ -73,6 +73,7 @@ class Layer(wiring.Component):
         the sample's last step), ``group``, ``u`` (``lanes`` membranes ``u[t]``)
     """
 
+    @quiet_on_error
     def __init__(self, *, layer: IntLayer, lanes: int, timesteps: int,
                  fires: bool = True) -> None:
         if not isinstance(layer, IntLayer):

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out, connect, flipped
 
 from pysim import InputError, IntLayer, IntNetwork, Readout
 
-from ._params import ceil_log2, index_bits
+from ._params import ceil_log2, index_bits, quiet_on_error
 from .layer import Layer, event_layout
 from .neuron import MAX_ACC_BITS, accumulator_bits
 from .synapse import MAX_LANES, MAX_WORD_BITS
@@ -147,6 +147,7 @@ class Network(wiring.Component):
         See :func:`resolve_lanes`.
     """
 
+    @quiet_on_error
     def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None
                  ) -> None:
         if not isinstance(network, IntNetwork):

@@ -9,7 +9,14 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._params import check_bool, check_int, check_int_array, index_bits, signed_bits_for
+from ._params import (
+    check_bool,
+    check_int,
+    check_int_array,
+    index_bits,
+    quiet_on_error,
+    signed_bits_for,
+)
 
 __all__ = ["MAX_ACC_BITS", "NeuronCore", "Op", "accumulator_bits", "accumulator_range"]
 
@@ -115,6 +122,7 @@ class NeuronCore(wiring.Component):
     upd : Out(stream.Signature(StructLayout({"group", "spikes", "u"})))
     """
 
+    @quiet_on_error
     def __init__(self, *, out_features: int, lanes: int, weight_bits: int, state_bits: int,
                  acc_bits: int, threshold: int, leak_shift: int | None = None,
                  reset: str = "zero", bias: Any = None, fires: bool = True) -> None:

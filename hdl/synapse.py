@@ -9,7 +9,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._params import ceil_log2, check_int, check_int_array
+from ._params import ceil_log2, check_int, check_int_array, quiet_on_error
 
 __all__ = ["MAX_LANES", "MAX_WORD_BITS", "SynapseMemory", "pack_weights"]
 
@@ -81,6 +81,7 @@ class SynapseMemory(wiring.Component):
     data : Out(ArrayLayout(signed(weight_bits), lanes))
     """
 
+    @quiet_on_error
     def __init__(self, *, weights: Any, weight_bits: int, lanes: int) -> None:
         self._weight_bits = check_int(weight_bits, 2, 16, "Weight width")
         lo, hi = -(1 << (self._weight_bits - 1)), (1 << (self._weight_bits - 1)) - 1

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
 import pysim
 from hdl import Network
 from hdl.amsim import run_network
+
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
 def _check(net: pysim.IntNetwork, x: np.ndarray, **kw) -> None:
@@ -60,6 +63,9 @@ def test_network_matches_golden_with_input_gaps() -> None:
     _check(net, x, lanes={"fc1": 4}, gap_rng=rng, gap_rate=0.4)
 
 
-def test_network_elaborates_default_lanes() -> None:
+def test_network_default_lanes() -> None:
     net = pysim.random_network(np.random.default_rng(0), [64, 128, 10])
-    assert Network(network=net).lanes == {"fc1": 16, "fc2": 10}
+    dut = Network(network=net)
+    Fragment.get(dut, None)
+    assert dut.lanes == {"fc1": 16, "fc2": 10}
+    assert [hw.groups for hw in dut.layers] == [8, 1]
