@@ -1,0 +1,445 @@
+"""Analytic resource model: block RAM from each family's geometries, LUT/FF from a fitted fit.
+
+Block RAM is computed, not fitted: :func:`map_memory` repeats the geometry search of
+Yosys' ``memory_libmap`` (``passes/memory/memory_libmap.cc``, ``handle_geom``) for a
+memory of a given depth and width, over the primitives of :mod:`hdl.targets`, and so
+predicts the same primitive, shape and count Yosys picks. LUTs and flip-flops are a
+linear function of per-layer width terms (lanes x accumulator bits, lanes x state bits,
+counter widths, ...) whose coefficients per family are fitted by least squares to
+synthesis runs (``scripts/fit_resource_model.py``) and shipped in
+``hdl/resource_model.json``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources as _ir
+from typing import Any
+
+from pysim import IntLayer, IntNetwork
+from pysim.errors import InputError
+
+from .targets import BramPrimitive, Target, get_target
+
+__all__ = [
+    "FEATURES",
+    "LayerEstimate",
+    "MemoryMapping",
+    "ResourceEstimate",
+    "estimate_network",
+    "layer_features",
+    "layer_shapes",
+    "load_model",
+    "map_memory",
+]
+
+_FACTOR_MUX = 0.5
+_FACTOR_DEMUX = 0.5
+
+
+@dataclass(frozen=True)
+class MemoryMapping:
+    """How one logical memory (depth x width) lands in block RAM primitives."""
+
+    depth: int
+    width: int
+    cell: str
+    count: int
+    units: int
+    shape: tuple[int, int]
+    allocated_bits: int
+    mode: str
+
+    @property
+    def used_bits(self) -> int:
+        """Bits of the logical memory (depth x width)."""
+        return self.depth * self.width
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        d = asdict(self)
+        d["shape"] = f"{self.shape[0]}x{self.shape[1]}"
+        d["used_bits"] = self.used_bits
+        return d
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def map_memory(depth: int, width: int, target: str | Target, *, read_ports: int = 1,
+               writable: bool = False) -> MemoryMapping:
+    """Map a ``depth`` x ``width`` memory to block RAM the way Yosys' memory_libmap does.
+
+    For every primitive mode and every base width the cost is
+    ``cost * ceil(mult_a * swizzle / unit_width) * repl_port + 0.5 * mux + 0.5 * demux``
+    with ``mult_a`` the number of address ranges the depth spans; the cheapest (first on
+    a tie) wins, exactly as in ``handle_geom``/``prune_post_geom``. A read-only memory
+    packs its words without padding; a writable one pads each word to the write-enable
+    granularity (``byte``) of the primitive.
+
+    Parameters
+    ----------
+    depth, width
+        Logical memory shape (words, bits per word).
+    target
+        Target (or its name) whose block RAM primitives to use.
+    read_ports
+        Read ports of the memory (each primitive offers ``read_ports`` of its own; more
+        replicate the array).
+    writable
+        Whether the memory has a write port (membrane RAMs) or is a ROM (synapses).
+    """
+    if depth < 1 or width < 1:
+        raise InputError(f"memory shape must be positive, not {depth}x{width}")
+    t = get_target(target) if isinstance(target, str) else target
+    best: tuple[float, MemoryMapping] | None = None
+    for prim in t.bram:
+        cand = _best_geometry(prim, depth, width, read_ports, writable)
+        if cand is not None and (best is None or cand[0] < best[0]):
+            best = cand
+    if best is None:  # pragma: no cover - every family has a mode for any shape
+        raise InputError(f"no block RAM of {t.name} holds a {depth}x{width} memory")
+    return best[1]
+
+
+def _best_geometry(prim: BramPrimitive, depth: int, width: int, read_ports: int,
+                   writable: bool) -> tuple[float, MemoryMapping] | None:
+    lo, hi = (prim.ram_range or (0, len(prim.widths))) if writable else (0, len(prim.widths))
+    repl_port = 1 if writable else _ceil_div(read_ports, prim.read_ports)
+    best: tuple[float, MemoryMapping] | None = None
+    for i in range(lo, hi):
+        unit = prim.widths[i]
+        if writable:
+            eb = prim.byte if 0 < prim.byte <= unit else unit
+            swizzle = _ceil_div(width, eb) * eb
+        else:
+            swizzle = width
+        addrs = 1 << (prim.abits - i)
+        mult_a = (depth - 1) // addrs + 1
+        repl = _ceil_div(mult_a * swizzle, unit)
+        score_mux = (mult_a - 1) * width * read_ports
+        score_demux = mult_a if (writable and mult_a != 1) else 0
+        cost = prim.cost * repl * repl_port + _FACTOR_MUX * score_mux \
+            + _FACTOR_DEMUX * score_demux
+        if best is None or cost < best[0]:
+            count = repl * repl_port
+            best = (cost, MemoryMapping(
+                depth=depth, width=width, cell=prim.cell, count=count,
+                units=count * prim.units, shape=(addrs, unit),
+                allocated_bits=count * prim.capacity_bits,
+                mode=prim.name,
+            ))
+    return best
+
+
+# --------------------------------------------------------------------------------------
+# Per-layer shapes and features
+
+@dataclass(frozen=True)
+class LayerShape:
+    """The hardware shape of one layer: lanes, widths and its memories."""
+
+    name: str
+    in_features: int
+    out_features: int
+    lanes: int
+    weight_bits: int
+    state_bits: int
+    acc_bits: int
+    syn_depth: int
+    syn_width: int
+    mem_depth: int
+    mem_width: int
+
+    @property
+    def groups(self) -> int:
+        """Neuron groups processed one after another (ceil(out / lanes))."""
+        return _ceil_div(self.out_features, self.lanes)
+
+
+def _acc_bits(layer: IntLayer) -> int:
+    """Bits of the exact synaptic sum plus membrane (a safe accumulator width)."""
+    wmax = 1 << (layer.weight_bits - 1)
+    bound = layer.in_features * wmax + (1 << (layer.state_bits - 1))
+    if layer.has_bias:
+        bound += 1 << (layer.state_bits - 1)
+    return max(layer.state_bits, bound.bit_length() + 1)
+
+
+def layer_shapes(net: IntNetwork, lanes: Mapping[str, int] | int | None = None,
+                 portmap: Mapping[str, Any] | None = None) -> list[LayerShape]:
+    """Shapes of every layer, from a generator portmap when given, else from the network.
+
+    Without a portmap the shapes follow the hardware contract: the synapse memory of a
+    layer holds one word per (input, neuron group), ``lanes x weight_bits`` wide; the
+    membrane memory one word per neuron group, ``lanes x state_bits`` wide.
+    """
+    by_name: dict[str, Mapping[str, Any]] = {}
+    if portmap is not None:
+        by_name = {d["name"]: d for d in portmap.get("layers", [])}
+    out = []
+    for layer in net.layers:
+        pm = by_name.get(layer.name)
+        if pm is not None:
+            syn = pm.get("synapse_memory") or {}
+            mem = pm.get("membrane_memory") or {}
+            ln = int(pm["lanes"])
+            out.append(LayerShape(
+                name=layer.name, in_features=layer.in_features,
+                out_features=layer.out_features, lanes=ln,
+                weight_bits=layer.weight_bits, state_bits=layer.state_bits,
+                acc_bits=int(pm.get("acc_bits", _acc_bits(layer))),
+                syn_depth=int(syn.get("depth", 0)), syn_width=int(syn.get("width", 0)),
+                mem_depth=int(mem.get("depth", 0)), mem_width=int(mem.get("width", 0)),
+            ))
+            continue
+        ln = _lanes_for(layer, lanes)
+        groups = _ceil_div(layer.out_features, ln)
+        out.append(LayerShape(
+            name=layer.name, in_features=layer.in_features, out_features=layer.out_features,
+            lanes=ln, weight_bits=layer.weight_bits, state_bits=layer.state_bits,
+            acc_bits=_acc_bits(layer), syn_depth=layer.in_features * groups,
+            syn_width=ln * layer.weight_bits, mem_depth=groups,
+            mem_width=ln * layer.state_bits,
+        ))
+    return out
+
+
+def _lanes_for(layer: IntLayer, lanes: Mapping[str, int] | int | None) -> int:
+    if isinstance(lanes, int):
+        n = lanes
+    elif isinstance(lanes, Mapping) and layer.name in lanes:
+        n = int(lanes[layer.name])
+    else:
+        n = default_lanes(layer)
+    if n < 1:
+        raise InputError(f"layer {layer.name}: lanes must be >= 1, not {n}")
+    return min(n, layer.out_features)
+
+
+def default_lanes(layer: IntLayer) -> int:
+    """The generator's default lane count (``hdl.default_lanes``), or 1 if unavailable."""
+    try:
+        from . import default_lanes as _dl  # type: ignore[attr-defined]
+    except ImportError:
+        return 1
+    return int(_dl(layer))
+
+
+FEATURES: tuple[str, ...] = (
+    "const",            # per layer
+    "lanes",            # per lane control
+    "lanes_acc",        # lanes x accumulator bits (adders, accumulators)
+    "lanes_state",      # lanes x state bits (leak, clamp, compare, membrane regs)
+    "lanes_weight",     # lanes x weight bits (sign extension, weight registers)
+    "addr_bits",        # synapse address width (counters, address adders)
+    "out_bits",         # log2(out) (neuron index, spike index)
+    "in_bits",          # log2(in) (input index)
+    "mem_logic",        # membrane memory bits kept in logic (no block RAM)
+)
+
+
+def layer_features(s: LayerShape, *, mem_in_bram: bool) -> dict[str, float]:
+    """The linear model's regressors for one layer."""
+    addr_bits = max(1, math.ceil(math.log2(max(2, s.syn_depth))))
+    return {
+        "const": 1.0,
+        "lanes": float(s.lanes),
+        "lanes_acc": float(s.lanes * s.acc_bits),
+        "lanes_state": float(s.lanes * s.state_bits),
+        "lanes_weight": float(s.lanes * s.weight_bits),
+        "addr_bits": float(addr_bits),
+        "out_bits": float(max(1, math.ceil(math.log2(max(2, s.out_features))))),
+        "in_bits": float(max(1, math.ceil(math.log2(max(2, s.in_features))))),
+        "mem_logic": 0.0 if mem_in_bram else float(s.mem_depth * s.mem_width),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# The fitted model
+
+@lru_cache(maxsize=4)
+def _load_model_text(path: str | None) -> str:
+    if path is None:
+        return _ir.files("hdl").joinpath("resource_model.json").read_text()
+    with open(path) as f:
+        return f.read()
+
+
+def load_model(path: str | None = None) -> dict[str, Any]:
+    """Load fitted coefficients (``hdl/resource_model.json`` unless ``path`` is given)."""
+    try:
+        return json.loads(_load_model_text(path))
+    except FileNotFoundError as exc:
+        raise InputError(f"resource model not found: {path or 'hdl/resource_model.json'}"
+                         ) from exc
+
+
+@dataclass(frozen=True)
+class LayerEstimate:
+    """Estimated resources of one layer on one target."""
+
+    name: str
+    lanes: int
+    weight_bits: int
+    weight_bits_total: int
+    synapse: MemoryMapping
+    membrane: MemoryMapping | None
+    luts: float
+    ffs: float
+
+    @property
+    def bram_count(self) -> int:
+        """Block RAM primitives (synapse + membrane)."""
+        return self.synapse.count + (self.membrane.count if self.membrane else 0)
+
+    @property
+    def bram_units(self) -> int:
+        """Block RAMs in the target's unit (RAMB18 halves on Xilinx)."""
+        return self.synapse.units + (self.membrane.units if self.membrane else 0)
+
+    @property
+    def bram_bits(self) -> int:
+        """Block RAM bits allocated (primitive capacity x count)."""
+        return self.synapse.allocated_bits + (self.membrane.allocated_bits
+                                              if self.membrane else 0)
+
+    @property
+    def bram_ratio(self) -> float:
+        """Synapse block RAM bits allocated / (weights x weight bits)."""
+        return self.synapse.allocated_bits / max(1, self.weight_bits_total)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {
+            "name": self.name, "lanes": self.lanes, "weight_bits": self.weight_bits,
+            "weight_memory_bits": self.weight_bits_total,
+            "synapse_memory": self.synapse.as_dict(),
+            "membrane_memory": self.membrane.as_dict() if self.membrane else None,
+            "luts": round(self.luts, 1), "ffs": round(self.ffs, 1),
+            "bram_count": self.bram_count, "bram_units": self.bram_units,
+            "bram_bits": self.bram_bits, "bram_ratio": round(self.bram_ratio, 4),
+        }
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    """Estimated resources of a network on one target (per layer and total)."""
+
+    target: str
+    layers: tuple[LayerEstimate, ...]
+    top_luts: float
+    top_ffs: float
+    model: str
+
+    @property
+    def luts(self) -> int:
+        """Total LUTs (LUT4-equivalents on Lattice; carry LUTs included on ECP5)."""
+        return round(sum(lay.luts for lay in self.layers) + self.top_luts)
+
+    @property
+    def ffs(self) -> int:
+        """Total flip-flops."""
+        return round(sum(lay.ffs for lay in self.layers) + self.top_ffs)
+
+    @property
+    def bram_count(self) -> int:
+        """Total block RAM primitives."""
+        return sum(lay.bram_count for lay in self.layers)
+
+    @property
+    def bram_units(self) -> int:
+        """Total block RAMs in the target's unit."""
+        return sum(lay.bram_units for lay in self.layers)
+
+    @property
+    def bram_bits(self) -> int:
+        """Total block RAM bits allocated."""
+        return sum(lay.bram_bits for lay in self.layers)
+
+    @property
+    def weight_memory_bits(self) -> int:
+        """Sum over layers of weights x weight bits."""
+        return sum(lay.weight_bits_total for lay in self.layers)
+
+    def fits(self) -> bool:
+        """Whether the estimate fits the target part's LUT, FF and block RAM capacity."""
+        t = get_target(self.target)
+        return self.luts <= t.luts and self.ffs <= t.ffs and self.bram_units <= t.brams
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {
+            "target": self.target, "model": self.model, "luts": self.luts, "ffs": self.ffs,
+            "bram_count": self.bram_count, "bram_units": self.bram_units,
+            "bram_bits": self.bram_bits, "weight_memory_bits": self.weight_memory_bits,
+            "fits": self.fits(), "layers": [lay.as_dict() for lay in self.layers],
+        }
+
+
+def _predict(coef: Mapping[str, float], feats: Mapping[str, float]) -> float:
+    return float(sum(coef.get(k, 0.0) * v for k, v in feats.items()))
+
+
+def estimate_network(net: IntNetwork, *, target: str | Target,
+                     lanes: Mapping[str, int] | int | None = None,
+                     portmap: Mapping[str, Any] | None = None,
+                     model: Mapping[str, Any] | None = None) -> ResourceEstimate:
+    """Estimate LUTs, FFs and block RAM of ``net`` on ``target`` without synthesis.
+
+    Parameters
+    ----------
+    net
+        The integer network.
+    target
+        Target name or :class:`~hdl.targets.Target`.
+    lanes
+        Lanes per layer (an int for all layers, a dict by layer name, or the generator's
+        default).
+    portmap
+        The generator's portmap (memory shapes are then taken from it, exactly).
+    model
+        Fitted coefficients (defaults to the shipped ``hdl/resource_model.json``).
+    """
+    t = get_target(target) if isinstance(target, str) else target
+    m = dict(model) if model is not None else load_model()
+    fam = m.get("families", {}).get(t.family)
+    if fam is None:
+        raise InputError(f"resource model has no coefficients for family {t.family}")
+    mem_min = int(m.get("membrane_bram_min_bits", 1 << 30))
+    layers = []
+    for s in layer_shapes(net, lanes, portmap):
+        syn = map_memory(s.syn_depth, s.syn_width, t)
+        mem_bits = s.mem_depth * s.mem_width
+        mem_in_bram = s.mem_depth > 1 and mem_bits >= mem_min
+        membrane = map_memory(s.mem_depth, s.mem_width, t, writable=True) \
+            if mem_in_bram else None
+        feats = layer_features(s, mem_in_bram=mem_in_bram)
+        lay = net.layer(s.name)
+        layers.append(LayerEstimate(
+            name=s.name, lanes=s.lanes, weight_bits=s.weight_bits,
+            weight_bits_total=lay.weight_memory_bits, synapse=syn, membrane=membrane,
+            luts=_predict(fam["luts"], feats), ffs=_predict(fam["ffs"], feats),
+        ))
+    top = _top_features(net)
+    return ResourceEstimate(
+        target=t.name, layers=tuple(layers),
+        top_luts=_predict(fam.get("top_luts", {}), top),
+        top_ffs=_predict(fam.get("top_ffs", {}), top),
+        model=str(m.get("version", "?")),
+    )
+
+
+def _top_features(net: IntNetwork) -> dict[str, float]:
+    n_cls = net.output_size
+    return {
+        "top_const": 1.0,
+        "classes": float(n_cls),
+        "class_bits": float(max(1, math.ceil(math.log2(max(2, n_cls))))),
+        "count_bits": float(n_cls * max(1, math.ceil(math.log2(net.timesteps + 1)))),
+    }
+

