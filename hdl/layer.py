@@ -32,7 +32,6 @@ class Phase(enum.Enum, shape=3):
     INIT = 1    #: writing ``acc := b`` to every group
     ACCUM = 2   #: consuming input events (G weight words each)
     UPDATE = 3  #: issuing UPDATE to groups 1..G-1 (group 0 issued with the marker)
-    FLUSH = 4   #: waiting for the last group's update to complete
 
 
 class Layer(wiring.Component):
@@ -162,7 +161,7 @@ class Layer(wiring.Component):
         g = Signal(range(max(G, 2)))          # next group to issue
         base = Signal.like(syn.addr, name="word_base")
         ev_active = Signal()                  # issuing groups 1..G-1 of an input event
-        step = Signal(range(max(T, 2)))
+        step = Signal(range(T + 1))          # updates completed this sample
         marker_pending = Signal()
         mask = Signal(L)                      # spikes of the group being emitted
         emit_base = Signal(unsigned(out_w + 1))
@@ -172,7 +171,6 @@ class Layer(wiring.Component):
             core.weights.eq(syn.data),
             syn.en.eq(1),
             syn.addr.eq(Mux(ev_active, base + g, i.payload.index * G)),
-            i.ready.eq((phase == Phase.ACCUM) & ~ev_active),
         ]
 
         # ---- emitter: one output beat per spike, lowest neuron first, then the marker
@@ -184,7 +182,7 @@ class Layer(wiring.Component):
         has_spike = Signal()
         m.d.comb += [
             has_spike.eq(mask.any()),
-            self.busy.eq((phase != Phase.IDLE) | has_spike | marker_pending),
+            self.busy.eq((phase != Phase.IDLE) | has_spike | marker_pending | upd.valid),
         ]
         last_group = Signal()
         m.d.comb += last_group.eq(upd.valid & (upd.payload.group == G - 1))
@@ -213,6 +211,18 @@ class Layer(wiring.Component):
             m.d.sync += marker_pending.eq(1)
         with m.Elif(marker_xfer):
             m.d.sync += marker_pending.eq(0)
+        # The core's pipeline may still hold the last UPDATE of the previous step: take a
+        # new input only when that update cannot stall (no spike or marker waiting), so
+        # the ready signal depends on registers only.
+        m.d.comb += i.ready.eq((phase == Phase.ACCUM) & ~ev_active
+                               & (~upd.valid | ~(has_spike | marker_pending)))
+        # ``steps_done`` counts the update completing in this very cycle too, so the
+        # decision taken when the next step's last group is issued is never stale.
+        steps_done = Signal(range(T + 2))
+        m.d.comb += steps_done.eq(step + (upd_xfer & last_group))
+        m.d.sync += step.eq(steps_done)
+        self._probe = {"phase": phase, "g": g, "step": step, "ev_active": ev_active,
+                       "mask": mask, "marker_pending": marker_pending}
         m.d.comb += [
             self.readout.valid.eq(upd_xfer),
             self.readout.final.eq(step == T - 1),
@@ -234,19 +244,22 @@ class Layer(wiring.Component):
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
             with m.Case(Phase.ACCUM):
-                # The neuron core never stalls here: its pipeline holds no UPDATE (FLUSH
-                # waited for the last one), and INIT/ACC never stall.
+                # cmd.ready is high here: i.ready made sure a pending UPDATE completes in
+                # the accepting cycle, and INIT/ACC never stall.
                 with m.If(ev_active):
                     m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.ACC),
                                  cmd.payload.group.eq(g)]
                     m.d.sync += g.eq(g + 1)
                     with m.If(g == G - 1):
                         m.d.sync += ev_active.eq(0)
-                with m.Elif(i.valid):
+                with m.Elif(i.valid & i.ready):
                     m.d.comb += cmd.valid.eq(1)
                     with m.If(i.payload.last):
                         m.d.comb += [cmd.payload.op.eq(Op.UPDATE), cmd.payload.group.eq(0)]
-                        m.d.sync += [g.eq(1), phase.eq(Phase.UPDATE if G > 1 else Phase.FLUSH)]
+                        if G > 1:
+                            m.d.sync += [g.eq(1), phase.eq(Phase.UPDATE)]
+                        else:
+                            m.d.sync += phase.eq(Mux(steps_done == T - 1, Phase.IDLE, Phase.ACCUM))
                     with m.Else():
                         m.d.comb += [cmd.payload.op.eq(Op.ACC), cmd.payload.group.eq(0)]
                         if G > 1:
@@ -256,17 +269,10 @@ class Layer(wiring.Component):
                 m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.UPDATE),
                              cmd.payload.group.eq(g)]
                 with m.If(cmd.ready):
+                    # After the last group is issued the next step's events may come;
+                    # its update completes in the core's second stage meanwhile.
                     with m.If(g == G - 1):
-                        m.d.sync += phase.eq(Phase.FLUSH)
+                        m.d.sync += phase.eq(Mux(steps_done == T - 1, Phase.IDLE, Phase.ACCUM))
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
-            with m.Case(Phase.FLUSH):  # noqa: SIM117 (Amaranth control flow)
-                # Leave once the last group is updated: the next step's events may
-                # accumulate while this step's spikes and marker are still leaving.
-                with m.If(upd_xfer & last_group):
-                    m.d.sync += step.eq(step + 1)
-                    with m.If(step == T - 1):
-                        m.d.sync += phase.eq(Phase.IDLE)
-                    with m.Else():
-                        m.d.sync += phase.eq(Phase.ACCUM)
         return m

@@ -69,3 +69,26 @@ def test_network_default_lanes() -> None:
     Fragment.get(dut, None)
     assert dut.lanes == {"fc1": 16, "fc2": 10}
     assert [hw.groups for hw in dut.layers] == [8, 1]
+
+
+@pytest.mark.parametrize("sizes, lanes", [([12, 20, 10], None), ([12, 20, 10], 4),
+                                          ([16, 10], None)])
+def test_network_cycles_within_bound(sizes: list[int], lanes) -> None:
+    rng = np.random.default_rng(3)
+    net = pysim.random_network(rng, sizes, timesteps=6, bias=True)
+    x = pysim.random_spikes(rng, 2, 6, sizes[0], 0.3)
+    run = run_network(net, x, lanes=lanes)
+    gold = pysim.simulate(net, x)
+    for name, spikes in gold.spikes.items():
+        np.testing.assert_array_equal(run.spikes[name], spikes)
+    n_layers = len(sizes) - 1
+    # within 10% of the event-driven bound plus a small constant per layer and step
+    assert (run.cycles <= 1.1 * run.bounds + 2 * n_layers * net.timesteps + 8).all(), (
+        run.cycles, run.bounds)
+
+
+def test_network_accepts_back_to_back_samples_without_rebuild() -> None:
+    rng = np.random.default_rng(4)
+    net = pysim.random_network(rng, [5, 6, 3], timesteps=3, readout="membrane", bias=True)
+    x = pysim.random_spikes(rng, 5, 3, 5, 0.5)
+    _check(net, x)
