@@ -43,7 +43,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "limit_test": "none",
     },
     "hessian": {
-        "method": "hutchinson",   # hutchinson | gauss_newton | both
+        "method": "both",         # hutchinson | gauss_newton | both
         "probes": 200,            # probe cap
         "min_probes": 16,
         "tol": 0.05,              # stop when every layer's stderr/|trace| < tol
@@ -55,6 +55,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "budget_bits": "none",    # or a total weight-bit budget (overrides avg_bits)
         "bits": "none",           # or fixed widths "4,3,2" (skips the allocation)
         "candidates": [2, 3, 4, 5, 6, 7, 8],
+        "policy": "auto",         # traces used: auto | hutchinson | gauss_newton
         "epochs": 3,              # quantization-aware fine-tuning epochs
     },
     "pareto": {

@@ -1,0 +1,303 @@
+"""The end-to-end flow: dataset → trained SNN → Hessian → allocation → QAT + export →
+golden check → Verilog → RTL verification → resource estimate → report.
+
+Every stage writes its outputs under the run directory and records, in
+``RUN/flow_state.json``, a key made of its configuration and its upstream stages' keys.
+A stage whose key is unchanged and whose outputs exist is skipped, so an interrupted
+flow resumes where it stopped and a second run with nothing changed does no work.
+Stage outputs are written atomically (staged beside the target, then renamed), and the
+state file is updated only after a stage finished, so a kill leaves no corrupt output.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from pysim import atomic_dir, atomic_path, load_network, load_spikes, simulate
+from pysim.errors import CheckFailed, InputError
+
+from .config import config_to_toml
+from .output import to_jsonable
+
+__all__ = ["Flow", "StageRecord", "FLOW_VERSION", "STAGES"]
+
+FLOW_VERSION = 1
+
+# stage -> (config sections/keys it depends on, upstream stages, outputs relative to RUN)
+STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "train": (("train",), (), ("train/run.json", "train/model.pt")),
+    "hessian": (("hessian",), ("train",), ("train/hessian.json",)),
+    "allocate": (("quantize",), ("hessian",), ("allocation.json",)),
+    "quantize": (("quantize",), ("allocate",), ("net/network.json", "net/weights.npz",
+                                                "net/test_spikes.npz")),
+    "golden": ((), ("quantize",), ("golden_check.json",)),
+    "pareto": (("pareto", "quantize.candidates", "quantize.policy"), ("hessian",),
+               ("pareto.json",)),
+    "generate": (("verify.lanes",), ("quantize",), ("hw/portmap.json",)),
+    "verify": (("verify",), ("generate",), ("verify.json",)),
+    "estimate": (("estimate", "verify.lanes"), ("quantize",), ("estimate/estimate.json",)),
+    "report": ((), ("golden", "pareto", "verify", "estimate"), ("report.md",)),
+}
+
+
+@dataclass
+class StageRecord:
+    """What one stage did in this invocation."""
+
+    name: str
+    status: str  # "ran" | "cached"
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+class Flow:
+    """Run (or resume) the whole flow for one configuration in one run directory.
+
+    Parameters
+    ----------
+    config : dict
+        A resolved configuration (:func:`spikeforge.config.load_config`).
+    run_dir : path
+        Where every stage writes.
+    progress : bool
+        Show tqdm bars and stage lines on stderr.
+    """
+
+    def __init__(self, config: dict[str, dict[str, Any]], run_dir: str | os.PathLike[str], *,
+                 progress: bool = True, log: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.run = Path(run_dir)
+        self.progress = progress
+        self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.state_path = self.run / "flow_state.json"
+        self.records: list[StageRecord] = []
+        self.keys: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ machinery
+    def _cfg_part(self, dotted: str) -> Any:
+        section, _, key = dotted.partition(".")
+        return self.config[section] if not key else self.config[section][key]
+
+    def stage_key(self, name: str) -> str:
+        """The key of stage ``name``: its config and its upstream stages' keys."""
+        deps, ups, _ = STAGES[name]
+        return _hash({
+            "flow": FLOW_VERSION, "stage": name,
+            "config": {d: self._cfg_part(d) for d in deps},
+            "upstream": {u: self.keys[u] for u in ups},
+        })
+
+    def _load_state(self) -> dict[str, Any]:
+        if self.state_path.is_file():
+            try:
+                state = _read_json(self.state_path)
+                if isinstance(state, dict) and isinstance(state.get("stages"), dict):
+                    return state
+            except (json.JSONDecodeError, OSError):
+                pass
+        return {"flow": FLOW_VERSION, "stages": {}}
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        _write_json(self.state_path, state)
+
+    def run_all(self, stages: list[str] | None = None) -> list[StageRecord]:
+        """Run every stage (or the listed ones and what they need), skipping cached ones."""
+        self.run.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.run / "config.toml") as tmp:
+            tmp.write_text(config_to_toml(self.config))
+        state = self._load_state()
+        wanted = list(STAGES) if stages is None else self._closure(stages)
+        for name in wanted:
+            key = self.stage_key(name)
+            self.keys[name] = key
+            prev = state["stages"].get(name, {})
+            outputs = [self.run / o for o in STAGES[name][2]]
+            if prev.get("key") == key and all(p.exists() for p in outputs):
+                rec = StageRecord(name, "cached", float(prev.get("seconds", 0.0)),
+                                  prev.get("summary", {}))
+                self._log(f"[{name}] up to date ({prev.get('seconds', 0.0):.1f} s when run)")
+            else:
+                self._log(f"[{name}] running ...")
+                t0 = time.perf_counter()
+                summary = getattr(self, f"_stage_{name}")()
+                seconds = time.perf_counter() - t0
+                rec = StageRecord(name, "ran", seconds, summary or {})
+                state["stages"][name] = {"key": key, "seconds": seconds,
+                                         "summary": rec.summary}
+                self._save_state(state)
+                self._log(f"[{name}] done in {seconds:.1f} s")
+            self.records.append(rec)
+        return self.records
+
+    def _closure(self, stages: list[str]) -> list[str]:
+        need: set[str] = set()
+
+        def add(s: str) -> None:
+            if s not in STAGES:
+                raise InputError(f"unknown flow stage {s!r} (stages: {', '.join(STAGES)})")
+            if s not in need:
+                need.add(s)
+                for u in STAGES[s][1]:
+                    add(u)
+
+        for s in stages:
+            add(s)
+        return [s for s in STAGES if s in need]
+
+    # ------------------------------------------------------------------ stages
+    def _train_config(self):
+        from quant.train import TrainConfig
+        c = dict(self.config["train"])
+        return TrainConfig.from_dict(c)
+
+    def _stage_train(self) -> dict[str, Any]:
+        from quant.train import train
+        cfg = self._train_config()
+        cfg.validate()
+        result = train(cfg, self.run / "train", progress=self.progress)
+        info = _read_json(self.run / "train" / "run.json")
+        return {"float_accuracy": info.get("test_accuracy", getattr(result, "test_accuracy",
+                                                                      None)),
+                "epochs": cfg.epochs, "arch": cfg.arch}
+
+    def _stage_hessian(self) -> dict[str, Any]:
+        from quant.hessian import traces_for_run
+        h = self.config["hessian"]
+        methods = ("hutchinson", "gauss_newton") if h["method"] == "both" else (h["method"],)
+        res = traces_for_run(self.run / "train", methods, samples=h["samples"],
+                             max_probes=h["probes"], min_probes=min(h["min_probes"], h["probes"]),
+                             rel_tol=h["tol"], seed=h["seed"], recompute=True,
+                             progress=self.progress)
+        return {"methods": {m: [t.as_dict() for t in ts] for m, ts in res.items()}}
+
+    def _stage_allocate(self) -> dict[str, Any]:
+        from quant.allocate import allocate_for_run
+        q = self.config["quantize"]
+        if q["bits"] is not None:
+            from quant.model import parse_arch
+            bits = [int(b) for b in str(q["bits"]).split(",")]
+            n_layers = len(parse_arch(self.config["train"]["arch"])) - 1
+            if len(bits) != n_layers:
+                raise InputError(f"config key 'quantize.bits': {len(bits)} widths for "
+                                 f"{n_layers} layers")
+            alloc = {"kind": "fixed", "bits": bits, "source": "quantize.bits"}
+        else:
+            a = allocate_for_run(
+                self.run / "train", avg_bits=None if q["budget_bits"] else q["avg_bits"],
+                budget_bits=q["budget_bits"], candidates=tuple(q["candidates"]),
+                method=q["policy"], samples=self.config["hessian"]["samples"],
+                max_probes=self.config["hessian"]["probes"], progress=self.progress)
+            alloc = {**a.as_dict(), "source": a.meta.get("source", "hessian")}
+        _write_json(self.run / "allocation.json", alloc)
+        return {"bits": alloc["bits"], "source": alloc["source"]}
+
+    def _stage_quantize(self) -> dict[str, Any]:
+        from quant.export import quantize_run
+        bits = _read_json(self.run / "allocation.json")["bits"]
+        res = quantize_run(self.run / "train", self.run / "net", bits=bits,
+                           epochs=self.config["quantize"]["epochs"], progress=self.progress)
+        return res.as_dict()
+
+    def _stage_golden(self) -> dict[str, Any]:
+        """torch integer mode == golden model on every spike and prediction of the test set."""
+        from quant.export import integer_mode_check
+        net = load_network(self.run / "net")
+        data = load_spikes(self.run / "net" / "test_spikes.npz", net)
+        check = integer_mode_check(None, net, data.spikes)
+        preds = check.pop("predictions")
+        acc = float(np.mean(preds == data.labels)) if data.labels is not None else None
+        summary = {**check, "golden_accuracy": acc}
+        _write_json(self.run / "golden_check.json", summary)
+        if check["mismatches"]:
+            raise CheckFailed(f"torch integer mode differs from the golden model on "
+                              f"{check['mismatches']} spikes/predictions (see "
+                              f"{self.run / 'golden_check.json'})")
+        return summary
+
+    def _stage_pareto(self) -> dict[str, Any]:
+        from .pareto import pareto_sweep
+        p = self.config["pareto"]
+        q = self.config["quantize"]
+        points = pareto_sweep(
+            self.run / "train", avg_bits=p["avg_bits"], uniform_bits=p["uniform_bits"],
+            random_seeds=p["random_seeds"], epochs=p["epochs"],
+            candidates=tuple(q["candidates"]), policy=q["policy"], progress=self.progress)
+        _write_json(self.run / "pareto.json", {"points": points})
+        return {"points": len(points)}
+
+    def _lanes(self) -> Any:
+        from .cmd_hw import parse_lanes
+        lanes = self.config["verify"]["lanes"]
+        return parse_lanes(None if lanes is None else str(lanes))
+
+    def _stage_generate(self) -> dict[str, Any]:
+        import hdl
+        net = load_network(self.run / "net")
+        design = hdl.generate(net, self.run / "hw", lanes=self._lanes())
+        return {"top": design.top, "lanes": design.lanes}
+
+    def _stage_verify(self) -> dict[str, Any]:
+        from sim.runner import verify
+        v = self.config["verify"]
+        net = load_network(self.run / "net")
+        data = load_spikes(self.run / "net" / "test_spikes.npz", net)
+        n = min(v["samples"], data.spikes.shape[0])
+        res = verify(net, data.spikes[:n], samples=n, simulator=v["simulator"],
+                         lanes=self._lanes(), build_dir=self.run / "verify_build",
+                         progress=self.progress)
+        with atomic_path(self.run / "verify_spikes.npz") as tmp:
+            np.savez(tmp, predictions=res.rtl_predictions,
+                     **{f"spikes.{k}": a for k, a in res.rtl_spikes.items()})
+        shutil.rmtree(self.run / "verify_build", ignore_errors=True)
+        summary = res.as_dict()
+        _write_json(self.run / "verify.json", summary)
+        if res.mismatches:
+            raise CheckFailed(f"RTL differs from the golden model: {res.mismatches} "
+                              f"mismatches; first: {res.first_mismatch}")
+        return {k: summary[k] for k in ("samples", "mismatches", "cycles_per_sample",
+                                        "cycle_bound", "bound_ratio", "samples_per_second")
+                if k in summary}
+
+    def _stage_estimate(self) -> dict[str, Any]:
+        from hdl.estimate import estimate
+        e = self.config["estimate"]
+        net = load_network(self.run / "net")
+        data = load_spikes(self.run / "net" / "test_spikes.npz", net)
+        rep = estimate(net, targets=e["targets"], pnr=e["pnr"], model_only=e["model_only"],
+                       sweep_bits=e["sweep_bits"], lanes=self._lanes(),
+                       out_dir=self.run / "estimate", spikes=data.spikes[:256],
+                       progress=self.progress)
+        out: dict[str, Any] = {"cycles_per_sample": rep.cycles.get("per_sample")}
+        for t in rep.targets:
+            src = t.synth.as_dict() if t.synth else t.model.as_dict()
+            out[t.target] = {k: src.get(k) for k in ("luts", "ffs", "bram_count", "fmax_mhz")
+                             if k in src}
+        return out
+
+    def _stage_report(self) -> dict[str, Any]:
+        from .report import write_report
+        path = write_report(self.run, self.config)
+        return {"report": str(path)}

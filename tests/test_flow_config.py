@@ -1,0 +1,68 @@
+"""The flow's TOML config: defaults, overrides, one-line refusals."""
+from __future__ import annotations
+
+import pytest
+
+from pysim.errors import InputError
+from spikeforge.cli import main
+from spikeforge.config import DEFAULTS, config_to_toml, load_config, parse_set
+
+
+def test_config_defaults_resolve_none():
+    cfg = load_config()
+    assert cfg["train"]["dataset"] == "digits"
+    assert cfg["quantize"]["budget_bits"] is None and cfg["verify"]["lanes"] is None
+    assert set(cfg) == set(DEFAULTS)
+
+
+def test_config_file_and_overrides(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[train]\nepochs = 3\nleak_shift = "none"\n[quantize]\navg_bits = 2\n'
+                 '[verify]\nlanes = "fc1=8,fc2=2"\n')
+    cfg = load_config(f, {"train.epochs": 5, "verify.samples": 7})
+    assert cfg["train"]["epochs"] == 5 and cfg["train"]["leak_shift"] is None
+    assert cfg["quantize"]["avg_bits"] == 2.0 and isinstance(cfg["quantize"]["avg_bits"], float)
+    assert cfg["verify"]["lanes"] == "fc1=8,fc2=2" and cfg["verify"]["samples"] == 7
+
+
+def test_config_roundtrips_through_toml(tmp_path):
+    cfg = load_config(None, {"train.arch": "64-32-10", "quantize.bits": "4,2"})
+    (tmp_path / "c.toml").write_text(config_to_toml(cfg))
+    assert load_config(tmp_path / "c.toml") == cfg
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[train]\nepochs = 'x'\n", "config key 'train.epochs': must be an integer"),
+    ("[train]\nepochs = -1\n", "must be >= 0"),
+    ("[train]\nbias = 1\n", "must be true or false"),
+    ("[trian]\nepochs = 1\n", "unknown config section 'trian'"),
+    ("[train]\nepoch = 1\n", "unknown config key 'train.epoch'"),
+    ("[estimate]\ntargets = []\n", "must be a non-empty list"),
+    ("[estimate]\ntargets = [1]\n", "every item must be a str"),
+    ("[quantize]\navg_bits = nan\n", "non-negative number"),
+    ("[train]\ndataset = 'none'\n", "may not be none"),
+    ("[train\n", "not valid TOML"),
+    ("train = 3\n", "must be a table"),
+])
+def test_config_wrong_value(tmp_path, text, expected):
+    f = tmp_path / "c.toml"
+    f.write_text(text)
+    with pytest.raises(InputError, match=expected.replace("[", r"\[").replace("(", r"\(")):
+        load_config(f)
+
+
+def test_config_parse_set():
+    assert parse_set("train.epochs=4") == {"train.epochs": 4}
+    assert parse_set("verify.lanes=fc1=8") == {"verify.lanes": "fc1=8"}
+    assert parse_set("estimate.targets=['xc7']") == {"estimate.targets": ["xc7"]}
+    with pytest.raises(InputError, match="SECTION.KEY=VALUE"):
+        parse_set("epochs")
+
+
+def test_flow_bad_config_exits_2_without_output(tmp_path, capsys):
+    f = tmp_path / "c.toml"
+    f.write_text("[train]\nepochs = 'ten'\n")
+    assert main(["flow", "--config", str(f), "-o", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train.epochs" in err
+    assert not (tmp_path / "run").exists()
