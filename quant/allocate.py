@@ -432,7 +432,22 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
             not (t.trace > 0 and t.significant) for t in hut or [])):
         gn = traces_for_run(run, ("gauss_newton",), **kw)["gauss_newton"]
     traces, why = choose_traces(hut, gn, policy=method)
-    q = quantizer or default_quantizer()
+    if quantizer is None:
+        base = default_quantizer()
+        try:  # the real quantizer snaps the scale to the layer's threshold; Ω should too
+            import inspect
+            snaps = "threshold" in inspect.signature(base).parameters
+        except (TypeError, ValueError):
+            snaps = False
+        th = float(getattr(run.model, "threshold", 1.0))
+
+        def q(w: np.ndarray, b: int) -> tuple[np.ndarray, float]:
+            return base(w, b, threshold=th) if snaps else base(w, b)
+
+        q.__name__ = getattr(base, "__name__", "quantizer")
+        q.__module__ = getattr(base, "__module__", "")
+    else:
+        q = quantizer
     errors = quant_errors(weights, cands, q)
     per_param = np.asarray(traces) / np.asarray(n_params, dtype=np.float64)
     omega = per_param[:, None] * errors

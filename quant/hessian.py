@@ -382,7 +382,7 @@ def load_traces(path: str | Path, method: str | None = None
 
 # ---------------------------------------------------------------------- runs
 def traces_for_run(run: Any, methods: Sequence[str] = ("hutchinson",), *, samples: int = 512,
-                   batch_size: int = 128, max_probes: int = 200, min_probes: int = 16,
+                   batch_size: int = 512, max_probes: int = 200, min_probes: int = 16,
                    rel_tol: float = 0.05, seed: int = 0, recompute: bool = False,
                    progress: bool = True) -> dict[str, list[TraceEstimate]]:
     """Traces of a trained run, cached in ``RUN/hessian.json``.

@@ -1,0 +1,164 @@
+"""``spikeforge hessian`` and ``spikeforge allocate``: layer traces and bit allocation."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .output import emit, format_table
+
+__all__ = ["parse_candidates", "register", "run_allocate", "run_hessian"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``hessian`` and ``allocate`` to the CLI."""
+    p = sub.add_parser(
+        "hessian", help="estimate each layer's Hessian trace of a trained run",
+        description="Estimate the trace of each layer's Hessian block of the training loss "
+                    "(Hutchinson's estimator with Rademacher probes through the time-unrolled "
+                    "network, and/or the positive semi-definite Gauss-Newton trace), print "
+                    "trace ± standard error and trace per weight, and write RUN/hessian.json.",
+        epilog="example: spikeforge hessian runs/digits --method both --probes 200",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", type=Path, help="run directory written by 'spikeforge train'")
+    p.add_argument("--method", default="hutchinson",
+                   choices=("hutchinson", "gauss_newton", "fisher", "both"),
+                   help="estimator (default hutchinson; 'both' runs the two)")
+    p.add_argument("--probes", type=int, default=200, help="probe cap (default 200)")
+    p.add_argument("--min-probes", type=int, default=16, help="probes before the "
+                   "stopping rule applies (default 16)")
+    p.add_argument("--samples", type=int, default=512,
+                   help="training samples the loss is averaged over (default 512)")
+    p.add_argument("--tol", type=float, default=0.05,
+                   help="stop when every layer's stderr/|trace| < TOL (default 0.05)")
+    p.add_argument("--seed", type=int, default=0, help="probe seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run_hessian)
+
+    p = sub.add_parser(
+        "allocate", help="choose per-layer weight widths under a memory budget",
+        description="Build the sensitivity table Ω_l(b) = (trace_l/n_l)·||Q_b(W_l) - W_l||² "
+                    "from the run's Hessian traces (RUN/hessian.json, computed when absent) "
+                    "and choose one width per layer minimizing ΣΩ under the weight-memory "
+                    "budget (exact MILP). Negative or insignificant Hutchinson traces are "
+                    "never used: the 'auto' policy falls back to the Gauss-Newton traces.",
+        epilog="example: spikeforge allocate runs/digits --avg-bits 3 --pareto 2,2.5,3,4",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", type=Path, help="run directory written by 'spikeforge train'")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--avg-bits", type=float, help="average bits per weight")
+    g.add_argument("--budget-bits", type=int, help="total weight memory in bits")
+    p.add_argument("--candidates", default="2,3,4,5,6,7,8",
+                   help="candidate widths, comma-separated (default 2,3,4,5,6,7,8)")
+    p.add_argument("--method", default="auto", choices=("auto", "hutchinson", "gauss_newton"),
+                   help="trace policy (default auto: Hutchinson when every layer's trace is "
+                        "positive and significant, else Gauss-Newton)")
+    p.add_argument("--pareto", default=None,
+                   help="also sweep these average-bit budgets, e.g. 2,2.5,3,4")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run_allocate)
+
+
+def parse_candidates(text: str) -> tuple[int, ...]:
+    """Parse ``"2,3,4"`` into ``(2, 3, 4)``; InputError (one line) when malformed."""
+    try:
+        vals = tuple(sorted({int(t) for t in text.split(",") if t.strip()}))
+    except ValueError:
+        raise InputError(f"--candidates: {text!r} is not a comma-separated list of widths"
+                         ) from None
+    if not vals or any(not 2 <= v <= 16 for v in vals):
+        raise InputError(f"--candidates: widths must be integers in 2..16, not {text!r}")
+    return vals
+
+
+def _parse_floats(text: str, opt: str) -> list[float]:
+    try:
+        vals = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise InputError(f"{opt}: {text!r} is not a comma-separated list of numbers") from None
+    if not vals:
+        raise InputError(f"{opt}: empty list")
+    return vals
+
+
+def _check_run(path: Path) -> None:
+    if not path.is_dir():
+        raise InputError(f"{path}: no such run directory (make one with spikeforge train)")
+
+
+def run_hessian(args: argparse.Namespace) -> int:
+    """Estimate the traces, write RUN/hessian.json, print the table."""
+    _check_run(args.run)
+    if args.probes < 2 or args.min_probes < 2:
+        raise InputError("--probes and --min-probes must be >= 2")
+    if not args.tol > 0:
+        raise InputError(f"--tol must be > 0, not {args.tol}")
+    if args.samples < 2:
+        raise InputError(f"--samples must be >= 2, not {args.samples}")
+    from quant.hessian import traces_for_run
+
+    methods = ("hutchinson", "gauss_newton") if args.method == "both" else (args.method,)
+    res = traces_for_run(args.run, methods, samples=args.samples, max_probes=args.probes,
+                         min_probes=min(args.min_probes, args.probes), rel_tol=args.tol,
+                         seed=args.seed, recompute=True, progress=not args.json)
+    rows = []
+    data: dict[str, Any] = {"run": str(args.run), "file": str(args.run / "hessian.json"),
+                            "samples": args.samples, "methods": {}}
+    for m, ts in res.items():
+        data["methods"][m] = [t.as_dict() for t in ts]
+        for t in ts:
+            rows.append([m, t.name, t.n_params, f"{t.trace:.4g} ± {t.stderr:.2g}",
+                         f"{t.per_param:.3e}", t.probes, "yes" if t.significant else "NO"])
+    table = format_table(["method", "layer", "weights", "trace ± stderr", "trace/weight",
+                          "probes", "significant"], rows, align="llrrrrl")
+    notes = []
+    for m, ts in res.items():
+        neg = [t.name for t in ts if t.significant and t.trace < 0]
+        if neg:
+            notes.append(f"note: {m} trace significantly negative for {', '.join(neg)} "
+                         "(non-convex surrogate loss); 'allocate --method auto' uses the "
+                         "Gauss-Newton trace instead")
+    head = f"{args.run}: Hessian traces over {args.samples} training samples -> {data['file']}"
+    emit(args, "\n".join([head, table, *notes]), data)
+    return 0
+
+
+def run_allocate(args: argparse.Namespace) -> int:
+    """Solve the allocation (and an optional Pareto sweep) and print it."""
+    _check_run(args.run)
+    cands = parse_candidates(args.candidates)
+    sweep = _parse_floats(args.pareto, "--pareto") if args.pareto else []
+    from quant.allocate import allocate, allocate_for_run, budget_from_avg_bits
+
+    alloc = allocate_for_run(args.run, avg_bits=args.avg_bits, budget_bits=args.budget_bits,
+                             candidates=cands, method=args.method, progress=not args.json)
+    names = [t["name"] for t in alloc.meta["traces"]]
+    rows = []
+    for i, name in enumerate(names):
+        t = alloc.meta["traces"][i]
+        rows.append([name, alloc.n_params[i], f"{t['trace']:.4g}",
+                     *[f"{v:.3e}" for v in alloc.omega[i]], alloc.bits[i]])
+    omega_table = format_table(["layer", "weights", "trace", *[f"Ω({b})" for b in cands],
+                                "bits"], rows)
+    data = {"run": str(args.run), "allocation": alloc.as_dict(), "pareto": []}
+    lines = [f"{args.run}: traces from {alloc.meta['source']} ({alloc.meta['reason']})",
+             omega_table,
+             (f"bits {alloc.bits}: {alloc.used_bits}/{alloc.budget_bits} bits, "
+              f"{alloc.average_bits:.3f} avg bits/weight, "
+              f"{alloc.percent_of_float32:.1f}% of float32, ΣΩ = {alloc.objective:.4e}")]
+    if sweep:
+        prow = []
+        for a_bits in sweep:
+            budget = budget_from_avg_bits(a_bits, alloc.n_params)
+            p = allocate(alloc.omega, alloc.n_params, cands, budget_bits=budget)
+            data["pareto"].append({"avg_bits_budget": a_bits, **p.as_dict()})
+            prow.append([a_bits, budget, " ".join(map(str, p.bits)), f"{p.average_bits:.3f}",
+                         f"{100 - p.percent_of_float32:.1f}%", f"{p.objective:.4e}"])
+        lines += ["Pareto sweep:",
+                  format_table(["budget avg", "budget bits", "bits", "avg bits",
+                                "smaller vs f32", "ΣΩ"], prow)]
+    emit(args, "\n".join(lines), data)
+    return 0
