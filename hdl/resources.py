@@ -19,7 +19,7 @@ from functools import lru_cache
 from importlib import resources as _ir
 from typing import Any
 
-from pysim import IntLayer, IntNetwork
+from pysim import IntNetwork
 from pysim.errors import InputError
 
 from .targets import BramPrimitive, Target, get_target
@@ -161,26 +161,22 @@ class LayerShape:
         return _ceil_div(self.out_features, self.lanes)
 
 
-def _acc_bits(layer: IntLayer) -> int:
-    """Bits of the exact synaptic sum plus membrane (a safe accumulator width)."""
-    wmax = 1 << (layer.weight_bits - 1)
-    bound = layer.in_features * wmax + (1 << (layer.state_bits - 1))
-    if layer.has_bias:
-        bound += 1 << (layer.state_bits - 1)
-    return max(layer.state_bits, bound.bit_length() + 1)
-
-
 def layer_shapes(net: IntNetwork, lanes: Mapping[str, int] | int | None = None,
                  portmap: Mapping[str, Any] | None = None) -> list[LayerShape]:
     """Shapes of every layer, from a generator portmap when given, else from the network.
 
-    Without a portmap the shapes follow the hardware contract: the synapse memory of a
-    layer holds one word per (input, neuron group), ``lanes x weight_bits`` wide; the
-    membrane memory one word per neuron group, ``lanes x state_bits`` wide.
+    Without a portmap the shapes are the generator's (``hdl.synapse``/``hdl.neuron``):
+    the synapse ROM holds one word per (input, neuron group), ``lanes x weight_bits``
+    wide; the accumulator RAM one word per neuron group, ``lanes x acc_bits`` wide (both
+    at least 2 deep).
     """
+    from .network import resolve_lanes
+    from .neuron import accumulator_bits
+
     by_name: dict[str, Mapping[str, Any]] = {}
     if portmap is not None:
         by_name = {d["name"]: d for d in portmap.get("layers", [])}
+    lane_map = resolve_lanes(net, lanes) if len(by_name) < len(net.layers) else {}
     out = []
     for layer in net.layers:
         pm = by_name.get(layer.name)
@@ -192,70 +188,124 @@ def layer_shapes(net: IntNetwork, lanes: Mapping[str, int] | int | None = None,
                 name=layer.name, in_features=layer.in_features,
                 out_features=layer.out_features, lanes=ln,
                 weight_bits=layer.weight_bits, state_bits=layer.state_bits,
-                acc_bits=int(pm.get("acc_bits", _acc_bits(layer))),
+                acc_bits=int(pm["acc_bits"]),
                 syn_depth=int(syn.get("depth", 0)), syn_width=int(syn.get("width", 0)),
                 mem_depth=int(mem.get("depth", 0)), mem_width=int(mem.get("width", 0)),
             ))
             continue
-        ln = _lanes_for(layer, lanes)
+        ln = lane_map[layer.name]
         groups = _ceil_div(layer.out_features, ln)
+        acc = accumulator_bits(layer.weight, layer.state_bits, layer.bias)
         out.append(LayerShape(
             name=layer.name, in_features=layer.in_features, out_features=layer.out_features,
             lanes=ln, weight_bits=layer.weight_bits, state_bits=layer.state_bits,
-            acc_bits=_acc_bits(layer), syn_depth=layer.in_features * groups,
-            syn_width=ln * layer.weight_bits, mem_depth=groups,
-            mem_width=ln * layer.state_bits,
+            acc_bits=acc, syn_depth=max(2, layer.in_features * groups),
+            syn_width=ln * layer.weight_bits, mem_depth=max(2, groups),
+            mem_width=ln * acc,
         ))
     return out
 
 
-def _lanes_for(layer: IntLayer, lanes: Mapping[str, int] | int | None) -> int:
-    if isinstance(lanes, int):
-        n = lanes
-    elif isinstance(lanes, Mapping) and layer.name in lanes:
-        n = int(lanes[layer.name])
-    else:
-        n = default_lanes(layer)
-    if n < 1:
-        raise InputError(f"layer {layer.name}: lanes must be >= 1, not {n}")
-    return min(n, layer.out_features)
+@dataclass(frozen=True)
+class MembraneMapping:
+    """Where Yosys puts a layer's accumulator (membrane) memory when it chooses freely.
+
+    ``kind`` is ``"block"`` (block RAM, ``block`` set), ``"lutram"`` (distributed RAM,
+    ``lutram_bits`` of LUT-RAM cells) or ``"ff"`` (flip-flops and multiplexers).
+    """
+
+    kind: str
+    depth: int
+    width: int
+    block: MemoryMapping | None = None
+    lutram_bits: int = 0
+
+    @property
+    def bits(self) -> int:
+        """Bits of the logical memory."""
+        return self.depth * self.width
 
 
-def default_lanes(layer: IntLayer) -> int:
-    """The generator's default lane count (``hdl.default_lanes``), or 1 if unavailable."""
-    try:
-        from . import default_lanes as _dl  # type: ignore[attr-defined]
-    except ImportError:
-        return 1
-    return int(_dl(layer))
+_EMU_BLOCK = 8.0   # transparency + separate read port emulation score x FACTOR_EMU
+_EMU_LUTRAM = 2.0
+
+
+def _lutram_cost(depth: int, width: int, t: Target) -> tuple[float, int] | None:
+    """(memory_libmap cost, LUT-RAM bits) of the cheapest distributed RAM, if any."""
+    if t.family == "ecp5":      # TRELLIS_DPR16X4: 16 x 4, cost 4
+        mult_a = _ceil_div(depth, 16)
+        repl = mult_a * _ceil_div(width, 4)
+        cost = 4 * repl + _FACTOR_MUX * (mult_a - 1) * width
+        return cost + _EMU_LUTRAM, repl * 64
+    if t.family == "xc7":       # $__XILINX_LUTRAM_SDP_ (RAM32M/RAM64M): cost 8, widthscale 7
+        best = None
+        for abits, unit, cell_bits in ((5, 6, 128), (6, 3, 256)):
+            mult_a = _ceil_div(depth, 1 << abits)
+            repl = mult_a * _ceil_div(width, unit)
+            cost = (8 - 7) * repl + (7 * mult_a * width) // unit \
+                + _FACTOR_MUX * (mult_a - 1) * width
+            cand = (cost + _EMU_LUTRAM, repl * cell_bits)
+            if best is None or cand[0] < best[0]:
+                best = cand
+        return best
+    return None
+
+
+def map_membrane(depth: int, width: int, target: str | Target) -> MembraneMapping:
+    """Predict memory_libmap's free choice for a read-write memory without ``ram_style``.
+
+    Soft logic costs one per bit; block and distributed RAM cost as in
+    :func:`map_memory`; the cheapest wins (logic on a tie).
+    """
+    t = get_target(target) if isinstance(target, str) else target
+    logic = float(int(depth * width * 1.0))
+    best_kind, best_cost = "ff", logic
+    blk = map_memory(depth, width, t, writable=True)
+    prim = next(p for p in t.bram if p.name == blk.mode)
+    blk_cost = prim.cost * blk.count + _EMU_BLOCK \
+        + _FACTOR_MUX * ((depth - 1) // blk.shape[0]) * width
+    lut = _lutram_cost(depth, width, t)
+    if lut is not None and lut[0] < best_cost:
+        best_kind, best_cost = "lutram", lut[0]
+    if blk_cost < best_cost:
+        best_kind, best_cost = "block", blk_cost
+    if best_kind == "block":
+        return MembraneMapping("block", depth, width, block=blk)
+    if best_kind == "lutram":
+        return MembraneMapping("lutram", depth, width, lutram_bits=lut[1])
+    return MembraneMapping("ff", depth, width)
 
 
 FEATURES: tuple[str, ...] = (
-    "const",            # per layer
-    "lanes",            # per lane control
-    "lanes_acc",        # lanes x accumulator bits (adders, accumulators)
-    "lanes_state",      # lanes x state bits (leak, clamp, compare, membrane regs)
-    "lanes_weight",     # lanes x weight bits (sign extension, weight registers)
+    "layer",            # per layer constant (sequencer, handshakes)
+    "lanes",            # per lane control and event encoding
+    "lanes_acc",        # lanes x accumulator bits (adders, clamp, leak, write-back mux)
     "addr_bits",        # synapse address width (counters, address adders)
-    "out_bits",         # log2(out) (neuron index, spike index)
-    "in_bits",          # log2(in) (input index)
-    "mem_logic",        # membrane memory bits kept in logic (no block RAM)
+    "mem_ff_bits",      # accumulator bits kept in flip-flops (no RAM)
+    "lutram_bits",      # accumulator bits in LUT-RAM
 )
+TOP_FEATURES: tuple[str, ...] = ("top", "count_bits")
 
 
-def layer_features(s: LayerShape, *, mem_in_bram: bool) -> dict[str, float]:
+def layer_features(s: LayerShape, mem: MembraneMapping) -> dict[str, float]:
     """The linear model's regressors for one layer."""
     addr_bits = max(1, math.ceil(math.log2(max(2, s.syn_depth))))
     return {
-        "const": 1.0,
+        "layer": 1.0,
         "lanes": float(s.lanes),
         "lanes_acc": float(s.lanes * s.acc_bits),
-        "lanes_state": float(s.lanes * s.state_bits),
-        "lanes_weight": float(s.lanes * s.weight_bits),
         "addr_bits": float(addr_bits),
-        "out_bits": float(max(1, math.ceil(math.log2(max(2, s.out_features))))),
-        "in_bits": float(max(1, math.ceil(math.log2(max(2, s.in_features))))),
-        "mem_logic": 0.0 if mem_in_bram else float(s.mem_depth * s.mem_width),
+        "mem_ff_bits": float(mem.bits) if mem.kind == "ff" else 0.0,
+        "lutram_bits": float(mem.lutram_bits),
+    }
+
+
+def top_features(net: IntNetwork) -> dict[str, float]:
+    """Regressors of the network top (readout counters, argmax, sequencing)."""
+    n_cls = net.output_size
+    return {
+        "top": 1.0,
+        "count_bits": float(n_cls * max(1, math.ceil(math.log2(net.timesteps + 1)))),
     }
 
 
@@ -410,36 +460,22 @@ def estimate_network(net: IntNetwork, *, target: str | Target,
     fam = m.get("families", {}).get(t.family)
     if fam is None:
         raise InputError(f"resource model has no coefficients for family {t.family}")
-    mem_min = int(m.get("membrane_bram_min_bits", 1 << 30))
     layers = []
     for s in layer_shapes(net, lanes, portmap):
         syn = map_memory(s.syn_depth, s.syn_width, t)
-        mem_bits = s.mem_depth * s.mem_width
-        mem_in_bram = s.mem_depth > 1 and mem_bits >= mem_min
-        membrane = map_memory(s.mem_depth, s.mem_width, t, writable=True) \
-            if mem_in_bram else None
-        feats = layer_features(s, mem_in_bram=mem_in_bram)
+        mm = map_membrane(s.mem_depth, s.mem_width, t)
+        membrane = mm.block
+        feats = layer_features(s, mm)
         lay = net.layer(s.name)
         layers.append(LayerEstimate(
             name=s.name, lanes=s.lanes, weight_bits=s.weight_bits,
             weight_bits_total=lay.weight_memory_bits, synapse=syn, membrane=membrane,
             luts=_predict(fam["luts"], feats), ffs=_predict(fam["ffs"], feats),
         ))
-    top = _top_features(net)
+    top = top_features(net)
     return ResourceEstimate(
         target=t.name, layers=tuple(layers),
         top_luts=_predict(fam.get("top_luts", {}), top),
         top_ffs=_predict(fam.get("top_ffs", {}), top),
         model=str(m.get("version", "?")),
     )
-
-
-def _top_features(net: IntNetwork) -> dict[str, float]:
-    n_cls = net.output_size
-    return {
-        "top_const": 1.0,
-        "classes": float(n_cls),
-        "class_bits": float(max(1, math.ceil(math.log2(max(2, n_cls))))),
-        "count_bits": float(n_cls * max(1, math.ceil(math.log2(net.timesteps + 1)))),
-    }
-

@@ -149,17 +149,40 @@ def _run(argv: list[str], cwd: Path, timeout: float | None) -> subprocess.Comple
 # --------------------------------------------------------------------------------------
 # Yosys
 
-def yosys_script(target: Target, top: str, *, source: str = "design.v",
-                 drop_ports: Sequence[str] = (), netlist: str | None = None,
-                 stat: str = "stat.json") -> str:
-    """The Yosys script that synthesizes ``source`` for ``target``.
+_PORT_DECL = re.compile(r"^\s*(input|output|inout)\s+(?:wire\s+|reg\s+)?(?:signed\s+)?"
+                        r"(\[\s*\d+\s*:\s*\d+\s*\]\s*)?([A-Za-z_][A-Za-z0-9_$]*)\s*;",
+                        re.MULTILINE)
+WRAP_TOP = "spikeforge_synth_top"
 
-    ``drop_ports`` are top-level ports made internal before synthesis (their logic is
-    then removed if nothing else uses it): debug taps are not pins of a deployed design.
+
+def wrap_top(source: str, top: str, drop_ports: Sequence[str]) -> tuple[str, str]:
+    """Append a wrapper module that exposes every port of ``top`` except ``drop_ports``.
+
+    Dropped outputs are left unconnected (their logic is removed when nothing else uses
+    it), dropped inputs are tied to 0. Returns (Verilog, wrapper name). Used to leave
+    debug taps out of the pins of a synthesized design.
     """
+    m = re.search(rf"^\s*module\s+{re.escape(top)}\s*\(", source, re.MULTILINE)
+    if m is None:
+        raise InputError(f"top module {top!r} not found in the Verilog")
+    body = source[m.end():source.index("endmodule", m.end())]
+    ports = [(d, (r or "").strip(), n) for d, r, n in _PORT_DECL.findall(body)]
+    unknown = sorted(set(drop_ports) - {n for _, _, n in ports})
+    if unknown:
+        raise InputError(f"ports to drop not found on module {top}: {', '.join(unknown)}")
+    keep = [(d, r, n) for d, r, n in ports if n not in drop_ports]
+    decl = ",\n".join(f"  {d} wire {r + ' ' if r else ''}{n}" for d, r, n in keep)
+    conns = ",\n".join(f"    .{n}({n if n not in drop_ports else chr(39) + 'b0' if d == 'input' else ''})"
+                        for d, _, n in ports)
+    wrapper = (f"\nmodule {WRAP_TOP} (\n{decl}\n);\n  {top} core (\n{conns}\n  );\n"
+               "endmodule\n")
+    return source + wrapper, WRAP_TOP
+
+
+def yosys_script(target: Target, top: str, *, source: str = "design.v",
+                 netlist: str | None = None, stat: str = "stat.json") -> str:
+    """The Yosys script that synthesizes ``source`` (top module ``top``) for ``target``."""
     cmds = [f"read_verilog -sv {source}", f"hierarchy -check -top {top}"]
-    for p in drop_ports:
-        cmds.append(f"delete -port {top}/w:{p}")
     synth = f"{target.synth} -top {top}"
     if target.family == "xc7":
         synth += " -flatten"
@@ -354,11 +377,12 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
 def _synthesize_in(work: Path, source: str, yosys: str, t: Target, top: str, pnr: bool,
                    drop_ports: Sequence[str], freq_mhz: float | None, seed: int,
                    timeout: float | None, keep: bool) -> SynthResult:
+    if drop_ports:
+        source, top = wrap_top(source, top, drop_ports)
     (work / "design.v").write_text(source)
     for stale in ("stat.json", "netlist.json", "report.json"):
         (work / stale).unlink(missing_ok=True)
-    script = yosys_script(t, top, drop_ports=drop_ports,
-                          netlist="netlist.json" if pnr else None)
+    script = yosys_script(t, top, netlist="netlist.json" if pnr else None)
     (work / "synth.ys").write_text(script)
     t0 = time.perf_counter()
     proc = _run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], work, timeout)

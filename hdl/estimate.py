@@ -1,0 +1,506 @@
+"""``estimate``: what a network costs on each FPGA target, by synthesis and by the model.
+
+For every target the report holds the analytic model's figures (block RAM exact, LUT/FF
+fitted; :mod:`hdl.resources`) and, unless ``model_only``, the Yosys synthesis figures of
+the generated Verilog (and nextpnr's Fmax with ``pnr``; :mod:`hdl.synth`). A sweep over
+uniform weight widths shows what fewer bits save per layer (model figures). Latency per
+sample is the event-driven cycle bound of the hardware contract, evaluated on spike
+trains through the golden model, divided by the clock.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pysim import IntNetwork, simulate
+from pysim.errors import InputError
+
+from .resources import ResourceEstimate, estimate_network
+from .synth import SynthResult, synthesize
+from .targets import Target, parse_targets
+
+__all__ = [
+    "DEFAULT_EVENT_RATE",
+    "EstimateReport",
+    "TargetEstimate",
+    "cycle_bound",
+    "estimate",
+    "requantize",
+    "tap_ports",
+]
+
+DEFAULT_EVENT_RATE = 0.2
+"""Input spike probability per channel and step used when no spike trains are given."""
+
+
+@dataclass(frozen=True)
+class TargetEstimate:
+    """Model and (optionally) synthesis figures of one network on one target."""
+
+    target: str
+    model: ResourceEstimate
+    synth: SynthResult | None
+
+    @property
+    def fmax_mhz(self) -> float | None:
+        """Fmax from place and route, if it ran."""
+        return self.synth.fmax_mhz if self.synth else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {"target": self.target, "model": self.model.as_dict(),
+                "synth": self.synth.as_dict() if self.synth else None}
+
+
+@dataclass(frozen=True)
+class EstimateReport:
+    """Everything ``spikeforge estimate`` measured for one network."""
+
+    network: dict[str, Any]
+    lanes: dict[str, int]
+    targets: tuple[TargetEstimate, ...]
+    sweep: dict[str, Any] | None
+    cycles: dict[str, Any]
+    seconds: float
+    files: dict[str, str] = field(default_factory=dict)
+
+    def target(self, name: str) -> TargetEstimate:
+        """The estimate for target ``name``."""
+        for t in self.targets:
+            if t.target == name:
+                return t
+        raise KeyError(name)
+
+    def latency_us(self, name: str) -> float | None:
+        """Latency per sample in µs at the target's place-and-route Fmax (None without)."""
+        f = self.target(name).fmax_mhz
+        return None if not f else self.cycles["per_sample"] / f
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {
+            "format": "spikeforge.estimate", "version": 1,
+            "network": self.network, "lanes": self.lanes,
+            "cycles": self.cycles,
+            "targets": [t.as_dict() for t in self.targets],
+            "latency_us": {t.target: self.latency_us(t.target) for t in self.targets},
+            "sweep": self.sweep, "seconds": round(self.seconds, 2), "files": self.files,
+        }
+
+
+# --------------------------------------------------------------------------------------
+
+def tap_ports(portmap: Mapping[str, Any]) -> list[str]:
+    """Verilog ports of the debug taps in a portmap (for ``synthesize(drop_ports=...)``)."""
+    return sorted({t[k]["name"] for t in portmap.get("taps", [])
+                   for k in ("valid", "index", "last")})
+
+
+def requantize(net: IntNetwork, bits: int | Sequence[int]) -> IntNetwork:
+    """The same network with every layer's weights rescaled to ``bits`` (resource sweeps).
+
+    Weights are shifted by the width difference (an arithmetic shift right when
+    narrowing, left when widening) and clipped to the new range; thresholds are left as
+    they are. Meant for cost sweeps, not for accuracy.
+    """
+    per = [int(bits)] * len(net.layers) if isinstance(bits, int) else [int(b) for b in bits]
+    if len(per) != len(net.layers):
+        raise InputError(f"bits: {len(per)} widths for {len(net.layers)} layers")
+    layers = []
+    for layer, b in zip(net.layers, per):
+        if not 2 <= b <= 16:
+            raise InputError(f"bits: weight width must be 2..16, not {b}")
+        w = np.asarray(layer.weight, dtype=np.int64)
+        d = b - layer.weight_bits
+        w = w << d if d >= 0 else w >> (-d)
+        lo, hi = -(1 << (b - 1)), (1 << (b - 1)) - 1
+        layers.append(layer.replace(weight=np.clip(w, lo, hi), weight_bits=b))
+    return net.replace(layers=tuple(layers))
+
+
+def cycle_bound(net: IntNetwork, lanes: Mapping[str, int], spikes: np.ndarray | None = None,
+                *, rate: float = DEFAULT_EVENT_RATE, samples: int = 32,
+                seed: int = 0) -> dict[str, Any]:
+    """Event-driven cycles per sample (hardware contract bound) on real or random spikes.
+
+    Per timestep and layer: ``input_events * ceil(out/lanes) + ceil(out/lanes)``; the
+    input events of a layer are the previous layer's spikes from the golden model.
+    """
+    if spikes is None:
+        rng = np.random.default_rng(seed)
+        spikes = (rng.random((samples, net.timesteps, net.input_size)) < rate).astype(np.uint8)
+        source = f"random spikes, rate {rate:g}"
+    else:
+        spikes = np.asarray(spikes)[:samples]
+        source = "given spike trains"
+    res = simulate(net, spikes)
+    total = np.zeros(spikes.shape[0], np.int64)
+    layer_in = spikes
+    per_layer = {}
+    for layer in net.layers:
+        groups = -(-layer.out_features // int(lanes[layer.name]))
+        ev = layer_in.reshape(spikes.shape[0], net.timesteps, -1).sum(axis=2, dtype=np.int64)
+        cyc = (ev * groups + groups).sum(axis=1)
+        per_layer[layer.name] = {"groups": groups,
+                                 "input_events_per_sample": float(ev.sum(axis=1).mean()),
+                                 "cycles_per_sample": float(cyc.mean())}
+        total += cyc
+        layer_in = res.spikes[layer.name]
+    return {"per_sample": float(total.mean()), "max": int(total.max()),
+            "source": source, "samples": int(spikes.shape[0]), "layers": per_layer}
+
+
+def _network_summary(net: IntNetwork) -> dict[str, Any]:
+    return {
+        "sizes": [net.input_size] + [layer.out_features for layer in net.layers],
+        "timesteps": net.timesteps,
+        "layers": [{"name": layer.name, "in": layer.in_features, "out": layer.out_features,
+                    "weight_bits": layer.weight_bits, "state_bits": layer.state_bits,
+                    "weight_memory_bits": layer.weight_memory_bits} for layer in net.layers],
+        "weight_memory_bits": net.weight_memory_bits,
+        "float32_bits": net.n_weights * 32,
+    }
+
+
+def _progress(enabled: bool, msg: str) -> None:
+    if enabled:
+        print(f"estimate: {msg}", file=sys.stderr, flush=True)
+
+
+def estimate(net: IntNetwork, *, targets: str | Sequence[str],
+             pnr: bool = False, model_only: bool = False,
+             sweep_bits: Sequence[int] | None = None,
+             lanes: int | Mapping[str, int] | None = None,
+             out_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+             spikes: np.ndarray | None = None, jobs: int = 2,
+             freq_mhz: float | None = None) -> EstimateReport:
+    """Estimate the cost of ``net`` on each target (model, and synthesis unless model-only).
+
+    Parameters
+    ----------
+    net
+        The integer network.
+    targets
+        Target names (``"ice40-up5k,ecp5-25k,xc7"`` or a list).
+    pnr
+        Place and route with nextpnr for Fmax and fit (iCE40/ECP5 targets).
+    model_only
+        Skip synthesis: analytic model only (well under a second).
+    sweep_bits
+        Uniform weight widths to sweep (model figures per layer for each width).
+    lanes
+        Lanes per layer (int, dict by layer, or the generator default).
+    out_dir
+        Write ``estimate.json``, ``report.md`` and PNG plots here (each file atomically).
+    progress
+        Progress lines on stderr.
+    spikes
+        Input spike trains (N, T, in) for the cycle count (default: random, rate 0.2).
+    jobs
+        Synthesis runs in parallel (one per family).
+    freq_mhz
+        nextpnr clock constraint (default: per target).
+    """
+    t0 = time.perf_counter()
+    tlist = parse_targets(targets)
+    if pnr and model_only:
+        raise InputError("--pnr needs synthesis; drop --model-only")
+    if pnr:
+        bad = [t.name for t in tlist if t.nextpnr is None]
+        if bad:
+            raise InputError(f"no open place and route for {', '.join(bad)}; drop --pnr or "
+                             "those targets")
+    if sweep_bits is not None:
+        sweep_bits = sorted({int(b) for b in sweep_bits})
+        if not sweep_bits or not all(2 <= b <= 16 for b in sweep_bits):
+            raise InputError("--sweep-bits: widths must be integers 2..16")
+    portmap = None
+    design = None
+    if model_only:
+        from .resources import layer_shapes
+        lane_map = {s.name: s.lanes for s in layer_shapes(net, lanes)}
+    else:
+        from . import emit_verilog
+        _progress(progress, "generating Verilog")
+        design = emit_verilog(net, lanes=lanes)
+        portmap = design.portmap
+        lane_map = dict(design.lanes)
+    synth_results = _run_synthesis(design, tlist, pnr, jobs, progress, freq_mhz) \
+        if design is not None else {}
+    tes = []
+    for t in tlist:
+        model = estimate_network(net, target=t, lanes=lane_map, portmap=portmap)
+        tes.append(TargetEstimate(target=t.name, model=model, synth=synth_results.get(t.name)))
+    sweep = _sweep(net, tlist, lane_map if isinstance(lanes, Mapping) else lanes, sweep_bits) \
+        if sweep_bits else None
+    cycles = cycle_bound(net, lane_map, spikes)
+    report = EstimateReport(network=_network_summary(net), lanes=lane_map,
+                            targets=tuple(tes), sweep=sweep, cycles=cycles,
+                            seconds=time.perf_counter() - t0)
+    if out_dir is not None:
+        files = write_outputs(report, Path(out_dir))
+        report = EstimateReport(network=report.network, lanes=report.lanes,
+                                targets=report.targets, sweep=report.sweep,
+                                cycles=report.cycles, seconds=report.seconds, files=files)
+    return report
+
+
+def _run_synthesis(design: Any, tlist: list[Target], pnr: bool, jobs: int, progress: bool,
+                   freq_mhz: float | None) -> dict[str, SynthResult]:
+    """Synthesize once per family (in parallel), place and route per target."""
+    # The debug taps stay ports: leaving them dangling (wrapper or ``delete -port``)
+    # makes Yosys 0.70's abc9 assert on ECP5; they cost pins, hardly any logic.
+    by_family: dict[str, list[Target]] = {}
+    for t in tlist:
+        by_family.setdefault(t.family, []).append(t)
+    results: dict[str, SynthResult] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="spikeforge-estimate-"))
+
+    def run(t: Target) -> SynthResult:
+        t1 = time.perf_counter()
+        _progress(progress, f"synthesizing for {t.name} ...")
+        r = synthesize(design.verilog, top=design.top, target=t, workdir=tmp / t.name,
+                       pnr=pnr, freq_mhz=freq_mhz)
+        fm = f", Fmax {r.fmax_mhz:.1f} MHz" if r.fmax_mhz else ""
+        _progress(progress, f"{t.name}: LUT {r.luts}, FF {r.ffs}, BRAM {r.bram_count}{fm} "
+                            f"({time.perf_counter() - t1:.0f} s)")
+        return r
+
+    try:
+        # one synthesis per family first; other parts of the family reuse nothing but
+        # run in the same pool (P&R differs per part)
+        order = [t for fam in by_family.values() for t in fam]
+        with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+            futs = {t.name: ex.submit(run, t) for t in order}
+            for name, fut in futs.items():
+                results[name] = fut.result()
+        return results
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sweep(net: IntNetwork, tlist: list[Target], lanes: Any,
+           bits_list: Sequence[int]) -> dict[str, Any]:
+    """Model figures per layer for uniform weight widths, plus the network as given."""
+    points = []
+    for b in bits_list:
+        qn = requantize(net, b)
+        entry: dict[str, Any] = {"bits": b, "weight_memory_bits": qn.weight_memory_bits,
+                                 "targets": {}}
+        for t in tlist:
+            est = estimate_network(qn, target=t, lanes=lanes)
+            entry["targets"][t.name] = {
+                "luts": est.luts, "ffs": est.ffs, "bram_units": est.bram_units,
+                "bram_bits": est.bram_bits,
+                "layers": {lay.name: {"luts": round(lay.luts, 1), "ffs": round(lay.ffs, 1),
+                                      "bram_units": lay.bram_units,
+                                      "bram_bits": lay.bram_bits,
+                                      "bram_ratio": round(lay.bram_ratio, 4)}
+                           for lay in est.layers},
+            }
+        points.append(entry)
+    return {"source": "analytic model (block RAM exact, LUT/FF fitted)",
+            "lanes": "as given" if lanes is not None else "generator default per width",
+            "points": points}
+
+
+# --------------------------------------------------------------------------------------
+# Output files
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def summary_rows(report: EstimateReport) -> list[list[Any]]:
+    """Rows of the per-target table: source, LUT, FF, carry, BRAM, bits, Fmax, latency."""
+    rows = []
+    for te in report.targets:
+        m = te.model
+        rows.append([te.target, "model", m.luts, m.ffs, "-", m.bram_units, m.bram_bits,
+                     "-", "-", "yes" if m.fits() else "NO"])
+        s = te.synth
+        if s is not None:
+            lat = report.latency_us(te.target)
+            rows.append([te.target, "yosys" + ("+nextpnr" if s.fmax_mhz else ""), s.luts,
+                         s.ffs, s.carry, s.bram_units, s.bram_bits,
+                         None if s.fmax_mhz is None else round(s.fmax_mhz, 1),
+                         None if lat is None else round(lat, 1),
+                         "-" if s.fits is None else ("yes" if s.fits else "NO")])
+    return rows
+
+
+SUMMARY_HEADERS = ["target", "source", "LUT", "FF", "carry", "BRAM", "BRAM bits", "Fmax MHz",
+                   "latency us", "fits"]
+
+
+def report_markdown(report: EstimateReport, plots: Sequence[str] = ()) -> str:
+    """The Markdown report."""
+    net = report.network
+    lines = [
+        "# Resource estimate",
+        "",
+        (f"Network {'-'.join(str(s) for s in net['sizes'])}, T = {net['timesteps']}, weight "
+         f"bits {', '.join(str(lay['weight_bits']) for lay in net['layers'])}, lanes "
+         f"{', '.join(f'{k}={v}' for k, v in report.lanes.items())}."),
+        "",
+        ("Figures marked *yosys* are Yosys 0.70 synthesis (`synth_ice40`, `synth_ecp5`, "
+         "`synth_xilinx -family xc7`) of the generated Verilog (debug taps kept as ports); "
+         "Fmax is nextpnr's (iCE40/ECP5 only). *model* rows are the analytic model "
+         "(block RAM computed exactly, LUT/FF fitted). On ECP5 a LUT count includes two "
+         "LUT4 per CCU2C carry cell. BRAM is counted in the family's smallest block "
+         "(iCE40 4 Kbit, ECP5 18 Kbit, Xilinx RAMB18)."),
+        "",
+        "| " + " | ".join(SUMMARY_HEADERS) + " |",
+        "|" + "---|" * len(SUMMARY_HEADERS),
+    ]
+    for row in summary_rows(report):
+        lines.append("| " + " | ".join(_fmt(c) for c in row) + " |")
+    cyc = report.cycles
+    lines += ["", f"Cycles per sample (contract bound, {cyc['source']}, {cyc['samples']} "
+                  f"samples): {cyc['per_sample']:.0f} (max {cyc['max']}).", ""]
+    lines += ["## Block RAM per layer", "",
+              "| target | layer | synapse memory | primitive | count | allocated / weight bits |",
+              "|---|---|---|---|---|---|"]
+    for te in report.targets:
+        for lay in te.model.layers:
+            s = lay.synapse
+            lines.append(f"| {te.target} | {lay.name} | {s.depth}x{s.width} | "
+                         f"{s.cell} {s.shape[0]}x{s.shape[1]} | {s.count} | "
+                         f"{lay.bram_ratio:.3f} |")
+    if report.sweep:
+        lines += ["", "## Sweep over uniform weight widths (model)", "",
+                  ("| bits | weight bits | " + " | ".join(
+                      f"{t.target} LUT | {t.target} BRAM" for t in report.targets) + " |"),
+                  "|---|---|" + "---|---|" * len(report.targets)]
+        for p in report.sweep["points"]:
+            cells = []
+            for t in report.targets:
+                d = p["targets"][t.target]
+                cells += [str(d["luts"]), str(d["bram_units"])]
+            lines.append(f"| {p['bits']} | {p['weight_memory_bits']} | " + " | ".join(cells)
+                         + " |")
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _plot_sweep(report: EstimateReport, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = report.sweep["points"]
+    bits = [p["bits"] for p in pts]
+    tnames = [t.target for t in report.targets]
+    layers = [lay["name"] for lay in report.network["layers"]]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for tn in tnames:
+        for ln in layers:
+            axes[0].plot(bits, [p["targets"][tn]["layers"][ln]["luts"] for p in pts],
+                         marker="o", label=f"{tn} {ln}")
+            axes[1].plot(bits, [p["targets"][tn]["layers"][ln]["bram_units"] for p in pts],
+                         marker="o", label=f"{tn} {ln}")
+            axes[2].plot(bits, [p["targets"][tn]["layers"][ln]["bram_ratio"] for p in pts],
+                         marker="o", label=f"{tn} {ln}")
+    axes[0].set_title("LUTs per layer (model)")
+    axes[1].set_title("block RAMs per layer (exact)")
+    axes[2].set_title("BRAM bits allocated / weight bits")
+    for ax in axes:
+        ax.set_xlabel("weight bits (uniform)")
+        ax.grid(alpha=0.3)
+    axes[2].axhline(1.25, color="k", ls="--", lw=0.8)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_memory(report: EstimateReport, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = report.network["layers"]
+    names = [lay["name"] for lay in layers] + ["total"]
+    n_w = [lay["weight_memory_bits"] / lay["weight_bits"] for lay in layers]
+    f32 = [w * 32 for w in n_w] + [sum(n_w) * 32]
+    b8 = [w * 8 for w in n_w] + [sum(n_w) * 8]
+    mixed = [lay["weight_memory_bits"] for lay in layers] + [report.network["weight_memory_bits"]]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    wdt = 0.2
+    ax.bar(x - 1.5 * wdt, f32, wdt, label="float32")
+    ax.bar(x - 0.5 * wdt, b8, wdt, label="8-bit")
+    ax.bar(x + 0.5 * wdt, mixed, wdt, label="this network (mixed)")
+    te = report.targets[0]
+    alloc = [lay.bram_bits for lay in te.model.layers]
+    ax.bar(x + 1.5 * wdt, alloc + [sum(alloc)], wdt, label=f"BRAM allocated ({te.target})")
+    ax.set_xticks(x, names)
+    ax.set_yscale("log")
+    ax.set_ylabel("bits")
+    ax.set_title("weight memory")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(report: EstimateReport, out_dir: Path) -> dict[str, str]:
+    """Write estimate.json, report.md and plots into ``out_dir``; nothing on error.
+
+    Everything is written into a staging directory beside ``out_dir`` first and moved
+    in only when complete.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.estimate.", dir=out_dir.parent))
+    try:
+        plots = ["memory_bits.png"]
+        _plot_memory(report, stage / "memory_bits.png")
+        if report.sweep:
+            _plot_sweep(report, stage / "resources_vs_bits.png")
+            plots.append("resources_vs_bits.png")
+        (stage / "report.md").write_text(report_markdown(report, plots))
+        files = {"json": "estimate.json", "report": "report.md",
+                 **{p.split(".")[0]: p for p in plots}}
+        data = report.as_dict()
+        data["files"] = files
+        (stage / "estimate.json").write_text(json.dumps(_jsonable(data), indent=1) + "\n")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in ["estimate.json", "report.md", *plots]:
+            os.replace(stage / f, out_dir / f)
+        return files
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return None if math.isnan(v) else v
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

