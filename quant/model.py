@@ -17,8 +17,9 @@ neuron (:class:`quant.neurons.SimplifiedLIF` by default). It runs in one of thre
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,8 +29,17 @@ from pysim.errors import InputError
 
 from .neurons import RESETS, SURROGATES, DecolleLIF, SimplifiedLIF, spike
 
-__all__ = ["SpikingMLP", "LayerQuant", "RunOutput", "IntRun", "parse_arch", "READOUTS",
-           "NEURONS", "round_ste", "floor_ste"]
+__all__ = [
+    "NEURONS",
+    "READOUTS",
+    "IntRun",
+    "LayerQuant",
+    "RunOutput",
+    "SpikingMLP",
+    "floor_ste",
+    "parse_arch",
+    "round_ste",
+]
 
 READOUTS = ("spike_count", "membrane")
 NEURONS = ("lif", "decolle")

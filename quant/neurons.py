@@ -14,12 +14,12 @@ the arctan derivative ``1 / (1 + (π/2·slope·v)^2)``.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SpikeFn", "spike", "SURROGATES", "SimplifiedLIF", "DecolleLIF", "RESETS"]
+__all__ = ["RESETS", "SURROGATES", "DecolleLIF", "SimplifiedLIF", "SpikeFn", "spike"]
 
 RESETS = ("zero", "subtract")
 SURROGATES = ("fast_sigmoid", "arctan")

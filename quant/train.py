@@ -21,9 +21,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,8 +37,20 @@ from pysim.errors import InputError
 from .model import READOUTS, SpikingMLP, parse_arch
 from .neurons import RESETS
 
-__all__ = ["TrainConfig", "TrainResult", "Run", "train", "load_run", "loss_fn", "evaluate",
-           "build_model", "encode", "iter_encoded", "encoding_seed", "ENCODINGS"]
+__all__ = [
+    "ENCODINGS",
+    "Run",
+    "TrainConfig",
+    "TrainResult",
+    "build_model",
+    "encode",
+    "encoding_seed",
+    "evaluate",
+    "iter_encoded",
+    "load_run",
+    "loss_fn",
+    "train",
+]
 
 ENCODINGS = ("rate", "deterministic")
 RUN_FORMAT = "spikeforge.run"
@@ -135,7 +148,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys are refused."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
@@ -399,8 +412,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike[str], *, dataset=None,
         "config": cfg.to_dict(),
         "sizes": sizes,
         "test_accuracy": acc,
-        "n_test": int(len(test_y)),
-        "n_train": int(len(ds.y_train)),
+        "n_test": len(test_y),
+        "n_train": len(ds.y_train),
         "history": history,
         "train_seconds": sum(h["seconds"] for h in history),
         "wall_seconds_this_call": wall,

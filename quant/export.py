@@ -1,0 +1,351 @@
+"""Integer export: a fake-quant SpikingMLP -> pysim.IntNetwork, and ``quantize_run``.
+
+The float -> int boundary is crossed in one place, :func:`export`, through
+:func:`pysim.to_int_array`, which refuses any value that is not whole or not in range
+and names the layer and tensor.
+
+Why the export is exact: in fake-quant mode every layer of
+:class:`quant.model.SpikingMLP` computes, in float32, the integer recurrence of
+contract.md §1 on whole numbers (weights ``round(clip(W/s))``, bias ``round(b/s)``,
+floor-shift leak, clamp, ``u >= θ_int``); all of them stay below 2^24 in magnitude (the
+state width is at most 24 bits here, sums of 0/1 inputs times weights are bounded by
+``in_features · 2^(bits-1)``), so float32 holds them exactly and each operation's result is
+the integer result. The exported constants are those same whole numbers, so the golden
+model computes the same spikes. :meth:`SpikingMLP.run_integer` repeats the computation
+on int64 tensors and :func:`integer_mode_check` compares it to :func:`pysim.simulate`
+on every spike and prediction; :func:`quantize_run` refuses to write a manifest that
+fails the check.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pysim import (
+    IntLayer,
+    IntNetwork,
+    IntPrecision,
+    SpikeData,
+    atomic_dir,
+    save_network,
+    save_spikes,
+    simulate,
+    to_int_array,
+)
+from pysim.errors import CheckFailed, InputError
+
+from .model import LayerQuant, SpikingMLP
+
+__all__ = ["QuantizeResult", "export", "integer_mode_check", "model_from_network",
+           "quantize_run", "resolve_bits"]
+
+MAX_STATE_BITS_FLOAT_EXACT = 24
+
+
+def layer_name(i: int) -> str:
+    """Manifest name of layer ``i`` (0-based): ``fc1``, ``fc2``, ..."""
+    return f"fc{i + 1}"
+
+
+def export(model: SpikingMLP, bits: Sequence[int] | None = None,
+           state_bits: Sequence[int] | None = None, *,
+           meta: dict[str, Any] | None = None) -> IntNetwork:
+    """Export a fake-quant model as a validated :class:`pysim.IntNetwork`.
+
+    Parameters
+    ----------
+    model : SpikingMLP in fake-quant mode (after :func:`quant.qat.calibrate`)
+    bits, state_bits : optional, checked against the model's quantization when given
+    meta : free-form provenance for the manifest
+
+    Raises
+    ------
+    ValueError
+        The model is not in fake-quant mode or the given widths disagree with it.
+    pysim.ManifestError
+        A value is not whole or out of range (names layer and tensor).
+    """
+    if model.quant is None:
+        raise ValueError("export needs a model in fake-quant mode (quant.qat.calibrate)")
+    layers = []
+    for i, q in enumerate(model.quant):
+        name = layer_name(i)
+        if bits is not None and int(bits[i]) != q.bits:
+            raise ValueError(f"layer {name}: bits {bits[i]} but the model is quantized "
+                             f"to {q.bits}")
+        if state_bits is not None and int(state_bits[i]) != q.state_bits:
+            raise ValueError(f"layer {name}: state_bits {state_bits[i]} but the model "
+                             f"clamps at {q.state_bits}")
+        if q.state_bits is None:
+            raise ValueError(f"layer {name}: no state width chosen")
+        w = to_int_array(model.int_weight(i).detach().double().numpy(), IntPrecision(q.bits),
+                         f"layer {name!r}: tensor 'weight'")
+        b = model.int_bias(i)
+        if b is not None:
+            b = to_int_array(b.detach().double().numpy(), IntPrecision(q.state_bits),
+                             f"layer {name!r}: tensor 'bias'")
+        layers.append(IntLayer(name=name, weight=w, weight_bits=q.bits,
+                               state_bits=q.state_bits, threshold=int(q.threshold),
+                               leak_shift=model.leak_shifts[i], reset=model.reset, bias=b))
+    return IntNetwork(layers=tuple(layers), timesteps=model.timesteps, readout=model.readout,
+                      meta=dict(meta or {}))
+
+
+def model_from_network(net: IntNetwork) -> SpikingMLP:
+    """A SpikingMLP in fake-quant mode whose integer constants are exactly ``net``'s.
+
+    Scales are 1, so ``round(clip(W / 1)) = W_int``; used to run a manifest in torch
+    integer mode (and in the fake-quant float path) for checks.
+    """
+    resets = {layer.reset.value for layer in net.layers}
+    if len(resets) != 1:
+        raise InputError("torch integer mode needs one reset mode for all layers, "
+                         f"the manifest mixes {sorted(resets)}")
+    sizes = [net.input_size] + [layer.out_features for layer in net.layers]
+    has_bias = any(layer.has_bias for layer in net.layers)
+    model = SpikingMLP(sizes, timesteps=net.timesteps,
+                       leak_shift=[layer.leak_shift for layer in net.layers],
+                       reset=resets.pop(), readout=net.readout.value, bias=has_bias)
+    quant = []
+    with torch.no_grad():
+        for lin, layer in zip(model.linears, net.layers):
+            lin.weight.copy_(torch.from_numpy(layer.weight.astype(np.float32)))
+            if lin.bias is not None:
+                b = layer.bias if layer.bias is not None else np.zeros(layer.out_features)
+                lin.bias.copy_(torch.from_numpy(np.asarray(b, np.float32)))
+            quant.append(LayerQuant(bits=layer.weight_bits, scale=1.0,
+                                    threshold=layer.threshold, state_bits=layer.state_bits))
+    model.set_quant(quant)
+    model.eval()
+    return model
+
+
+def integer_mode_check(run_dir: str | os.PathLike[str] | None, net: IntNetwork,
+                       spikes: np.ndarray, *, model: SpikingMLP | None = None
+                       ) -> dict[str, Any]:
+    """Compare torch integer mode with the golden model on every spike and prediction.
+
+    ``model`` (a fake-quant SpikingMLP) is checked when given, else a model rebuilt from
+    ``net`` (:func:`model_from_network`); ``run_dir`` is accepted for the flow's call
+    signature and not needed. Also checks the fake-quant float forward's predictions.
+
+    Returns
+    -------
+    dict with ``mismatches`` (spikes + predictions that differ, 0 when exact),
+    ``spike_mismatches``, ``prediction_mismatches``, ``fake_quant_prediction_mismatches``,
+    ``samples``, ``spikes_compared``.
+    """
+    if model is None:
+        model = model_from_network(net)
+    gold = simulate(net, spikes)
+    mine = model.run_integer(spikes)
+    spike_mis = 0
+    compared = 0
+    for layer, s in zip(net.layers, mine.spikes):
+        g = gold.spikes[layer.name]
+        spike_mis += int(np.count_nonzero(g != s)) if g.shape == s.shape else int(g.size)
+        compared += int(g.size)
+    pred_mis = int(np.count_nonzero(gold.predictions != mine.predictions))
+    from .train import predict
+
+    fq = predict(model, spikes).numpy()
+    fq_mis = int(np.count_nonzero(fq != gold.predictions))
+    return {"mismatches": spike_mis + pred_mis + fq_mis, "spike_mismatches": spike_mis,
+            "prediction_mismatches": pred_mis, "fake_quant_prediction_mismatches": fq_mis,
+            "samples": len(spikes), "spikes_compared": compared,
+            "predictions": gold.predictions}
+
+
+def resolve_bits(run_dir: str | os.PathLike[str], n_layers: int, *,
+                 bits: Sequence[int] | str | None = None, avg_bits: float | None = None,
+                 budget_bits: int | None = None, n_weights: int | None = None,
+                 progress: bool = True) -> tuple[list[int], dict[str, Any]]:
+    """The weight widths to use: explicit ``bits``, else H2's allocation for the budget.
+
+    Returns ``(bits, allocation_meta)``. Raises InputError (one line) for a bad list,
+    more than one or none of the three options, or a budget below 2 bits per weight.
+    """
+    given = sum(v is not None for v in (bits, avg_bits, budget_bits))
+    if given != 1:
+        raise InputError("quantize: give exactly one of --bits, --avg-bits, --budget-bits")
+    if bits is not None:
+        if isinstance(bits, str):
+            try:
+                bits = [int(b) for b in bits.split(",")]
+            except ValueError:
+                raise InputError(f"--bits: {bits!r} is not a comma-separated list of "
+                                 "integers like 4,3,2") from None
+        bits = list(bits)
+        if len(bits) == 1 and n_layers > 1:
+            bits = bits * n_layers
+        if len(bits) != n_layers:
+            raise InputError(f"--bits: {len(bits)} widths given for a network of "
+                             f"{n_layers} layers")
+        for b in bits:
+            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 2 <= b <= 16:
+                raise InputError(f"--bits: every width must be an integer 2..16, not {b!r}")
+        return [int(b) for b in bits], {"kind": "given", "bits": [int(b) for b in bits]}
+    if avg_bits is not None and not (math.isfinite(avg_bits) and avg_bits >= 2):
+        raise InputError(f"--avg-bits: {avg_bits} is below 2 bits per weight, the narrowest "
+                         "width (2-bit everywhere needs an average of 2)")
+    if budget_bits is not None and n_weights is not None and budget_bits < 2 * n_weights:
+        raise InputError(f"--budget-bits: {budget_bits} is below what 2-bit weights "
+                         f"everywhere need ({2 * n_weights} bits for {n_weights} weights)")
+    from .allocate import allocate_for_run
+
+    alloc = allocate_for_run(run_dir, avg_bits=avg_bits, budget_bits=budget_bits,
+                             progress=progress)
+    return [int(b) for b in alloc.bits], alloc.as_dict()
+
+
+@dataclass
+class QuantizeResult:
+    """What :func:`quantize_run` produced."""
+
+    net: IntNetwork
+    out_dir: Path
+    bits: list[int]
+    float_accuracy: float
+    ptq_accuracy: float
+    qat_accuracy: float
+    integer_accuracy: float
+    golden_accuracy: float
+    check: dict[str, Any]
+    seconds: float
+    model: SpikingMLP | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {"out_dir": str(self.out_dir), "bits": self.bits,
+                "float_accuracy": self.float_accuracy, "ptq_accuracy": self.ptq_accuracy,
+                "qat_accuracy": self.qat_accuracy, "integer_accuracy": self.integer_accuracy,
+                "golden_accuracy": self.golden_accuracy,
+                "weight_memory_bits": self.net.weight_memory_bits,
+                "percent_of_float32": 100.0 * self.net.weight_memory_bits
+                / (32 * self.net.n_weights),
+                "state_bits": [layer.state_bits for layer in self.net.layers],
+                "mismatches": self.check["mismatches"], "seconds": self.seconds}
+
+
+def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                 bits: Sequence[int] | str | None = None, avg_bits: float | None = None,
+                 budget_bits: int | None = None, epochs: int = 3, lr: float = 5e-4,
+                 method: str = "mse", headroom: int = 1,
+                 state_bits: Sequence[int | None] | int | None = None,
+                 calib_samples: int = 2048, progress: bool = True,
+                 write: bool = True) -> QuantizeResult:
+    """Quantize a trained run: allocate, calibrate, QAT, export, check, write.
+
+    Steps: widths (explicit or H2's Hessian allocation for the budget); per-layer scales
+    (``method``, snapped so thresholds are whole) and state widths from the accumulator
+    range over ``calib_samples`` training samples (+``headroom`` bits); ``epochs`` of QAT
+    (STE, clamp at the state width); export to integers; torch integer mode and the
+    golden model on the whole encoded test set (must agree on every spike and
+    prediction, else :class:`pysim.CheckFailed`); write ``out_dir`` atomically: the
+    manifest (``network.json``, ``weights.npz``) and ``test_spikes.npz``.
+
+    Raises
+    ------
+    InputError
+        Missing run, bad widths or budget (one line).
+    CheckFailed
+        Integer mode and golden model disagree (nothing is written).
+    """
+    from .qat import calibrate, qat_finetune
+    from .train import evaluate, load_run
+
+    t0 = time.perf_counter()
+    run = load_run(run_dir)
+    model = run.model
+    if model.neuron != "lif":
+        raise InputError(f"{run_dir}: only simplified-LIF runs can be quantized")
+    n_layers = len(model.linears)
+    n_weights = sum(lin.weight.numel() for lin in model.linears)
+    bits_list, alloc_meta = resolve_bits(run_dir, n_layers, bits=bits, avg_bits=avg_bits,
+                                         budget_bits=budget_bits, n_weights=n_weights,
+                                         progress=progress)
+    cfg = run.cfg
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    test_x, test_y = run.test_spikes()
+    float_acc = evaluate(model, test_x, test_y)
+    calib_x, _ = run.train_spikes(calib_samples)
+    torch.manual_seed(cfg.seed)
+    quant, choices = calibrate(model, bits_list, calib_x, method=method, headroom=headroom,
+                               state_bits=state_bits)
+    for q in quant:
+        if q.state_bits > MAX_STATE_BITS_FLOAT_EXACT:
+            raise InputError(f"state width {q.state_bits} exceeds {MAX_STATE_BITS_FLOAT_EXACT} "
+                             "bits (fake-quant float32 would not be exact)")
+    ptq_acc = evaluate(model, test_x, test_y)
+    qat = qat_finetune(model, lambda e: run.train_batches(1000 + e), epochs=epochs, lr=lr,
+                       progress=progress)
+    qat_acc = evaluate(model, test_x, test_y)
+    meta: dict[str, Any] = {
+        "generator": "spikeforge quantize",
+        "run": Path(run_dir).name,
+        "dataset": cfg.dataset,
+        "arch": cfg.arch,
+        "encoding": {"method": cfg.encoding, "timesteps": cfg.timesteps, "seed": cfg.seed,
+                     "gain": cfg.gain},
+        "float_accuracy": float_acc,
+        "ptq_accuracy": ptq_acc,
+        "qat_accuracy": qat_acc,
+        "qat_epochs": epochs,
+        "qat_lr": lr,
+        "quantizer": method,
+        "allocation": alloc_meta,
+        "scales": [q.scale for q in quant],
+        "clips": [q.clip for q in quant],
+        "float_threshold": model.threshold,
+        "state_width": [c.as_dict() for c in choices],
+        "leak": [{"layer": layer_name(i), "leak_shift": k,
+                  "reason": "kept from training (the float model was trained with "
+                            f"alpha = 1 - 2^-{k})" if k is not None else "no leak in training"}
+                 for i, k in enumerate(model.leak_shifts)],
+        "qat_history": qat.history,
+        "n_test": len(test_y),
+    }
+    traces = _read_traces(Path(run_dir))
+    if traces is not None:
+        meta["hessian"] = traces
+    net = export(model, meta=meta)
+    check = integer_mode_check(run_dir, net, test_x, model=model)
+    preds = check.pop("predictions")
+    int_acc = float(np.mean(model.run_integer(test_x).predictions == test_y))
+    gold_acc = float(np.mean(preds == test_y))
+    if check["mismatches"]:
+        raise CheckFailed(f"torch integer mode differs from the golden model on "
+                          f"{check['spike_mismatches']} spikes, "
+                          f"{check['prediction_mismatches']} predictions")
+    meta.update({"quantized_accuracy": gold_acc, "integer_mode_accuracy": int_acc,
+                 "golden_accuracy": gold_acc, "integer_check": check})
+    net = net.replace(meta=meta)
+    out = Path(out_dir)
+    if write:
+        with atomic_dir(out) as tmp:
+            save_network(net, tmp)
+            save_spikes(tmp / "test_spikes.npz", SpikeData(test_x, test_y))
+    return QuantizeResult(net=net, out_dir=out, bits=bits_list, float_accuracy=float_acc,
+                          ptq_accuracy=ptq_acc, qat_accuracy=qat_acc, integer_accuracy=int_acc,
+                          golden_accuracy=gold_acc, check=check,
+                          seconds=time.perf_counter() - t0, model=model)
+
+
+def _read_traces(run_dir: Path) -> dict[str, Any] | None:
+    for p in (run_dir / "hessian.json", run_dir.parent / "hessian.json"):
+        if p.is_file():
+            try:
+                return json.loads(p.read_text(encoding="utf-8"))
+            except ValueError:
+                return None
+    return None

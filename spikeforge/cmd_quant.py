@@ -1,0 +1,165 @@
+"""``spikeforge train`` and ``spikeforge quantize``: the torch frontend (quant.train/export)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .output import emit, format_table
+
+__all__ = ["register"]
+
+
+def _leak(value: str) -> int | None:
+    if value.lower() in ("none", "off", "no"):
+        return None
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 or 'none', not {value!r}"
+                                         ) from None
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 or 'none', not {value!r}")
+    return k
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train`` and ``quantize`` to the CLI."""
+    p = sub.add_parser(
+        "train", help="train a float spiking network (simplified LIF, surrogate gradients)",
+        description="Train a dense spiking network of simplified LIF neurons with BPTT and "
+                    "surrogate gradients (Adam, cosine decay) on rate- or deterministically-"
+                    "encoded images, and write a run directory (model.pt, run.json, "
+                    "checkpoint.pt). Re-running with the same options resumes it.",
+        epilog="example: spikeforge train --dataset digits --arch 64-128-10 --timesteps 16 "
+               "-o runs/digits/train",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dataset", default="digits", help="digits (built in) or mnist")
+    p.add_argument("--data", default=None, help="MNIST files (directory of IDX files or .npz); "
+                   "default: the 'spikeforge data fetch mnist' cache")
+    p.add_argument("--arch", default="64-128-10", help="layer sizes, e.g. 784-400-200-10")
+    p.add_argument("--timesteps", "-T", type=int, default=16, help="time steps per sample")
+    p.add_argument("--encoding", default="rate", help="rate (Bernoulli) or deterministic")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--leak-shift", type=_leak, default=3,
+                   help="k of the leak alpha = 1 - 2^-k, or 'none' (default 3)")
+    p.add_argument("--reset", default="zero", help="zero or subtract")
+    p.add_argument("--readout", default="spike_count", help="spike_count or membrane")
+    p.add_argument("--bias", action="store_true", help="give each layer a bias")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--limit-train", type=int, default=None, help="use the first N training "
+                   "samples only")
+    p.add_argument("--limit-test", type=int, default=None, help="use the first N test samples")
+    p.add_argument("-o", "--output", type=Path, required=True, help="run directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run_train)
+
+    p = sub.add_parser(
+        "quantize", help="quantize a trained run (QAT) and write the integer manifest",
+        description="Choose per-layer weight widths (explicit --bits, or the Hessian-aware "
+                    "allocation for a budget), per-layer scales, thresholds and state widths; "
+                    "fine-tune with fake quantization (STE); export the integer network; "
+                    "check torch integer mode against the golden model on every spike of "
+                    "the test set; write NET (network.json, weights.npz, test_spikes.npz).",
+        epilog="example: spikeforge quantize runs/digits/train --avg-bits 3 "
+               "-o runs/digits/net",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", type=Path, help="run directory from 'spikeforge train'")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--bits", default=None, help="widths per layer, e.g. 4,3,2 (one value: all)")
+    g.add_argument("--avg-bits", type=float, default=None,
+                   help="average weight bits budget (Hessian allocation)")
+    g.add_argument("--budget-bits", type=int, default=None,
+                   help="total weight-memory budget in bits (Hessian allocation)")
+    p.add_argument("--epochs", type=int, default=3, help="QAT epochs (default 3; 0: PTQ)")
+    p.add_argument("--lr", type=float, default=5e-4, help="QAT learning rate")
+    p.add_argument("--quantizer", default="mse", help="scale method: mse (default), max, mean")
+    p.add_argument("--state-bits", default=None,
+                   help="force membrane widths (one value or per layer); default: measured")
+    p.add_argument("--headroom", type=int, default=1, help="extra state bits (default 1)")
+    p.add_argument("--calib-samples", type=int, default=2048,
+                   help="training samples for the state-range measurement")
+    p.add_argument("-o", "--output", type=Path, required=True, help="manifest directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run_quantize)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train and write the run directory."""
+    from quant.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        dataset=args.dataset, arch=args.arch, timesteps=args.timesteps, encoding=args.encoding,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        leak_shift=args.leak_shift, reset=args.reset, readout=args.readout, bias=args.bias,
+        threads=args.threads, data_path=None if args.data is None else str(args.data),
+        limit_train=args.limit_train, limit_test=args.limit_test,
+    )
+    cfg.validate()
+    res = train(cfg, args.output, progress=not args.quiet)
+    data: dict[str, Any] = {
+        "run": str(args.output), "test_accuracy": res.test_accuracy,
+        "train_seconds": res.train_seconds, "epochs": len(res.history),
+        "config": cfg.to_dict(), "history": res.history,
+    }
+    per_epoch = res.train_seconds / max(1, len(res.history))
+    text = (f"trained {cfg.arch} on {cfg.dataset} (T={cfg.timesteps}, {len(res.history)} "
+            f"epochs, {per_epoch:.2f} s/epoch) -> {args.output}\n"
+            f"  float test accuracy: {100 * res.test_accuracy:.2f}%")
+    emit(args, text, data)
+    return 0
+
+
+def _state_bits(value: str | None) -> list[int | None] | int | None:
+    if value is None:
+        return None
+    try:
+        vals = [int(v) for v in value.split(",")]
+    except ValueError:
+        raise InputError(f"--state-bits: {value!r} is not an integer or a comma-separated "
+                         "list of integers") from None
+    if any(not 2 <= v <= 24 for v in vals):
+        raise InputError(f"--state-bits: widths must be 2..24, not {value!r}")
+    return vals[0] if len(vals) == 1 else vals
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    """Quantize a run and write the manifest + test spikes."""
+    from quant.export import quantize_run
+
+    if args.epochs < 0:
+        raise InputError(f"--epochs: must be >= 0, not {args.epochs}")
+    res = quantize_run(
+        args.run, args.output, bits=args.bits, avg_bits=args.avg_bits,
+        budget_bits=args.budget_bits, epochs=args.epochs, lr=args.lr, method=args.quantizer,
+        headroom=args.headroom, state_bits=_state_bits(args.state_bits),
+        calib_samples=args.calib_samples, progress=not args.quiet,
+    )
+    net = res.net
+    rows = []
+    for i, layer in enumerate(net.layers):
+        rows.append([layer.name, f"{layer.in_features}x{layer.out_features}",
+                     layer.weight_bits, layer.state_bits, layer.threshold,
+                     "-" if layer.leak_shift is None else layer.leak_shift,
+                     f"{net.meta['scales'][i]:.4g}"])
+    table = format_table(["layer", "size", "w_bits", "state", "thresh", "leak", "scale"], rows,
+                         align="llrrrrr")
+    d = res.as_dict()
+    text = (f"quantized {args.run} -> {args.output} ({d['percent_of_float32']:.1f}% of float32 "
+            f"weight memory)\n{table}\n"
+            f"  accuracy: float {100 * res.float_accuracy:.2f}%  after PTQ "
+            f"{100 * res.ptq_accuracy:.2f}%  after QAT {100 * res.qat_accuracy:.2f}%  "
+            f"integer {100 * res.integer_accuracy:.2f}%  golden {100 * res.golden_accuracy:.2f}%\n"
+            f"  torch integer mode == golden model on all {res.check['spikes_compared']} spikes "
+            f"and {res.check['samples']} predictions")
+    emit(args, text, {**d, "meta": {k: v for k, v in net.meta.items()
+                                    if k in ("allocation", "scales", "state_width", "leak")}})
+    return 0
