@@ -58,10 +58,25 @@ class TargetEstimate:
         """Fmax from place and route, if it ran."""
         return self.synth.fmax_mhz if self.synth else None
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready description."""
-        return {"target": self.target, "model": self.model.as_dict(),
-                "synth": self.synth.as_dict() if self.synth else None}
+    def as_dict(self, cycles_per_sample: float | None = None) -> dict[str, Any]:
+        """JSON-ready description: headline figures (synthesis when run, else model),
+        then the full model and synthesis records."""
+        s, m = self.synth, self.model
+        if s is not None:
+            head = {"source": "yosys+nextpnr" if s.fmax_mhz else "yosys", "luts": s.luts,
+                    "ffs": s.ffs, "carry": s.carry, "bram_count": s.bram_count,
+                    "bram_units": s.bram_units, "bram_bits": s.bram_bits,
+                    "lutram": s.lutram, "dsp": s.dsp, "fmax_mhz": s.fmax_mhz,
+                    "fits": s.fits}
+        else:
+            head = {"source": "model", "luts": m.luts, "ffs": m.ffs, "carry": None,
+                    "bram_count": m.bram_count, "bram_units": m.bram_units,
+                    "bram_bits": m.bram_bits, "lutram": None, "dsp": None,
+                    "fmax_mhz": None, "fits": m.fits()}
+        f = head["fmax_mhz"]
+        head["latency_us"] = (cycles_per_sample / f) if (f and cycles_per_sample) else None
+        return {"target": self.target, **head, "model": m.as_dict(),
+                "synth": s.as_dict() if s else None}
 
 
 @dataclass(frozen=True)
@@ -94,8 +109,7 @@ class EstimateReport:
             "format": "spikeforge.estimate", "version": 1,
             "network": self.network, "lanes": self.lanes,
             "cycles": self.cycles,
-            "targets": [t.as_dict() for t in self.targets],
-            "latency_us": {t.target: self.latency_us(t.target) for t in self.targets},
+            "targets": {t.target: t.as_dict(self.cycles["per_sample"]) for t in self.targets},
             "sweep": self.sweep, "seconds": round(self.seconds, 2), "files": self.files,
         }
 
@@ -293,27 +307,28 @@ def _run_synthesis(design: Any, tlist: list[Target], pnr: bool, jobs: int, progr
 
 def _sweep(net: IntNetwork, tlist: list[Target], lanes: Any,
            bits_list: Sequence[int]) -> dict[str, Any]:
-    """Model figures per layer for uniform weight widths, plus the network as given."""
-    points = []
+    """Model figures per target and layer for uniform weight widths.
+
+    Returns ``{target: [{"bits", "luts", "ffs", "bram_count", "bram_units", "bram_bits",
+    "weight_memory_bits", "source", "layers": {name: {...}}}, ...]}``.
+    """
+    out: dict[str, Any] = {t.name: [] for t in tlist}
     for b in bits_list:
         qn = requantize(net, b)
-        entry: dict[str, Any] = {"bits": b, "weight_memory_bits": qn.weight_memory_bits,
-                                 "targets": {}}
         for t in tlist:
             est = estimate_network(qn, target=t, lanes=lanes)
-            entry["targets"][t.name] = {
-                "luts": est.luts, "ffs": est.ffs, "bram_units": est.bram_units,
-                "bram_bits": est.bram_bits,
+            out[t.name].append({
+                "bits": b, "source": "model", "luts": est.luts, "ffs": est.ffs,
+                "bram_count": est.bram_count, "bram_units": est.bram_units,
+                "bram_bits": est.bram_bits, "weight_memory_bits": qn.weight_memory_bits,
+                "lanes": {lay.name: lay.lanes for lay in est.layers},
                 "layers": {lay.name: {"luts": round(lay.luts, 1), "ffs": round(lay.ffs, 1),
                                       "bram_units": lay.bram_units,
                                       "bram_bits": lay.bram_bits,
                                       "bram_ratio": round(lay.bram_ratio, 4)}
                            for lay in est.layers},
-            }
-        points.append(entry)
-    return {"source": "analytic model (block RAM exact, LUT/FF fitted)",
-            "lanes": "as given" if lanes is not None else "generator default per width",
-            "points": points}
+            })
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -372,8 +387,8 @@ def report_markdown(report: EstimateReport, plots: Sequence[str] = ()) -> str:
     for row in summary_rows(report):
         lines.append("| " + " | ".join(_fmt(c) for c in row) + " |")
     cyc = report.cycles
-    lines += ["", f"Cycles per sample (contract bound, {cyc['source']}, {cyc['samples']} "
-                  f"samples): {cyc['per_sample']:.0f} (max {cyc['max']}).", ""]
+    lines += ["", (f"Cycles per sample (contract bound, {cyc['source']}, {cyc['samples']} "
+                   f"samples): {cyc['per_sample']:.0f} (max {cyc['max']})."), ""]
     lines += ["## Block RAM per layer", "",
               "| target | layer | synapse memory | primitive | count | allocated / weight bits |",
               "|---|---|---|---|---|---|"]
@@ -384,17 +399,19 @@ def report_markdown(report: EstimateReport, plots: Sequence[str] = ()) -> str:
                          f"{s.cell} {s.shape[0]}x{s.shape[1]} | {s.count} | "
                          f"{lay.bram_ratio:.3f} |")
     if report.sweep:
-        lines += ["", "## Sweep over uniform weight widths (model)", "",
+        lines += ["", ("## Sweep over uniform weight widths (model; generator default lanes "
+                       "unless --lanes)"), "",
                   ("| bits | weight bits | " + " | ".join(
                       f"{t.target} LUT | {t.target} BRAM" for t in report.targets) + " |"),
                   "|---|---|" + "---|---|" * len(report.targets)]
-        for p in report.sweep["points"]:
+        first = report.sweep[report.targets[0].target]
+        for i, row in enumerate(first):
             cells = []
             for t in report.targets:
-                d = p["targets"][t.target]
+                d = report.sweep[t.target][i]
                 cells += [str(d["luts"]), str(d["bram_units"])]
-            lines.append(f"| {p['bits']} | {p['weight_memory_bits']} | " + " | ".join(cells)
-                         + " |")
+            lines.append(f"| {row['bits']} | {row['weight_memory_bits']} | "
+                         + " | ".join(cells) + " |")
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
@@ -405,18 +422,18 @@ def _plot_sweep(report: EstimateReport, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = report.sweep["points"]
-    bits = [p["bits"] for p in pts]
     tnames = [t.target for t in report.targets]
     layers = [lay["name"] for lay in report.network["layers"]]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for tn in tnames:
+        pts = report.sweep[tn]
+        bits = [p["bits"] for p in pts]
         for ln in layers:
-            axes[0].plot(bits, [p["targets"][tn]["layers"][ln]["luts"] for p in pts],
+            axes[0].plot(bits, [p["layers"][ln]["luts"] for p in pts],
                          marker="o", label=f"{tn} {ln}")
-            axes[1].plot(bits, [p["targets"][tn]["layers"][ln]["bram_units"] for p in pts],
+            axes[1].plot(bits, [p["layers"][ln]["bram_units"] for p in pts],
                          marker="o", label=f"{tn} {ln}")
-            axes[2].plot(bits, [p["targets"][tn]["layers"][ln]["bram_ratio"] for p in pts],
+            axes[2].plot(bits, [p["layers"][ln]["bram_ratio"] for p in pts],
                          marker="o", label=f"{tn} {ln}")
     axes[0].set_title("LUTs per layer (model)")
     axes[1].set_title("block RAMs per layer (exact)")
