@@ -1,0 +1,101 @@
+"""Training reproducibility and resume, QAT + export on a quickly trained digits net."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import pysim
+from quant.export import quantize_run
+from quant.train import TrainConfig, evaluate, load_run, loss_fn, train
+
+TINY = dict(dataset="digits", arch="64-48-10", timesteps=8, epochs=4, batch_size=32,
+            limit_train=600, limit_test=120, threads=1, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    res = train(TrainConfig(**TINY), out, progress=False)
+    return out, res
+
+
+def test_train_writes_run_directory(tiny_run):
+    out, res = tiny_run
+    info = json.loads((out / "run.json").read_text())
+    assert info["test_accuracy"] == pytest.approx(res.test_accuracy)
+    assert len(info["history"]) == 4 and info["n_test"] == 120
+    assert TrainConfig.from_dict(info["config"]) == TrainConfig(**TINY)
+    assert res.test_accuracy > 0.4  # 4 tiny epochs already learn something
+
+
+def test_train_same_seed_same_weights(tiny_run, tmp_path):
+    out, res = tiny_run
+    again = train(TrainConfig(**TINY), tmp_path / "again", progress=False)
+    for a, b in zip(res.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_train_resumes_from_checkpoint(tiny_run, tmp_path):
+    out, res = tiny_run
+    # a run directory holding only the checkpoint of a finished run resumes without training
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "checkpoint.pt").write_bytes((out / "checkpoint.pt").read_bytes())
+    again = train(TrainConfig(**TINY), tmp_path / "r", progress=False)
+    assert len(again.history) == 4 and again.history == res.history
+    for a, b in zip(res.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_load_run_roundtrip(tiny_run):
+    out, res = tiny_run
+    run = load_run(out)
+    x, y = run.test_spikes()
+    assert x.shape == (120, 8, 64) and x.dtype == np.uint8
+    assert evaluate(run.model, x, y) == pytest.approx(res.test_accuracy)
+    xb, yb = next(run.train_batches(0))
+    loss = loss_fn(run.model, xb, yb)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_load_run_wrong_directory(tmp_path):
+    with pytest.raises(pysim.InputError, match="no such run directory"):
+        load_run(tmp_path / "nope")
+    with pytest.raises(pysim.InputError, match="run.json: missing"):
+        load_run(tmp_path)
+
+
+@pytest.mark.parametrize("bits", ["3,2", "8"])
+def test_quantize_run_integer_equals_golden(tiny_run, tmp_path, bits):
+    out, _ = tiny_run
+    net_dir = tmp_path / "net"
+    res = quantize_run(out, net_dir, bits=bits, epochs=1, progress=False, calib_samples=200)
+    assert res.check["mismatches"] == 0
+    net = pysim.load_network(net_dir)
+    data = pysim.load_spikes(net_dir / "test_spikes.npz", net)
+    gold = pysim.simulate(net, data.spikes)
+    # torch integer mode of the QAT model == golden model of the written manifest
+    mine = res.model.run_integer(data.spikes)
+    np.testing.assert_array_equal(mine.predictions, gold.predictions)
+    for layer, s in zip(net.layers, mine.spikes):
+        np.testing.assert_array_equal(s, gold.spikes[layer.name])
+    acc = float(np.mean(gold.predictions == data.labels))
+    assert net.meta["golden_accuracy"] == pytest.approx(acc)
+    assert net.meta["integer_mode_accuracy"] == pytest.approx(acc)
+    assert [layer.weight_bits for layer in net.layers] == res.bits
+    assert len(net.meta["state_width"]) == 2 and "reason" in net.meta["state_width"][0]
+    if bits == "8":
+        assert acc >= res.float_accuracy - 0.05
+
+
+def test_quantize_run_is_deterministic(tiny_run, tmp_path):
+    out, _ = tiny_run
+    a = quantize_run(out, tmp_path / "a", bits="4", epochs=1, progress=False,
+                     calib_samples=100)
+    b = quantize_run(out, tmp_path / "b", bits="4", epochs=1, progress=False,
+                     calib_samples=100)
+    assert a.net.equals(b.net.replace(meta=a.net.meta))
+    assert (tmp_path / "a" / "weights.npz").read_bytes() == \
+        (tmp_path / "b" / "weights.npz").read_bytes()
