@@ -1,0 +1,78 @@
+"""``spikeforge train`` / ``spikeforge quantize``: a tiny end-to-end run and exit-2 cases."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import pysim
+from spikeforge.cli import main
+
+TRAIN = ["train", "--dataset", "digits", "--arch", "64-16-10", "--timesteps", "4",
+         "--epochs", "1", "--limit-train", "200", "--limit-test", "50", "--threads", "1",
+         "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main(TRAIN + ["-o", str(out)]) == 0
+    return out
+
+
+def test_cli_train_and_quantize(run_dir, tmp_path, capsys):
+    capsys.readouterr()
+    net_dir = tmp_path / "net"
+    assert main(["quantize", str(run_dir), "--bits", "3,2", "--epochs", "1", "--quiet",
+                 "--calib-samples", "100", "-o", str(net_dir), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["bits"] == [3, 2] and data["mismatches"] == 0
+    net = pysim.load_network(net_dir)
+    assert [layer.weight_bits for layer in net.layers] == [3, 2]
+    assert pysim.load_spikes(net_dir / "test_spikes.npz", net).labels.shape == (50,)
+
+
+def _exit2(argv, capsys, match):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err, err
+
+
+def test_cli_train_wrong_arch(tmp_path, capsys):
+    _exit2(["train", "--arch", "64-x-10", "-o", str(tmp_path / "r")], capsys, "--arch")
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_train_wrong_dataset(tmp_path, capsys):
+    _exit2(["train", "--dataset", "cifar", "-o", str(tmp_path / "r")], capsys, "unknown dataset")
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_train_arch_does_not_fit_dataset(tmp_path, capsys):
+    _exit2(["train", "--arch", "60-10", "--quiet", "-o", str(tmp_path / "r")], capsys,
+           "does not match dataset")
+
+
+def test_cli_quantize_missing_run(tmp_path, capsys):
+    _exit2(["quantize", str(tmp_path / "nope"), "--bits", "4", "-o", str(tmp_path / "n")],
+           capsys, "no such run directory")
+    assert not (tmp_path / "n").exists()
+
+
+def test_cli_quantize_budget_below_two_bits(run_dir, tmp_path, capsys):
+    _exit2(["quantize", str(run_dir), "--budget-bits", "1000", "-o", str(tmp_path / "n")],
+           capsys, "below what 2-bit weights everywhere need")
+    _exit2(["quantize", str(run_dir), "--avg-bits", "1.9", "-o", str(tmp_path / "n")],
+           capsys, "below 2 bits")
+    assert not (tmp_path / "n").exists()
+
+
+@pytest.mark.parametrize("bits,match", [("4,3,2", "3 widths"), ("4,x", "comma-separated"),
+                                        ("17", "2..16")])
+def test_cli_quantize_wrong_bits(run_dir, tmp_path, capsys, bits, match):
+    _exit2(["quantize", str(run_dir), "--bits", bits, "-o", str(tmp_path / "n")], capsys, match)
+    assert not (tmp_path / "n").exists()
+
+
+def test_cli_quantize_needs_a_budget(run_dir, tmp_path, capsys):
+    _exit2(["quantize", str(run_dir), "-o", str(tmp_path / "n")], capsys, "one of the arguments")
