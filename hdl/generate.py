@@ -27,6 +27,24 @@ __all__ = [
 
 PORTMAP_FORMAT = "spikeforge.portmap"
 PORTMAP_VERSION = 1
+KNOWN_LINT_WARNINGS: dict[str, str] = {
+    "UNUSEDSIGNAL": "Amaranth emits a named wire for every field of a layout/View "
+                    "(payload.u[3], weights[0], ...) and for intermediate results whose upper "
+                    "bits are dropped; unused ports of submodules (readout of hidden layers).",
+    "WIDTHEXPAND": "Amaranth/Yosys write constants and operands at their natural width "
+                   "(e.g. $signed(x[12:0]) > $signed(12'h7ff)); Verilog extends them, exactly "
+                   "as Amaranth's semantics specify.",
+    "PROCASSINIT": "Amaranth gives every register its reset value as a declaration initializer "
+                   "(reg x = 1'h0;) and also assigns it in always blocks.",
+    "CASEINCOMPLETE": "Amaranth lowers Switch/Array to casez without a default where the "
+                      "remaining patterns are don't-care.",
+    "DECLFILENAME": "submodules are named '<top>.<path>' (escaped identifiers), not after the "
+                    "file.",
+}
+"""``verilator --lint-only -Wall`` warning codes the emitted Verilog still shows, each due to
+Amaranth's Verilog emitter (Yosys ``write_verilog``), not to the design; see
+docs/hardware.md."""
+
 _TOP_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 

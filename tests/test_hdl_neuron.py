@@ -225,11 +225,13 @@ def test_neuron_accumulator_range_is_exact_worst_case() -> None:
 
 
 # ---------------------------------------------------------------- validation messages
-_OK = {"out_features": 4, "lanes": 2, "weight_bits": 4, "state_bits": 8, "acc_bits": 10, "threshold": 5}
+_OK = {"out_features": 4, "lanes": 2, "weight_bits": 4, "state_bits": 8, "acc_bits": 10,
+       "threshold": 5}
 
 
 @pytest.mark.parametrize("param, value, exc, message", [
-    ("out_features", 0, ValueError, "Neuron count must be an integer between 1 and 16777216, not 0"),
+    ("out_features", 0, ValueError,
+     "Neuron count must be an integer between 1 and 16777216, not 0"),
     ("lanes", 5, ValueError, "Lane count must be an integer between 1 and 4, not 5"),
     ("lanes", 1.5, TypeError, "Lane count must be an integer between 1 and 4, not 1.5"),
     ("weight_bits", 17, ValueError, "Weight width must be an integer between 2 and 16, not 17"),

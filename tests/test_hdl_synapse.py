@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from amaranth.back import verilog
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from hdl import SynapseMemory, pack_weights
@@ -70,6 +71,8 @@ def test_synapse_memory_narrow_weights_shrink_the_memory() -> None:
     wide = SynapseMemory(weights=w, weight_bits=8, lanes=16)
     narrow = SynapseMemory(weights=w, weight_bits=2, lanes=16)
     assert narrow.bits * 4 == wide.bits == 16 * 32 * 8
+    for syn in (wide, narrow):
+        Fragment.get(syn, None)
 
 
 def test_synapse_memory_is_marked_for_block_ram() -> None:
