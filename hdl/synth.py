@@ -180,13 +180,23 @@ def wrap_top(source: str, top: str, drop_ports: Sequence[str]) -> tuple[str, str
 
 
 def yosys_script(target: Target, top: str, *, source: str = "design.v",
-                 netlist: str | None = None, stat: str = "stat.json") -> str:
-    """The Yosys script that synthesizes ``source`` (top module ``top``) for ``target``."""
+                 netlist: str | None = None, stat: str = "stat.json",
+                 abc_fallback: bool = False) -> str:
+    """The Yosys script that synthesizes ``source`` (top module ``top``) for ``target``.
+
+    ``abc_fallback`` (ECP5 only) maps LUTs with ``abc -lut 4`` instead of the default
+    ``abc9``: Yosys 0.70's abc9 re-integration asserts on some designs.
+    """
     cmds = [f"read_verilog -sv {source}", f"hierarchy -check -top {top}"]
     synth = f"{target.synth} -top {top}"
     if target.family == "xc7":
         synth += " -flatten"
-    cmds.append(synth)
+    if abc_fallback and target.family == "ecp5":
+        cmds += [f"{synth} -run begin:map_luts",
+                 "techmap -map +/lattice/latches_map.v", "abc -lut 4 -dress", "clean",
+                 f"{synth} -run map_cells:"]
+    else:
+        cmds.append(synth)
     cmds.append(f"tee -q -o {stat} stat -json")
     if netlist:
         cmds.append(f"write_json {netlist}")
@@ -382,11 +392,21 @@ def _synthesize_in(work: Path, source: str, yosys: str, t: Target, top: str, pnr
     (work / "design.v").write_text(source)
     for stale in ("stat.json", "netlist.json", "report.json"):
         (work / stale).unlink(missing_ok=True)
-    script = yosys_script(t, top, netlist="netlist.json" if pnr else None)
-    (work / "synth.ys").write_text(script)
+    notes: list[str] = []
     t0 = time.perf_counter()
-    proc = _run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], work, timeout)
     log = work / "yosys.log"
+    for fallback in (False, True):
+        script = yosys_script(t, top, netlist="netlist.json" if pnr else None,
+                              abc_fallback=fallback)
+        (work / "synth.ys").write_text(script)
+        proc = _run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], work, timeout)
+        ok = proc.returncode == 0 and (work / "stat.json").exists()
+        if ok or fallback or t.family != "ecp5":
+            break
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if "ABC_OPS_REINTEGRATE" not in text.split("ERROR")[0][-3000:]:
+            break
+        notes.append("abc9 asserted (Yosys 0.70 bug); LUTs mapped with abc -lut 4")
     if proc.returncode != 0 or not (work / "stat.json").exists():
         text = (proc.stderr or "") + (proc.stdout or "")
         if log.exists():
@@ -396,7 +416,6 @@ def _synthesize_in(work: Path, source: str, yosys: str, t: Target, top: str, pnr
         raise InputError(f"yosys synthesis for {t.name} failed: {msg}{where}")
     stats = parse_stat((work / "stat.json").read_text(), t)
     synth_s = time.perf_counter() - t0
-    notes: list[str] = []
     fmax = None
     util: dict[str, dict[str, int]] = {}
     pnr_s = None
