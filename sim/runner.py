@@ -328,7 +328,7 @@ def _progress_thread(log: Path, total: int, stop: threading.Event) -> threading.
         from tqdm import tqdm
 
         done, pos = 0, 0
-        with tqdm(total=total, unit="sample", desc="rtl", leave=False) as bar:
+        with tqdm(total=total, unit="sample", desc="rtl", leave=False, disable=None) as bar:
             while not stop.wait(0.5):
                 try:
                     with open(log, "rb") as fh:
@@ -490,6 +490,7 @@ def verify(net: IntNetwork, spikes: np.ndarray, *, samples: int | None = None,
     """
     import hdl
 
+    simulator_env(simulator)  # a missing simulator is reported before any work
     design = hdl.emit_verilog(net, lanes=lanes)
     return verify_design(net, design.verilog, design.portmap, spikes, samples=samples,
                          simulator=simulator, build_dir=build_dir, progress=progress,

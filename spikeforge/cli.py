@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "spikeforge.cmd_quant",     # train, quantize
     "spikeforge.cmd_hessian",   # hessian, allocate
     "spikeforge.cmd_hw",        # generate, verify
+    "spikeforge.cmd_verify",    # verify
     "spikeforge.cmd_estimate",  # estimate
     "spikeforge.cmd_flow",      # flow
 )

@@ -15,7 +15,7 @@ import pytest
 import pysim
 from pysim import IntNetwork, random_network, random_spikes
 
-pytestmark = pytest.mark.rtl
+pytestmark = [pytest.mark.rtl, pytest.mark.slow]
 
 
 def _verilator_or_skip() -> None:
