@@ -78,3 +78,24 @@ def test_allocate_cli_wrong_candidates_exit_2(tiny_run, capsys):
 def test_allocate_cli_needs_a_budget(tiny_run, capsys):
     rc = main(["allocate", str(tiny_run)])
     assert rc == 2 and "one of the arguments" in capsys.readouterr().err
+
+
+def test_allocate_for_run_api_reuses_cached_traces(tiny_run):
+    from pysim.errors import InputError
+    from quant.allocate import allocate_for_run
+    from quant.hessian import load_traces, traces_for_run
+
+    first = traces_for_run(tiny_run, ("gauss_newton",), samples=16, max_probes=4,
+                           min_probes=2, recompute=True, progress=False)
+    again = traces_for_run(tiny_run, ("gauss_newton",), samples=16, max_probes=50,
+                           progress=False)  # cached: not recomputed
+    assert again == first == {"gauss_newton": load_traces(tiny_run / "hessian.json",
+                                                          "gauss_newton")}
+    a = allocate_for_run(tiny_run, avg_bits=2.5, candidates=(2, 3, 4), method="gauss_newton",
+                         progress=False)
+    assert a.average_bits <= 2.5 and a.meta["source"] == "gauss_newton"
+    assert "quantize_weight" in a.meta["quantizer"]
+    with pytest.raises(InputError, match="exactly one"):
+        allocate_for_run(tiny_run, avg_bits=3, budget_bits=3000)
+    with pytest.raises(InputError, match="below the minimum"):
+        allocate_for_run(tiny_run, avg_bits=1.5, method="gauss_newton")

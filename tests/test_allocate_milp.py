@@ -176,3 +176,10 @@ def test_allocate_allocation_dataclass_fields():
     a = Allocation(bits=[2, 8], objective=1.0, budget_bits=100, used_bits=90,
                    omega=np.zeros((2, 2)), candidates=(2, 8), n_params=[5, 10])
     assert a.average_bits == pytest.approx(6.0) and a.percent_of_float32 == pytest.approx(18.75)
+
+
+def test_allocate_random_fallback_when_draws_infeasible():
+    omega, n, cands = _instance(6, L=6)
+    budget = sum(n) * min(cands) + min(n)  # almost nothing above the minimum
+    a = random_allocation(omega, n, cands, budget_bits=budget, seed=1, tries=1)
+    assert a.used_bits <= budget
