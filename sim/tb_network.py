@@ -70,7 +70,7 @@ class TB:
     async def run_buffered(self) -> None:
         """Await the wrapper's ``finished``; the wrapper drives and records everything."""
         t0 = time.perf_counter()
-        if not int(self.dut.finished.value):
+        if str(self.dut.finished.value) != "1":  # may still be X at time 0 (Icarus)
             await RisingEdge(self.dut.finished)
         await Timer(1, unit="ns")
         self.sim_seconds = time.perf_counter() - t0

@@ -121,7 +121,7 @@ def wrapper_verilog(pm: PortMap) -> str:
     lines = [
         "// spikeforge buffered testbench wrapper (generated from portmap.json)",
         "`timescale 1ns/1ps",
-        f"module {WRAPPER_TOP}(output reg finished, output reg [31:0] samples_done);",
+        f"module {WRAPPER_TOP}(output reg finished = 1'b0, output reg [31:0] samples_done = 0);",
         "  reg clk = 1'b0;",
         "  always #5 clk = ~clk;",
         "  reg rst = 1'b1;",

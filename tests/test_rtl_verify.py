@@ -228,3 +228,21 @@ def test_verify_percycle_twin_agrees(tmp_path):
     assert a.mismatches == 0 and b.mismatches == 0, (a.first_mismatch, b.first_mismatch)
     np.testing.assert_array_equal(a.cycles, b.cycles)
     np.testing.assert_array_equal(a.rtl_predictions, b.rtl_predictions)
+
+
+def test_verify_icarus_agrees(small_build, tmp_path):
+    """Icarus (where installed) gives the same spikes, predictions and cycle counts."""
+    from sim import run_samples, verify
+    from sim.tools import find_icarus
+
+    try:
+        find_icarus()
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
+    net, build = small_build
+    x = random_spikes(np.random.default_rng(12), 3, net.timesteps, net.input_size, 0.3)
+    a = verify(net, x, simulator="icarus", build_dir=tmp_path / "i", progress=False)
+    b = run_samples(build, net, x, tmp_path / "v")
+    assert a.mismatches == 0 and b.mismatches == 0, (a.first_mismatch, b.first_mismatch)
+    assert a.simulator == "icarus"
+    np.testing.assert_array_equal(a.cycles, b.cycles)
