@@ -6,7 +6,7 @@ import pytest
 from amaranth.hdl import Fragment
 
 import pysim
-from hdl import Network
+from hdl import Network, default_lanes
 from hdl.amsim import run_network
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -92,3 +92,18 @@ def test_network_accepts_back_to_back_samples_without_rebuild() -> None:
     net = pysim.random_network(rng, [5, 6, 3], timesteps=3, readout="membrane", bias=True)
     x = pysim.random_spikes(rng, 5, 3, 5, 0.5)
     _check(net, x)
+
+
+@pytest.mark.parametrize("out, weight_bits, lanes", [
+    (10, 4, 10), (128, 4, 16), (256, 4, 18), (100, 2, 25), (64, 16, 4), (1, 8, 1),
+])
+def test_network_default_lanes_examples(out: int, weight_bits: int, lanes: int) -> None:
+    layer = pysim.IntLayer(name="fc1", weight=np.zeros((out, 3), np.int64),
+                           weight_bits=weight_bits, state_bits=8, threshold=3)
+    assert default_lanes(layer) == lanes
+
+
+def test_network_wrong_network() -> None:
+    with pytest.raises(TypeError) as info:
+        Network(network="net")
+    assert str(info.value) == "Network must be a pysim.IntNetwork, not 'net'"
