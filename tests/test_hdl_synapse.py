@@ -27,6 +27,7 @@ def test_synapse_memory_packs_columns_by_group(weight_bits: int, lanes: int) -> 
     w = rng.integers(lo, hi + 1, size=(7, 4))
     w[0, 0], w[1, 0] = lo, hi
     syn = SynapseMemory(weights=w, weight_bits=weight_bits, lanes=lanes)
+    Fragment.get(syn, None)
     groups = -(-7 // lanes)
     assert syn.groups == groups and syn.depth == 4 * groups
     assert syn.width == lanes * weight_bits and syn.bits == syn.depth * syn.width
