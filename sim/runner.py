@@ -11,7 +11,7 @@ Two testbench modes share the checker (:mod:`sim.checker`):
     every tap at every clock edge (the plain cocotb way; the throughput baseline).
 
 Data goes from the host to the cocotb module through files in the run directory
-(``config.json``, ``network/``, ``spikes.npz``, ``beats.hex``) named by the environment
+(``config.json``, ``network/``, ``spikes.npz``, ``beats.txt``) named by the environment
 variable ``SPIKEFORGE_TB_CONFIG``; the testbench writes ``result.json`` + ``result.npz``.
 """
 from __future__ import annotations
@@ -364,10 +364,7 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
 
     iw = pm.fields["in_index"].width
     words = encode_beats(x, iw)
-    hexw = max(1, -(-(iw + 1) // 4))
-    (run_dir / "beats.hex").write_text(
-        "".join(np.char.add(np.char.zfill(np.char.mod("%x", words), hexw), "\n").tolist())
-        if len(words) else "")
+    (run_dir / "beats.txt").write_text("\n".join(map(str, words.tolist())) + "\n")
     # watchdog: generous multiple of the all-neurons-fire worst case per timestep
     worst = sum((la.in_features + 1) * -(-la.out_features // pm.lanes.get(la.name, 1)) + 64
                 for la in net.layers) * net.timesteps
@@ -376,7 +373,7 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
         "mode": build.mode, "samples": N, "timeout": timeout,
         "network": str(run_dir / "network"), "spikes": str(run_dir / "spikes.npz"),
         "portmap": str(build.build_dir / "portmap.json"),
-        "beats": str(run_dir / "beats.hex"), "log": str(run_dir / "taps.log"),
+        "beats": str(run_dir / "beats.txt"), "log": str(run_dir / "taps.log"),
         "result_json": str(run_dir / "result.json"),
         "result_npz": str(run_dir / "result.npz"),
     }

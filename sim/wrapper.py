@@ -6,7 +6,7 @@ into the simulator:
 
 * a clock generated in Verilog (``always #5``; Verilator needs ``--timing``);
 * a reset sequence, then for every sample a one-cycle ``start`` pulse;
-* the **driver**: input beats are read from a text file (one hex word
+* the **driver**: input beats are read from a text file (one decimal word
   ``{last, index}`` per beat, all samples back to back) with ``$fscanf`` and presented on
   the valid/ready input stream, ``valid`` held high, advancing on every transfer; after
   the sample's ``T``-th marker it waits for ``done``;
@@ -195,7 +195,7 @@ def wrapper_verilog(pm: PortMap) -> str:
         "      end",
         "      3'd2: begin",
         "        start <= 1'b0;",
-        "        rc = $fscanf(fin, \"%h\\n\", word);",
+        "        rc = $fscanf(fin, \"%d\\n\", word);",
         "        in_word <= word;",
         "        in_valid <= 1'b1;",
         "        state <= 3'd3;",
@@ -206,7 +206,7 @@ def wrapper_verilog(pm: PortMap) -> str:
         "          state <= 3'd4;",
         "        end else begin",
         f"          if (in_word[{iw}]) markers <= markers + 1;",
-        "          rc = $fscanf(fin, \"%h\\n\", word);",
+        "          rc = $fscanf(fin, \"%d\\n\", word);",
         "          in_word <= word;",
         "        end",
         "      end",
