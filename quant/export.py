@@ -274,8 +274,9 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
                                          budget_bits=budget_bits, n_weights=n_weights,
                                          progress=progress)
     cfg = run.cfg
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
+    from .train import _set_threads
+
+    _set_threads(cfg.threads, list(model.sizes))
     test_x, test_y = run.test_spikes()
     float_acc = evaluate(model, test_x, test_y)
     calib_x, _ = run.train_spikes(calib_samples)
