@@ -397,12 +397,14 @@ def reversed_allocation(errors: np.ndarray, per_param: Sequence[float],
 def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
                      budget_bits: int | None = None,
                      candidates: Sequence[int] = DEFAULT_CANDIDATES, method: str = "auto",
-                     quantizer: Quantizer | None = None, samples: int = 512,
-                     max_probes: int = 200, progress: bool = True) -> Allocation:
+                     quantizer: Quantizer | None = None, samples: int = 256,
+                     max_probes: int = 100, progress: bool = True) -> Allocation:
     """Allocate widths for a trained run (``spikeforge train`` output).
 
     Reads ``RUN/hessian.json`` (computing and saving the traces the policy needs when
-    absent), builds Ω with the project's quantizer and solves the MILP. Exactly one of
+    absent, over ``samples`` training samples with at most ``max_probes`` probes: lighter
+    than ``spikeforge hessian``'s 512/200, so that ``quantize`` stays quick; run
+    ``spikeforge hessian RUN`` first for the fuller estimate), builds Ω with the project's quantizer and solves the MILP. Exactly one of
     ``avg_bits`` / ``budget_bits``. ``method`` is the trace policy
     (:func:`choose_traces`). The allocation's ``meta`` records the traces used, their
     source and the policy's reason.
