@@ -268,8 +268,8 @@ class Flow:
         res = verify(net, data.spikes[:n], samples=n, simulator=v["simulator"],
                          lanes=self._lanes(), build_dir=self.run / "verify_build",
                          progress=self.progress)
-        with atomic_path(self.run / "verify_spikes.npz") as tmp:
-            np.savez(tmp, predictions=res.rtl_predictions,
+        with atomic_path(self.run / "verify_spikes.npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, predictions=res.rtl_predictions,
                      **{f"spikes.{k}": a for k, a in res.rtl_spikes.items()})
         shutil.rmtree(self.run / "verify_build", ignore_errors=True)
         summary = res.as_dict()

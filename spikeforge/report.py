@@ -111,27 +111,6 @@ def plot_raster(net, golden_spikes: dict[str, np.ndarray], rtl_spikes: dict[str,
     return _save(fig, path)
 
 
-def plot_resources(estimate: dict[str, Any], path: Path) -> str | None:
-    """LUTs and block-RAM bits vs uniform weight bits, per target family (from the sweep)."""
-    sweep = (estimate or {}).get("sweep")
-    if not sweep:
-        return None
-    plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2))
-    for target, rows in sweep.items():
-        rows = sorted(rows, key=lambda r: r["bits"])
-        bits = [r["bits"] for r in rows]
-        a1.plot(bits, [r.get("luts", np.nan) for r in rows], "o-", label=target)
-        a2.plot(bits, [r.get("bram_bits", np.nan) / 1024 for r in rows], "o-", label=target)
-    a1.set_xlabel("weight bits (all layers)")
-    a1.set_ylabel("LUTs")
-    a2.set_xlabel("weight bits (all layers)")
-    a2.set_ylabel("block RAM allocated (kbit)")
-    a1.legend(fontsize=7)
-    fig.suptitle("Resources vs weight width", fontsize=10)
-    return _save(fig, path)
-
-
 def _fmt(v: Any, spec: str = "") -> str:
     if v is None:
         return "-"
@@ -147,7 +126,7 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
     stages = state.get("stages", {})
     net = load_network(run / "net")
     train = _read(run / "train" / "run.json") or {}
-    hessian = _read(run / "hessian.json") or {}
+    hessian = _read(run / "train" / "hessian.json") or {}
     alloc = _read(run / "allocation.json") or {}
     golden = _read(run / "golden_check.json") or {}
     pareto = (_read(run / "pareto.json") or {}).get("points", [])
@@ -167,9 +146,10 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
     img = plot_pareto(pareto, chosen, run / "pareto.png")
     if img:
         figures.append(("Accuracy vs weight memory: Hessian, uniform, random, reversed", img))
-    img = plot_resources(estimate, run / "resources.png")
-    if img:
-        figures.append(("Resources vs bits per family", img))
+    for name, title in (("resources_vs_bits.png", "Resources vs bits per family"),
+                        ("memory_bits.png", "Weight memory: float32, 8-bit and this network")):
+        if (run / "estimate" / name).is_file():  # drawn by the estimate stage
+            figures.append((title, f"estimate/{name}"))
     vs = run / "verify_spikes.npz"
     if vs.is_file():
         data = load_spikes(run / "net" / "test_spikes.npz", net)
@@ -200,7 +180,7 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
     ]
     lines += [f"| {a} | {b} |" for a, b in rows]
     lines += ["", "## Hardware estimate", ""]
-    lines += _estimate_table(estimate)
+    lines += _estimate_table(estimate, verify.get("cycles_per_sample"))
     lines += ["", "## Wall time per stage", "", "| stage | seconds |", "|---|---|"]
     for name, rec in stages.items():
         lines.append(f"| {name} | {rec.get('seconds', 0.0):.1f} |")
@@ -230,14 +210,27 @@ def _mismatch(d: dict[str, Any]) -> str:
     return f"{d['mismatches']} mismatches on {d.get('samples', '?')} samples"
 
 
-def _estimate_table(estimate: dict[str, Any]) -> list[str]:
+def _estimate_table(estimate: dict[str, Any], rtl_cycles: float | None) -> list[str]:
+    """Per-target table; latency = RTL cycles per sample (verify) / place-and-route Fmax."""
     targets = (estimate or {}).get("targets")
     if not targets:
         return ["(no estimate)"]
-    out = ["| target | source | LUT | FF | BRAM | BRAM bits | Fmax (MHz) |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| target | source | LUT | FF | BRAM | BRAM bits | Fmax (MHz) | latency (µs) | fits |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for name, t in targets.items():
+        fits = t.get("fits")
         out.append(f"| {name} | {t.get('source', '-')} | {_fmt(t.get('luts'))} | "
                    f"{_fmt(t.get('ffs'))} | {_fmt(t.get('bram_count'))} | "
-                   f"{_fmt(t.get('bram_bits'))} | {_fmt(t.get('fmax_mhz'), '.1f')} |")
+                   f"{_fmt(t.get('bram_bits'))} | {_fmt(t.get('fmax_mhz'), '.1f')} | "
+                   f"{_latency(t.get('fmax_mhz'), rtl_cycles, t.get('latency_us'))} | "
+                   f"{'-' if fits is None else 'yes' if fits else 'NO'} |")
+    out += ["", "Latency = cycles per sample measured in RTL simulation / Fmax from nextpnr "
+                "(no Fmax without `estimate.pnr = true`). Full estimate: "
+                "[estimate/report.md](estimate/report.md)."]
     return out
+
+
+def _latency(fmax: float | None, rtl_cycles: float | None, fallback: float | None) -> str:
+    if fmax and rtl_cycles:
+        return f"{rtl_cycles / fmax:.1f}"
+    return _fmt(fallback, ".1f")
