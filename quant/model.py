@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from pysim.errors import InputError
 
-from .neurons import RESETS, SURROGATES, DecolleLIF, SimplifiedLIF, spike
+from .neurons import RESETS, SURROGATES, DecolleLIF, SimplifiedLIF, lif_sequence, spike
 
 __all__ = [
     "NEURONS",
@@ -317,6 +317,10 @@ class SpikingMLP(nn.Module):
         lo = hi = None
         if q.state_bits is not None:
             lo, hi = -float(1 << (q.state_bits - 1)), float((1 << (q.state_bits - 1)) - 1)
+        if rec is None and ranges is None and neu.fused:
+            return lif_sequence(current, alpha=neu.alpha, shift=k, threshold=th,
+                                reset=self.reset, fires=neu.fires, lo=lo, hi=hi,
+                                gscale=q.scale, slope=neu.slope, surrogate=neu.surrogate)
         u = current.new_zeros(B, N)
         s = current.new_zeros(B, N)
         out = []

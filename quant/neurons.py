@@ -19,7 +19,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-__all__ = ["RESETS", "SURROGATES", "DecolleLIF", "SimplifiedLIF", "SpikeFn", "spike"]
+__all__ = ["RESETS", "SURROGATES", "DecolleLIF", "LIFSequence", "SimplifiedLIF", "SpikeFn",
+           "lif_sequence", "spike"]
 
 RESETS = ("zero", "subtract")
 SURROGATES = ("fast_sigmoid", "arctan")
@@ -43,6 +44,112 @@ class SpikeFn(torch.autograd.Function):
         else:
             d = 1.0 / (1.0 + (math.pi / 2 * ctx.slope * v) ** 2)
         return grad * d, None, None
+
+
+def _surrogate_grad(v: Tensor, slope: float, kind: int) -> Tensor:
+    if kind == 0:
+        return 1.0 / (1.0 + slope * v.abs()) ** 2
+    return 1.0 / (1.0 + (math.pi / 2 * slope * v) ** 2)
+
+
+class LIFSequence(torch.autograd.Function):
+    """The whole simplified-LIF recurrence as one autograd node (fused BPTT).
+
+    Forward runs the ``T`` steps without building a graph and saves only the membrane
+    ``U`` (B, T, N): the spikes are recomputed from it (``S = U >= θ``). Backward runs the
+    exact chain rule of the recurrence backwards in time. Compared with letting autograd
+    record each step, this stores one tensor per step instead of three and skips the
+    per-op graph bookkeeping (see ``scripts/bench_train.py``).
+
+    Forward, per step (``integer=False``)::
+
+        r = u·(1-s)  |  u - θ·s       (no reset when not ``fires``)
+        d = α·r
+        u = clamp(d + I[t], lo, hi)   (no clamp when lo is None)
+        s = H((u - θ)·g)              (g: the surrogate's input scale)
+
+    With ``integer=True`` the leak is the floor shift ``d = r - floor(r / 2^k)`` (for whole
+    numbers, exactly the integer hardware), whose straight-through derivative is ``α``.
+    The clamp passes gradient where it did not saturate; the spike uses the surrogate
+    derivative ``g·σ'((u - θ)·g)``.
+    """
+
+    @staticmethod
+    def forward(ctx, current: Tensor, alpha: float, shift: int | None, threshold: float,
+                reset_zero: bool, fires: bool, lo: float | None, hi: float | None,
+                gscale: float, slope: float, kind: int):  # type: ignore[override]
+        B, T, N = current.shape
+        u = current.new_zeros(B, N)
+        s = current.new_zeros(B, N)
+        us = current.new_empty(B, T, N)
+        ss = current.new_empty(B, T, N)
+        sat = None if lo is None else torch.zeros(B, T, N, dtype=torch.bool)
+        div = float(1 << shift) if shift is not None else None
+        for t in range(T):
+            if not fires:
+                r = u
+            elif reset_zero:
+                r = u * (1.0 - s)
+            else:
+                r = u - threshold * s
+            if div is not None:
+                d = r - torch.floor(r / div)
+            elif alpha != 1.0:
+                d = alpha * r
+            else:
+                d = r
+            a = d + current[:, t]
+            if lo is not None:
+                u = torch.clamp(a, lo, hi)
+                sat[:, t] = (a < lo) | (a > hi)
+            else:
+                u = a
+            if fires:
+                s = (u >= threshold).to(u.dtype)
+            us[:, t] = u
+            ss[:, t] = s
+        ctx.save_for_backward(us, sat) if sat is not None else ctx.save_for_backward(us)
+        ctx.params = (alpha, threshold, reset_zero, fires, gscale, slope, kind)
+        return ss, u
+
+    @staticmethod
+    def backward(ctx, g_s: Tensor, g_ulast: Tensor):  # type: ignore[override]
+        saved = ctx.saved_tensors
+        us = saved[0]
+        sat = saved[1] if len(saved) > 1 else None
+        alpha, threshold, reset_zero, fires, gscale, slope, kind = ctx.params
+        B, T, N = us.shape
+        g_cur = torch.empty_like(us)
+        g_r_next = us.new_zeros(B, N)   # dL/dr[t+1]
+        for t in range(T - 1, -1, -1):
+            u = us[:, t]
+            g_u = g_ulast.clone() if t == T - 1 and g_ulast is not None else us.new_zeros(B, N)
+            if fires:
+                s = (u >= threshold).to(u.dtype)
+                g_st = g_s[:, t] if g_s is not None else 0.0
+                if t < T - 1:
+                    # r[t+1] = u·(1-s) (zero) or u - θ·s (subtract)
+                    g_st = g_st + g_r_next * (-u if reset_zero else -threshold)
+                    g_u = g_u + g_r_next * ((1.0 - s) if reset_zero else 1.0)
+                g_u = g_u + g_st * gscale * _surrogate_grad((u - threshold) * gscale, slope,
+                                                               kind)
+            elif t < T - 1:
+                g_u = g_u + g_r_next
+            if sat is not None:
+                g_u = g_u.masked_fill(sat[:, t], 0.0)
+            g_cur[:, t] = g_u
+            g_r_next = alpha * g_u
+        return g_cur, None, None, None, None, None, None, None, None, None, None
+
+
+def lif_sequence(current: Tensor, *, alpha: float, shift: int | None = None,
+                 threshold: float, reset: str = "zero", fires: bool = True,
+                 lo: float | None = None, hi: float | None = None, gscale: float = 1.0,
+                 slope: float = 5.0, surrogate: str = "fast_sigmoid") -> tuple[Tensor, Tensor]:
+    """Run :class:`LIFSequence` on ``current`` (B, T, N); return spikes (B, T, N), last u."""
+    return LIFSequence.apply(current, float(alpha), shift, float(threshold), reset == "zero",
+                             bool(fires), lo, hi, float(gscale), float(slope),
+                             SURROGATES.index(surrogate))
 
 
 def spike(v: Tensor, slope: float = 5.0, surrogate: str = "fast_sigmoid") -> Tensor:
@@ -105,6 +212,7 @@ class SimplifiedLIF(nn.Module):
         self.threshold = float(threshold)
         self.fires = bool(fires)
         self.slope = float(slope)
+        self.fused = True
 
     def state_numel(self, batch: int, in_features: int, out_features: int) -> int:
         """Number of state values carried from one step to the next (``U`` only)."""
@@ -114,8 +222,14 @@ class SimplifiedLIF(nn.Module):
                 ) -> tuple[Tensor, Tensor]:
         """Run the recurrence over ``current`` (B, T, N); return spikes and last membrane.
 
-        ``record`` (a list) receives every step's membrane when given.
+        Uses the fused :class:`LIFSequence` (one autograd node) unless ``record`` (a list
+        that receives every step's membrane) is given or ``self.fused`` is False; both
+        paths compute the same values and gradients (tested).
         """
+        if record is None and self.fused:
+            return lif_sequence(current, alpha=self.alpha, threshold=self.threshold,
+                                reset=self.reset, fires=self.fires, slope=self.slope,
+                                surrogate=self.surrogate)
         B, T, N = current.shape
         u = current.new_zeros(B, N)
         s = current.new_zeros(B, N)
