@@ -16,8 +16,9 @@ neuron (:class:`quant.neurons.SimplifiedLIF` by default). It runs in one of thre
 """
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "RunOutput",
     "SpikingMLP",
     "floor_ste",
+    "fused_bptt",
     "parse_arch",
     "round_ste",
 ]
@@ -64,6 +66,25 @@ def parse_arch(spec: str) -> list[int]:
     if any(n > 1 << 20 for n in sizes):
         raise InputError(f"--arch: {spec!r}: layer sizes must be <= {1 << 20}")
     return sizes
+
+
+@contextlib.contextmanager
+def fused_bptt(model: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Within the block, simplified-LIF layers use the fused first-order BPTT node.
+
+    :class:`quant.neurons.LIFSequence` computes the same values and gradients as the
+    step-by-step graph, faster and with less memory, but cannot be differentiated twice;
+    training loops use it, Hessian code must not.
+    """
+    neurons = [m for m in model.modules() if isinstance(m, SimplifiedLIF)]
+    old = [n.fused for n in neurons]
+    for n in neurons:
+        n.fused = enabled
+    try:
+        yield
+    finally:
+        for n, f in zip(neurons, old):
+            n.fused = f
 
 
 def round_ste(x: Tensor) -> Tensor:

@@ -61,6 +61,10 @@ class LIFSequence(torch.autograd.Function):
     record each step, this stores one tensor per step instead of three and skips the
     per-op graph bookkeeping (see ``scripts/bench_train.py``).
 
+    First-order only: its backward is not differentiable again, so double backward
+    (Hessian-vector products) must use the step-by-step path (``SimplifiedLIF.fused =
+    False``, the default outside :func:`quant.model.fused_bptt`).
+
     Forward, per step (``integer=False``)::
 
         r = u·(1-s)  |  u - θ·s       (no reset when not ``fires``)
@@ -212,7 +216,10 @@ class SimplifiedLIF(nn.Module):
         self.threshold = float(threshold)
         self.fires = bool(fires)
         self.slope = float(slope)
-        self.fused = True
+        # The fused node is first-order only (its backward is not itself differentiable),
+        # so it is off by default and switched on by the training loops
+        # (quant.model.fused_bptt); Hessian-vector products use the step-by-step graph.
+        self.fused = False
 
     def state_numel(self, batch: int, in_features: int, out_features: int) -> int:
         """Number of state values carried from one step to the next (``U`` only)."""

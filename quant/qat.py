@@ -53,7 +53,7 @@ from torch import Tensor
 
 from pysim.errors import InputError
 
-from .model import LayerQuant, SpikingMLP
+from .model import LayerQuant, SpikingMLP, fused_bptt
 
 __all__ = ["QUANT_METHODS", "StateChoice", "calibrate", "dequantize", "layer_scale",
            "measure_ranges", "qat_finetune", "quantize_weight", "state_bits_for"]
@@ -291,9 +291,10 @@ def qat_finetune(model: SpikingMLP, batches, *, epochs: int, lr: float = 5e-4,
                     g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(step, n_steps) / n_steps))
             lrs.append(opt.param_groups[0]["lr"])
             opt.zero_grad(set_to_none=True)
-            scores = model(xb)
-            loss = F.cross_entropy(scores, yb)
-            loss.backward()
+            with fused_bptt(model):
+                scores = model(xb)
+                loss = F.cross_entropy(scores, yb)
+                loss.backward()
             opt.step()
             step += 1
             tot += float(loss.detach()) * len(yb)

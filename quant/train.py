@@ -34,7 +34,7 @@ from torch import Tensor
 from pysim.atomic import atomic_path
 from pysim.errors import InputError
 
-from .model import READOUTS, SpikingMLP, parse_arch
+from .model import READOUTS, SpikingMLP, fused_bptt, parse_arch
 from .neurons import RESETS
 
 __all__ = [
@@ -394,9 +394,10 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike[str], *, dataset=None,
                         f"epoch {epoch + 1}/{cfg.epochs}", progress)
         for xb, yb in bar:
             opt.zero_grad(set_to_none=True)
-            scores = model(xb)
-            loss = F.cross_entropy(scores, yb)
-            loss.backward()
+            with fused_bptt(model):
+                scores = model(xb)
+                loss = F.cross_entropy(scores, yb)
+                loss.backward()
             opt.step()
             sched.step()
             tot_loss += float(loss.detach()) * len(yb)

@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     variants["simplified_lif"] = SpikingMLP(sizes, timesteps=args.timesteps,
                                             leak_shift=args.leak_shift, slope=slope,
                                             init_gain=gain)
+    for neu in variants["simplified_lif"].neurons:
+        neu.fused = True  # as quant.train trains it (quant.model.fused_bptt)
     torch.manual_seed(args.seed)
     variants["decolle_lif"] = SpikingMLP(sizes, timesteps=args.timesteps, neuron="decolle",
                                          slope=slope, init_gain=gain)

@@ -95,7 +95,7 @@ def test_parse_arch_wrong_spec(bad):
         parse_arch(bad)
 
 
-def _grads(model, x, y, fused):
+def _grads(model, x, y, fused):  # noqa: FBT001
     for n in model.neurons:
         n.fused = fused
     model.zero_grad()
@@ -126,3 +126,18 @@ def test_fused_lif_matches_autograd_reference(reset, readout, leak, quant):
     for a, b in zip(g_f, g_r):
         assert b.abs().sum() > 0
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_fused_bptt_context_restores_and_default_is_double_differentiable():
+    from quant.model import fused_bptt
+
+    m = SpikingMLP([4, 3, 2], timesteps=3)
+    assert not any(n.fused for n in m.neurons)  # Hessian code gets the twice-differentiable path
+    with fused_bptt(m):
+        assert all(n.fused for n in m.neurons)
+    assert not any(n.fused for n in m.neurons)
+    # double backward works on the default path
+    x = (torch.rand(5, 3, 4) < 0.5).float()
+    loss = torch.nn.functional.cross_entropy(m(x), torch.zeros(5, dtype=torch.long))
+    (g,) = torch.autograd.grad(loss, m.linears[0].weight, create_graph=True)
+    (g * torch.ones_like(g)).sum().backward()
