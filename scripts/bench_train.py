@@ -28,19 +28,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from quant.model import SpikingMLP, parse_arch  # noqa: E402
+from quant.model import SpikingMLP, parse_arch
 
 
 class SnnTorchMLP(nn.Module):

@@ -95,7 +95,7 @@ def test_parse_arch_wrong_spec(bad):
         parse_arch(bad)
 
 
-def _grads(model, x, y, fused):  # noqa: FBT001
+def _grads(model, x, y, fused):
     for n in model.neurons:
         n.fused = fused
     model.zero_grad()

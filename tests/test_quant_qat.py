@@ -7,8 +7,14 @@ import torch
 
 from pysim.errors import InputError
 from quant.model import SpikingMLP, floor_ste, round_ste
-from quant.qat import (calibrate, choose_scale, dequantize, layer_scale, quantize_weight,
-                       state_bits_for)
+from quant.qat import (
+    calibrate,
+    choose_scale,
+    dequantize,
+    layer_scale,
+    quantize_weight,
+    state_bits_for,
+)
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])
