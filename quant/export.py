@@ -144,6 +144,11 @@ def integer_mode_check(run_dir: str | os.PathLike[str] | None, net: IntNetwork,
     ``spike_mismatches``, ``prediction_mismatches``, ``fake_quant_prediction_mismatches``,
     ``samples``, ``spikes_compared``.
     """
+    return _check(net, spikes, model)[0]
+
+
+def _check(net: IntNetwork, spikes: np.ndarray, model: SpikingMLP | None
+           ) -> tuple[dict[str, Any], np.ndarray]:
     if model is None:
         model = model_from_network(net)
     gold = simulate(net, spikes)
@@ -161,8 +166,7 @@ def integer_mode_check(run_dir: str | os.PathLike[str] | None, net: IntNetwork,
     fq_mis = int(np.count_nonzero(fq != gold.predictions))
     return {"mismatches": spike_mis + pred_mis + fq_mis, "spike_mismatches": spike_mis,
             "prediction_mismatches": pred_mis, "fake_quant_prediction_mismatches": fq_mis,
-            "samples": len(spikes), "spikes_compared": compared,
-            "predictions": gold.predictions}
+            "samples": len(spikes), "spikes_compared": compared}, gold.predictions
 
 
 def resolve_bits(run_dir: str | os.PathLike[str], n_layers: int, *,
@@ -320,8 +324,7 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     if traces is not None:
         meta["hessian"] = traces
     net = export(model, meta=meta)
-    check = integer_mode_check(run_dir, net, test_x, model=model)
-    preds = check.pop("predictions")
+    check, preds = _check(net, test_x, model)
     int_acc = float(np.mean(model.run_integer(test_x).predictions == test_y))
     gold_acc = float(np.mean(preds == test_y))
     if check["mismatches"]:
