@@ -126,6 +126,23 @@ def table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def model_only_timing(targets: str) -> dict[str, float]:
+    """Seconds for ``estimate(..., model_only=True)`` per network (after imports; median of 3)."""
+    from hdl.estimate import estimate
+
+    out = {}
+    for name, (sizes, T, _rate, mixed) in NETS.items():
+        net = pysim.random_network(np.random.default_rng(sum(sizes)), sizes, timesteps=T,
+                                   weight_bits=mixed, state_bits=12)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            estimate(net, targets=targets, model_only=True, progress=False)
+            times.append(time.perf_counter() - t0)
+        out[name] = sorted(times)[1]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -143,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     if out_json.exists():   # resume: keep what was measured with the same settings
         records = json.loads(out_json.read_text()).get("records", [])
     done = {(r["net"], r["alloc"]) for r in records}
+    timing = model_only_timing(args.targets)
+    print("model-only estimate: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in
+                                             timing.items()), file=sys.stderr)
     t0 = time.perf_counter()
     for name in [n.strip() for n in args.nets.split(",") if n.strip()]:
         for alloc in [a.strip() for a in args.allocs.split(",") if a.strip()]:
@@ -152,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             records.append(run_one(name, alloc, targets, not args.no_pnr,
                                    args.out / "work" if args.keep else None, True))
             tmp = out_json.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"records": records, "published": PUBLISHED},
-                                      indent=1))
+            tmp.write_text(json.dumps({"records": records, "published": PUBLISHED,
+                                       "model_only_seconds": timing}, indent=1))
             tmp.replace(out_json)
     print(table(records))
     print(f"\n({time.perf_counter() - t0:.0f} s; wrote {out_json})", file=sys.stderr)

@@ -1,0 +1,120 @@
+"""``spikeforge estimate``: FPGA resources and timing of a network per target."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .output import emit, format_table
+
+__all__ = ["register", "run_estimate"]
+
+_TARGET_HELP = "ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k, xc7"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``estimate`` to the CLI."""
+    p = sub.add_parser(
+        "estimate", help="FPGA resources, Fmax and latency per target (Yosys/nextpnr + model)",
+        description="Synthesize the generated Verilog with Yosys for each target (LUT, FF, "
+                    "carry, block RAM, LUT-RAM, DSP), optionally place and route with "
+                    "nextpnr (Fmax, fit), and evaluate the analytic model (block RAM "
+                    "exact, LUT/FF fitted). Writes DIR/estimate.json, DIR/report.md and "
+                    f"PNG plots. Targets: {_TARGET_HELP}.",
+        epilog="example: spikeforge estimate runs/digits/net --target ice40-up5k,ecp5-25k,xc7 "
+               "--sweep-bits 2,3,4,6,8 -o runs/digits/estimate",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("net", type=Path, help="manifest directory")
+    p.add_argument("--target", "-t", default="ice40-up5k,ecp5-25k,xc7",
+                   help=f"comma-separated targets ({_TARGET_HELP}); default: "
+                        "ice40-up5k,ecp5-25k,xc7")
+    p.add_argument("--pnr", action="store_true",
+                   help="also place and route (nextpnr; iCE40/ECP5) for Fmax and fit")
+    p.add_argument("--model-only", action="store_true",
+                   help="analytic model only, no synthesis (answers in under a second)")
+    p.add_argument("--sweep-bits", default=None,
+                   help="uniform weight widths to sweep, e.g. 2,3,4,6,8 (model figures)")
+    p.add_argument("--lanes", default=None,
+                   help="lanes per layer: N for all, or fc1=8,fc2=4 (default: generator's)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel synthesis runs (default 2)")
+    p.add_argument("--freq", type=float, default=None,
+                   help="nextpnr clock constraint in MHz (default per target)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="output directory (estimate.json, report.md, plots)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run_estimate)
+
+
+def parse_lanes(spec: str | None) -> int | dict[str, int] | None:
+    """Parse ``--lanes``: ``8`` or ``fc1=8,fc2=4``."""
+    if spec is None or not spec.strip():
+        return None
+    spec = spec.strip()
+    try:
+        if "=" not in spec:
+            return int(spec)
+        out = {}
+        for part in spec.split(","):
+            name, _, val = part.partition("=")
+            out[name.strip()] = int(val)
+        return out
+    except ValueError:
+        raise InputError(f"--lanes: expected N or layer=N,..., not {spec!r}") from None
+
+
+def parse_bits(spec: str | None) -> list[int] | None:
+    """Parse ``--sweep-bits 2,3,4``."""
+    if spec is None:
+        return None
+    try:
+        bits = [int(b) for b in spec.split(",") if b.strip()]
+    except ValueError:
+        raise InputError(f"--sweep-bits: expected integers like 2,3,4,6,8, not {spec!r}"
+                         ) from None
+    if not bits or any(not 2 <= b <= 16 for b in bits):
+        raise InputError(f"--sweep-bits: widths must be 2..16, not {spec!r}")
+    return bits
+
+
+def run_estimate(args: argparse.Namespace) -> int:
+    """Estimate resources of a network on the chosen targets."""
+    from hdl.estimate import SUMMARY_HEADERS, estimate, summary_rows
+    from hdl.targets import parse_targets
+    from pysim import load_network
+
+    parse_targets(args.target)  # bad names fail before anything slow
+    lanes = parse_lanes(args.lanes)
+    bits = parse_bits(args.sweep_bits)
+    if args.jobs < 1:
+        raise InputError(f"--jobs: must be at least 1, not {args.jobs}")
+    net = load_network(args.net)
+    spikes = _test_spikes(args.net, net)
+    report = estimate(net, targets=args.target, pnr=args.pnr, model_only=args.model_only,
+                      sweep_bits=bits, lanes=lanes, out_dir=args.output,
+                      progress=not args.json, spikes=spikes, jobs=args.jobs,
+                      freq_mhz=args.freq)
+    table = format_table(SUMMARY_HEADERS, summary_rows(report), align="llrrrrrrrl")
+    cyc = report.cycles
+    lines = [f"{args.net}: {'-'.join(str(s) for s in report.network['sizes'])}, lanes "
+             + ", ".join(f"{k}={v}" for k, v in report.lanes.items())
+             + f", {cyc['per_sample']:.0f} cycles/sample ({cyc['source']})",
+             table]
+    if report.files and args.output is not None:
+        lines.append(f"wrote {', '.join(str(args.output / f) for f in report.files.values())}")
+    data: dict[str, Any] = report.as_dict()
+    emit(args, "\n".join(lines), data)
+    return 0
+
+
+def _test_spikes(net_dir: Path, net: Any) -> Any:
+    """The manifest's test spike trains (first 64), if present and valid, else None."""
+    path = net_dir / "test_spikes.npz"
+    if not path.is_file():
+        return None
+    from pysim import load_spikes
+    try:
+        return load_spikes(path, net).spikes[:64]
+    except InputError:
+        return None
