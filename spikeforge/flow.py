@@ -226,8 +226,9 @@ class Flow:
         from quant.export import integer_mode_check
         net = load_network(self.run / "net")
         data = load_spikes(self.run / "net" / "test_spikes.npz", net)
-        check = integer_mode_check(None, net, data.spikes)
-        preds = check.pop("predictions")
+        check = dict(integer_mode_check(None, net, data.spikes))
+        check.pop("predictions", None)
+        preds = simulate(net, data.spikes).predictions
         acc = float(np.mean(preds == data.labels)) if data.labels is not None else None
         summary = {**check, "golden_accuracy": acc}
         _write_json(self.run / "golden_check.json", summary)
