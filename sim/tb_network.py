@@ -81,8 +81,8 @@ class TB:
             if kind == KIND_DONE and 0 <= s < self.N:
                 self.cycles[s], self.predictions[s], self.finished[s] = a, b, True
             elif kind == KIND_TIMEOUT:
-                self.errors.append(f"sample {s}: timeout after {self.cfg['timeout']} cycles "
-                                   f"({a} markers sent)")
+                self.errors.append(f"sample {s}: no done within {self.cfg['timeout']} "
+                                   f"cycles ({b} end-of-step markers sent)")
             elif kind == KIND_EARLY_DONE:
                 self.errors.append(f"sample {s}: done before its input was consumed "
                                    f"({a} markers sent)")
@@ -143,8 +143,15 @@ class TB:
         for n in range(self.N):
             beats = list(zip(el[bounds[n]:bounds[n + 1]].tolist(),
                              ei[bounds[n]:bounds[n + 1]].tolist()))
+            waited = 0
             while get((await cycle(-1))[f["busy"].port], f["busy"]):
-                pass
+                waited += 1
+                if waited > timeout:
+                    break
+            if waited > timeout:
+                self.errors.append(f"sample {n}: busy stayed high for {timeout} cycles "
+                                   f"before start")
+                break
             put("start", 1)
             await cycle(-1)
             put("start", 0)

@@ -215,3 +215,17 @@ def test_standin_wrong_weight_is_caught(tmp_path):
     res = verify_design(net, v, pm, x, build_dir=tmp_path, progress=False)
     assert res.mismatches > 0
     assert res.first_mismatch is not None and "fc1" in res.first_mismatch
+
+
+def test_standin_hang_is_reported_not_waited_for(tmp_path):
+    """A design that never raises done stops at the watchdog and counts as a mismatch."""
+    _verilator_or_skip()
+    from sim.runner import verify_design
+
+    net = _net(7)
+    x = random_spikes(np.random.default_rng(8), 3, net.timesteps, net.input_size, 0.3)
+    v, pm = standin_design(net)
+    v = v.replace("done <= 1'b1; busy <= 1'b0;", "")
+    res = verify_design(net, v, pm, x, build_dir=tmp_path, progress=False)
+    assert res.mismatches >= 3  # every sample unfinished
+    assert "no done" in res.first_mismatch
