@@ -429,10 +429,10 @@ class SpikingMLP(nn.Module):
     def config(self) -> dict[str, Any]:
         """Constructor arguments as a JSON-ready dict (rebuild with ``SpikingMLP(**cfg)``)."""
         n0 = self.neurons[0]
-        return dict(sizes=list(self.sizes), timesteps=self.timesteps,
-                    leak_shift=list(self.leak_shifts), reset=self.reset, readout=self.readout,
-                    neuron=self.neuron, threshold=self.threshold, bias=self.has_bias,
-                    slope=n0.slope, surrogate=n0.surrogate)
+        return {"sizes": list(self.sizes), "timesteps": self.timesteps,
+                    "leak_shift": list(self.leak_shifts), "reset": self.reset, "readout": self.readout,
+                    "neuron": self.neuron, "threshold": self.threshold, "bias": self.has_bias,
+                    "slope": n0.slope, "surrogate": n0.surrogate}
 
     def state_bytes(self, batch: int, dtype_bytes: int = 4) -> int:
         """Bytes of neuron state carried between steps for a batch (all layers)."""

@@ -143,7 +143,7 @@ def layer_scale(w: np.ndarray | Tensor, bits: int, threshold: float,
                 method: str = "mse") -> tuple[float, int, float]:
     """Return ``(scale, θ_int, clip)`` for one layer: scale snapped so ``θ = s · θ_int``."""
     s0 = choose_scale(w, bits, method)
-    th_int = max(1, int(round(threshold / s0)))
+    th_int = max(1, round(threshold / s0))
     s = threshold / th_int
     return s, th_int, s0 * ((1 << (bits - 1)) - 1)
 
@@ -223,7 +223,7 @@ def calibrate(model: SpikingMLP, bits: Sequence[int], spikes: np.ndarray, *,
     for i, (q, (amin, amax)) in enumerate(zip(quant, ranges)):
         b = model.int_bias(i)
         bmax = 0 if b is None else int(b.detach().abs().max())
-        peak = int(math.ceil(max(abs(amin), abs(amax), q.threshold, bmax)))
+        peak = math.ceil(max(abs(amin), abs(amax), q.threshold, bmax))
         if forced[i] is not None:
             sb = int(forced[i])
             reason = "given"

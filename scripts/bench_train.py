@@ -44,6 +44,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import itertools
+
 from quant.model import SpikingMLP, parse_arch
 
 
@@ -55,7 +57,7 @@ class SnnTorchMLP(nn.Module):
         import snntorch as snn
         from snntorch import surrogate
 
-        self.fcs = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(sizes, sizes[1:]))
+        self.fcs = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in itertools.pairwise(sizes))
         with torch.no_grad():
             for fc in self.fcs:
                 fc.weight.mul_(init_gain)

@@ -28,7 +28,7 @@ def test_simplified_lif_zero_reset_hand_case():
     # alpha = 1 - 2^-1 = 0.5, theta = 1; input 0.6 every step
     neu = SimplifiedLIF(leak_shift=1, threshold=1.0, reset="zero")
     cur = torch.full((1, 4, 1), 0.6)
-    s, u = neu(cur, record=(rec := []))
+    s, _u = neu(cur, record=(rec := []))
     # U0 = 0.6; U1 = 0.3 + 0.6 = 0.9; U2 = 0.45 + 0.6 = 1.05 -> spike; U3 = 0 + 0.6
     assert [round(float(x), 6) for x in torch.cat(rec).flatten()] == [0.6, 0.9, 1.05, 0.6]
     assert s.flatten().tolist() == [0.0, 0.0, 1.0, 0.0]

@@ -49,7 +49,7 @@ def test_quantize_weight_max_keeps_extremes():
 
 def test_quantize_weight_threshold_snaps_scale():
     w = np.random.default_rng(1).normal(size=(10, 10)) * 0.3
-    q, s = quantize_weight(w, 3, threshold=1.0)
+    _q, s = quantize_weight(w, 3, threshold=1.0)
     assert (1.0 / s) == pytest.approx(round(1.0 / s))
     s_, th, _ = layer_scale(torch.from_numpy(w), 3, 1.0)
     assert s_ == pytest.approx(s) and th == round(1.0 / s)

@@ -11,8 +11,8 @@ import pysim
 from quant.export import quantize_run
 from quant.train import TrainConfig, evaluate, load_run, loss_fn, train
 
-TINY = dict(dataset="digits", arch="64-48-10", timesteps=8, epochs=4, batch_size=32,
-            limit_train=600, limit_test=120, threads=1, seed=3)
+TINY = {"dataset": "digits", "arch": "64-48-10", "timesteps": 8, "epochs": 4, "batch_size": 32,
+            "limit_train": 600, "limit_test": 120, "threads": 1, "seed": 3}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_train_writes_run_directory(tiny_run):
 
 
 def test_train_same_seed_same_weights(tiny_run, tmp_path):
-    out, res = tiny_run
+    _out, res = tiny_run
     again = train(TrainConfig(**TINY), tmp_path / "again", progress=False)
     for a, b in zip(res.model.state_dict().values(), again.model.state_dict().values()):
         assert torch.equal(a, b)
