@@ -126,6 +126,27 @@ def table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def markdown(records: list[dict[str, Any]]) -> str:
+    """The results as a Markdown table (synthesis figures; model LUTs in brackets)."""
+    lines = [("| network | weight bits | lanes | target | LUT (model) | FF | BRAM (model) | "
+              "Fmax MHz | cycles/sample | latency us |"),
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        for tn, e in r["targets"].items():
+            s = e["synth"] or {}
+            fmax = f"{s['fmax_mhz']:.1f}" if s.get("fmax_mhz") else (
+                "not placed: " + e["not_placed"] if e.get("not_placed") else "-")
+            lat = f"{e['latency_us']:.0f}" if e.get("latency_us") else "-"
+            lines.append(
+                f"| {r['net']} {'-'.join(map(str, r['sizes']))} | "
+                f"{'/'.join(map(str, r['weight_bits']))} ({r['alloc']}) | "
+                f"{'/'.join(str(v) for v in r['lanes'].values())} | {tn} | "
+                f"{s.get('luts', '-')} ({e['model']['luts']}) | {s.get('ffs', '-')} | "
+                f"{s.get('bram_units', '-')} ({e['model']['bram_units']}) | {fmax} | "
+                f"{r['cycles_per_sample']:.0f} | {lat} |")
+    return "\n".join(lines)
+
+
 def model_only_timing(targets: str) -> dict[str, float]:
     """Seconds for ``estimate(..., model_only=True)`` per network (after imports; median of 3)."""
     from hdl.estimate import estimate
@@ -152,7 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pnr", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_estimate")
     ap.add_argument("--keep", action="store_true", help="keep synthesis work dirs in --out")
+    ap.add_argument("--markdown", nargs="*", type=Path, default=None,
+                    help="only print a Markdown table of these bench JSON files")
     args = ap.parse_args(argv)
+    if args.markdown is not None:
+        recs = [r for p in args.markdown for r in json.loads(p.read_text())["records"]]
+        print(markdown(recs))
+        return 0
     targets = parse_targets(args.targets)
     args.out.mkdir(parents=True, exist_ok=True)
     out_json = args.out / "bench_estimate.json"
