@@ -373,9 +373,11 @@ class SpikingMLP(nn.Module):
                     batch_size: int = 1024) -> IntRun:
         """Integer mode: the exported integer recurrence on int64 tensors.
 
-        Uses only integer operations (int64 matmul of 0/1 spikes by integer weights,
-        arithmetic right shift, integer clamp and compare), so it is exact by
-        construction; it must agree with :func:`pysim.simulate` on every spike.
+        Integer operations only (arithmetic right shift, integer clamp and compare on
+        int64), except the synaptic sum of 0/1 spikes times integer weights, done as a
+        float64 product because every partial sum is an integer below 2^53 and so exact
+        (int64 matmul has no BLAS path); it must agree with :func:`pysim.simulate` on
+        every spike.
         """
         if self.quant is None or any(q.state_bits is None for q in self.quant):
             raise ValueError("integer mode needs set_quant() with state_bits on every layer")
@@ -392,7 +394,10 @@ class SpikingMLP(nn.Module):
             u = None
             for i, (w, b, q) in enumerate(consts):
                 fires = self.neurons[i].fires
-                current = torch.matmul(h, w.t())
+                # Σ_j W[i,j]·x[j] of 0/1 inputs is bounded by in·max|W| < 2^53, so the
+                # float64 BLAS product is the exact integer sum (int64 matmul is not BLAS)
+                assert w.shape[1] * max(1, int(w.abs().max())) < 1 << 53
+                current = torch.matmul(h.double(), w.t().double()).to(torch.int64)
                 if b is not None:
                     current = current + b
                 Bn, T, N = current.shape
