@@ -165,7 +165,8 @@ def layer_traces(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]], *,
                  method: str = "hutchinson", loss_fn: LossFn | None = None,
                  output_loss: OutputLoss | None = None, max_probes: int = 200,
                  min_probes: int = 16, rel_tol: float = 0.05, seed: int = 0,
-                 progress: bool = True) -> list[TraceEstimate]:
+                 progress: bool = True, diagonal: bool = False
+                 ) -> list[TraceEstimate] | tuple[list[TraceEstimate], list[np.ndarray]]:
     """Estimate each layer's Hessian trace of the loss over ``batches``.
 
     Parameters
@@ -185,10 +186,13 @@ def layer_traces(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]], *,
         ``min_probes`` probes were drawn, or after ``max_probes``.
     seed : probe generator seed (results are deterministic for a given seed).
     progress : show a tqdm bar on stderr.
+    diagonal : also return each layer's estimated Hessian *diagonal* (same probes:
+        ``mean(v ⊙ Hv)`` for Hutchinson, ``mean(u ⊙ u)/N`` for Gauss-Newton), arrays of
+        the weights' shapes.
 
     Returns
     -------
-    list of TraceEstimate, one per layer, in order.
+    list of TraceEstimate, one per layer, in order (and the diagonals when asked).
     """
     method = _ALIASES.get(method, method)
     if method not in METHODS:
@@ -208,6 +212,7 @@ def layer_traces(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]], *,
     gen = torch.Generator().manual_seed(int(seed))
     n_total = sum(int(x.shape[0]) for x, _ in batches)
     samples: list[list[float]] = [[] for _ in params]
+    diag_sum = [torch.zeros_like(p, dtype=torch.float64) for p in params] if diagonal else None
     try:
         if method == "hutchinson":
             step = _hutchinson_setup(model, batches, params, loss_fn or default_loss_fn,
@@ -221,8 +226,10 @@ def layer_traces(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]], *,
             bar = tqdm(total=max_probes, desc=f"hessian {method}", unit="probe",
                        file=sys.stderr, leave=False)
         for k in range(max_probes):
-            for lst, z in zip(samples, step(gen)):
-                lst.append(z)
+            for i, (lst, z) in enumerate(zip(samples, step(gen))):
+                lst.append(float(z.sum()))
+                if diag_sum is not None:
+                    diag_sum[i] += z.detach().double()
             if bar is not None:
                 bar.update(1)
             if k + 1 >= min_probes and _converged(samples, rel_tol):
@@ -239,6 +246,9 @@ def layer_traces(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]], *,
                                  stderr=float(arr.std(ddof=1) / math.sqrt(arr.size)),
                                  n_params=int(p.numel()), probes=int(arr.size),
                                  method=method))
+    if diag_sum is not None:
+        n_probes = len(samples[0])
+        return out, [(d / n_probes).numpy() for d in diag_sum]
     return out
 
 
@@ -254,7 +264,7 @@ def _converged(samples: list[list[float]], rel_tol: float) -> bool:
 
 def _hutchinson_setup(model: nn.Module, batches, params: list[Tensor], loss_fn: LossFn,
                       n_total: int):
-    """Build every batch's gradient graph once; return ``gen -> [v_l·(Hv)_l]``."""
+    """Build every batch's gradient graph once; return ``gen -> [v_l ⊙ (Hv)_l]``."""
     grads = []
     for x, y in batches:
         w = x.shape[0] / n_total
@@ -276,7 +286,7 @@ def _hutchinson_setup(model: nn.Module, batches, params: list[Tensor], loss_fn: 
             for i, hi in enumerate(h):
                 if hi is not None:
                     hv[i] += hi
-        return [float((v * h).sum()) for v, h in zip(vs, hv)]
+        return [v * h for v, h in zip(vs, hv)]
 
     return step
 
@@ -305,7 +315,7 @@ def _output_hessian_sqrt(scores: Tensor, y: Tensor, output_loss: OutputLoss) -> 
 
 def _ggn_setup(model: nn.Module, batches, params: list[Tensor], output_loss: OutputLoss,
                n_total: int):
-    """Forward every batch once; return ``gen -> [||Σ_n J_nᵀ r_n||²_l / N]``."""
+    """Forward every batch once; return ``gen -> [(Σ_n J_nᵀ r_n)_l² / N]`` (per weight)."""
     outs = []
     for x, y in batches:
         scores = model(x)
@@ -324,7 +334,7 @@ def _ggn_setup(model: nn.Module, batches, params: list[Tensor], output_loss: Out
             for i, gi in enumerate(g):
                 if gi is not None:
                     acc[i] += gi
-        return [float((a * a).sum()) / n_total for a in acc]
+        return [a * a / n_total for a in acc]
 
     return step
 

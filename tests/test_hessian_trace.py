@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -179,3 +180,28 @@ def test_hessian_save_load_roundtrip(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(InputError, match="malformed"):
         load_traces(tmp_path / "bad.json")
+
+
+def test_hessian_diagonal_estimates_match_exact_diagonal():
+    model, x, y = _tiny(seed=0, sizes=(4, 3, 3))
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    n = "linears.0.weight"
+
+    def f(w):
+        params = dict(base)
+        params[n] = w
+        return nn.functional.cross_entropy(functional_call(model, params, (x,)), y)
+
+    k = base[n].numel()
+    exact = torch.diagonal(torch.autograd.functional.hessian(f, base[n]).reshape(k, k))
+    est, diags = layer_traces(model, [(x, y)], loss_fn=_ce_loss, max_probes=300,
+                              min_probes=300, seed=2, progress=False, diagonal=True)
+    assert diags[0].shape == tuple(base[n].shape)
+    assert float(diags[0].sum()) == pytest.approx(est[0].trace, rel=1e-9, abs=1e-12)
+    err = np.abs(diags[0].reshape(-1) - exact.numpy())
+    # per-entry noise of mean(v ⊙ Hv) is ~ sqrt(Σ_j≠i H_ij²/probes); allow 5x that
+    H = torch.autograd.functional.hessian(f, base[n]).reshape(k, k).numpy()
+    # (the surrogate "Hessian" need not be symmetric: take the larger of row and column)
+    off2 = np.maximum((H ** 2).sum(axis=1), (H ** 2).sum(axis=0)) - np.diag(H) ** 2
+    off = np.sqrt(off2 / 300)
+    assert np.all(err <= 5 * off + 1e-9)
