@@ -205,11 +205,8 @@ def _restore_runtime(cache: Path, sim_dir: Path) -> None:
     if not cache.is_dir():
         return
     sim_dir.mkdir(parents=True, exist_ok=True)
-    now = time.time() + 5  # newer than anything the build writes before make looks
-    for f in cache.iterdir():
-        dst = sim_dir / f.name
-        shutil.copyfile(f, dst)
-        os.utime(dst, (now, now))
+    for f in cache.iterdir():  # copied now: newer than their sources (the wheel's runtime)
+        shutil.copyfile(f, sim_dir / f.name)
 
 
 def _store_runtime(cache: Path, sim_dir: Path) -> None:
@@ -221,11 +218,14 @@ def _store_runtime(cache: Path, sim_dir: Path) -> None:
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache.parent))
+    except OSError:  # no writable cache: build without one
+        return
+    try:
         for f in files:
             shutil.copyfile(f, tmp / f.name)
         os.replace(tmp, cache)
-    except OSError:  # another process won the race, or no writable cache: fine
-        shutil.rmtree(tmp, ignore_errors=True) if "tmp" in locals() else None
+    except OSError:  # another process stored it first: fine
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _lean_verilator() -> Any:
