@@ -229,8 +229,15 @@ class Flow:
         check = dict(integer_mode_check(None, net, data.spikes))
         check.pop("predictions", None)
         preds = simulate(net, data.spikes).predictions
-        acc = float(np.mean(preds == data.labels)) if data.labels is not None else None
-        summary = {**check, "golden_accuracy": acc}
+        summary = {**check, "golden_accuracy": None}
+        if data.labels is not None:
+            from quant.stats import mcnemar
+            from quant.train import load_run, predict
+            float_preds = predict(load_run(self.run / "train").model, data.spikes).numpy()
+            float_ok, q_ok = float_preds == data.labels, preds == data.labels
+            summary.update({
+                "golden_accuracy": float(q_ok.mean()), "float_accuracy": float(float_ok.mean()),
+                "mcnemar_float_vs_quantized": mcnemar(float_ok, q_ok)})
         _write_json(self.run / "golden_check.json", summary)
         if check["mismatches"]:
             raise CheckFailed(f"torch integer mode differs from the golden model on "

@@ -133,7 +133,7 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
     verify = _read(run / "verify.json") or {}
     estimate = _read(run / "estimate" / "estimate.json") or {}
 
-    float_acc = net.meta.get("float_accuracy", train.get("test_accuracy"))
+    float_acc = golden.get("float_accuracy", net.meta.get("float_accuracy"))
     q_acc = golden.get("golden_accuracy", net.meta.get("quantized_accuracy"))
     f32_bits = 32 * net.n_weights
     figures: list[tuple[str, str]] = []
@@ -165,8 +165,9 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
     rows = [
         ("float accuracy (test)", _pct(float_acc)),
         ("quantized accuracy (golden model, test)", _pct(q_acc)),
-        ("accuracy drop", _pct(None if q_acc is None or float_acc is None
-                               else float_acc - q_acc, signed=True)),
+        ("accuracy change, quantized - float", _pct(None if q_acc is None or float_acc is None
+                                                    else q_acc - float_acc, signed=True)),
+        ("paired test (McNemar, exact)", _mcnemar(golden.get("mcnemar_float_vs_quantized"))),
         ("weight bits per layer", ", ".join(f"{l.name}={l.weight_bits}" for l in net.layers)),
         ("state bits per layer", ", ".join(f"{l.name}={l.state_bits}" for l in net.layers)),
         ("weight memory", f"{net.weight_memory_bits:,} bits "
@@ -202,6 +203,13 @@ def _pct(v: Any, signed: bool = False) -> str:
     if v is None:
         return "-"
     return f"{100 * v:+.2f} points" if signed else f"{100 * v:.2f}%"
+
+
+def _mcnemar(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "-"
+    return (f"{m['a_only']} samples right only in float, {m['b_only']} only quantized; "
+            f"p = {m['p_value']:.3g}")
 
 
 def _mismatch(d: dict[str, Any]) -> str:
