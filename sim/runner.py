@@ -201,14 +201,6 @@ def _runtime_cache(env: dict[str, str], args: list[str]) -> Path | None:
     return base / "spikeforge" / "verilator-runtime" / key
 
 
-def _restore_runtime(cache: Path, sim_dir: Path) -> None:
-    if not cache.is_dir():
-        return
-    sim_dir.mkdir(parents=True, exist_ok=True)
-    for f in cache.iterdir():  # copied now: newer than their sources (the wheel's runtime)
-        shutil.copyfile(f, sim_dir / f.name)
-
-
 def _store_runtime(cache: Path, sim_dir: Path) -> None:
     if cache.is_dir():
         return
@@ -228,17 +220,33 @@ def _store_runtime(cache: Path, sim_dir: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _lean_verilator() -> Any:
-    """cocotb's Verilator runner without ``--public-flat-rw`` (a ``.vlt`` file says what)."""
+_RESTORE = ("import pathlib, shutil, sys; s, d = map(pathlib.Path, sys.argv[1:]); "
+            "[shutil.copyfile(f, d / f.name) for f in s.iterdir()]")
+
+
+def _verilator_runner(*, public_all: bool, cache: Path | None) -> Any:
+    """cocotb's Verilator runner, adjusted.
+
+    Without ``public_all`` it drops ``--public-flat-rw`` (a ``.vlt`` file lists what VPI
+    needs). With a filled ``cache`` it copies the cached runtime objects into the build
+    directory between Verilator and make: they must be newer than the freshly generated
+    ``Vtop.mk``, which make treats as their prerequisite.
+    """
+    import sys
+
     from cocotb_tools.runner import Verilator
 
-    class LeanVerilator(Verilator):
+    class SpikeforgeVerilator(Verilator):
         def _build_command(self) -> list[list[str]]:
             cmds = super()._build_command()
-            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            if not public_all:
+                cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            if cache is not None and cache.is_dir():
+                cmds.insert(1, [sys.executable, "-c", _RESTORE, str(cache),
+                                str(self.build_dir)])
             return cmds
 
-    return LeanVerilator()
+    return SpikeforgeVerilator()
 
 
 def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Path, *,
@@ -289,9 +297,10 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
         cache = _runtime_cache(env, args)
     t0 = time.perf_counter()
     with _env(env):
-        runner = _lean_verilator() if lean else get_runner(simulator)
-        if cache is not None:
-            _restore_runtime(cache, sim_dir)
+        if simulator == "verilator":
+            runner = _verilator_runner(public_all=not lean, cache=cache)
+        else:
+            runner = get_runner(simulator)
         try:
             runner.build(sources=sources, hdl_toplevel=top, build_dir=sim_dir,
                          build_args=args, timescale=("1ns", "1ps"), log_file=log,
