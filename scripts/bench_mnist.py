@@ -1,0 +1,116 @@
+#!/usr/bin/env python
+"""The MNIST result: the whole flow on MNIST, reported as the paper reports its headline.
+
+Lui & Neftci (2021): a 58% smaller network for a 0.2% accuracy drop. Here: % smaller than
+float32, the accuracy change on the 10k test set with an exact McNemar test, RTL
+verification on >= 1,000 test samples, and the hardware figures. The flow's stages are
+cached in the run directory, so an interrupted benchmark resumes.
+
+    python scripts/bench_mnist.py --data ~/mnist.npz --run runs/mnist [--out bench_mnist.json]
+    python scripts/bench_mnist.py --data ../shared/data/mnist.npz --epochs 8 --budget 3.0
+
+Without --data the 'spikeforge data fetch mnist' cache is used.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pysim import load_network  # noqa: E402
+from spikeforge.config import load_config  # noqa: E402
+from spikeforge.flow import Flow  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=None, help="MNIST IDX directory or .npz")
+    ap.add_argument("--run", type=Path, default=Path("runs/mnist"))
+    ap.add_argument("--arch", default="784-400-200-10")
+    ap.add_argument("--timesteps", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--budget", type=float, default=3.0, help="average weight bits")
+    ap.add_argument("--qat-epochs", type=int, default=2)
+    ap.add_argument("--probes", type=int, default=60)
+    ap.add_argument("--verify-samples", type=int, default=1000)
+    ap.add_argument("--pareto", default="2.5,3.0", help="average-bit budgets for the sweep")
+    ap.add_argument("--pnr", action="store_true", help="nextpnr for Fmax (slower)")
+    ap.add_argument("--stages", default=None, help="run only these flow stages (and needs)")
+    ap.add_argument("--out", type=Path, default=Path("bench_mnist.json"))
+    args = ap.parse_args(argv)
+
+    overrides = {
+        "train.dataset": "mnist", "train.arch": args.arch, "train.timesteps": args.timesteps,
+        "train.epochs": args.epochs, "train.batch_size": args.batch_size,
+        "hessian.probes": args.probes, "hessian.samples": 256,
+        "quantize.avg_bits": args.budget, "quantize.epochs": args.qat_epochs,
+        "pareto.avg_bits": [float(v) for v in args.pareto.split(",")],
+        "pareto.uniform_bits": [2, 3, 4], "pareto.random_seeds": 2, "pareto.epochs": 1,
+        "verify.samples": args.verify_samples,
+        "estimate.pnr": args.pnr, "estimate.sweep_bits": [2, 4, 8],
+    }
+    if args.data:
+        overrides["train.data_path"] = str(Path(args.data).resolve())
+    config = load_config(None, overrides)
+    t0 = time.perf_counter()
+    Flow(config, args.run).run_all(args.stages.split(",") if args.stages else None)
+    wall = time.perf_counter() - t0
+
+    def read(name):
+        p = args.run / name
+        return json.loads(p.read_text()) if p.is_file() else {}
+
+    golden, verify, est = read("golden_check.json"), read("verify.json"), \
+        read("estimate/estimate.json")
+    net = load_network(args.run / "net")
+    f32 = 32 * net.n_weights
+    result = {
+        "paper": {"size_reduction_percent": 58.4, "accuracy_drop_points": 0.2},
+        "arch": args.arch, "timesteps": args.timesteps, "epochs": args.epochs,
+        "bits": [layer.weight_bits for layer in net.layers],
+        "average_bits": net.weight_memory_bits / net.n_weights,
+        "smaller_than_float32_percent": 100 - 100 * net.weight_memory_bits / f32,
+        "float_accuracy": golden.get("float_accuracy"),
+        "quantized_accuracy": golden.get("golden_accuracy"),
+        "mcnemar": golden.get("mcnemar_float_vs_quantized"),
+        "test_samples": golden.get("samples"),
+        "torch_vs_golden_mismatches": golden.get("mismatches"),
+        "rtl_samples": verify.get("samples"), "rtl_mismatches": verify.get("mismatches"),
+        "rtl_cycles_per_sample": verify.get("cycles_per_sample"),
+        "rtl_bound_ratio": verify.get("bound_ratio"),
+        "hardware": est.get("targets"),
+        "wall_seconds_this_invocation": wall,
+    }
+    rows = [
+        ("bits per layer", "-".join(map(str, result["bits"]))),
+        ("average weight bits", f"{result['average_bits']:.3f}"),
+        ("smaller than float32", f"{result['smaller_than_float32_percent']:.1f}% (paper 58.4%)"),
+    ]
+    if result["float_accuracy"] is not None:
+        drop = 100 * (result["float_accuracy"] - result["quantized_accuracy"])
+        m = result["mcnemar"]
+        rows += [
+            ("float accuracy", f"{100 * result['float_accuracy']:.2f}%"),
+            ("quantized accuracy (golden model)", f"{100 * result['quantized_accuracy']:.2f}%"),
+            ("accuracy drop", f"{drop:.2f} points (paper 0.2)"),
+            ("McNemar (float-only / quant-only, p)",
+             f"{m['a_only']} / {m['b_only']}, p = {m['p_value']:.3g}"),
+        ]
+    rows += [("RTL mismatches", f"{result['rtl_mismatches']} on {result['rtl_samples']} samples"),
+             ("RTL cycles per sample", f"{result['rtl_cycles_per_sample']}")]
+    width = max(len(a) for a, _ in rows)
+    for a, b in rows:
+        print(f"{a:<{width}}  {b}")
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
