@@ -148,6 +148,11 @@ def markdown(records: list[dict[str, Any]]) -> str:
             s = e["synth"] or {}
             fmax = f"{s['fmax_mhz']:.1f}" if s.get("fmax_mhz") else (
                 "not placed: " + e["not_placed"] if e.get("not_placed") else "-")
+            if e.get("pnr") and s.get("fits") is False:
+                fmax = "does not fit (nextpnr: no ICESTORM_LC left)" if "ICESTORM_LC" in \
+                    " ".join(s.get("notes", [])) else "does not fit (nextpnr)"
+            if any("abc9" in n for n in s.get("notes", [])):
+                fmax += " [abc -lut 4 fallback]"
             lat = f"{e['latency_us']:.0f}" if e.get("latency_us") else "-"
             lines.append(
                 f"| {r['net']} {'-'.join(map(str, r['sizes']))} | "
