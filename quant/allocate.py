@@ -22,9 +22,15 @@ trace. The default ``"auto"`` uses Hutchinson's traces when every layer's trace 
 positive and significant (``|tr| > 2·stderr``), otherwise the positive semi-definite
 Gauss-Newton trace for *every* layer (one estimator for all layers keeps the Ω values of
 different layers comparable).
+
+Measured policy (``method="measured"``, :func:`measured_sensitivity`): Ω is not derived
+from traces at all but measured directly, ``Ω_l(b)`` = the mean training loss with only
+layer ``l``'s weights fake-quantized to ``b`` bits minus the float loss, over a fixed
+subset of encoded training samples (clipped at 0). The MILP is the same.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +45,7 @@ from .hessian import TraceEstimate
 
 __all__ = [
     "DEFAULT_CANDIDATES",
+    "METHODS",
     "POLICIES",
     "Allocation",
     "allocate",
@@ -46,15 +53,18 @@ __all__ = [
     "budget_from_avg_bits",
     "choose_traces",
     "default_quantizer",
+    "measured_sensitivity",
     "pareto",
     "quant_errors",
     "random_allocation",
     "reversed_allocation",
+    "run_quantizer",
     "sensitivity_table",
 ]
 
 DEFAULT_CANDIDATES = (2, 3, 4, 5, 6, 7, 8)
 POLICIES = ("auto", "hutchinson", "gauss_newton")
+METHODS = (*POLICIES, "measured")  # allocate_for_run: the trace policies + measured Ω
 
 Quantizer = Callable[[np.ndarray, int], tuple[np.ndarray, float]]
 
@@ -182,7 +192,7 @@ class Allocation:
     omega : the Ω table (L, K) used to score it
     candidates : candidate widths (the columns of ``omega``)
     n_params : weights per layer
-    kind : "hessian", "random", "reversed" or "uniform"
+    kind : "hessian", "measured", "random", "reversed" or "uniform"
     meta : anything else worth recording (trace source, seed, ...)
     """
 
@@ -406,16 +416,18 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
     than ``spikeforge hessian``'s 512/200, so that ``quantize`` stays quick; run
     ``spikeforge hessian RUN`` first for the fuller estimate), builds Ω with the project's quantizer and solves the MILP. Exactly one of
     ``avg_bits`` / ``budget_bits``. ``method`` is the trace policy
-    (:func:`choose_traces`). The allocation's ``meta`` records the traces used, their
-    source and the policy's reason.
+    (:func:`choose_traces`), or ``"measured"``: Ω measured directly by
+    :func:`measured_sensitivity` over ``samples`` training samples (cached in
+    ``RUN/sensitivity.json``; no traces). The allocation's ``meta`` records the traces
+    used (or the measured table), their source and the policy's reason.
     """
     from .hessian import traces_for_run
     from .train import load_run
 
     if (avg_bits is None) == (budget_bits is None):
         raise InputError("give exactly one of --avg-bits and --budget-bits")
-    if method not in POLICIES:
-        raise InputError(f"--method must be one of {', '.join(POLICIES)}, not {method!r}")
+    if method not in METHODS:
+        raise InputError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     run = load_run(run_dir)
     weights = [lin.weight.detach().cpu().numpy().astype(np.float64)
                for lin in run.model.linears]
@@ -426,6 +438,9 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
     _check(np.zeros((len(n_params), len(cands))), n_params, cands)
     if budget < sum(n_params) * min(cands):
         raise _min_budget_error(budget, np.asarray(n_params), cands)
+    if method == "measured":
+        return _allocate_measured(run, weights, n_params, cands, budget, quantizer,
+                                  samples=samples, progress=progress)
     kw = {"samples": samples, "max_probes": max_probes, "progress": progress}
     hut = gn = None
     if method in ("auto", "hutchinson"):
@@ -434,22 +449,7 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
             not (t.trace > 0 and t.significant) for t in hut or [])):
         gn = traces_for_run(run, ("gauss_newton",), **kw)["gauss_newton"]
     traces, why = choose_traces(hut, gn, policy=method)
-    if quantizer is None:
-        base = default_quantizer()
-        try:  # the real quantizer snaps the scale to the layer's threshold; Ω should too
-            import inspect
-            snaps = "threshold" in inspect.signature(base).parameters
-        except (TypeError, ValueError):
-            snaps = False
-        th = float(getattr(run.model, "threshold", 1.0))
-
-        def q(w: np.ndarray, b: int) -> tuple[np.ndarray, float]:
-            return base(w, b, threshold=th) if snaps else base(w, b)
-
-        q.__name__ = getattr(base, "__name__", "quantizer")
-        q.__module__ = getattr(base, "__module__", "")
-    else:
-        q = quantizer
+    q = run_quantizer(run, quantizer)
     errors = quant_errors(weights, cands, q)
     per_param = np.asarray(traces) / np.asarray(n_params, dtype=np.float64)
     omega = per_param[:, None] * errors
@@ -461,3 +461,155 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
     if hut is not None and why["source"] != "hutchinson":
         meta["hutchinson_traces"] = [t.as_dict() for t in hut]
     return allocate(omega, n_params, cands, budget_bits=budget, meta=meta)
+
+
+def run_quantizer(run: Any, quantizer: Quantizer | None = None) -> Quantizer:
+    """The quantizer Ω uses for a run: ``quantizer``, else the project's quantizer with
+    the scale snapped to the run's threshold (as calibration does), so Ω sees the
+    weights the hardware will hold."""
+    if quantizer is not None:
+        return quantizer
+    base = default_quantizer()
+    try:  # the real quantizer snaps the scale to the layer's threshold; Ω should too
+        import inspect
+        snaps = "threshold" in inspect.signature(base).parameters
+    except (TypeError, ValueError):
+        snaps = False
+    th = float(getattr(run.model, "threshold", 1.0))
+
+    def q(w: np.ndarray, b: int) -> tuple[np.ndarray, float]:
+        return base(w, b, threshold=th) if snaps else base(w, b)
+
+    q.__name__ = getattr(base, "__name__", "quantizer")
+    q.__module__ = getattr(base, "__module__", "")
+    return q
+
+
+# ---------------------------------------------------------------------- measured Ω
+def measured_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *,
+                         samples: int = 512, batch_size: int = 256, progress: bool = True,
+                         quantizer: Quantizer | None = None, recompute: bool = False
+                         ) -> np.ndarray:
+    """Directly measured sensitivity Ω (L, K) of a trained run.
+
+    ``Ω_l(b)`` = mean training loss (:func:`quant.train.loss_fn`, the loss training and
+    QAT minimize) with *only* layer ``l``'s weights replaced by their fake-quantized
+    values ``scale · Q_b(W_l)`` (:func:`run_quantizer`: the project's quantizer, scale
+    snapped to the threshold), minus the float loss, over the first ``samples`` training
+    samples (epoch-0 encoding, fixed, so the table is deterministic). Costs ``L·K + 1``
+    forward passes over the samples, no gradients.
+
+    The difference is clipped at 0: quantization noise can lower the loss on a finite
+    sample by chance (a negative Ω would make the MILP *prefer* fewer bits for that layer
+    and is not a sensitivity); the unclipped values are kept in the cache file.
+
+    ``run`` is a run directory or a :class:`quant.train.Run`. The table is cached in
+    ``RUN/sensitivity.json`` (written atomically), keyed by the candidates, the number of
+    samples and the quantizer; a cached entry is reused unless ``recompute``.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from pysim import atomic_path
+
+    from .train import load_run, loss_fn
+
+    if not hasattr(run, "model"):
+        run = load_run(run)
+    if samples < 2:
+        raise InputError(f"--samples must be >= 2, not {samples}")
+    cands = tuple(int(c) for c in candidates)
+    model = run.model
+    linears = list(model.linears)
+    _check(np.zeros((len(linears), len(cands))), [lin.weight.numel() for lin in linears],
+           cands)
+    q = run_quantizer(run, quantizer)
+    qname = getattr(q, "__module__", "") + "." + getattr(q, "__name__", str(q))
+    key = f"candidates={','.join(map(str, cands))};samples={int(samples)};quantizer={qname}"
+    path = Path(run.run_dir) / "sensitivity.json"
+    cache: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            cache = json.loads(path.read_text())
+        except (OSError, ValueError):
+            cache = {}
+        if not isinstance(cache, dict):
+            cache = {}
+    entry = cache.get(key)
+    if entry is not None and not recompute:
+        omega = np.asarray(entry["omega"], dtype=np.float64)
+        if omega.shape == (len(linears), len(cands)):
+            return omega
+
+    spikes, labels = run.train_spikes(samples)
+    x = torch.as_tensor(np.asarray(spikes), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    n = int(x.shape[0])
+    was_training = model.training
+    model.eval()
+
+    @torch.no_grad()
+    def mean_loss() -> float:
+        tot = 0.0
+        for i in range(0, n, batch_size):
+            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            tot += float(loss_fn(model, xb, yb)) * int(xb.shape[0])
+        return tot / n
+
+    raw = np.zeros((len(linears), len(cands)))
+    bar = tqdm(total=len(linears) * len(cands) + 1, desc="measured Ω", disable=not progress,
+               leave=False)
+    try:
+        base_loss = mean_loss()
+        bar.update(1)
+        for i, lin in enumerate(linears):
+            orig = lin.weight.detach().clone()
+            w = orig.cpu().numpy().astype(np.float64)
+            try:
+                for k, b in enumerate(cands):
+                    w_int, scale = q(w, b)
+                    wq = np.asarray(w_int, dtype=np.float64) * float(scale)
+                    with torch.no_grad():
+                        lin.weight.copy_(torch.as_tensor(wq, dtype=orig.dtype))
+                    raw[i, k] = mean_loss() - base_loss
+                    bar.update(1)
+            finally:
+                with torch.no_grad():
+                    lin.weight.copy_(orig)
+    finally:
+        bar.close()
+        model.train(was_training)
+    omega = np.maximum(raw, 0.0)
+    cache[key] = {"candidates": list(cands), "samples": n, "batch_size": int(batch_size),
+                  "quantizer": qname, "data": "train[:samples], epoch-0 encoding",
+                  "float_loss": base_loss, "layers": [f"fc{i + 1}" for i in range(len(raw))],
+                  "loss_increase": raw.tolist(), "omega": omega.tolist(),
+                  "clip": "omega = max(loss_increase, 0)"}
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(cache, indent=1) + "\n")
+    return omega
+
+
+def _allocate_measured(run: Any, weights: Sequence[np.ndarray], n_params: Sequence[int],
+                       cands: tuple[int, ...], budget: int, quantizer: Quantizer | None, *,
+                       samples: int, progress: bool) -> Allocation:
+    """The MILP on the measured Ω (``allocate_for_run(method="measured")``)."""
+    q = run_quantizer(run, quantizer)
+    omega = measured_sensitivity(run, cands, samples=samples, progress=progress,
+                                 quantizer=quantizer)
+    errors = quant_errors(weights, cands, q)
+    k0 = int(np.argmin(cands))
+    # measured loss increase per unit squared weight error at the narrowest width: the
+    # measured analogue of trace/n (used to reverse the layer ranking for a baseline)
+    per_error = [float(omega[i, k0] / errors[i, k0]) if errors[i, k0] > 0 else 0.0
+                 for i in range(len(n_params))]
+    meta = {
+        "policy": "measured", "source": "measured",
+        "reason": (f"Ω measured directly: training-loss increase with only that layer "
+                   f"fake-quantized, over {int(samples)} training samples (clipped at 0)"),
+        "layers": [f"fc{i + 1}" for i in range(len(n_params))],
+        "samples": int(samples),
+        "errors": errors.tolist(), "per_error": per_error,
+        "quantizer": getattr(q, "__module__", "") + "." + getattr(q, "__name__", str(q)),
+    }
+    return allocate(omega, n_params, cands, budget_bits=budget, kind="measured", meta=meta)

@@ -172,11 +172,14 @@ def _check(net: IntNetwork, spikes: np.ndarray, model: SpikingMLP | None
 def resolve_bits(run_dir: str | os.PathLike[str], n_layers: int, *,
                  bits: Sequence[int] | str | None = None, avg_bits: float | None = None,
                  budget_bits: int | None = None, n_weights: int | None = None,
-                 progress: bool = True) -> tuple[list[int], dict[str, Any]]:
+                 progress: bool = True, policy: str = "auto"
+                 ) -> tuple[list[int], dict[str, Any]]:
     """The weight widths to use: explicit ``bits``, else H2's allocation for the budget.
 
     Returns ``(bits, allocation_meta)``. Raises InputError (one line) for a bad list,
     more than one or none of the three options, or a budget below 2 bits per weight.
+    ``policy`` is the allocation's sensitivity source (``allocate_for_run``'s ``method``:
+    auto, hutchinson, gauss_newton or measured).
     """
     given = sum(v is not None for v in (bits, avg_bits, budget_bits))
     if given != 1:
@@ -207,7 +210,7 @@ def resolve_bits(run_dir: str | os.PathLike[str], n_layers: int, *,
     from .allocate import allocate_for_run
 
     alloc = allocate_for_run(run_dir, avg_bits=avg_bits, budget_bits=budget_bits,
-                             progress=progress)
+                             method=policy, progress=progress)
     return [int(b) for b in alloc.bits], alloc.as_dict()
 
 
@@ -246,7 +249,7 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
                  method: str = "mse", headroom: int = 1,
                  state_bits: Sequence[int | None] | int | None = None,
                  calib_samples: int = 2048, progress: bool = True,
-                 write: bool = True) -> QuantizeResult:
+                 write: bool = True, policy: str = "auto") -> QuantizeResult:
     """Quantize a trained run: allocate, calibrate, QAT, export, check, write.
 
     Steps: widths (explicit or H2's Hessian allocation for the budget); per-layer scales
@@ -255,7 +258,8 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     (STE, clamp at the state width); export to integers; torch integer mode and the
     golden model on the whole encoded test set (must agree on every spike and
     prediction, else :class:`pysim.CheckFailed`); write ``out_dir`` atomically: the
-    manifest (``network.json``, ``weights.npz``) and ``test_spikes.npz``.
+    manifest (``network.json``, ``weights.npz``) and ``test_spikes.npz``. ``policy``: the
+    allocation's sensitivity source for a budget (:func:`resolve_bits`).
 
     Raises
     ------
@@ -276,7 +280,7 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     n_weights = sum(lin.weight.numel() for lin in model.linears)
     bits_list, alloc_meta = resolve_bits(run_dir, n_layers, bits=bits, avg_bits=avg_bits,
                                          budget_bits=budget_bits, n_weights=n_weights,
-                                         progress=progress)
+                                         progress=progress, policy=policy)
     cfg = run.cfg
     from .train import _set_threads
 

@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "from the run's Hessian traces (RUN/hessian.json, computed when absent) "
                     "and choose one width per layer minimizing ΣΩ under the weight-memory "
                     "budget (exact MILP). Negative or insignificant Hutchinson traces are "
-                    "never used: the 'auto' policy falls back to the Gauss-Newton traces.",
+                    "never used: the 'auto' policy falls back to the Gauss-Newton traces. "
+                    "'--method measured' replaces Ω by the directly measured training-loss "
+                    "increase of quantizing each layer alone (L·K forward passes).",
         epilog="example: spikeforge allocate runs/digits --avg-bits 3 --pareto 2,2.5,3,4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -53,9 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--budget-bits", type=int, help="total weight memory in bits")
     p.add_argument("--candidates", default="2,3,4,5,6,7,8",
                    help="candidate widths, comma-separated (default 2,3,4,5,6,7,8)")
-    p.add_argument("--method", default="auto", choices=("auto", "hutchinson", "gauss_newton"),
-                   help="trace policy (default auto: Hutchinson when every layer's trace is "
-                        "positive and significant, else Gauss-Newton)")
+    p.add_argument("--method", default="auto",
+                   help="sensitivity source: auto (default: Hutchinson traces when every "
+                        "layer's is positive and significant, else Gauss-Newton), hutchinson, "
+                        "gauss_newton, or measured (Ω = measured training-loss increase with "
+                        "only that layer quantized, cached in RUN/sensitivity.json)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="training samples for traces computed here (default 256) or the "
+                        "measured Ω (default 512)")
     p.add_argument("--pareto", default=None,
                    help="also sweep these average-bit budgets, e.g. 2,2.5,3,4")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -131,20 +138,29 @@ def run_allocate(args: argparse.Namespace) -> int:
     _check_run(args.run)
     cands = parse_candidates(args.candidates)
     sweep = _parse_floats(args.pareto, "--pareto") if args.pareto else []
-    from quant.allocate import allocate, allocate_for_run, budget_from_avg_bits
+    from quant.allocate import METHODS, allocate, allocate_for_run, budget_from_avg_bits
 
+    if args.method not in METHODS:
+        raise InputError(f"--method must be one of {', '.join(METHODS)}, not {args.method!r}")
+    if args.samples is not None and args.samples < 2:
+        raise InputError(f"--samples must be >= 2, not {args.samples}")
+    samples = args.samples or (512 if args.method == "measured" else 256)
     alloc = allocate_for_run(args.run, avg_bits=args.avg_bits, budget_bits=args.budget_bits,
-                             candidates=cands, method=args.method, progress=not args.json)
-    names = [t["name"] for t in alloc.meta["traces"]]
+                             candidates=cands, method=args.method, samples=samples,
+                             progress=not args.json)
+    traces = alloc.meta.get("traces")
+    names = ([t["name"] for t in traces] if traces
+             else list(alloc.meta.get("layers", [f"fc{i + 1}" for i in range(len(alloc.bits))])))
     rows = []
     for i, name in enumerate(names):
-        t = alloc.meta["traces"][i]
-        rows.append([name, alloc.n_params[i], f"{t['trace']:.4g}",
+        extra = [f"{traces[i]['trace']:.4g}"] if traces else []
+        rows.append([name, alloc.n_params[i], *extra,
                      *[f"{v:.3e}" for v in alloc.omega[i]], alloc.bits[i]])
-    omega_table = format_table(["layer", "weights", "trace", *[f"Ω({b})" for b in cands],
-                                "bits"], rows)
+    omega_table = format_table(["layer", "weights", *(["trace"] if traces else []),
+                                *[f"Ω({b})" for b in cands], "bits"], rows)
     data = {"run": str(args.run), "allocation": alloc.as_dict(), "pareto": []}
-    lines = [f"{args.run}: traces from {alloc.meta['source']} ({alloc.meta['reason']})",
+    what = "traces" if traces else "Ω"
+    lines = [f"{args.run}: {what} from {alloc.meta['source']} ({alloc.meta['reason']})",
              omega_table,
              (f"bits {alloc.bits}: {alloc.used_bits}/{alloc.budget_bits} bits, "
               f"{alloc.average_bits:.3f} avg bits/weight, "

@@ -85,6 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="average weight bits budget (Hessian allocation)")
     g.add_argument("--budget-bits", type=int, default=None,
                    help="total weight-memory budget in bits (Hessian allocation)")
+    p.add_argument("--policy", default="auto",
+                   help="sensitivity source of the budget allocation: auto (default), "
+                        "hutchinson, gauss_newton or measured (see 'spikeforge allocate')")
     p.add_argument("--epochs", type=int, default=3, help="QAT epochs (default 3; 0: PTQ)")
     p.add_argument("--lr", type=float, default=5e-4, help="QAT learning rate")
     p.add_argument("--quantizer", default="mse", help="scale method: mse (default), max, mean")
@@ -148,7 +151,7 @@ def run_quantize(args: argparse.Namespace) -> int:
         args.run, args.output, bits=args.bits, avg_bits=args.avg_bits,
         budget_bits=args.budget_bits, epochs=args.epochs, lr=args.lr, method=args.quantizer,
         headroom=args.headroom, state_bits=_state_bits(args.state_bits),
-        calib_samples=args.calib_samples, progress=not args.quiet,
+        calib_samples=args.calib_samples, progress=not args.quiet, policy=args.policy,
     )
     net = res.net
     rows = []

@@ -55,7 +55,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "budget_bits": "none",    # or a total weight-bit budget (overrides avg_bits)
         "bits": "none",           # or fixed widths "4,3,2" (skips the allocation)
         "candidates": [2, 3, 4, 5, 6, 7, 8],
-        "policy": "auto",         # traces used: auto | hutchinson | gauss_newton
+        "policy": "auto",         # Ω source: auto | hutchinson | gauss_newton | measured
         "epochs": 3,              # quantization-aware fine-tuning epochs
     },
     "pareto": {

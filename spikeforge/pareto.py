@@ -1,5 +1,9 @@
 """Accuracy vs weight memory for Hessian, uniform, random and reversed allocations.
 
+With ``policy="measured"`` the optimal allocation is the MILP on the measured Ω (kind
+"measured"); its reversed baseline permutes the per-layer measured loss increase per unit
+squared weight error at the narrowest width (the measured analogue of trace/n).
+
 For each budget (average bits per weight) the Hessian allocation is the exact MILP
 optimum of Σ Ω; the baselines are a random feasible allocation using about the same
 memory (several seeds) and the allocation the MILP gives when the layers' sensitivity
@@ -33,17 +37,26 @@ def pareto_allocations(run_dir: str | os.PathLike[str], *, avg_bits: Sequence[fl
     base = allocate_for_run(run_dir, avg_bits=float(max(avg_bits)), candidates=cands,
                             method=policy, progress=progress)
     omega, n = np.asarray(base.omega), list(base.n_params)
-    per_param = np.array([t["trace"] / t["n_params"] for t in base.meta["traces"]])
-    errors = omega / np.where(per_param > 0, per_param, 1.0)[:, None]
+    if "traces" in base.meta:  # Ω = (trace/n) · E
+        per_param = np.array([t["trace"] / t["n_params"] for t in base.meta["traces"]])
+        errors = omega / np.where(per_param > 0, per_param, 1.0)[:, None]
+    else:  # measured Ω: E and the measured loss increase per unit E at the narrowest width
+        per_param = np.asarray(base.meta["per_error"], dtype=np.float64)
+        errors = np.asarray(base.meta["errors"], dtype=np.float64)
+    main_kind = "measured" if base.meta.get("source") == "measured" else "hessian"
     out = []
     for a in avg_bits:
         budget = budget_from_avg_bits(float(a), n)
         if budget < sum(n) * min(cands):
             continue
         h = allocate(omega, n, cands, budget_bits=budget, meta=dict(base.meta))
-        h.kind = "hessian"
+        h.kind = main_kind
         out.append(h)
-        out.append(reversed_allocation(errors, per_param, n, cands, budget_bits=budget))
+        r = reversed_allocation(errors, per_param, n, cands, budget_bits=budget)
+        if main_kind == "measured":  # score under the measured Ω, not its s·E model
+            idx = [cands.index(b) for b in r.bits]
+            r.omega, r.objective = omega, float(sum(omega[i, k] for i, k in enumerate(idx)))
+        out.append(r)
         for seed in range(random_seeds):
             out.append(random_allocation(omega, n, cands, budget_bits=budget, seed=seed))
     for b in uniform_bits:
