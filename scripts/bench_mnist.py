@@ -41,6 +41,8 @@ def main(argv=None) -> int:
     ap.add_argument("--verify-samples", type=int, default=1000)
     ap.add_argument("--pareto", default="2.5,3.0", help="average-bit budgets for the sweep")
     ap.add_argument("--pnr", action="store_true", help="nextpnr for Fmax (slower)")
+    ap.add_argument("--targets", default="ecp5-85k,xc7",
+                    help="estimate targets (MNIST weights exceed the UP5K and ECP5-25K BRAM)")
     ap.add_argument("--stages", default=None, help="run only these flow stages (and needs)")
     ap.add_argument("--out", type=Path, default=Path("bench_mnist.json"))
     args = ap.parse_args(argv)
@@ -54,6 +56,7 @@ def main(argv=None) -> int:
         "pareto.uniform_bits": [2, 3, 4], "pareto.random_seeds": 2, "pareto.epochs": 1,
         "verify.samples": args.verify_samples,
         "estimate.pnr": args.pnr, "estimate.sweep_bits": [2, 4, 8],
+        "estimate.targets": args.targets.split(","),
     }
     if args.data:
         overrides["train.data_path"] = str(Path(args.data).resolve())
