@@ -9,6 +9,7 @@ is golden samples/s divided by torch samples/s; target >= 1.0.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import platform
 import sys
@@ -64,6 +65,9 @@ def main(argv=None) -> int:
                     help="BLAS threads for NumPy and intra-op threads for torch (same for both)")
     ap.add_argument("--out", type=Path, default=Path("bench_golden.json"))
     args = ap.parse_args(argv)
+    # Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning
+    # threads made torch many times slower (a user's own setting wins).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
     from threadpoolctl import threadpool_limits
 

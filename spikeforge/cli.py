@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import __version__
 from .errors import CheckFailed, InputError, UsageError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 # Modules that add subcommands, in the order they appear in --help.
 COMMAND_MODULES = (

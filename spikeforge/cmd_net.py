@@ -11,7 +11,7 @@ from pysim import IntNetwork, load_network, load_spikes, save_result, simulate
 
 from .output import emit, format_table
 
-__all__ = ["register", "network_table"]
+__all__ = ["network_table", "register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,10 +7,12 @@ type is its default's type; ``"none"`` stands for "no value" where a key allows 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pysim.errors import InputError
 
@@ -19,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DEFAULTS", "OPTIONAL", "load_config", "merge_overrides", "config_to_toml", "parse_set"]
+__all__ = ["DEFAULTS", "OPTIONAL", "config_to_toml", "load_config", "merge_overrides", "parse_set"]
 
 # section -> key -> default. Comments become the documented reference (docs/flow.md).
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -83,6 +85,16 @@ OPTIONAL = {
     ("train", "limit_train"), ("train", "limit_test"), ("quantize", "budget_bits"),
     ("quantize", "bits"), ("verify", "lanes"),
 }
+# Keys whose string value must be one of a fixed set.
+CHOICES = {
+    ("train", "dataset"): ("digits", "mnist"),
+    ("train", "encoding"): ("rate", "deterministic"),
+    ("train", "reset"): ("zero", "subtract"),
+    ("train", "readout"): ("spike_count", "membrane"),
+    ("hessian", "method"): ("hutchinson", "gauss_newton", "both"),
+    ("quantize", "policy"): ("auto", "hutchinson", "gauss_newton", "measured"),
+    ("verify", "simulator"): ("verilator", "icarus"),
+}
 # Keys whose value may be a string even though the default is not (or vice versa).
 _STRING_OK = {("quantize", "bits"), ("verify", "lanes"), ("train", "data_path")}
 
@@ -119,12 +131,15 @@ def _coerce(section: str, key: str, value: Any) -> Any:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(f"{where}: must be a number, not {value!r}")
-        if value != value or value < 0:
+        if math.isnan(value) or value < 0:
             raise InputError(f"{where}: must be a non-negative number, not {value!r}")
         return float(value)
     if isinstance(default, str):
         if not isinstance(value, str):
             raise InputError(f"{where}: must be a string, not {value!r}")
+        choices = CHOICES.get((section, key))
+        if choices and value not in choices:
+            raise InputError(f"{where}: must be one of {', '.join(choices)}, not {value!r}")
         return value
     if isinstance(default, list):
         if not isinstance(value, list) or not value:

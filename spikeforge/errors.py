@@ -6,4 +6,4 @@ from pysim.errors import CheckFailed, InputError, ManifestError, ToolMissing
 UsageError = InputError
 """Bad input or usage: the CLI prints one line and exits 2."""
 
-__all__ = ["UsageError", "InputError", "CheckFailed", "ManifestError", "ToolMissing"]
+__all__ = ["CheckFailed", "InputError", "ManifestError", "ToolMissing", "UsageError"]

@@ -16,19 +16,20 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from pysim import atomic_dir, atomic_path, load_network, load_spikes, simulate
+from pysim import atomic_path, load_network, load_spikes, simulate
 from pysim.errors import CheckFailed, InputError
 
 from .config import config_to_toml
 from .output import to_jsonable
 
-__all__ = ["Flow", "StageRecord", "FLOW_VERSION", "STAGES"]
+__all__ = ["FLOW_VERSION", "STAGES", "Flow", "StageRecord"]
 
 FLOW_VERSION = 1
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -29,9 +30,14 @@ def pareto_allocations(run_dir: str | os.PathLike[str], *, avg_bits: Sequence[fl
                        candidates: Sequence[int], policy: str = "auto",
                        progress: bool = True) -> list[Any]:
     """The allocations of the sweep (``quant.allocate.Allocation`` objects, kind set)."""
-    from quant.allocate import (allocate, budget_from_avg_bits, random_allocation,
-                                reversed_allocation, uniform_allocation)
-    from quant.allocate import allocate_for_run
+    from quant.allocate import (
+        allocate,
+        allocate_for_run,
+        budget_from_avg_bits,
+        random_allocation,
+        reversed_allocation,
+        uniform_allocation,
+    )
 
     cands = tuple(int(c) for c in candidates)
     base = allocate_for_run(run_dir, avg_bits=float(max(avg_bits)), candidates=cands,

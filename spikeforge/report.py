@@ -125,7 +125,6 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
     state = _read(run / "flow_state.json") or {"stages": {}}
     stages = state.get("stages", {})
     net = load_network(run / "net")
-    train = _read(run / "train" / "run.json") or {}
     hessian = _read(run / "train" / "hessian.json") or {}
     alloc = _read(run / "allocation.json") or {}
     golden = _read(run / "golden_check.json") or {}

@@ -41,6 +41,8 @@ def test_config_roundtrips_through_toml(tmp_path):
     ("[estimate]\ntargets = [1]\n", "every item must be a str"),
     ("[quantize]\navg_bits = nan\n", "non-negative number"),
     ("[train]\ndataset = 'none'\n", "may not be none"),
+    ("[train]\ndataset = 'cifar'\n", "must be one of digits, mnist"),
+    ("[quantize]\npolicy = 'best'\n", "must be one of auto, hutchinson"),
     ("[train\n", "not valid TOML"),
     ("train = 3\n", "must be a table"),
 ])
