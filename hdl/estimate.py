@@ -231,11 +231,10 @@ def estimate(net: IntNetwork, *, targets: str | Sequence[str],
     tlist = parse_targets(targets)
     if pnr and model_only:
         raise InputError("--pnr needs synthesis; drop --model-only")
-    if pnr:
-        bad = [t.name for t in tlist if t.nextpnr is None]
-        if bad:
-            raise InputError(f"no open place and route for {', '.join(bad)}; drop --pnr or "
-                             "those targets")
+    if pnr and all(t.nextpnr is None for t in tlist):
+        raise InputError(f"no open place and route for {', '.join(t.name for t in tlist)}; "
+                         "drop --pnr or add an iCE40/ECP5 target")
+    # With --pnr, targets without an open place and route (xc7) are synthesized only.
     if sweep_bits is not None:
         sweep_bits = sorted({int(b) for b in sweep_bits})
         if not sweep_bits or not all(2 <= b <= 16 for b in sweep_bits):
@@ -286,7 +285,7 @@ def _run_synthesis(design: Any, tlist: list[Target], pnr: bool, jobs: int, progr
         t1 = time.perf_counter()
         _progress(progress, f"synthesizing for {t.name} ...")
         r = synthesize(design.verilog, top=design.top, target=t, workdir=tmp / t.name,
-                       pnr=pnr, freq_mhz=freq_mhz)
+                       pnr=pnr and t.nextpnr is not None, freq_mhz=freq_mhz)
         fm = f", Fmax {r.fmax_mhz:.1f} MHz" if r.fmax_mhz else ""
         _progress(progress, f"{t.name}: LUT {r.luts}, FF {r.ffs}, BRAM {r.bram_count}{fm} "
                             f"({time.perf_counter() - t1:.0f} s)")
