@@ -70,7 +70,22 @@ _VERILOG_KEYWORDS = frozenset(
 )
 
 
-class ResetMode(str, enum.Enum):
+class _Choice(str, enum.Enum):
+    """A string enum whose ``parse`` refuses unknown names with the list of choices."""
+
+    @classmethod
+    def parse(cls, value: Any, where: str) -> Any:
+        """Return the member named by ``value`` or raise a :class:`ManifestError`."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(repr(m.value) for m in cls)
+            raise ManifestError(f"{where}: must be one of {choices}, not {value!r}") from None
+
+
+class ResetMode(_Choice):
     """What happens to a membrane after its neuron fired (applied at the next step)."""
 
     ZERO = "zero"
@@ -78,36 +93,14 @@ class ResetMode(str, enum.Enum):
     SUBTRACT = "subtract"
     """``r = u[t-1] - θ * s[t-1]``: a spike removes one threshold from the membrane."""
 
-    @classmethod
-    def parse(cls, value: Any, where: str = "reset") -> "ResetMode":
-        """Return the mode named by ``value`` or raise a :class:`ManifestError`."""
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in cls)
-            raise ManifestError(f"{where}: must be one of {choices}, not {value!r}") from None
 
-
-class Readout(str, enum.Enum):
+class Readout(_Choice):
     """How the last layer's activity becomes a class prediction."""
 
     SPIKE_COUNT = "spike_count"
     """argmax over output neurons of their spike count; ties to the lowest index."""
     MEMBRANE = "membrane"
     """The last layer never fires nor resets; argmax of its final membrane."""
-
-    @classmethod
-    def parse(cls, value: Any, where: str = "readout") -> "Readout":
-        """Return the readout named by ``value`` or raise a :class:`ManifestError`."""
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in cls)
-            raise ManifestError(f"{where}: must be one of {choices}, not {value!r}") from None
 
 
 def _is_int(value: Any) -> bool:
