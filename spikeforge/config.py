@@ -32,7 +32,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "timesteps": 16,
         "encoding": "rate",
         "gain": 1.0,
-        "epochs": 20,
+        "epochs": 30,
         "batch_size": 32,
         "lr": 2e-3,
         "seed": 0,
@@ -58,13 +58,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "bits": "none",           # or fixed widths "4,3,2" (skips the allocation)
         "candidates": [2, 3, 4, 5, 6, 7, 8],
         "policy": "auto",         # Ω source: auto | hutchinson | gauss_newton | measured
-        "epochs": 3,              # quantization-aware fine-tuning epochs
+        "epochs": 5,              # quantization-aware fine-tuning epochs
     },
     "pareto": {
         "avg_bits": [2.0, 2.5, 3.0, 4.0, 6.0],  # budgets for the Hessian/random/reversed sweep
         "uniform_bits": [2, 3, 4, 6, 8],
         "random_seeds": 3,
-        "epochs": 1,              # fine-tuning epochs per Pareto point (0: post-training)
+        "epochs": 2,              # fine-tuning epochs per Pareto point (0: post-training)
     },
     "verify": {
         "samples": 100,           # test samples simulated in Verilator
@@ -73,7 +73,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "estimate": {
         "targets": ["ice40-up5k", "ecp5-25k", "xc7"],
-        "pnr": False,
+        "pnr": True,              # nextpnr place and route where open (iCE40, ECP5): Fmax
         "model_only": False,
         "sweep_bits": [2, 3, 4, 6, 8],
     },

@@ -295,7 +295,8 @@ class Flow:
         e = self.config["estimate"]
         net = load_network(self.run / "net")
         data = load_spikes(self.run / "net" / "test_spikes.npz", net)
-        rep = estimate(net, targets=e["targets"], pnr=e["pnr"], model_only=e["model_only"],
+        pnr = e["pnr"] and not e["model_only"]  # model_only: no synthesis, so no P&R either
+        rep = estimate(net, targets=e["targets"], pnr=pnr, model_only=e["model_only"],
                        sweep_bits=e["sweep_bits"], lanes=self._lanes(),
                        out_dir=self.run / "estimate", spikes=data.spikes[:256],
                        progress=self.progress)

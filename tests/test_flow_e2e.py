@@ -20,7 +20,8 @@ TINY = {
     "pareto.avg_bits": [3.0], "pareto.uniform_bits": [4], "pareto.random_seeds": 1,
     "pareto.epochs": 0,
     "verify.samples": 4,
-    "estimate.model_only": True, "estimate.targets": ["ecp5-25k"], "estimate.sweep_bits": [2, 4],
+    "estimate.model_only": True, "estimate.pnr": False, "estimate.targets": ["ecp5-25k"],
+    "estimate.sweep_bits": [2, 4],
 }
 
 
