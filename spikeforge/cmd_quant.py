@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +9,6 @@ from .errors import InputError
 from .output import emit, format_table
 
 __all__ = ["register"]
-
-# OpenMP threads that spin while waiting made 2-thread training up to 10x slower than one
-# thread on a busy 2-core machine (MNIST 784-400-200-10: 82 s vs 7.8 s for 6400 samples);
-# passive waiting removes that (7.4 s). Must be set before torch loads its OpenMP runtime,
-# which no command module does at import time; a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _leak(value: str) -> int | None:
