@@ -182,7 +182,7 @@ class Layer(wiring.Component):
         has_spike = Signal()
         m.d.comb += [
             has_spike.eq(mask.any()),
-            self.busy.eq((phase != Phase.IDLE) | has_spike | marker_pending | upd.valid),
+            self.busy.eq((phase != Phase.IDLE) | has_spike | marker_pending | core.busy),
         ]
         last_group = Signal()
         m.d.comb += last_group.eq(upd.valid & (upd.payload.group == G - 1))
@@ -221,6 +221,9 @@ class Layer(wiring.Component):
         steps_done = Signal(range(T + 2))
         m.d.comb += steps_done.eq(step + (upd_xfer & last_group))
         m.d.sync += step.eq(steps_done)
+        # Steps whose last UPDATE has been issued: decides when the sample's input ends
+        # (the result register of the core may still hold an earlier step's update).
+        issued = Signal(range(T + 1))
         self._probe = {"phase": phase, "g": g, "step": step, "ev_active": ev_active,
                        "mask": mask, "marker_pending": marker_pending}
         m.d.comb += [
@@ -234,7 +237,8 @@ class Layer(wiring.Component):
         with m.Switch(phase):
             with m.Case(Phase.IDLE):  # noqa: SIM117 (Amaranth control flow)
                 with m.If(self.start & ~self.busy):
-                    m.d.sync += [phase.eq(Phase.INIT), g.eq(0), step.eq(0), ev_active.eq(0)]
+                    m.d.sync += [phase.eq(Phase.INIT), g.eq(0), step.eq(0), ev_active.eq(0),
+                                 issued.eq(0)]
             with m.Case(Phase.INIT):
                 m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.INIT),
                              cmd.payload.group.eq(g)]
@@ -259,7 +263,8 @@ class Layer(wiring.Component):
                         if G > 1:
                             m.d.sync += [g.eq(1), phase.eq(Phase.UPDATE)]
                         else:
-                            m.d.sync += phase.eq(Mux(steps_done == T - 1, Phase.IDLE, Phase.ACCUM))
+                            m.d.sync += [issued.eq(issued + 1),
+                                     phase.eq(Mux(issued == T - 1, Phase.IDLE, Phase.ACCUM))]
                     with m.Else():
                         m.d.comb += [cmd.payload.op.eq(Op.ACC), cmd.payload.group.eq(0)]
                         if G > 1:
@@ -272,7 +277,8 @@ class Layer(wiring.Component):
                     # After the last group is issued the next step's events may come;
                     # its update completes in the core's second stage meanwhile.
                     with m.If(g == G - 1):
-                        m.d.sync += phase.eq(Mux(steps_done == T - 1, Phase.IDLE, Phase.ACCUM))
+                        m.d.sync += [issued.eq(issued + 1),
+                                     phase.eq(Mux(issued == T - 1, Phase.IDLE, Phase.ACCUM))]
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
         return m

@@ -169,6 +169,7 @@ class NeuronCore(wiring.Component):
             "cmd": In(stream.Signature(self._cmd_layout)),
             "weights": In(_lanes_layout(signed(self._weight_bits), self._lanes)),
             "upd": Out(stream.Signature(self._upd_layout)),
+            "busy": Out(1),
         })
 
     def _packed_bias(self) -> list[int]:
@@ -271,8 +272,15 @@ class NeuronCore(wiring.Component):
         b_op = Signal(Op)
         b_group = Signal.like(self.cmd.payload.group, name="b_group")
         b_fire = Signal()
+        # Stage 3: the registered update result (u, spikes) offered on ``upd``. An UPDATE
+        # leaves stage 2 (and is written back) when that register is free or being taken.
+        c_valid = Signal()
+        c_group = Signal.like(self.cmd.payload.group, name="c_group")
+        c_spikes = Signal(L, name="c_spikes")
+        c_u = Signal(_lanes_layout(signed(sb), L), name="c_u")
         m.d.comb += [
-            b_fire.eq(b_valid & ((b_op != Op.UPDATE) | self.upd.ready)),
+            b_fire.eq(b_valid & ((b_op != Op.UPDATE) | ~c_valid | self.upd.ready)),
+            self.busy.eq(b_valid | c_valid),
             self.cmd.ready.eq(~b_valid | b_fire),
             rd.addr.eq(self.cmd.payload.group),
             rd.en.eq(self.cmd.ready),
@@ -297,10 +305,12 @@ class NeuronCore(wiring.Component):
         m.d.comb += [wr.addr.eq(b_group), wr.en.eq(b_fire)]
         last_full = self._out_features - (G - 1) * L  # valid lanes of the last group
         spikes = []
+        u_of = []
         for k in range(L):
             acc_k = acc_rd[k]
             u = Signal(signed(sb), name=f"u_{k}")
             m.d.comb += u.eq(Mux(acc_k > smax, smax, Mux(acc_k < smin, smin, acc_k)))
+            u_of.append(u)
             do_fire = Signal(name=f"do_fire_{k}")
             if self._fires:
                 lane_ok = 1 if k < last_full else (b_group != G - 1)
@@ -326,11 +336,17 @@ class NeuronCore(wiring.Component):
                     m.d.comb += wr_data[k].eq(acc_k + self.weights[k])
                 with m.Default():
                     m.d.comb += wr_data[k].eq(acc_next)
-            m.d.comb += self.upd.payload.u[k].eq(u)
             spikes.append(do_fire)
+        b_upd = b_fire & (b_op == Op.UPDATE)
+        with m.If(b_upd):
+            m.d.sync += [c_valid.eq(1), c_group.eq(b_group), c_spikes.eq(Cat(*spikes))]
+            m.d.sync += [c_u[k].eq(u_of[k]) for k in range(L)]
+        with m.Elif(self.upd.ready):
+            m.d.sync += c_valid.eq(0)
         m.d.comb += [
-            self.upd.valid.eq(b_valid & (b_op == Op.UPDATE)),
-            self.upd.payload.group.eq(b_group),
-            self.upd.payload.spikes.eq(Cat(*spikes)),
+            self.upd.valid.eq(c_valid),
+            self.upd.payload.group.eq(c_group),
+            self.upd.payload.spikes.eq(c_spikes),
+            self.upd.payload.u.eq(c_u),
         ]
         return m
