@@ -25,6 +25,19 @@ def event_layout(index_width: int) -> data.StructLayout:
     return data.StructLayout({"index": unsigned(index_width), "last": unsigned(1)})
 
 
+def _times_const(x: Any, c: int) -> Any:
+    """``x * c`` for a constant ``c >= 1`` as a sum of shifted copies of ``x``.
+
+    Written out so that synthesis builds one or two adders (or none, for a power of
+    two) instead of a DSP multiplier on the input-pin → ROM address path.
+    """
+    terms = [x << b for b in range(c.bit_length()) if (c >> b) & 1]
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
 class Phase(enum.Enum, shape=3):
     """State of the layer controller."""
 
@@ -170,7 +183,7 @@ class Layer(wiring.Component):
         m.d.comb += [
             core.weights.eq(syn.data),
             syn.en.eq(1),
-            syn.addr.eq(Mux(ev_active, base + g, i.payload.index * G)),
+            syn.addr.eq(Mux(ev_active, base + g, _times_const(i.payload.index, G))),
         ]
 
         # ---- emitter: one output beat per spike, lowest neuron first, then the marker
@@ -204,7 +217,7 @@ class Layer(wiring.Component):
         upd_xfer = Signal()
         m.d.comb += upd_xfer.eq(upd.valid & upd.ready)
         with m.If(upd_xfer):
-            m.d.sync += [mask.eq(upd.payload.spikes), emit_base.eq(upd.payload.group * L)]
+            m.d.sync += [mask.eq(upd.payload.spikes), emit_base.eq(_times_const(upd.payload.group, L))]
         with m.Else():
             m.d.sync += mask.eq(mask_after)
         with m.If(upd_xfer & last_group & ~(early_marker & o.ready)):
@@ -269,7 +282,7 @@ class Layer(wiring.Component):
                         m.d.comb += [cmd.payload.op.eq(Op.ACC), cmd.payload.group.eq(0)]
                         if G > 1:
                             m.d.sync += [ev_active.eq(1), g.eq(1),
-                                         base.eq(i.payload.index * G)]
+                                         base.eq(_times_const(i.payload.index, G))]
             with m.Case(Phase.UPDATE):
                 m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.UPDATE),
                              cmd.payload.group.eq(g)]
