@@ -308,20 +308,32 @@ class NeuronCore(wiring.Component):
         u_of = []
         for k in range(L):
             acc_k = acc_rd[k]
+            # Timing: the clamp detects overflow from the sign-extension bits (no carry
+            # chain), and the threshold compare and ``acc - θ`` run on the unclamped
+            # accumulator in parallel with it. Exact: 1 <= θ <= smax, so
+            # clamp(acc) >= θ iff acc >= θ, and a firing in-range acc has u - θ = acc - θ.
+            acc_lo = Signal(signed(sb), name=f"acc_lo_{k}")
+            m.d.comb += acc_lo.eq(acc_k[:sb])
+            over = Signal(name=f"over_{k}")
+            under = Signal(name=f"under_{k}")
+            if ab > sb:
+                top = acc_k[sb - 1:]
+                m.d.comb += [over.eq(~acc_k[ab - 1] & top.any()),
+                             under.eq(acc_k[ab - 1] & ~top.all())]
             u = Signal(signed(sb), name=f"u_{k}")
-            m.d.comb += u.eq(Mux(acc_k > smax, smax, Mux(acc_k < smin, smin, acc_k)))
+            m.d.comb += u.eq(Mux(over, smax, Mux(under, smin, acc_lo)))
             u_of.append(u)
             do_fire = Signal(name=f"do_fire_{k}")
             if self._fires:
                 lane_ok = 1 if k < last_full else (b_group != G - 1)
-                m.d.comb += do_fire.eq((u >= theta) & lane_ok)
+                m.d.comb += do_fire.eq((acc_k >= theta) & lane_ok)
             r = Signal(signed(sb + 1), name=f"reset_{k}")
             if not self._fires:
                 m.d.comb += r.eq(u)
             elif self._reset == "zero":
                 m.d.comb += r.eq(Mux(do_fire, 0, u))
             else:
-                m.d.comb += r.eq(u - Mux(do_fire, theta, 0))
+                m.d.comb += r.eq(Mux(do_fire, Mux(over, smax - theta, acc_lo - theta), u))
             d = Signal(signed(sb + 1), name=f"leak_{k}")
             if self._leak_shift is None:
                 m.d.comb += d.eq(r)
