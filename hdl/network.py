@@ -251,13 +251,20 @@ class Network(wiring.Component):
         n, T = self._network.output_size, self._network.timesteps
         counts = Array(Signal(range(T + 1), name=f"count_{i}") for i in range(n))
         best_count = Signal(range(T + 1))
-        idx = out.payload.index
+        # Timing: the spike is registered first, so the emitter's priority encoder does
+        # not feed the counter select and the argmax compare in the same cycle. A spike
+        # always leaves at least one cycle before the step marker, so the argmax has
+        # still settled when ``finishing`` (one cycle after the last marker) reads it.
+        spike_q = Signal(name="spike_q")
+        idx = Signal.like(out.payload.index, name="spike_index_q")
+        m.d.sync += [spike_q.eq(out.valid & out.ready & ~out.payload.last),
+                     idx.eq(out.payload.index)]
         bumped = Signal(range(T + 2), name="count_next")
         m.d.comb += bumped.eq(counts[idx] + 1)
         with m.If(begin):
             m.d.sync += [c.eq(0) for c in counts]
             m.d.sync += [best.eq(0), best_count.eq(0)]
-        with m.Elif(out.valid & out.ready & ~out.payload.last):
+        with m.Elif(spike_q):
             m.d.sync += counts[idx].eq(bumped)
             with m.If((bumped > best_count) | ((bumped == best_count) & (idx < best))):
                 m.d.sync += [best.eq(idx), best_count.eq(bumped)]
