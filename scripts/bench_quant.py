@@ -11,11 +11,26 @@ least four layers, in one process:
    with those measured sensitivities;
 4. quantize (``quant.export.quantize_run``: calibration, QAT, integer export, golden-model
    check) at uniform 8/6/4/3/2 bits, and at several average-bit budgets with the Hessian
-   allocation, a random allocation and the reversed allocation at the same budget;
+   allocation, random allocations (``--random-seeds`` seeds, summarized as mean ± sd and
+   range; ``--random-mode near``: distinct vectors drawn uniformly among those within
+   ``--random-slack`` average bits below the budget) and the reversed allocation at the
+   same budget; with ``--measured`` also the allocation on the directly measured Ω
+   (``quant.allocate.measured_sensitivity``); identical bit vectors are quantized once
+   (deterministic: same widths, same result); ``--qat-epochs 0`` scores the calibrated
+   networks without fine-tuning;
 5. weight memory and reduction vs float32; McNemar's exact test (paired, test set) of
-   every quantized network against the float one.
+   every quantized network against the float one and of every allocation against the
+   Hessian allocation at the same budget.
 
-Writes JSON (``--json``) and a Markdown report (``--md``, default docs/results_quant.md).
+MNIST only (docs/results_quant.md, section "MNIST: 784-400-200-100-10")::
+
+    OMP_NUM_THREADS=1 python scripts/bench_quant.py --no-digits --mnist mnist.npz \
+        --mnist-arch 784-400-200-100-10 --mnist-epochs 6 --batch-size 64 --threads 1 \
+        --qat-epochs 1 --budgets 2.5,3 --random-mode near --random-seeds 12 --measured \
+        --json /tmp/bq/results.json --md /tmp/bq/results.md
+
+Writes JSON (``--json``; ``<json>.partial`` after every quantized network) and a
+Markdown report (``--md``, default docs/results_quant.md).
 """
 from __future__ import annotations
 
@@ -34,9 +49,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from quant.allocate import (
+    Allocation,
     allocate,
     budget_from_avg_bits,
     choose_traces,
+    measured_sensitivity,
     quant_errors,
     random_allocation,
     reversed_allocation,
@@ -127,6 +144,7 @@ def quantized(run_dir: Path, bits: list[int], args, float_pred: np.ndarray,
         "state_bits": [layer.state_bits for layer in res.net.layers],
         "mcnemar": mcnemar(ok_f, ok_q),
         "seconds": time.perf_counter() - t0,
+        "_ok": ok_q,
     }
 
 
@@ -174,32 +192,96 @@ def bench_dataset(args, dataset: str, name: str, arch: str, epochs: int) -> dict
             "omega2_vs_loss_increase": spearman(om2, [s["loss_increase"] for s in sens]),
         }
 
+    om_meas = None
+    measured_seconds = None
+    if args.measured:
+        t0 = time.perf_counter()
+        om_meas = measured_sensitivity(run, cands, samples=args.samples, progress=False)
+        measured_seconds = time.perf_counter() - t0
+        nan = float("nan")
+        corr["measured"] = {
+            "per_param_vs_accuracy_drop": nan, "per_param_vs_loss_increase": nan,
+            "omega2_vs_accuracy_drop": spearman(list(om_meas[:, k2]),
+                                                [s["accuracy_drop"] for s in sens]),
+            "omega2_vs_loss_increase": spearman(list(om_meas[:, k2]),
+                                                [s["loss_increase"] for s in sens]),
+        }
+
     traces, why = choose_traces(hut, gn, policy=args.policy)
     per_param = np.asarray(traces) / np.asarray(n_params, dtype=np.float64)
     omega = per_param[:, None] * errors
 
     # --- quantized networks
     rows: list[dict[str, Any]] = []
+    done: dict[tuple[int, ...], dict[str, Any]] = {}
+    correct: dict[tuple[int, ...], np.ndarray] = {}  # per-sample correctness by widths
+    partial = Path(str(args.json) + ".partial")
+
+    def quantized_once(bits: list[int]) -> dict[str, Any]:
+        key = tuple(int(b) for b in bits)
+        if key in done:
+            return {**done[key], "reused": True}
+        r = quantized(run_dir, list(key), args, float_pred, test_x, test_y)
+        correct[key] = r.pop("_ok")
+        done[key] = r
+        return done[key]
+
+    def checkpoint() -> None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({"name": name, "arch": arch, "float_accuracy": float_acc,
+                                       "results": rows}, default=float) + "\n")
+
     for b in args.uniform:
         if b not in cands:
             continue
-        r = quantized(run_dir, [b] * len(n_params), args, float_pred, test_x, test_y)
+        r = quantized_once([b] * len(n_params))
         u = uniform_allocation(omega, n_params, cands, b)
         rows.append({"kind": "uniform", "budget_avg_bits": float(b), "objective": u.objective,
                      **r})
-        print(f"  uniform {b}: {100 * r['accuracy']:.2f}%", file=sys.stderr)
+        checkpoint()
+        print(f"  uniform {b}: {100 * r['accuracy']:.2f}% ({r['seconds']:.0f} s)",
+              file=sys.stderr, flush=True)
     for avg in args.budgets:
         budget = budget_from_avg_bits(avg, n_params)
         allocs = [allocate(omega, n_params, cands, budget_bits=budget)]
-        allocs += [random_allocation(omega, n_params, cands, budget_bits=budget, seed=s)
-                   for s in range(args.random_seeds)]
+        if om_meas is not None:
+            allocs.append(allocate(om_meas, n_params, cands, budget_bits=budget,
+                                   kind="measured"))
         allocs.append(reversed_allocation(errors, per_param, n_params, cands,
                                           budget_bits=budget))
+        if args.random_mode == "fill":
+            allocs += [random_allocation(omega, n_params, cands, budget_bits=budget, seed=s)
+                       for s in range(args.random_seeds)]
+        else:
+            pool, picks = near_budget_random(n_params, cands, budget, args.random_slack,
+                                             args.random_seeds, seed=args.seed)
+            for s, bits in enumerate(picks):
+                allocs.append(Allocation(
+                    bits=list(bits), objective=float("nan"), budget_bits=budget,
+                    used_bits=int(np.dot(bits, n_params)), omega=omega, candidates=cands,
+                    n_params=list(n_params), kind="random", meta={"seed": s, "mode": "near", "pool": pool,
+                          "slack_avg_bits": args.random_slack}))
         for a in allocs:
-            r = quantized(run_dir, a.bits, args, float_pred, test_x, test_y)
-            rows.append({"kind": a.kind, "budget_avg_bits": avg, "objective": a.objective,
+            r = quantized_once(a.bits)
+            # objective: ΣΩ under the allocation policy's (trace) Ω for every row
+            obj = float(sum(omega[i, cands.index(b)] for i, b in enumerate(a.bits)))
+            rows.append({"kind": a.kind, "budget_avg_bits": avg, "objective": obj,
                          "seed": a.meta.get("seed"), **r})
-            print(f"  {a.kind} {avg} {a.bits}: {100 * r['accuracy']:.2f}%", file=sys.stderr)
+            if a.kind == "random":
+                rows[-1]["random_mode"] = args.random_mode
+                rows[-1]["random_pool"] = a.meta.get("pool")
+            if om_meas is not None:
+                rows[-1]["objective_measured"] = float(
+                    sum(om_meas[i, cands.index(b)] for i, b in enumerate(a.bits)))
+            hess = next(x for x in rows if x["kind"] == "hessian"
+                        and x["budget_avg_bits"] == avg)
+            # paired test against the Hessian allocation at the same budget
+            rows[-1]["mcnemar_vs_hessian"] = mcnemar(correct[tuple(hess["bits"])],
+                                                     correct[tuple(a.bits)])
+            checkpoint()
+            print(f"  {a.kind} {avg} {a.bits}: {100 * r['accuracy']:.2f}% "
+                  f"({r['seconds']:.0f} s{', reused' if r.get('reused') else ''})",
+                  file=sys.stderr, flush=True)
     return {
         "dataset": dataset, "name": name, "arch": arch, "epochs": epochs,
         "timesteps": run.cfg.timesteps, "n_test": len(test_y),
@@ -212,9 +294,73 @@ def bench_dataset(args, dataset: str, name: str, arch: str, epochs: int) -> dict
         "spearman": corr,
         "candidates": list(cands),
         "omega": omega.tolist(),
+        "omega_measured": None if om_meas is None else om_meas.tolist(),
+        "measured_seconds": measured_seconds,
+        "random_summary": random_summary(rows, float_acc),
         "results": rows,
         "seconds": time.perf_counter() - t_all,
     }
+
+
+def near_budget_random(n_params: list[int], cands: tuple[int, ...], budget: int,
+                       slack_avg_bits: float, count: int, seed: int = 0
+                       ) -> tuple[int, list[tuple[int, ...]]]:
+    """``count`` distinct allocations drawn uniformly (without replacement) from every
+    per-layer width vector that fits the budget and uses at least ``budget -
+    slack_avg_bits · Σn`` bits (all ``len(cands)**L`` vectors enumerated; L <= 7).
+
+    A baseline whose seeds really differ: :func:`quant.allocate.random_allocation` keeps
+    the fullest of 4000 draws, which on input-layer-dominated networks returns the same
+    one or two vectors for most seeds. Returns (pool size, draws).
+    """
+    import itertools
+
+    if len(n_params) > 7:
+        raise ValueError("near-budget random: too many layers to enumerate")
+    n = np.asarray(n_params, dtype=np.int64)
+    lo = budget - slack_avg_bits * float(n.sum())
+    pool = [bits for bits in itertools.product(cands, repeat=len(n))
+            if lo <= int(np.dot(bits, n)) <= budget]
+    rng = np.random.default_rng((seed, budget))
+    order = rng.permutation(len(pool))[:count]
+    return len(pool), [pool[i] for i in order]
+
+
+def random_summary(rows: list[dict[str, Any]], float_acc: float) -> list[dict[str, Any]]:
+    """Per budget: the random allocations' accuracy as mean, sample sd, min, max, and
+    each non-random allocation's rank against them (how many random draws it beats)."""
+    out = []
+    for avg in dict.fromkeys(r["budget_avg_bits"] for r in rows if r["kind"] == "random"):
+        rand = [r for r in rows if r["kind"] == "random" and r["budget_avg_bits"] == avg]
+        acc = np.array([r["accuracy"] for r in rand])
+        ptq = np.array([r["ptq_accuracy"] for r in rand])
+        others = {}
+        for r in rows:
+            if r["budget_avg_bits"] == avg and r["kind"] not in ("random", "uniform"):
+                others[r["kind"]] = {
+                    "accuracy": r["accuracy"],
+                    "mcnemar_vs_hessian": r.get("mcnemar_vs_hessian"),
+                    "random_below": int(np.sum(acc < r["accuracy"])),
+                    "random_equal": int(np.sum(acc == r["accuracy"])),
+                    "z_vs_random": (float((r["accuracy"] - acc.mean()) / acc.std(ddof=1))
+                                    if len(acc) > 1 and acc.std(ddof=1) > 0
+                                    else float("nan")),
+                }
+        out.append({
+            "budget_avg_bits": avg, "n": len(rand),
+            "distinct_bits": len({tuple(r["bits"]) for r in rand}),
+            "accuracy_mean": float(acc.mean()),
+            "accuracy_sd": float(acc.std(ddof=1)) if len(acc) > 1 else float("nan"),
+            "accuracy_min": float(acc.min()), "accuracy_max": float(acc.max()),
+            "ptq_mean": float(ptq.mean()),
+            "ptq_sd": float(ptq.std(ddof=1)) if len(ptq) > 1 else float("nan"),
+            "ptq_min": float(ptq.min()), "ptq_max": float(ptq.max()),
+            "delta_vs_float_mean": float(acc.mean() - float_acc),
+            "random_vs_hessian_p": [r["mcnemar_vs_hessian"]["p_value"] for r in rand
+                                    if "mcnemar_vs_hessian" in r],
+            "others": others,
+        })
+    return out
 
 
 def _fmt_p(p: float) -> str:
@@ -250,18 +396,28 @@ def markdown(report: dict[str, Any]) -> str:
                   "(only that layer at 2 bits, no fine-tuning):"), "",
                   ("| estimator | trace/weight vs acc. drop | trace/weight vs loss incr. | "
                   "Ω(2) vs acc. drop | Ω(2) vs loss incr. |"), "|---|---:|---:|---:|---:|"]
+        def f2(v: float) -> str:
+            return "n/a" if not math.isfinite(v) else f"{v:.2f}"
+
         for m, c in d["spearman"].items():
-            lines.append(f"| {m} | {c['per_param_vs_accuracy_drop']:.2f} | "
-                         f"{c['per_param_vs_loss_increase']:.2f} | "
-                         f"{c['omega2_vs_accuracy_drop']:.2f} | "
-                         f"{c['omega2_vs_loss_increase']:.2f} |")
+            lines.append(f"| {m} | {f2(c['per_param_vs_accuracy_drop'])} | "
+                         f"{f2(c['per_param_vs_loss_increase'])} | "
+                         f"{f2(c['omega2_vs_accuracy_drop'])} | "
+                         f"{f2(c['omega2_vs_loss_increase'])} |")
+        if "measured" in d["spearman"]:
+            lines += ["", ("`measured` = Ω measured directly (training-loss increase with only "
+                      f"that layer fake-quantized, {d['traces']['samples']} training samples, "
+                      f"{d['measured_seconds']:.0f} s); its Ω(2) vs loss increase is close to "
+                      "the same quantity by construction (same samples), the accuracy-drop "
+                      "column (test set) is the real check.")]
         lines += ["", "### Accuracy vs weight memory", "",
                   ("| allocation | budget (avg bits) | bits per layer | avg bits | "
                   "smaller than f32 | ΣΩ | PTQ acc. | QAT acc. (golden) | Δ vs float (pts) | "
-                  "McNemar b/c, p | mism |"),
-                  "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+                  "McNemar b/c, p | vs Hessian b/c, p | mism |"),
+                  "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|"]
         for r in d["results"]:
             kind = r["kind"] + (f" (seed {r['seed']})" if r.get("seed") is not None else "")
+            kind += " †" if r.get("reused") else ""
             mc = r["mcnemar"]
             lines.append(
                 f"| {kind} | {r['budget_avg_bits']:g} | {'-'.join(map(str, r['bits']))} | "
@@ -270,9 +426,35 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{100 * r['accuracy']:.2f}% | "
                 f"{100 * (r['accuracy'] - d['float_accuracy']):+.2f} | "
                 f"{mc['float_only']}/{mc['quant_only']}, {_fmt_p(mc['p_value'])} | "
-                f"{r['integer_mismatches']} |")
-        lines += ["", ("McNemar: b = test samples the float network classifies correctly and "
-                  "the quantized one not, c = the reverse; exact two-sided binomial p-value."),
+                + (f"{mh['float_only']}/{mh['quant_only']}, {_fmt_p(mh['p_value'])} | "
+                   if (mh := r.get("mcnemar_vs_hessian")) and r["kind"] != "hessian"
+                   else " | ")
+                + f"{r['integer_mismatches']} |")
+        summ = d.get("random_summary") or []
+        if summ:
+            lines += ["", "### Random allocations (distribution) vs the others", "",
+                      ("| budget | random: n (distinct) | QAT acc. mean ± sd | range | "
+                       "PTQ acc. mean ± sd | random vs Hessian: p < 0.05 | " + " | ".join(
+                           f"{k} (beats n random)" for k in summ[0]["others"]) + " |"),
+                      "|---:|---:|---:|---:|---:|---:|" + "---:|" * len(summ[0]["others"])]
+            for sm in summ:
+                cells = [f"{100 * o['accuracy']:.2f}% ({o['random_below']}/{sm['n']}"
+                         + (f", {o['random_equal']} tied" if o["random_equal"] else "") + ")"
+                         for o in sm["others"].values()]
+                lines.append(
+                    f"| {sm['budget_avg_bits']:g} | {sm['n']} ({sm['distinct_bits']}) | "
+                    f"{100 * sm['accuracy_mean']:.2f} ± {100 * sm['accuracy_sd']:.2f}% | "
+                    f"{100 * sm['accuracy_min']:.2f}–{100 * sm['accuracy_max']:.2f}% | "
+                    f"{100 * sm['ptq_mean']:.2f} ± {100 * sm['ptq_sd']:.2f}% | "
+                    f"{sum(p < 0.05 for p in sm['random_vs_hessian_p'])}/"
+                    f"{len(sm['random_vs_hessian_p'])} | "
+                    + " | ".join(cells) + " |")
+        lines += ["", ("† same widths as an earlier row: that network's result (quantization "
+                  "is deterministic), not quantized again."),
+                  "", ("McNemar: b = test samples the float network classifies correctly and "
+                  "the quantized one not, c = the reverse; exact two-sided binomial p-value. "
+                  "'vs Hessian': the same paired test with the Hessian allocation at the same "
+                  "budget in place of the float network (b = Hessian right, this one wrong)."),
                   f"Total time for this dataset: {d['seconds']:.0f} s.", ""]
     return "\n".join(lines) + "\n"
 
@@ -303,11 +485,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--uniform", default="8,6,4,3,2")
     p.add_argument("--budgets", default="2.5,3,3.5,4")
     p.add_argument("--random-seeds", type=int, default=2)
+    p.add_argument("--random-mode", choices=("fill", "near"), default="fill",
+                   help="fill: quant.allocate.random_allocation (fullest of 4000 draws); "
+                        "near: distinct vectors drawn uniformly among those within "
+                        "--random-slack average bits below the budget")
+    p.add_argument("--random-slack", type=float, default=0.1)
+    p.add_argument("--measured", action="store_true",
+                   help="also allocate on the directly measured Ω (method 'measured')")
     p.add_argument("--json", default=str(ROOT / "docs" / "results_quant.json"))
     p.add_argument("--md", default=str(ROOT / "docs" / "results_quant.md"))
     args = p.parse_args(argv)
     args.candidates = [int(v) for v in args.candidates.split(",")]
-    args.uniform = [int(v) for v in args.uniform.split(",")]
+    args.uniform = ([] if args.uniform in ("", "none")
+                    else [int(v) for v in args.uniform.split(",")])
     args.budgets = [float(v) for v in args.budgets.split(",")]
     if args.threads:
         torch.set_num_threads(args.threads)
