@@ -270,8 +270,9 @@ class Network(wiring.Component):
                 m.d.sync += [best.eq(idx), best_count.eq(bumped)]
 
     def _membrane_readout(self, m: Module, begin: Any, last: Layer, best: Any) -> None:
-        """Running argmax of the final membranes, group by group in ascending order."""
-        L, G = last.lanes, last.groups
+        """Running argmax of the final membranes, row by row (``update_units`` neurons each)
+        in ascending order; with one update unit a plain running compare."""
+        L, G = last.update_units, last.rows
         n = self._network.output_size
         sb = last.layer.state_bits
         ro = last.readout
@@ -280,7 +281,7 @@ class Network(wiring.Component):
         grp_best_v = ro.u[0]
         grp_best_k: Any = 0
         for k in range(1, L):
-            lane_ok = 1 if k < valid_last else (ro.group != G - 1)
+            lane_ok = 1 if k < valid_last else (ro.row != G - 1)
             take = Signal(name=f"take_{k}")
             m.d.comb += take.eq(lane_ok & (ro.u[k] > grp_best_v))
             v = Signal(signed(sb), name=f"grp_best_v_{k}")
@@ -290,7 +291,7 @@ class Network(wiring.Component):
         best_v = Signal(signed(sb))
         first = Signal()
         cand = Signal(unsigned(index_bits(n) + 1), name="group_best_index")
-        m.d.comb += cand.eq(ro.group * L + grp_best_k)
+        m.d.comb += cand.eq(ro.row * L + grp_best_k)
         with m.If(begin):
             m.d.sync += [first.eq(1), best.eq(0), best_v.eq(0)]
         with m.Elif(ro.valid & ro.final), m.If(first | (grp_best_v > best_v)):
