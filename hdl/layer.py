@@ -45,17 +45,18 @@ NOMINAL_INPUT_RATE = 8
 def default_update_units(in_features: int, out_features: int, lanes: int) -> int:
     """Return the default number of update units (neurons updated per cycle) of a layer.
 
-    A step costs about ``max(events * G, rows)`` cycles (``G = ceil(out / lanes)``,
-    ``rows = ceil(out / units)``): the update of step ``t`` runs while step ``t+1``
-    accumulates. With ``e = max(1, in_features // NOMINAL_INPUT_RATE)`` nominal events
-    per step the update stays hidden when ``rows <= e * G``, i.e. ``units >= lanes / e``:
-    the default is the smallest divisor of ``lanes`` that is at least
-    ``ceil(lanes / e)``. A layer with many inputs (MNIST's 784) gets one unit; a tiny
-    layer gets as many units as lanes.
+    A step costs about ``max(events * G + 1, rows + 3)`` cycles (``G = ceil(out /
+    lanes)``, ``rows = ceil(out / units)``): the update of step ``t`` runs while step
+    ``t+1`` accumulates. With ``e = max(1, in_features // NOMINAL_INPUT_RATE)`` nominal
+    events per step the update is hidden when ``rows <= e * G``, i.e. when
+    ``units >= lanes / e``. The default is ``ceil(lanes / e)`` rounded down to a divisor
+    of ``lanes`` (an update row never spans two accumulator groups), so area is not spent
+    on units a typical step does not need. A layer with many inputs (MNIST's 784) gets
+    one unit; a tiny layer as many units as lanes.
     """
     e = max(1, in_features // NOMINAL_INPUT_RATE)
     need = -(-lanes // e)
-    return next(u for u in range(need, lanes + 1) if lanes % u == 0)
+    return max(u for u in range(1, need + 1) if lanes % u == 0)
 
 
 class Phase(enum.Enum, shape=2):

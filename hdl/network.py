@@ -231,8 +231,12 @@ class Network(wiring.Component):
         # The last marker can leave in the cycle the last membranes are read out, so the
         # running argmax settles one cycle after it: finish then.
         finishing = Signal()
-        m.d.sync += finishing.eq(busy & out_xfer & out.payload.last & (out_step == T - 1))
-        with m.If(finishing):
+        finishing_q = Signal()
+        m.d.sync += [finishing.eq(busy & out_xfer & out.payload.last & (out_step == T - 1)),
+                     finishing_q.eq(finishing)]
+        # spike-count readout: the argmax settles two cycles after the last spike
+        done_when = finishing_q if net.readout is Readout.SPIKE_COUNT else finishing
+        with m.If(done_when):
             m.d.sync += [busy.eq(0), done.eq(1), prediction.eq(best)]
 
         if net.readout is Readout.SPIKE_COUNT:
@@ -261,13 +265,22 @@ class Network(wiring.Component):
                      idx.eq(out.payload.index)]
         bumped = Signal(range(T + 2), name="count_next")
         m.d.comb += bumped.eq(counts[idx] + 1)
+        # Timing: the new count is registered before the argmax compare (the counter
+        # select + increment and the compare are separate stages); the argmax still sees
+        # every rise in order, one cycle later (``done`` waits one more cycle for it).
+        cmp_q = Signal(name="cmp_q")
+        cmp_idx = Signal.like(idx, name="cmp_index")
+        cmp_count = Signal(range(T + 2), name="cmp_count")
+        m.d.sync += [cmp_q.eq(spike_q & ~begin), cmp_idx.eq(idx), cmp_count.eq(bumped)]
         with m.If(begin):
             m.d.sync += [c.eq(0) for c in counts]
             m.d.sync += [best.eq(0), best_count.eq(0)]
-        with m.Elif(spike_q):
-            m.d.sync += counts[idx].eq(bumped)
-            with m.If((bumped > best_count) | ((bumped == best_count) & (idx < best))):
-                m.d.sync += [best.eq(idx), best_count.eq(bumped)]
+        with m.Else():
+            with m.If(spike_q):
+                m.d.sync += counts[idx].eq(bumped)
+            with m.If(cmp_q & ((cmp_count > best_count)
+                               | ((cmp_count == best_count) & (cmp_idx < best)))):
+                m.d.sync += [best.eq(cmp_idx), best_count.eq(cmp_count)]
 
     def _membrane_readout(self, m: Module, begin: Any, last: Layer, best: Any) -> None:
         """Running argmax of the final membranes, row by row (``update_units`` neurons each)

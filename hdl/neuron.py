@@ -121,8 +121,8 @@ class NeuronCore(wiring.Component):
 
     Precondition (the :class:`~hdl.layer.Layer` meets it: an event issues groups
     ``0..G-1`` in order): with more than one group, two ``acc`` commands to the same
-    group are at least two cycles apart (the accumulator memory's read port is
-    transparent only when ``groups == 1``).
+    group are at least two cycles apart (with one group the step buffers are registers,
+    read in the cycle they are used).
 
     A ``step`` is accepted only when the update unit has issued every row of the previous
     step and its first pipeline stage is empty, so the buffer the next step accumulates
@@ -324,8 +324,9 @@ class NeuronCore(wiring.Component):
 
     @property
     def acc_memory_depth(self) -> int:
-        """Rows of the accumulator memory: two step buffers of ``max(2, groups)`` rows."""
-        return 2 * max(2, self._groups)
+        """Rows of the accumulator memory: two step buffers of ``groups`` rows (one
+        group: two registers)."""
+        return 2 * self._groups
 
     @property
     def acc_memory_width(self) -> int:
@@ -356,40 +357,54 @@ class NeuronCore(wiring.Component):
         acc_par = Signal(name="acc_parity")           # buffer the current step adds into
         first = Signal(name="first_step")             # next update is the sample's first
         touched = [Signal(max(G, 1), name=f"touched_{p}") for p in range(2)]
-        mems, wrs, rds = [], [], []
-        for p in range(2):
-            mem = Memory(shape=unsigned(L * ab), depth=max(2, G), init=[])
-            m.submodules[f"acc_mem_{p}"] = mem
-            wr = mem.write_port()
-            # G == 1: back-to-back events add into the same row in consecutive cycles.
-            rd = mem.read_port(transparent_for=(wr,) if G == 1 else ())
-            mems.append(mem)
-            wrs.append(wr)
-            rds.append(rd)
+        if G > 1:
+            mems, wrs, rds = [], [], []
+            for p in range(2):
+                mem = Memory(shape=unsigned(L * ab), depth=G, init=[])
+                m.submodules[f"acc_mem_{p}"] = mem
+                mems.append(mem)
+                wrs.append(mem.write_port())
+                rds.append(mem.read_port())
+            acc_rows = [rds[p].data for p in range(2)]
+        else:
+            # one group: each step buffer is a plain register (read in the cycle it is
+            # used, so back-to-back events see each other's sums without forwarding)
+            acc_rows = [Signal(unsigned(L * ab), name=f"acc_row_{p}") for p in range(2)]
 
+        # stage a (the cycle after the command): the synapse ROM word appears and the
+        # accumulator row is read; stage b: the ROM word is registered (the block RAM's
+        # clock-to-out does not reach the adder), added and written back.
+        a_valid = Signal()
+        a_group = Signal.like(self.acc.payload.group, name="a_group")
+        a_par = Signal(name="a_parity")
         b_valid = Signal()
         b_group = Signal.like(self.acc.payload.group, name="b_group")
         b_par = Signal(name="b_parity")
         b_touched = Signal(name="b_touched")
-        look = Mux(acc_par, _bit(touched[1], self.acc.payload.group, G),
-                   _bit(touched[0], self.acc.payload.group, G))
+        w_q = Signal.like(self.weights, name="weights_q")
+        look = Mux(a_par, _bit(touched[1], a_group, G), _bit(touched[0], a_group, G))
         if G == 1:   # the row written this cycle is touched from the next cycle on
-            look = look | (b_valid & (b_par == acc_par))
+            look = look | (b_valid & (b_par == a_par))
         m.d.comb += self.acc.ready.eq(1)
-        m.d.sync += b_valid.eq(self.acc.valid)
+        m.d.sync += [a_valid.eq(self.acc.valid), b_valid.eq(a_valid), w_q.eq(self.weights)]
         with m.If(self.acc.valid):
-            m.d.sync += [b_group.eq(self.acc.payload.group), b_par.eq(acc_par),
-                         b_touched.eq(look)]
-        acc_rd = [data.View(_lanes_layout(signed(ab), L), rds[p].data) for p in range(2)]
-        wr_data = data.View(_lanes_layout(signed(ab), L), wrs[0].data)
+            m.d.sync += [a_group.eq(self.acc.payload.group), a_par.eq(acc_par)]
+        with m.If(a_valid):
+            m.d.sync += [b_group.eq(a_group), b_par.eq(a_par), b_touched.eq(look)]
+        acc_rd = [data.View(_lanes_layout(signed(ab), L), acc_rows[p]) for p in range(2)]
+        acc_wdata = Signal(unsigned(L * ab), name="acc_wdata")
+        wr_data = data.View(_lanes_layout(signed(ab), L), acc_wdata)
         for k in range(L):
             cur = Signal(signed(ab), name=f"acc_cur_{k}")
             m.d.comb += cur.eq(Mux(b_touched, Mux(b_par, acc_rd[1][k], acc_rd[0][k]), 0))
-            m.d.comb += wr_data[k].eq(cur + self.weights[k])
+            m.d.comb += wr_data[k].eq(cur + w_q[k])
         for p in range(2):
-            m.d.comb += [wrs[p].addr.eq(b_group), wrs[p].en.eq(b_valid & (b_par == p))]
-            if p:
-                m.d.comb += wrs[p].data.eq(wrs[0].data)
+            if G > 1:
+                m.d.comb += [wrs[p].addr.eq(b_group), wrs[p].en.eq(b_valid & (b_par == p)),
+                             wrs[p].data.eq(acc_wdata)]
+            else:
+                with m.If(b_valid & (b_par == p)):
+                    m.d.sync += acc_rows[p].eq(acc_wdata)
 
         # ---------------------------------------------------------------- update walker
         m.submodules.membranes = mmem = Memory(shape=unsigned(U * sb),
@@ -432,12 +447,16 @@ class NeuronCore(wiring.Component):
             m.d.comb += issue_ok.eq(~old_inflight | (w_row < wr_cnt))
         else:
             m.d.comb += issue_ok.eq(1)
+        # the walk starts one cycle after the step is taken, so the accumulation's last
+        # write (two cycles after its command) has landed before the first row is read
+        w_hold = Signal(name="w_hold")
+        m.d.sync += w_hold.eq(self.step.valid & self.step.ready)
         issue = Signal()
-        m.d.comb += issue.eq(walking & adv & issue_ok)
+        m.d.comb += issue.eq(walking & ~w_hold & adv & issue_ok)
 
         m.d.comb += [
             self.step.ready.eq(~walking & ~v[1]),
-            self.busy.eq(b_valid | walking | Cat(*v.values()).any()),
+            self.busy.eq(a_valid | b_valid | walking | Cat(*v.values()).any()),
         ]
         with m.If(self.start):
             m.d.sync += [acc_par.eq(0), first.eq(1), touched[0].eq(0), touched[1].eq(0)]
@@ -474,9 +493,9 @@ class NeuronCore(wiring.Component):
 
         # memory read ports: the accumulation's buffer reads for ``acc``, the other one
         # for the update walker
-        for p in range(2):
-            mine = acc_par == p
-            m.d.comb += [rds[p].addr.eq(Mux(mine, self.acc.payload.group, w_group)),
+        for p in range(2 if G > 1 else 0):
+            mine = a_valid & (a_par == p)
+            m.d.comb += [rds[p].addr.eq(Mux(mine, a_group, w_group)),
                          rds[p].en.eq(mine | adv)]
         m.d.comb += [m_rd.addr.eq(w_row), m_rd.en.eq(adv)]
         if self._bias_data is not None:

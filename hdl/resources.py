@@ -217,7 +217,7 @@ def layer_shapes(net: IntNetwork, lanes: Mapping[str, int] | int | None = None,
             syn_width=ln * layer.weight_bits,
             mem_depth=max(2, _ceil_div(layer.out_features, units)),
             mem_width=units * layer.state_bits, units=units,
-            acc_depth=max(2, groups), acc_width=ln * acc,
+            acc_depth=groups, acc_width=ln * acc,
         ))
     return out
 

@@ -92,8 +92,9 @@ def test_layer_matches_golden(seed: int, lanes: int, backpressure: bool) -> None
 @pytest.mark.parametrize("units", [1, 2, 4])
 def test_layer_cycles_per_step_meet_the_bound(units: int) -> None:
     # A quiet layer (no spikes, no backpressure): after the first step (which also pays
-    # the update of step 0 and the pipeline's latency) every step costs exactly max(events*G + 1, rows + 2):
-    # the update of a step runs while the next one accumulates. With enough update units
+    # the update of step 0 and the pipeline's latency) every step costs exactly
+    # max(events*G + 1, rows + 3): the update of a step runs while the next one
+    # accumulates. With enough update units
     # that is at most the event-driven bound events*G + G.
     rng = np.random.default_rng(7)
     net = pysim.random_network(rng, [9, 13], timesteps=6, threshold_scale=50.0)
@@ -105,17 +106,18 @@ def test_layer_cycles_per_step_meet_the_bound(units: int) -> None:
     assert (hw.groups, hw.rows) == (G, rows)
     events = x[0].sum(axis=1).astype(int)
     per_step = np.diff([0, *marks])
-    assert list(per_step[1:]) == list(np.maximum(events * G + 1, rows + 2)[1:])
+    assert list(per_step[1:]) == list(np.maximum(events * G + 1, rows + 3)[1:])
     if units > 1:
         assert (per_step[1:] <= (events * G + G)[1:]).all()
     # the first marker leaves after step 0's whole update: rows + pipeline latency
-    assert per_step[0] == events[0] * G + 1 + rows + hw.neurons.update_latency - 1
+    assert per_step[0] == events[0] * G + 1 + rows + hw.neurons.update_latency
 
 
 def test_layer_default_update_units() -> None:
     from hdl import default_update_units
     assert default_update_units(784, 256, 24) == 1     # MNIST-size: one unit
-    assert default_update_units(64, 128, 22) == 11     # 8 nominal events: ceil(22/8)=3 -> 11
+    assert default_update_units(64, 128, 22) == 2      # 8 nominal events: ceil(22/8)=3 -> 2
+    assert default_update_units(64, 128, 24) == 3
     assert default_update_units(9, 13, 4) == 4         # tiny: as many units as lanes
     assert default_update_units(128, 10, 10) == 1
 
