@@ -211,6 +211,8 @@ class Layer(wiring.Component):
         out_w = index_bits(self._layer.out_features)
 
         phase = Signal(Phase)
+        step_fresh = Signal()                 # the next event is the step's first
+        ev_fresh = Signal()                   # the event being issued is the step's first
         g = Signal(range(max(G, 2)))          # next group of the current event
         base = Signal.like(syn.addr, name="word_base")
         ev_active = Signal()                  # issuing groups 1..G-1 of an input event
@@ -291,19 +293,22 @@ class Layer(wiring.Component):
             with m.Case(Phase.IDLE):  # noqa: SIM117 (Amaranth control flow)
                 with m.If(self.start & ~self.busy):
                     m.d.sync += [phase.eq(Phase.ACCUM), g.eq(0), ev_active.eq(0),
-                                 issued.eq(0)]
+                                 issued.eq(0), step_fresh.eq(1)]
             with m.Case(Phase.ACCUM):
                 with m.If(ev_active):
-                    m.d.comb += [core.acc.valid.eq(1), core.acc.payload.group.eq(g)]
+                    m.d.comb += [core.acc.valid.eq(1), core.acc.payload.group.eq(g),
+                                 core.acc.payload.fresh.eq(ev_fresh)]
                     m.d.sync += g.eq(g + 1)
                     with m.If(g == G - 1):
                         m.d.sync += ev_active.eq(0)
                 with m.Elif(i.valid & i.ready):
                     with m.If(i.payload.last):
-                        m.d.sync += [issued.eq(issued + 1),
+                        m.d.sync += [issued.eq(issued + 1), step_fresh.eq(1),
                                      phase.eq(Mux(issued == T - 1, Phase.IDLE, Phase.ACCUM))]
                     with m.Else():
-                        m.d.comb += [core.acc.valid.eq(1), core.acc.payload.group.eq(0)]
+                        m.d.comb += [core.acc.valid.eq(1), core.acc.payload.group.eq(0),
+                                     core.acc.payload.fresh.eq(step_fresh)]
+                        m.d.sync += [step_fresh.eq(0), ev_fresh.eq(step_fresh)]
                         if G > 1:
                             m.d.sync += [ev_active.eq(1), g.eq(1),
                                          base.eq(_times_const(i.payload.index, G))]

@@ -27,23 +27,31 @@ __all__ = [
 
 DEFAULT_WORD_BITS = 72
 """Widest synapse word :func:`default_lanes` picks (two 36-bit block-RAM columns)."""
+DEFAULT_GROUPS = 16
+"""Most groups :func:`default_lanes` aims for: a step buffer of the accumulator is then
+at most 16 rows, one LUT-RAM cell deep on ECP5 (``TRELLIS_DPR16X4``), so it needs no
+read multiplexer."""
 _DEFAULT_MAX_LANES = 32
 
 
 def default_lanes(layer: IntLayer) -> int:
-    """Return the default number of parallel lanes for ``layer``.
+    """Return the default number of parallel accumulator lanes for ``layer``.
 
-    The most lanes whose synapse word fits :data:`DEFAULT_WORD_BITS` bits (and at most
-    32), then the fewest lanes that give the same number of groups
-    ``G = ceil(out / lanes)`` (no lane is wasted needlessly). Examples with 4-bit
-    weights (18 lanes fit 72 bits): 10 outputs -> 10 lanes (G=1); 128 -> 16 (G=8);
-    256 -> 18 (G=15).
+    The fewest lanes that give at most :data:`DEFAULT_GROUPS` groups
+    ``G = ceil(out / lanes)`` (an input event costs ``G`` cycles), but no more lanes
+    than fit a :data:`DEFAULT_WORD_BITS`-bit synapse word (and at most 32); then the
+    fewest lanes that give the same number of groups. Since the serial update unit
+    (2026-11-26) a lane is only an adder and a buffer select per accumulator bit, so
+    lanes are spent on cycles per event only where a layer has many neurons. Examples
+    with 4-bit weights: 10 outputs -> 1 lane (G=10); 128 -> 8 (G=16); 256 -> 16
+    (G=16); with 8-bit weights 256 -> 9 (the 72-bit word, G=29).
     """
     if not isinstance(layer, IntLayer):
         raise TypeError(f"Layer must be a pysim.IntLayer, not {layer!r}")
     cap = max(1, min(layer.out_features, _DEFAULT_MAX_LANES,
                      DEFAULT_WORD_BITS // layer.weight_bits))
-    groups = -(-layer.out_features // cap)
+    need = -(-layer.out_features // DEFAULT_GROUPS)
+    groups = -(-layer.out_features // min(need, cap))
     return -(-layer.out_features // groups)
 
 

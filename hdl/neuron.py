@@ -5,7 +5,7 @@ import itertools
 from typing import Any
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, MemoryData, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, MemoryData, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -80,14 +80,22 @@ def _lanes_layout(shape: Any, lanes: int) -> data.ArrayLayout:
     return data.ArrayLayout(shape, lanes)
 
 
-def _equals(x: Any, c: int) -> Any:
-    """``x == c``, written as a reduce-or for 0 (Yosys would emit ``!x``: WIDTHTRUNC)."""
-    return ~x.any() if c == 0 else x == c
+def _mux_tree(choices: list[Any], sel: Any) -> Any:
+    """``choices[sel]`` as a binary tree of 2:1 multiplexers on the bits of ``sel``.
 
-
-def _bit(bits: Any, index: Any, n: int) -> Any:
-    """Bit ``index`` of ``bits`` (``n`` wide) as a case over the ``n`` positions."""
-    return bits[0] if n == 1 else Array(bits[i] for i in range(n))[index]
+    Yosys lowers an ``Array`` index (a parallel case) to AND/OR trees with one
+    comparator per choice; a tree of ``Mux`` maps to LUT4 + PFUMX/L6MUX directly (about
+    a third of the logic for a 16:1 select). Indices past the end select the last choice.
+    """
+    level = list(choices)
+    bit = 0
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level), 2):
+            nxt.append(level[i] if i + 1 == len(level) else Mux(sel[bit], level[i + 1], level[i]))
+        level = nxt
+        bit += 1
+    return level[0]
 
 
 class NeuronCore(wiring.Component):
@@ -101,9 +109,9 @@ class NeuronCore(wiring.Component):
       ``acc[p][g] = Σ_{inputs j fired so far at step t} W[n, j]``, double-buffered by
       the step's parity ``p``. An ``acc`` command for group ``g`` adds the weight word
       on :attr:`weights` (presented one cycle after the command, the synapse ROM's
-      latency): ``acc := (touched[p][g] ? acc : 0) + w``. A ``touched`` bit per
-      (parity, group) replaces clearing the memory: a row not yet written this step
-      reads as 0.
+      latency): ``acc := (fresh ? 0 : acc) + w``, where ``fresh`` (in the command)
+      marks the step's first word for that group; this replaces clearing the memory,
+      so the write data is always the adder's output.
     * **Update** (:attr:`step`: "step ``t`` is accumulated"): the parity flips (the next
       step accumulates into the other buffer) and the update unit walks the neurons of
       step ``t`` in ``rows = ceil(out_features / update_units)`` rows of
@@ -114,15 +122,17 @@ class NeuronCore(wiring.Component):
       ``d = r - (r >>> k)`` (arithmetic shift; ``d = r`` without leak),
       ``a = d + b + acc``, ``u[t] = clamp(a)`` to the ``state_bits`` range,
       ``s[t] = u[t] >= θ``; ``u[t]`` is written back to the membrane memory and the
-      row's membranes and spikes leave on :attr:`upd`. Reading row ``g`` of the
-      accumulator clears ``touched[p][g]``. This is contract §1 step for step: the
+      row's membranes and spikes leave on :attr:`upd`. A buffer that received no
+      word in the step reads as 0 (one ``written`` flag per buffer, cleared when the
+      update has read it). This is contract §1 step for step: the
       reset of step ``t`` uses step ``t-1``'s membrane and spike (recomputed from the
       stored membrane, so no spike is stored).
 
-    Precondition (the :class:`~hdl.layer.Layer` meets it: an event issues groups
-    ``0..G-1`` in order): with more than one group, two ``acc`` commands to the same
-    group are at least two cycles apart (with one group the step buffers are registers,
-    read in the cycle they are used).
+    Preconditions (the :class:`~hdl.layer.Layer` meets them: an input event issues
+    groups ``0..G-1`` in order, ``fresh`` for the step's first event): in a step with
+    any ``acc`` command every group gets one, its first with ``fresh`` set; with more
+    than one group, two commands to the same group are at least two cycles apart (with
+    one group the step buffers are registers, read in the cycle they are used).
 
     A ``step`` is accepted only when the update unit has issued every row of the previous
     step and its first pipeline stage is empty, so the buffer the next step accumulates
@@ -157,7 +167,7 @@ class NeuronCore(wiring.Component):
     Attributes
     ----------
     start : In(1): a new sample (all membranes and spikes zero)
-    acc : In(stream.Signature(StructLayout({"group": unsigned})))
+    acc : In(stream.Signature(StructLayout({"group": unsigned, "fresh": 1})))
     weights : In(ArrayLayout(signed(weight_bits), lanes))
     step : In(stream.Signature(StructLayout({"final": 1})))
     upd : Out(stream.Signature(StructLayout({"row", "spikes", "u", "last", "final"})))
@@ -217,7 +227,8 @@ class NeuronCore(wiring.Component):
         })
         super().__init__({
             "start": In(1),
-            "acc": In(stream.Signature(data.StructLayout({"group": gshape}))),
+            "acc": In(stream.Signature(data.StructLayout({"group": gshape,
+                                                          "fresh": unsigned(1)}))),
             "weights": In(_lanes_layout(signed(self._weight_bits), self._lanes)),
             "step": In(stream.Signature(data.StructLayout({"final": unsigned(1)}))),
             "upd": Out(stream.Signature(self._upd_layout)),
@@ -356,7 +367,7 @@ class NeuronCore(wiring.Component):
         # ---------------------------------------------------------------- accumulation
         acc_par = Signal(name="acc_parity")           # buffer the current step adds into
         first = Signal(name="first_step")             # next update is the sample's first
-        touched = [Signal(max(G, 1), name=f"touched_{p}") for p in range(2)]
+        written = [Signal(name=f"written_{p}") for p in range(2)]  # buffer p holds a sum
         if G > 1:
             mems, wrs, rds = [], [], []
             for p in range(2):
@@ -380,23 +391,22 @@ class NeuronCore(wiring.Component):
         b_valid = Signal()
         b_group = Signal.like(self.acc.payload.group, name="b_group")
         b_par = Signal(name="b_parity")
-        b_touched = Signal(name="b_touched")
+        a_fresh = Signal(name="a_fresh")
+        b_fresh = Signal(name="b_fresh")
         w_q = Signal.like(self.weights, name="weights_q")
-        look = Mux(a_par, _bit(touched[1], a_group, G), _bit(touched[0], a_group, G))
-        if G == 1:   # the row written this cycle is touched from the next cycle on
-            look = look | (b_valid & (b_par == a_par))
         m.d.comb += self.acc.ready.eq(1)
         m.d.sync += [a_valid.eq(self.acc.valid), b_valid.eq(a_valid), w_q.eq(self.weights)]
         with m.If(self.acc.valid):
-            m.d.sync += [a_group.eq(self.acc.payload.group), a_par.eq(acc_par)]
+            m.d.sync += [a_group.eq(self.acc.payload.group), a_par.eq(acc_par),
+                         a_fresh.eq(self.acc.payload.fresh)]
         with m.If(a_valid):
-            m.d.sync += [b_group.eq(a_group), b_par.eq(a_par), b_touched.eq(look)]
+            m.d.sync += [b_group.eq(a_group), b_par.eq(a_par), b_fresh.eq(a_fresh)]
         acc_rd = [data.View(_lanes_layout(signed(ab), L), acc_rows[p]) for p in range(2)]
         acc_wdata = Signal(unsigned(L * ab), name="acc_wdata")
         wr_data = data.View(_lanes_layout(signed(ab), L), acc_wdata)
         for k in range(L):
             cur = Signal(signed(ab), name=f"acc_cur_{k}")
-            m.d.comb += cur.eq(Mux(b_touched, Mux(b_par, acc_rd[1][k], acc_rd[0][k]), 0))
+            m.d.comb += cur.eq(Mux(b_fresh, 0, Mux(b_par, acc_rd[1][k], acc_rd[0][k])))
             m.d.comb += wr_data[k].eq(cur + w_q[k])
         for p in range(2):
             if G > 1:
@@ -459,7 +469,7 @@ class NeuronCore(wiring.Component):
             self.busy.eq(a_valid | b_valid | walking | Cat(*v.values()).any()),
         ]
         with m.If(self.start):
-            m.d.sync += [acc_par.eq(0), first.eq(1), touched[0].eq(0), touched[1].eq(0)]
+            m.d.sync += [acc_par.eq(0), first.eq(1), written[0].eq(0), written[1].eq(0)]
         with m.Elif(self.step.valid & self.step.ready):
             m.d.sync += [walking.eq(1), w_row.eq(0), w_group.eq(0), w_sub.eq(0),
                          w_par.eq(acc_par), acc_par.eq(~acc_par), w_first.eq(first),
@@ -476,16 +486,15 @@ class NeuronCore(wiring.Component):
                 m.d.sync += w_group.eq(w_group + 1)
             with m.If(last_row):
                 m.d.sync += walking.eq(0)
-        # touched bits: set by the accumulation, cleared when the update reads the group's
-        # last row (the two never address the same parity at once)
-        group_done = 1 if S == 1 else (last_row | (w_sub == S - 1))
+        # ``written[p]``: buffer p received a word this step (set by the accumulation,
+        # cleared when the update has read the buffer's last row; the two never address
+        # the same parity at once)
         for p in range(2):
-            for gi in range(G):
-                with m.If(~self.start):
-                    with m.If(b_valid & (b_par == p) & _equals(b_group, gi)):
-                        m.d.sync += touched[p][gi].eq(1)
-                    with m.Elif(issue & group_done & (w_par == p) & _equals(w_group, gi)):
-                        m.d.sync += touched[p][gi].eq(0)
+            with m.If(~self.start):
+                with m.If(b_valid & (b_par == p)):
+                    m.d.sync += written[p].eq(1)
+                with m.Elif(issue & last_row & (w_par == p)):
+                    m.d.sync += written[p].eq(0)
         with m.If(issue & last_row):
             m.d.sync += old_inflight.eq(1)
         with m.Elif(m_wr.en & (row[6] == R - 1)):
@@ -506,13 +515,12 @@ class NeuronCore(wiring.Component):
         # ---- stage 1: the memories' outputs
         s1_sub = Signal.like(w_sub, name="s1_sub")
         s1_par = Signal(name="s1_parity")
-        s1_touched = Signal(name="s1_touched")
+        s1_written = Signal(name="s1_written")
         s1_first = Signal(name="s1_first")
         with m.If(adv):
             m.d.sync += [v[1].eq(issue), row[1].eq(w_row), fin[1].eq(w_final),
                          s1_sub.eq(w_sub), s1_par.eq(w_par), s1_first.eq(w_first),
-                         s1_touched.eq(Mux(w_par, _bit(touched[1], w_group, G),
-                                           _bit(touched[0], w_group, G)))]
+                         s1_written.eq(Mux(w_par, written[1], written[0]))]
             for prev, i in itertools.pairwise(regs):
                 m.d.sync += [v[i].eq(v[prev]), row[i].eq(row[prev]), fin[i].eq(fin[prev])]
 
@@ -539,9 +547,9 @@ class NeuronCore(wiring.Component):
             sel = []
             for p in range(2):
                 choices = [acc_rd[p][s * U + k] for s in range(S)]
-                sel.append(choices[0] if S == 1 else Array(choices)[s1_sub])
+                sel.append(choices[0] if S == 1 else _mux_tree(choices, s1_sub))
             syn = stage(f"s2_syn_{k}", signed(ab),
-                        Mux(s1_touched, Mux(s1_par, sel[1], sel[0]), 0), deep)
+                        Mux(s1_written, Mux(s1_par, sel[1], sel[0]), 0), deep)
             up = stage(f"s2_uprev_{k}", signed(sb), Mux(s1_first, 0, mem_u[k]), deep)
             bias = (stage(f"s2_bias_{k}", signed(sb), bias_u[k], deep)
                     if self._bias_data is not None else Const(0, signed(2)))

@@ -63,18 +63,23 @@ def run_core(core: NeuronCore, steps: list[list[tuple[int, list[int]]]], *,
         ctx.set(core.start, 0)
         prev = [0] * L
         last_g = None
+        G = core.groups
         for t, words in enumerate(steps):
-            for g, w in words:
-                if g == last_g and core.groups > 1:
-                    # the core's precondition (the Layer meets it): with more than one
-                    # group, two commands to one group are at least two cycles apart
+            # The core's preconditions (the Layer meets them): a word for group g is
+            # issued as an event over every group (zeros elsewhere), in group order, the
+            # step's first event with ``fresh``; with more than one group, two commands
+            # to one group are at least two cycles apart.
+            cmds = [(gi, w if gi == g else [0] * L, e == 0)
+                    for e, (g, w) in enumerate(words) for gi in range(G)]
+            for g, w, fresh in cmds:
+                if g == last_g and G > 1:
                     ctx.set(core.weights, prev)
                     prev = [0] * L
                     await ctx.tick()
                 last_g = g
                 ctx.set(core.weights, prev)
                 ctx.set(core.acc.valid, 1)
-                ctx.set(core.acc.payload, {"group": g})
+                ctx.set(core.acc.payload, {"group": g, "fresh": int(fresh)})
                 assert ctx.get(core.acc.ready)
                 await ctx.tick()
                 ctx.set(core.acc.valid, 0)
