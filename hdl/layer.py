@@ -287,6 +287,15 @@ class Layer(wiring.Component):
             core.step.valid.eq(accum & i.valid & i.payload.last),
             core.step.payload.final.eq(issued == T - 1),
         ]
+        # The accumulate command: continuous expressions (not assigned inside the
+        # controller's Switch), so event-driven simulators evaluate them at time 0.
+        event_taken = Signal()
+        m.d.comb += [
+            event_taken.eq(accum & i.valid & ~i.payload.last),
+            core.acc.valid.eq((phase == Phase.ACCUM) & (ev_active | event_taken)),
+            core.acc.payload.group.eq(Mux(ev_active, g, 0)),
+            core.acc.payload.fresh.eq(Mux(ev_active, ev_fresh, step_fresh)),
+        ]
         self._probe = {"phase": phase, "g": g, "ev_active": ev_active, "mask": mask,
                        "marker_pending": marker_pending}
         with m.Switch(phase):
@@ -296,8 +305,6 @@ class Layer(wiring.Component):
                                  issued.eq(0), step_fresh.eq(1)]
             with m.Case(Phase.ACCUM):
                 with m.If(ev_active):
-                    m.d.comb += [core.acc.valid.eq(1), core.acc.payload.group.eq(g),
-                                 core.acc.payload.fresh.eq(ev_fresh)]
                     m.d.sync += g.eq(g + 1)
                     with m.If(g == G - 1):
                         m.d.sync += ev_active.eq(0)
@@ -306,8 +313,6 @@ class Layer(wiring.Component):
                         m.d.sync += [issued.eq(issued + 1), step_fresh.eq(1),
                                      phase.eq(Mux(issued == T - 1, Phase.IDLE, Phase.ACCUM))]
                     with m.Else():
-                        m.d.comb += [core.acc.valid.eq(1), core.acc.payload.group.eq(0),
-                                     core.acc.payload.fresh.eq(step_fresh)]
                         m.d.sync += [step_fresh.eq(0), ev_fresh.eq(step_fresh)]
                         if G > 1:
                             m.d.sync += [ev_active.eq(1), g.eq(1),
