@@ -127,7 +127,7 @@ def portmap(design: Network, top: str = "spikeforge_top") -> dict[str, Any]:
             "acc_bits": hw.acc_bits,
             "fires": hw.fires,
             "synapse_memory": {"depth": syn.depth, "width": syn.width, "bits": syn.bits,
-                               "ram_style": "block"},
+                               "ram_style": "block", "banks": syn.banks},
             "update_units": hw.update_units,
             "rows": hw.rows,
             "accumulator_memory": {"depth": core.acc_memory_depth,

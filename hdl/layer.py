@@ -211,6 +211,7 @@ class Layer(wiring.Component):
         out_w = index_bits(self._layer.out_features)
 
         phase = Signal(Phase)
+        cmd_pending = Signal()                # a delayed command not yet in the core
         step_fresh = Signal()                 # the next event is the step's first
         ev_fresh = Signal()                   # the event being issued is the step's first
         g = Signal(range(max(G, 2)))          # next group of the current event
@@ -283,19 +284,32 @@ class Layer(wiring.Component):
         # ``ready`` depends on registers (and the marker flag of the offered beat) only.
         accum = (phase == Phase.ACCUM) & ~ev_active
         m.d.comb += [
-            i.ready.eq(accum & (~i.payload.last | core.step.ready)),
-            core.step.valid.eq(accum & i.valid & i.payload.last),
+            i.ready.eq(accum & (~i.payload.last | (core.step.ready & ~cmd_pending))),
+            core.step.valid.eq(accum & i.valid & i.payload.last & ~cmd_pending),
             core.step.payload.final.eq(issued == T - 1),
         ]
         # The accumulate command: continuous expressions (not assigned inside the
         # controller's Switch), so event-driven simulators evaluate them at time 0.
         event_taken = Signal()
+        acc_valid = Signal()
+        acc_group = Signal.like(core.acc.payload.group, name="acc_group")
+        acc_fresh = Signal(name="acc_fresh")
         m.d.comb += [
             event_taken.eq(accum & i.valid & ~i.payload.last),
-            core.acc.valid.eq((phase == Phase.ACCUM) & (ev_active | event_taken)),
-            core.acc.payload.group.eq(Mux(ev_active, g, 0)),
-            core.acc.payload.fresh.eq(Mux(ev_active, ev_fresh, step_fresh)),
+            acc_valid.eq((phase == Phase.ACCUM) & (ev_active | event_taken)),
+            acc_group.eq(Mux(ev_active, g, 0)),
+            acc_fresh.eq(Mux(ev_active, ev_fresh, step_fresh)),
         ]
+        if syn.latency == 1:
+            m.d.comb += [core.acc.valid.eq(acc_valid), core.acc.payload.group.eq(acc_group),
+                         core.acc.payload.fresh.eq(acc_fresh)]
+        else:
+            # banked synapse ROM (two cycles from address to word): the core gets each
+            # command one cycle after its ROM address
+            m.d.sync += [core.acc.valid.eq(acc_valid), cmd_pending.eq(acc_valid)]
+            with m.If(acc_valid):
+                m.d.sync += [core.acc.payload.group.eq(acc_group),
+                             core.acc.payload.fresh.eq(acc_fresh)]
         self._probe = {"phase": phase, "g": g, "ev_active": ev_active, "mask": mask,
                        "marker_pending": marker_pending}
         with m.Switch(phase):

@@ -35,6 +35,7 @@ __all__ = [
     "layer_shapes",
     "load_model",
     "map_memory",
+    "map_synapse",
 ]
 
 _FACTOR_MUX = 0.5
@@ -135,6 +136,22 @@ def _best_geometry(prim: BramPrimitive, depth: int, width: int, read_ports: int,
                 mode=prim.name,
             ))
     return best
+
+
+def map_synapse(depth: int, width: int, target: str | Target) -> MemoryMapping:
+    """Block RAM of a synapse ROM as the generator builds it: banks of
+    :data:`hdl.synapse.BANK_WORDS` words when deeper (each mapped on its own), summed."""
+    from .synapse import bank_depths
+
+    parts = [map_memory(max(2, d), width, target) for d in bank_depths(depth)]
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return MemoryMapping(
+        depth=depth, width=width, cell=first.cell, count=sum(p.count for p in parts),
+        units=sum(p.units for p in parts), shape=first.shape,
+        allocated_bits=sum(p.allocated_bits for p in parts), mode=first.mode,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -496,7 +513,7 @@ def estimate_network(net: IntNetwork, *, target: str | Target,
         raise InputError(f"resource model has no coefficients for family {t.family}")
     layers = []
     for s in layer_shapes(net, lanes, portmap):
-        syn = map_memory(s.syn_depth, s.syn_width, t)
+        syn = map_synapse(s.syn_depth, s.syn_width, t)
         mems = layer_memories(s, t)
         feats = layer_features(s, mems)
         lay = net.layer(s.name)

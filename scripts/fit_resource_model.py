@@ -139,7 +139,7 @@ def design_matrix(rec: dict[str, Any], family: str) -> tuple[np.ndarray, np.ndar
         mems = R.layer_memories(s, target)
         f = R.layer_features(s, mems)
         xl += np.array([f[k] for k in R.FEATURES])
-        bram += R.map_memory(s.syn_depth, s.syn_width, target).count
+        bram += R.map_synapse(s.syn_depth, s.syn_width, target).count
         bram += sum(mm.block.count for mm in mems if mm.block)
     tf = R.top_features(net)
     xt = np.array([tf[k] for k in R.TOP_FEATURES])

@@ -108,3 +108,14 @@ def test_network_wrong_network() -> None:
     with pytest.raises(TypeError) as info:
         Network(network="net")
     assert str(info.value) == "Network must be a pysim.IntNetwork, not 'net'"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_network_matches_golden_with_banked_synapse_rom(monkeypatch, seed: int) -> None:
+    # Tiny banks so that small networks take the banked ROM path (two cycles from the
+    # address to the word; the layer delays its commands to the core by one cycle).
+    import hdl.synapse
+    monkeypatch.setattr(hdl.synapse, "BANK_WORDS", 4)
+    net, x, lanes = _random_case(seed + 20)
+    _check(net, x, lanes=lanes, gap_rng=np.random.default_rng(seed), gap_rate=0.2)
+    _check(net, x)
