@@ -323,6 +323,7 @@ def _sweep(net: IntNetwork, tlist: list[Target], lanes: Any,
                 "lanes": {lay.name: lay.lanes for lay in est.layers},
                 "layers": {lay.name: {"luts": round(lay.luts, 1), "ffs": round(lay.ffs, 1),
                                       "bram_units": lay.bram_units,
+                                      "synapse_bram_units": lay.synapse.units,
                                       "bram_bits": lay.bram_bits,
                                       "bram_ratio": round(lay.bram_ratio, 4)}
                            for lay in est.layers},

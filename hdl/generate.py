@@ -127,12 +127,17 @@ def portmap(design: Network, top: str = "spikeforge_top") -> dict[str, Any]:
             "acc_bits": hw.acc_bits,
             "fires": hw.fires,
             "synapse_memory": {"depth": syn.depth, "width": syn.width, "bits": syn.bits,
-                               "ram_style": "block"},
+                               "ram_style": "block", "banks": syn.banks},
+            "update_units": hw.update_units,
+            "rows": hw.rows,
+            "accumulator_memory": {"depth": core.acc_memory_depth,
+                                   "width": core.acc_memory_width,
+                                   "bits": core.acc_memory_depth * core.acc_memory_width},
             "membrane_memory": {"depth": core.memory_depth, "width": core.memory_width,
                                 "bits": core.memory_depth * core.memory_width},
             "bias_memory": (None if core.bias_data is None else {
-                "depth": core.bias_data.depth, "width": core.lanes * core.state_bits,
-                "bits": core.bias_data.depth * core.lanes * core.state_bits}),
+                "depth": core.bias_data.depth, "width": core.memory_width,
+                "bits": core.bias_data.depth * core.memory_width}),
         })
     return {
         "format": PORTMAP_FORMAT,
@@ -148,6 +153,7 @@ def portmap(design: Network, top: str = "spikeforge_top") -> dict[str, Any]:
         "taps": taps,
         "layers": layers,
         "cycle_bound": "sum over layers of (input_events * groups + groups) per timestep",
+        "cycle_model": "per layer and timestep about max(input_events * groups + 1, rows)",
     }
 
 

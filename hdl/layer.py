@@ -10,10 +10,10 @@ from amaranth.lib.wiring import In, Out
 from pysim import IntLayer
 
 from ._params import check_bool, check_int, index_bits, quiet_on_error
-from .neuron import NeuronCore, Op, accumulator_bits
+from .neuron import NeuronCore, synaptic_bits
 from .synapse import SynapseMemory
 
-__all__ = ["Layer", "Phase", "event_layout"]
+__all__ = ["Layer", "Phase", "default_update_units", "event_layout"]
 
 
 def event_layout(index_width: int) -> data.StructLayout:
@@ -38,42 +38,68 @@ def _times_const(x: Any, c: int) -> Any:
     return total
 
 
-class Phase(enum.Enum, shape=3):
+NOMINAL_INPUT_RATE = 8
+""":func:`default_update_units` assumes one input in ``NOMINAL_INPUT_RATE`` fires per step."""
+
+
+def default_update_units(in_features: int, out_features: int, lanes: int) -> int:
+    """Return the default number of update units (neurons updated per cycle) of a layer.
+
+    A step costs about ``max(events * G + 1, rows + 3)`` cycles (``G = ceil(out /
+    lanes)``, ``rows = ceil(out / units)``): the update of step ``t`` runs while step
+    ``t+1`` accumulates. With ``e = max(1, in_features // NOMINAL_INPUT_RATE)`` nominal
+    events per step the update is hidden when ``rows <= e * G``, i.e. when
+    ``units >= lanes / e``. The default is ``ceil(lanes / e)`` rounded down to a divisor
+    of ``lanes`` (an update row never spans two accumulator groups), so area is not spent
+    on units a typical step does not need. A layer with many inputs (MNIST's 784) gets
+    one unit; a tiny layer as many units as lanes.
+    """
+    e = max(1, in_features // NOMINAL_INPUT_RATE)
+    need = -(-lanes // e)
+    return max(u for u in range(1, need + 1) if lanes % u == 0)
+
+
+class Phase(enum.Enum, shape=2):
     """State of the layer controller."""
 
     IDLE = 0    #: waiting for ``start``
-    INIT = 1    #: writing ``acc := b`` to every group
-    ACCUM = 2   #: consuming input events (G weight words each)
-    UPDATE = 3  #: issuing UPDATE to groups 1..G-1 (group 0 issued with the marker)
+    ACCUM = 1   #: consuming input events (G weight words each) and step markers
 
 
 class Layer(wiring.Component):
     """One dense layer of an integer network as an event-driven pipeline stage.
 
-    Per sample (after a ``start`` pulse while idle) the layer initializes its neurons
-    (``groups`` cycles), then runs ``timesteps`` steps. One step:
+    Per sample (after a ``start`` pulse while idle) the layer runs ``timesteps`` steps.
+    One step:
 
     1. every input event ``j`` (a beat with ``last = 0``) reads the ``G = ceil(out /
-       lanes)`` weight words ``j*G .. j*G+G-1`` and adds them to the accumulators of the
-       ``G`` groups, one word per cycle (``G`` cycles per event, back to back);
-    2. the end-of-step marker starts the update: group by group (one per cycle) the
-       neurons clamp, fire and prepare the next step (see :class:`NeuronCore`); spikes
-       leave on :attr:`o_events` as one beat per spiking neuron in ascending order;
-    3. after the last group the layer sends its own marker and accepts the next step.
+       lanes)`` weight words ``j*G .. j*G+G-1`` and adds them to the step's synaptic
+       accumulators of the ``G`` groups, one word per cycle (``G`` cycles per event,
+       back to back);
+    2. the end-of-step marker hands the step to the neuron core's serial update unit
+       (see :class:`NeuronCore`) and the next step's events accumulate meanwhile into
+       the other buffer; the marker is taken only when the update unit has finished
+       issuing the previous step;
+    3. the update's spikes leave on :attr:`o_events` as one beat per spiking neuron in
+       ascending order, then the layer's own marker.
 
-    A step costs ``events * G + G`` cycles plus a pipeline constant of about two
-    cycles, when the next layer keeps up; a group that fires ``f > 1`` neurons holds
-    the update for ``f - 1`` extra cycles (one output beat per cycle).
+    A step costs about ``max(events * G + 1, rows)`` cycles when the next layer keeps up
+    (``rows = ceil(out / update_units)``), plus a pipeline latency of
+    :data:`~hdl.neuron.UPDATE_LATENCY` cycles per sample; a row that fires ``f > 1``
+    neurons holds the update for ``f - 1`` extra cycles (one output beat per cycle).
 
     Parameters
     ----------
     layer : pysim.IntLayer
     lanes : int
-        Neurons per group, 1..min(out_features, 64).
+        Accumulator lanes, 1..min(out_features, 64).
     timesteps : int
         Steps per sample, 1..65535.
     fires : bool
         False for the last layer of a membrane readout.
+    update_units : int or None
+        Neurons updated per cycle (a divisor of ``lanes``); None:
+        :func:`default_update_units`.
 
     Attributes
     ----------
@@ -81,37 +107,41 @@ class Layer(wiring.Component):
     busy : Out(1)
     i_events : In(stream.Signature(event_layout(index_bits(in_features))))
     o_events : Out(stream.Signature(event_layout(index_bits(out_features))))
-    readout : Out: ``valid`` (one group's membranes after an update), ``final`` (it is
-        the sample's last step), ``group``, ``u`` (``lanes`` membranes ``u[t]``)
+    readout : Out: ``valid`` (one row's membranes after an update), ``final`` (it is
+        the sample's last step), ``row``, ``u`` (``update_units`` membranes ``u[t]``)
     """
 
     @quiet_on_error
     def __init__(self, *, layer: IntLayer, lanes: int, timesteps: int,
-                 fires: bool = True) -> None:
+                 fires: bool = True, update_units: int | None = None) -> None:
         if not isinstance(layer, IntLayer):
             raise TypeError(f"Layer must be a pysim.IntLayer, not {layer!r}")
         self._layer = layer
         self._timesteps = check_int(timesteps, 1, 65535, "Timestep count")
         self._fires = check_bool(fires, "Firing flag")
-        self._acc_bits = accumulator_bits(layer.weight, layer.state_bits, layer.bias)
+        self._acc_bits = synaptic_bits(layer.weight)
         self._synapses = SynapseMemory(weights=layer.weight, weight_bits=layer.weight_bits,
                                        lanes=lanes)
         self._lanes = self._synapses.lanes
+        if update_units is None:
+            update_units = default_update_units(layer.in_features, layer.out_features,
+                                                self._lanes)
         self._neurons = NeuronCore(
             out_features=layer.out_features, lanes=self._lanes, weight_bits=layer.weight_bits,
             state_bits=layer.state_bits, acc_bits=self._acc_bits, threshold=layer.threshold,
             leak_shift=layer.leak_shift, reset=layer.reset.value, bias=layer.bias,
-            fires=self._fires,
+            fires=self._fires, update_units=update_units,
         )
-        gshape = unsigned(index_bits(self._neurons.groups))
+        rshape = unsigned(index_bits(self._neurons.rows))
         super().__init__({
             "start": In(1),
             "busy": Out(1),
             "i_events": In(stream.Signature(event_layout(index_bits(layer.in_features)))),
             "o_events": Out(stream.Signature(event_layout(index_bits(layer.out_features)))),
             "readout": Out(wiring.Signature({
-                "valid": Out(1), "final": Out(1), "group": Out(gshape),
-                "u": Out(data.ArrayLayout(signed(layer.state_bits), self._lanes)),
+                "valid": Out(1), "final": Out(1), "row": Out(rshape),
+                "u": Out(data.ArrayLayout(signed(layer.state_bits),
+                                          self._neurons.update_units)),
             })),
         })
 
@@ -128,13 +158,23 @@ class Layer(wiring.Component):
 
     @property
     def lanes(self) -> int:
-        """Neurons updated per cycle."""
+        """Accumulator lanes (weights added per cycle)."""
         return self._lanes
 
     @property
     def groups(self) -> int:
-        """``G = ceil(out_features / lanes)``: cycles per input event and per update."""
+        """``G = ceil(out_features / lanes)``: cycles per input event."""
         return self._neurons.groups
+
+    @property
+    def update_units(self) -> int:
+        """Neurons updated per cycle."""
+        return self._neurons.update_units
+
+    @property
+    def rows(self) -> int:
+        """``ceil(out_features / update_units)``: update cycles per step."""
+        return self._neurons.rows
 
     @property
     def timesteps(self) -> int:
@@ -148,7 +188,7 @@ class Layer(wiring.Component):
 
     @property
     def acc_bits(self) -> int:
-        """Accumulator width (exact; see :func:`hdl.neuron.accumulator_bits`)."""
+        """Accumulator width (exact; see :func:`hdl.neuron.synaptic_bits`)."""
         return self._acc_bits
 
     @property
@@ -167,49 +207,57 @@ class Layer(wiring.Component):
         m = Module()
         m.submodules.synapses = syn = self._synapses
         m.submodules.neurons = core = self._neurons
-        G, L, T = self.groups, self._lanes, self._timesteps
+        G, U, T = self.groups, self.update_units, self._timesteps
         out_w = index_bits(self._layer.out_features)
 
         phase = Signal(Phase)
-        g = Signal(range(max(G, 2)))          # next group to issue
+        cmd_pending = Signal()                # a delayed command not yet in the core
+        step_fresh = Signal()                 # the next event is the step's first
+        ev_fresh = Signal()                   # the event being issued is the step's first
+        g = Signal(range(max(G, 2)))          # next group of the current event
         base = Signal.like(syn.addr, name="word_base")
         ev_active = Signal()                  # issuing groups 1..G-1 of an input event
-        step = Signal(range(T + 1))          # updates completed this sample
+        issued = Signal(range(T + 1))         # steps handed to the update unit
         marker_pending = Signal()
-        mask = Signal(L)                      # spikes of the group being emitted
+        mask = Signal(U)                      # spikes of the row being emitted
         emit_base = Signal(unsigned(out_w + 1))
 
-        i, o, cmd, upd = self.i_events, self.o_events, core.cmd, core.upd
+        i, o, upd = self.i_events, self.o_events, core.upd
         m.d.comb += [
+            core.start.eq(self.start & ~self.busy),
             core.weights.eq(syn.data),
             syn.en.eq(1),
             syn.addr.eq(Mux(ev_active, base + g, _times_const(i.payload.index, G))),
         ]
 
         # ---- emitter: one output beat per spike, lowest neuron first, then the marker
-        lowest = Signal(range(max(L, 2)), name="lowest_spike")
-        enc = 0
-        for k in reversed(range(L)):
-            enc = Mux(mask[k], k, enc)
-        m.d.comb += lowest.eq(enc)
         has_spike = Signal()
         m.d.comb += [
             has_spike.eq(mask.any()),
             self.busy.eq((phase != Phase.IDLE) | has_spike | marker_pending | core.busy),
         ]
-        last_group = Signal()
-        m.d.comb += last_group.eq(upd.valid & (upd.payload.group == G - 1))
-        # The marker may leave in the very cycle the last group is updated, when that
-        # group fired nothing and no earlier spike is still waiting.
+        if U > 1:
+            lowest = Signal(range(U), name="lowest_spike")
+            enc = 0
+            for k in reversed(range(U)):
+                enc = Mux(mask[k], k, enc)
+            m.d.comb += lowest.eq(enc)
+            index = emit_base + lowest
+        else:
+            index = emit_base
+        last_row = Signal()
+        m.d.comb += last_row.eq(upd.valid & upd.payload.last)
+        # The marker may leave in the very cycle the last row is offered, when that
+        # row fired nothing and no earlier spike is still waiting.
         early_marker = Signal()
-        m.d.comb += early_marker.eq(last_group & ~upd.payload.spikes.any() & ~has_spike
+        m.d.comb += early_marker.eq(last_row & ~upd.payload.spikes.any() & ~has_spike
                                     & ~marker_pending)
         spike_xfer = o.valid & o.ready & has_spike
         marker_xfer = o.valid & o.ready & ~has_spike
-        mask_after = Signal(L)
+        mask_after = Signal(U)
         m.d.comb += [
             o.valid.eq(has_spike | marker_pending | early_marker),
-            o.payload.index.eq(Mux(has_spike, emit_base + lowest, 0)),
+            o.payload.index.eq(Mux(has_spike, index, 0)),
             o.payload.last.eq(~has_spike),
             mask_after.eq(Mux(spike_xfer, mask & (mask - 1), mask)),
             upd.ready.eq(~mask_after.any() & ~marker_pending),
@@ -217,81 +265,70 @@ class Layer(wiring.Component):
         upd_xfer = Signal()
         m.d.comb += upd_xfer.eq(upd.valid & upd.ready)
         with m.If(upd_xfer):
-            m.d.sync += [mask.eq(upd.payload.spikes), emit_base.eq(_times_const(upd.payload.group, L))]
+            m.d.sync += [mask.eq(upd.payload.spikes),
+                         emit_base.eq(_times_const(upd.payload.row, U))]
         with m.Else():
             m.d.sync += mask.eq(mask_after)
-        with m.If(upd_xfer & last_group & ~(early_marker & o.ready)):
+        with m.If(upd_xfer & last_row & ~(early_marker & o.ready)):
             m.d.sync += marker_pending.eq(1)
         with m.Elif(marker_xfer):
             m.d.sync += marker_pending.eq(0)
-        # The core's pipeline may still hold the last UPDATE of the previous step: take a
-        # new input only when that update cannot stall (no spike or marker waiting), so
-        # the ready signal depends on registers only.
-        m.d.comb += i.ready.eq((phase == Phase.ACCUM) & ~ev_active
-                               & (~upd.valid | ~(has_spike | marker_pending)))
-        # ``steps_done`` counts the update completing in this very cycle too, so the
-        # decision taken when the next step's last group is issued is never stale.
-        steps_done = Signal(range(T + 2))
-        m.d.comb += steps_done.eq(step + (upd_xfer & last_group))
-        m.d.sync += step.eq(steps_done)
-        # Steps whose last UPDATE has been issued: decides when the sample's input ends
-        # (the result register of the core may still hold an earlier step's update).
-        issued = Signal(range(T + 1))
-        self._probe = {"phase": phase, "g": g, "step": step, "ev_active": ev_active,
-                       "mask": mask, "marker_pending": marker_pending}
         m.d.comb += [
             self.readout.valid.eq(upd_xfer),
-            self.readout.final.eq(step == T - 1),
-            self.readout.group.eq(upd.payload.group),
+            self.readout.final.eq(upd.payload.final),
+            self.readout.row.eq(upd.payload.row),
             self.readout.u.eq(upd.payload.u),
         ]
 
-        # ---- controller
+        # ---- controller: events -> G accumulator commands; marker -> the update unit.
+        # ``ready`` depends on registers (and the marker flag of the offered beat) only.
+        accum = (phase == Phase.ACCUM) & ~ev_active
+        m.d.comb += [
+            i.ready.eq(accum & (~i.payload.last | (core.step.ready & ~cmd_pending))),
+            core.step.valid.eq(accum & i.valid & i.payload.last & ~cmd_pending),
+            core.step.payload.final.eq(issued == T - 1),
+        ]
+        # The accumulate command: continuous expressions (not assigned inside the
+        # controller's Switch), so event-driven simulators evaluate them at time 0.
+        event_taken = Signal()
+        acc_valid = Signal()
+        acc_group = Signal.like(core.acc.payload.group, name="acc_group")
+        acc_fresh = Signal(name="acc_fresh")
+        m.d.comb += [
+            event_taken.eq(accum & i.valid & ~i.payload.last),
+            acc_valid.eq((phase == Phase.ACCUM) & (ev_active | event_taken)),
+            acc_group.eq(Mux(ev_active, g, 0)),
+            acc_fresh.eq(Mux(ev_active, ev_fresh, step_fresh)),
+        ]
+        if syn.latency == 1:
+            m.d.comb += [core.acc.valid.eq(acc_valid), core.acc.payload.group.eq(acc_group),
+                         core.acc.payload.fresh.eq(acc_fresh)]
+        else:
+            # banked synapse ROM (two cycles from address to word): the core gets each
+            # command one cycle after its ROM address
+            m.d.sync += [core.acc.valid.eq(acc_valid), cmd_pending.eq(acc_valid)]
+            with m.If(acc_valid):
+                m.d.sync += [core.acc.payload.group.eq(acc_group),
+                             core.acc.payload.fresh.eq(acc_fresh)]
+        self._probe = {"phase": phase, "g": g, "ev_active": ev_active, "mask": mask,
+                       "marker_pending": marker_pending}
         with m.Switch(phase):
             with m.Case(Phase.IDLE):  # noqa: SIM117 (Amaranth control flow)
                 with m.If(self.start & ~self.busy):
-                    m.d.sync += [phase.eq(Phase.INIT), g.eq(0), step.eq(0), ev_active.eq(0),
-                                 issued.eq(0)]
-            with m.Case(Phase.INIT):
-                m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.INIT),
-                             cmd.payload.group.eq(g)]
-                with m.If(cmd.ready):
-                    with m.If(g == G - 1):
-                        m.d.sync += phase.eq(Phase.ACCUM)
-                    with m.Else():
-                        m.d.sync += g.eq(g + 1)
+                    m.d.sync += [phase.eq(Phase.ACCUM), g.eq(0), ev_active.eq(0),
+                                 issued.eq(0), step_fresh.eq(1)]
             with m.Case(Phase.ACCUM):
-                # cmd.ready is high here: i.ready made sure a pending UPDATE completes in
-                # the accepting cycle, and INIT/ACC never stall.
                 with m.If(ev_active):
-                    m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.ACC),
-                                 cmd.payload.group.eq(g)]
                     m.d.sync += g.eq(g + 1)
                     with m.If(g == G - 1):
                         m.d.sync += ev_active.eq(0)
                 with m.Elif(i.valid & i.ready):
-                    m.d.comb += cmd.valid.eq(1)
                     with m.If(i.payload.last):
-                        m.d.comb += [cmd.payload.op.eq(Op.UPDATE), cmd.payload.group.eq(0)]
-                        if G > 1:
-                            m.d.sync += [g.eq(1), phase.eq(Phase.UPDATE)]
-                        else:
-                            m.d.sync += [issued.eq(issued + 1),
+                        m.d.sync += [issued.eq(issued + 1), step_fresh.eq(1),
                                      phase.eq(Mux(issued == T - 1, Phase.IDLE, Phase.ACCUM))]
                     with m.Else():
-                        m.d.comb += [cmd.payload.op.eq(Op.ACC), cmd.payload.group.eq(0)]
+                        m.d.sync += [step_fresh.eq(0), ev_fresh.eq(step_fresh)]
                         if G > 1:
                             m.d.sync += [ev_active.eq(1), g.eq(1),
                                          base.eq(_times_const(i.payload.index, G))]
-            with m.Case(Phase.UPDATE):
-                m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.UPDATE),
-                             cmd.payload.group.eq(g)]
-                with m.If(cmd.ready):
-                    # After the last group is issued the next step's events may come;
-                    # its update completes in the core's second stage meanwhile.
-                    with m.If(g == G - 1):
-                        m.d.sync += [issued.eq(issued + 1),
-                                     phase.eq(Mux(issued == T - 1, Phase.IDLE, Phase.ACCUM))]
-                    with m.Else():
-                        m.d.sync += g.eq(g + 1)
         return m

@@ -27,23 +27,31 @@ __all__ = [
 
 DEFAULT_WORD_BITS = 72
 """Widest synapse word :func:`default_lanes` picks (two 36-bit block-RAM columns)."""
+DEFAULT_GROUPS = 16
+"""Most groups :func:`default_lanes` aims for: a step buffer of the accumulator is then
+at most 16 rows, one LUT-RAM cell deep on ECP5 (``TRELLIS_DPR16X4``), so it needs no
+read multiplexer."""
 _DEFAULT_MAX_LANES = 32
 
 
 def default_lanes(layer: IntLayer) -> int:
-    """Return the default number of parallel lanes for ``layer``.
+    """Return the default number of parallel accumulator lanes for ``layer``.
 
-    The most lanes whose synapse word fits :data:`DEFAULT_WORD_BITS` bits (and at most
-    32), then the fewest lanes that give the same number of groups
-    ``G = ceil(out / lanes)`` (no lane is wasted needlessly). Examples with 4-bit
-    weights (18 lanes fit 72 bits): 10 outputs -> 10 lanes (G=1); 128 -> 16 (G=8);
-    256 -> 18 (G=15).
+    The fewest lanes that give at most :data:`DEFAULT_GROUPS` groups
+    ``G = ceil(out / lanes)`` (an input event costs ``G`` cycles), but no more lanes
+    than fit a :data:`DEFAULT_WORD_BITS`-bit synapse word (and at most 32); then the
+    fewest lanes that give the same number of groups. Since the serial update unit
+    (2026-11-26) a lane is only an adder and a buffer select per accumulator bit, so
+    lanes are spent on cycles per event only where a layer has many neurons. Examples
+    with 4-bit weights: 10 outputs -> 1 lane (G=10); 128 -> 8 (G=16); 256 -> 16
+    (G=16); with 8-bit weights 256 -> 9 (the 72-bit word, G=29).
     """
     if not isinstance(layer, IntLayer):
         raise TypeError(f"Layer must be a pysim.IntLayer, not {layer!r}")
     cap = max(1, min(layer.out_features, _DEFAULT_MAX_LANES,
                      DEFAULT_WORD_BITS // layer.weight_bits))
-    groups = -(-layer.out_features // cap)
+    need = -(-layer.out_features // DEFAULT_GROUPS)
+    groups = -(-layer.out_features // min(need, cap))
     return -(-layer.out_features // groups)
 
 
@@ -231,8 +239,12 @@ class Network(wiring.Component):
         # The last marker can leave in the cycle the last membranes are read out, so the
         # running argmax settles one cycle after it: finish then.
         finishing = Signal()
-        m.d.sync += finishing.eq(busy & out_xfer & out.payload.last & (out_step == T - 1))
-        with m.If(finishing):
+        finishing_q = Signal()
+        m.d.sync += [finishing.eq(busy & out_xfer & out.payload.last & (out_step == T - 1)),
+                     finishing_q.eq(finishing)]
+        # spike-count readout: the argmax settles two cycles after the last spike
+        done_when = finishing_q if net.readout is Readout.SPIKE_COUNT else finishing
+        with m.If(done_when):
             m.d.sync += [busy.eq(0), done.eq(1), prediction.eq(best)]
 
         if net.readout is Readout.SPIKE_COUNT:
@@ -261,17 +273,27 @@ class Network(wiring.Component):
                      idx.eq(out.payload.index)]
         bumped = Signal(range(T + 2), name="count_next")
         m.d.comb += bumped.eq(counts[idx] + 1)
+        # Timing: the new count is registered before the argmax compare (the counter
+        # select + increment and the compare are separate stages); the argmax still sees
+        # every rise in order, one cycle later (``done`` waits one more cycle for it).
+        cmp_q = Signal(name="cmp_q")
+        cmp_idx = Signal.like(idx, name="cmp_index")
+        cmp_count = Signal(range(T + 2), name="cmp_count")
+        m.d.sync += [cmp_q.eq(spike_q & ~begin), cmp_idx.eq(idx), cmp_count.eq(bumped)]
         with m.If(begin):
             m.d.sync += [c.eq(0) for c in counts]
             m.d.sync += [best.eq(0), best_count.eq(0)]
-        with m.Elif(spike_q):
-            m.d.sync += counts[idx].eq(bumped)
-            with m.If((bumped > best_count) | ((bumped == best_count) & (idx < best))):
-                m.d.sync += [best.eq(idx), best_count.eq(bumped)]
+        with m.Else():
+            with m.If(spike_q):
+                m.d.sync += counts[idx].eq(bumped)
+            with m.If(cmp_q & ((cmp_count > best_count)
+                               | ((cmp_count == best_count) & (cmp_idx < best)))):
+                m.d.sync += [best.eq(cmp_idx), best_count.eq(cmp_count)]
 
     def _membrane_readout(self, m: Module, begin: Any, last: Layer, best: Any) -> None:
-        """Running argmax of the final membranes, group by group in ascending order."""
-        L, G = last.lanes, last.groups
+        """Running argmax of the final membranes, row by row (``update_units`` neurons each)
+        in ascending order; with one update unit a plain running compare."""
+        L, G = last.update_units, last.rows
         n = self._network.output_size
         sb = last.layer.state_bits
         ro = last.readout
@@ -280,7 +302,7 @@ class Network(wiring.Component):
         grp_best_v = ro.u[0]
         grp_best_k: Any = 0
         for k in range(1, L):
-            lane_ok = 1 if k < valid_last else (ro.group != G - 1)
+            lane_ok = 1 if k < valid_last else (ro.row != G - 1)
             take = Signal(name=f"take_{k}")
             m.d.comb += take.eq(lane_ok & (ro.u[k] > grp_best_v))
             v = Signal(signed(sb), name=f"grp_best_v_{k}")
@@ -290,7 +312,7 @@ class Network(wiring.Component):
         best_v = Signal(signed(sb))
         first = Signal()
         cand = Signal(unsigned(index_bits(n) + 1), name="group_best_index")
-        m.d.comb += cand.eq(ro.group * L + grp_best_k)
+        m.d.comb += cand.eq(ro.row * L + grp_best_k)
         with m.If(begin):
             m.d.sync += [first.eq(1), best.eq(0), best_v.eq(0)]
         with m.Elif(ro.valid & ro.final), m.If(first | (grp_best_v > best_v)):

@@ -1,11 +1,12 @@
-"""Neuron core: ``lanes`` parallel integer LIF neurons with an accumulator memory."""
+"""Neuron core: a lane-parallel synaptic accumulator and a serial, pipelined update unit."""
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 from amaranth.hdl import Cat, Const, MemoryData, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -18,31 +19,48 @@ from ._params import (
     signed_bits_for,
 )
 
-__all__ = ["MAX_ACC_BITS", "NeuronCore", "Op", "accumulator_bits", "accumulator_range"]
+__all__ = [
+    "DEEP_ROWS",
+    "MAX_ACC_BITS",
+    "NeuronCore",
+    "accumulator_bits",
+    "accumulator_range",
+    "synaptic_bits",
+    "synaptic_range",
+]
 
 MAX_ACC_BITS = 64
-"""Widest accumulator the generator builds."""
+"""Widest accumulator (and update sum) the generator builds."""
+
+DEEP_ROWS = 7
+"""Update rows per step from which the update unit uses its deep (6-stage) pipeline."""
 
 _RESETS = ("zero", "subtract")
 
 
-class Op(enum.Enum, shape=2):
-    """Command of the neuron core, applied to one group of ``lanes`` neurons."""
+def synaptic_range(weights: Any) -> tuple[int, int]:
+    """Return the exact range ``[lo, hi]`` of one step's synaptic sum ``Σ_{j in S} W[i, j]``.
 
-    INIT = 0
-    """``acc := b``: the state at the start of a sample (``u[-1] = 0, s[-1] = 0``)."""
-    ACC = 1
-    """``acc := acc + w``: add one weight word (one input event)."""
-    UPDATE = 2
-    """Clamp, fire, and prepare the next step: ``acc := leak(reset(u, s)) + b``."""
+    ``S`` is any subset of the inputs (those that fired), so per neuron the sum lies
+    between ``Σ_j min(W_ij, 0)`` and ``Σ_j max(W_ij, 0)``; the range is the union over
+    neurons (and always holds 0, the empty sum).
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    neg = np.minimum(w, 0).sum(axis=1)
+    pos = np.maximum(w, 0).sum(axis=1)
+    return min(0, int(neg.min())), max(0, int(pos.max()))
+
+
+def synaptic_bits(weights: Any) -> int:
+    """Two's complement width of :func:`synaptic_range`: the accumulator memory's word."""
+    return signed_bits_for(*synaptic_range(weights))
 
 
 def accumulator_range(weights: Any, state_bits: int, bias: Any = None) -> tuple[int, int]:
-    """Return the exact range ``[lo, hi]`` an accumulator of this layer can hold.
+    """Return the exact range ``[lo, hi]`` of the update's sum ``a = d + b_i + Σ W·x``.
 
-    The accumulator holds ``d + b_i + Σ_{j in S} W[i, j]`` for a subset ``S`` of the
-    inputs, with ``d`` a leaked membrane (inside the ``state_bits`` range), so per
-    neuron it lies between ``min_state + b_i + Σ_j min(W_ij, 0)`` and
+    ``d`` is a reset and leaked membrane (inside the ``state_bits`` range), so per neuron
+    ``a`` lies between ``min_state + b_i + Σ_j min(W_ij, 0)`` and
     ``max_state + b_i + Σ_j max(W_ij, 0)``; the range is the union over neurons.
     """
     w = np.asarray(weights, dtype=np.int64)
@@ -62,48 +80,77 @@ def _lanes_layout(shape: Any, lanes: int) -> data.ArrayLayout:
     return data.ArrayLayout(shape, lanes)
 
 
+def _mux_tree(choices: list[Any], sel: Any) -> Any:
+    """``choices[sel]`` as a binary tree of 2:1 multiplexers on the bits of ``sel``.
+
+    Yosys lowers an ``Array`` index (a parallel case) to AND/OR trees with one
+    comparator per choice; a tree of ``Mux`` maps to LUT4 + PFUMX/L6MUX directly (about
+    a third of the logic for a 16:1 select). Indices past the end select the last choice.
+    """
+    level = list(choices)
+    bit = 0
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level), 2):
+            nxt.append(level[i] if i + 1 == len(level) else Mux(sel[bit], level[i + 1], level[i]))
+        level = nxt
+        bit += 1
+    return level[0]
+
+
 class NeuronCore(wiring.Component):
-    """``lanes`` integer LIF neurons updated in parallel, one group of lanes per command.
+    """Integer LIF neurons: ``lanes`` parallel synaptic accumulators, one serial update unit.
 
-    Neuron ``n = g * lanes + k`` lives in lane ``k`` of group ``g``
-    (``groups = ceil(out_features / lanes)``). Each neuron has one accumulator word in
-    the accumulator memory (``acc_bits`` per neuron, one row of ``lanes`` accumulators
-    per group). Between input events the accumulator holds
+    Neuron ``n = g * lanes + k`` accumulates in lane ``k`` of group ``g``
+    (``groups = ceil(out_features / lanes)``). Two parts run concurrently:
 
-        acc = d[t] + b + Σ_{inputs j fired so far at step t} W[n, j]
+    * **Accumulation** (:attr:`acc`, one group per cycle, never stalls): the
+      accumulator memory holds only the synaptic sum of one step,
+      ``acc[p][g] = Σ_{inputs j fired so far at step t} W[n, j]``, double-buffered by
+      the step's parity ``p``. An ``acc`` command for group ``g`` adds the weight word
+      on :attr:`weights` (presented one cycle after the command, the synapse ROM's
+      latency): ``acc := (fresh ? 0 : acc) + w``, where ``fresh`` (in the command)
+      marks the step's first word for that group; this replaces clearing the memory,
+      so the write data is always the adder's output.
+    * **Update** (:attr:`step`: "step ``t`` is accumulated"): the parity flips (the next
+      step accumulates into the other buffer) and the update unit walks the neurons of
+      step ``t`` in ``rows = ceil(out_features / update_units)`` rows of
+      ``update_units`` neurons, one row per cycle, through a pipeline:
+      with ``u = u[t-1]`` from the membrane memory (0 at a sample's first step) and
+      ``s = u >= θ`` (that is ``s[t-1]``; never for a non-firing layer),
+      ``r = u·(1-s)`` (zero) or ``u - θ·s`` (subtract) or ``u`` (non-firing),
+      ``d = r - (r >>> k)`` (arithmetic shift; ``d = r`` without leak),
+      ``a = d + b + acc``, ``u[t] = clamp(a)`` to the ``state_bits`` range,
+      ``s[t] = u[t] >= θ``; ``u[t]`` is written back to the membrane memory and the
+      row's membranes and spikes leave on :attr:`upd`. A buffer that received no
+      word in the step reads as 0 (one ``written`` flag per buffer, cleared when the
+      update has read it). This is contract §1 step for step: the
+      reset of step ``t`` uses step ``t-1``'s membrane and spike (recomputed from the
+      stored membrane, so no spike is stored).
 
-    where ``d[t]`` is the reset and leaked membrane of step ``t-1``. Commands
-    (:class:`Op`), one group per cycle:
+    Preconditions (the :class:`~hdl.layer.Layer` meets them: an input event issues
+    groups ``0..G-1`` in order, ``fresh`` for the step's first event): in a step with
+    any ``acc`` command every group gets one, its first with ``fresh`` set; with more
+    than one group, two commands to the same group are at least two cycles apart (with
+    one group the step buffers are registers, read in the cycle they are used).
 
-    * ``INIT``:   ``acc := b`` (all state zero at the start of a sample);
-    * ``ACC``:    ``acc := acc + w`` with ``w`` the weight word on :attr:`weights`,
-      presented one cycle after the command (the synapse ROM's read latency);
-    * ``UPDATE``: ``u[t] = clamp(acc)`` to the ``state_bits`` range, ``s[t] = u[t] >= θ``
-      (never, when ``fires`` is False), result out on :attr:`upd`; then the reset of
-      step ``t+1`` is applied at once using this step's spike,
-      ``r = u·(1-s)`` (zero) or ``r = u - θ·s`` (subtract) or ``r = u`` (non-firing),
-      ``d[t+1] = r - (r >>> k)`` (arithmetic shift; ``d = r`` without leak) and
-      ``acc := d[t+1] + b``. So each step's reset uses the previous step's spike and
-      membrane exactly as contract §1 says, without storing the spike.
-
-    The core is a two-stage pipeline: the command reads the accumulator (and bias) row;
-    the next cycle computes and writes it back. The accumulator read port is transparent
-    to the write port, so back-to-back commands to one group see each other's result. An
-    ``UPDATE`` stalls in the second stage while :attr:`upd` is not ready; ``INIT`` and
-    ``ACC`` never stall.
+    A ``step`` is accepted only when the update unit has issued every row of the previous
+    step and its first pipeline stage is empty, so the buffer the next step accumulates
+    into has been consumed. The update pipeline stalls as a whole while :attr:`upd` is
+    not ready.
 
     Parameters
     ----------
     out_features : int
         Number of neurons, >= 1.
     lanes : int
-        Neurons per group, 1..min(out_features, 64).
+        Accumulator lanes (neurons per group), 1..min(out_features, 64).
     weight_bits : int
         2..16.
     state_bits : int
         Membrane width ``B``, 2..32.
     acc_bits : int
-        Accumulator width, state_bits..64 (see :func:`accumulator_bits`).
+        Accumulator (synaptic sum) width, 2..64 (see :func:`synaptic_bits`).
     threshold : int
         ``θ``, 1 .. 2^(B-1)-1.
     leak_shift : int or None
@@ -114,24 +161,30 @@ class NeuronCore(wiring.Component):
         Signed ``state_bits``-bit integers.
     fires : bool
         False for the last layer of a membrane readout: never fires, never resets.
+    update_units : int
+        Neurons updated per cycle, a divisor of ``lanes`` (default 1).
 
     Attributes
     ----------
-    cmd : In(stream.Signature(StructLayout({"op": Op, "group": unsigned})))
+    start : In(1): a new sample (all membranes and spikes zero)
+    acc : In(stream.Signature(StructLayout({"group": unsigned, "fresh": 1})))
     weights : In(ArrayLayout(signed(weight_bits), lanes))
-    upd : Out(stream.Signature(StructLayout({"group", "spikes", "u"})))
+    step : In(stream.Signature(StructLayout({"final": 1})))
+    upd : Out(stream.Signature(StructLayout({"row", "spikes", "u", "last", "final"})))
+    busy : Out(1)
     """
 
     @quiet_on_error
     def __init__(self, *, out_features: int, lanes: int, weight_bits: int, state_bits: int,
                  acc_bits: int, threshold: int, leak_shift: int | None = None,
-                 reset: str = "zero", bias: Any = None, fires: bool = True) -> None:
+                 reset: str = "zero", bias: Any = None, fires: bool = True,
+                 update_units: int = 1) -> None:
         self._out_features = check_int(out_features, 1, 1 << 24, "Neuron count")
         from .synapse import MAX_LANES
         self._lanes = check_int(lanes, 1, min(self._out_features, MAX_LANES), "Lane count")
         self._weight_bits = check_int(weight_bits, 2, 16, "Weight width")
         self._state_bits = sb = check_int(state_bits, 2, 32, "Membrane width")
-        self._acc_bits = check_int(acc_bits, sb, MAX_ACC_BITS, "Accumulator width")
+        self._acc_bits = check_int(acc_bits, 2, MAX_ACC_BITS, "Accumulator width")
         self._threshold = check_int(threshold, 1, (1 << (sb - 1)) - 1, "Threshold")
         if leak_shift is not None:
             leak_shift = check_int(leak_shift, 1, sb - 1, "Leak shift")
@@ -145,29 +198,39 @@ class NeuronCore(wiring.Component):
         smin, smax = -(1 << (sb - 1)), (1 << (sb - 1)) - 1
         self._bias = None if bias is None else check_int_array(
             bias, (self._out_features,), smin, smax, "Bias")
-        if self._bias is not None:
-            lo, hi = int(self._bias.min()), int(self._bias.max())
-            need = signed_bits_for(min(lo, 0) + smin, max(hi, 0) + smax)
-            if self._acc_bits < need:
-                raise ValueError(f"Accumulator width must be at least {need} for this bias "
-                                 f"and membrane width, not {self._acc_bits}")
         self._fires = check_bool(fires, "Firing flag")
+        self._units = check_int(update_units, 1, self._lanes, "Update unit count")
+        if self._lanes % self._units:
+            raise ValueError(f"Update unit count must divide the lane count "
+                             f"{self._lanes}, not {self._units}")
         self._groups = -(-self._out_features // self._lanes)
+        self._rows = -(-self._out_features // self._units)
+        # width of a = d + b + acc (d within the membrane range, acc within acc_bits)
+        amin, amax = -(1 << (self._acc_bits - 1)), (1 << (self._acc_bits - 1)) - 1
+        bmin = 0 if self._bias is None else min(0, int(self._bias.min()))
+        bmax = 0 if self._bias is None else max(0, int(self._bias.max()))
+        self._syn_bias_bits = signed_bits_for(amin + bmin, amax + bmax)
+        self._sum_bits = signed_bits_for(smin + amin + bmin, smax + amax + bmax)
+        self._deep = self._rows >= DEEP_ROWS
         self._bias_data = None
         if self._bias is not None:
-            self._bias_data = MemoryData(shape=unsigned(self._lanes * sb),
-                                         depth=max(2, self._groups),
+            self._bias_data = MemoryData(shape=unsigned(self._units * sb),
+                                         depth=max(2, self._rows),
                                          init=self._packed_bias())
         gshape = unsigned(index_bits(self._groups))
-        self._cmd_layout = data.StructLayout({"op": Op, "group": gshape})
         self._upd_layout = data.StructLayout({
-            "group": gshape,
-            "spikes": unsigned(self._lanes),
-            "u": _lanes_layout(signed(sb), self._lanes),
+            "row": unsigned(index_bits(self._rows)),
+            "spikes": unsigned(self._units),
+            "u": _lanes_layout(signed(sb), self._units),
+            "last": unsigned(1),
+            "final": unsigned(1),
         })
         super().__init__({
-            "cmd": In(stream.Signature(self._cmd_layout)),
+            "start": In(1),
+            "acc": In(stream.Signature(data.StructLayout({"group": gshape,
+                                                          "fresh": unsigned(1)}))),
             "weights": In(_lanes_layout(signed(self._weight_bits), self._lanes)),
+            "step": In(stream.Signature(data.StructLayout({"final": unsigned(1)}))),
             "upd": Out(stream.Signature(self._upd_layout)),
             "busy": Out(1),
         })
@@ -175,10 +238,10 @@ class NeuronCore(wiring.Component):
     def _packed_bias(self) -> list[int]:
         words = []
         mask = (1 << self._state_bits) - 1
-        for g in range(self._groups):
+        for r in range(self._rows):
             word = 0
-            for k in range(self._lanes):
-                n = g * self._lanes + k
+            for k in range(self._units):
+                n = r * self._units + k
                 if n < self._out_features:
                     word |= (int(self._bias[n]) & mask) << (k * self._state_bits)
             words.append(word)
@@ -197,8 +260,28 @@ class NeuronCore(wiring.Component):
 
     @property
     def groups(self) -> int:
-        """``ceil(out_features / lanes)``."""
+        """``ceil(out_features / lanes)``: accumulator rows per step buffer."""
         return self._groups
+
+    @property
+    def update_units(self) -> int:
+        """Neurons the update unit handles per cycle."""
+        return self._units
+
+    @property
+    def rows(self) -> int:
+        """``ceil(out_features / update_units)``: update cycles per step."""
+        return self._rows
+
+    @property
+    def update_latency(self) -> int:
+        """Cycles from issuing an update row until a new row may read its written membrane.
+
+        7 with the deep pipeline (``rows >= DEEP_ROWS``: registers between the reset,
+        leak, sum and clamp), 3 with the short one (a small layer, whose steps would
+        otherwise wait for its own pipeline).
+        """
+        return 7 if self._deep else 3
 
     @property
     def weight_bits(self) -> int:
@@ -212,8 +295,13 @@ class NeuronCore(wiring.Component):
 
     @property
     def acc_bits(self) -> int:
-        """Accumulator width."""
+        """Accumulator (synaptic sum) width."""
         return self._acc_bits
+
+    @property
+    def sum_bits(self) -> int:
+        """Width of the update's sum ``d + b + acc`` before the clamp."""
+        return self._sum_bits
 
     @property
     def threshold(self) -> int:
@@ -242,123 +330,272 @@ class NeuronCore(wiring.Component):
 
     @property
     def bias_data(self) -> MemoryData | None:
-        """Initial contents of the bias ROM (packed rows), or None without bias."""
+        """Initial contents of the bias ROM (``update_units`` biases per row), or None."""
         return self._bias_data
 
     @property
-    def memory_depth(self) -> int:
-        """Rows of the accumulator memory: ``groups``, at least 2 (no zero-width address)."""
-        return max(2, self._groups)
+    def acc_memory_depth(self) -> int:
+        """Rows of the accumulator memory: two step buffers of ``groups`` rows (one
+        group: two registers)."""
+        return 2 * self._groups
 
     @property
-    def memory_width(self) -> int:
+    def acc_memory_width(self) -> int:
         """Bits per accumulator row (``lanes * acc_bits``)."""
         return self._lanes * self._acc_bits
 
+    @property
+    def memory_depth(self) -> int:
+        """Rows of the membrane memory: ``rows``, at least 2 (no zero-width address)."""
+        return max(2, self._rows)
+
+    @property
+    def memory_width(self) -> int:
+        """Bits per membrane row (``update_units * state_bits``)."""
+        return self._units * self._state_bits
+
     # ------------------------------------------------------------------ hardware
     def elaborate(self, platform: Any) -> Module:
-        """Build the accumulator memory, bias ROM and the two-stage datapath."""
+        """Build the accumulator, the membrane and bias memories and the update pipeline."""
         m = Module()
-        L, G, sb, ab = self._lanes, self._groups, self._state_bits, self._acc_bits
+        L, U, G, R = self._lanes, self._units, self._groups, self._rows
+        S = L // U                                     # update rows per group
+        sb, ab = self._state_bits, self._acc_bits
         smin, smax = -(1 << (sb - 1)), (1 << (sb - 1)) - 1
         theta = self._threshold
 
-        m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(L * ab), depth=self.memory_depth,
-                                                 init=[])
-        wr = acc_mem.write_port()
-        rd = acc_mem.read_port(transparent_for=(wr,))
+        # ---------------------------------------------------------------- accumulation
+        acc_par = Signal(name="acc_parity")           # buffer the current step adds into
+        first = Signal(name="first_step")             # next update is the sample's first
+        written = [Signal(name=f"written_{p}") for p in range(2)]  # buffer p holds a sum
+        if G > 1:
+            mems, wrs, rds = [], [], []
+            for p in range(2):
+                mem = Memory(shape=unsigned(L * ab), depth=G, init=[])
+                m.submodules[f"acc_mem_{p}"] = mem
+                mems.append(mem)
+                wrs.append(mem.write_port())
+                rds.append(mem.read_port())
+            acc_rows = [rds[p].data for p in range(2)]
+        else:
+            # one group: each step buffer is a plain register (read in the cycle it is
+            # used, so back-to-back events see each other's sums without forwarding)
+            acc_rows = [Signal(unsigned(L * ab), name=f"acc_row_{p}") for p in range(2)]
 
+        # stage a (the cycle after the command): the synapse ROM word appears and the
+        # accumulator row is read; stage b: the ROM word is registered (the block RAM's
+        # clock-to-out does not reach the adder), added and written back.
+        a_valid = Signal()
+        a_group = Signal.like(self.acc.payload.group, name="a_group")
+        a_par = Signal(name="a_parity")
         b_valid = Signal()
-        b_op = Signal(Op)
-        b_group = Signal.like(self.cmd.payload.group, name="b_group")
-        b_fire = Signal()
-        # Stage 3: the registered update result (u, spikes) offered on ``upd``. An UPDATE
-        # leaves stage 2 (and is written back) when that register is free or being taken.
-        c_valid = Signal()
-        c_group = Signal.like(self.cmd.payload.group, name="c_group")
-        c_spikes = Signal(L, name="c_spikes")
-        c_u = Signal(_lanes_layout(signed(sb), L), name="c_u")
-        m.d.comb += [
-            b_fire.eq(b_valid & ((b_op != Op.UPDATE) | ~c_valid | self.upd.ready)),
-            self.busy.eq(b_valid | c_valid),
-            self.cmd.ready.eq(~b_valid | b_fire),
-            rd.addr.eq(self.cmd.payload.group),
-            rd.en.eq(self.cmd.ready),
-        ]
-        with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [b_valid.eq(1), b_op.eq(self.cmd.payload.op),
-                         b_group.eq(self.cmd.payload.group)]
-        with m.Elif(b_fire):
-            m.d.sync += b_valid.eq(0)
+        b_group = Signal.like(self.acc.payload.group, name="b_group")
+        b_par = Signal(name="b_parity")
+        a_fresh = Signal(name="a_fresh")
+        b_fresh = Signal(name="b_fresh")
+        w_q = Signal.like(self.weights, name="weights_q")
+        m.d.comb += self.acc.ready.eq(1)
+        m.d.sync += [a_valid.eq(self.acc.valid), b_valid.eq(a_valid), w_q.eq(self.weights)]
+        with m.If(self.acc.valid):
+            m.d.sync += [a_group.eq(self.acc.payload.group), a_par.eq(acc_par),
+                         a_fresh.eq(self.acc.payload.fresh)]
+        with m.If(a_valid):
+            m.d.sync += [b_group.eq(a_group), b_par.eq(a_par), b_fresh.eq(a_fresh)]
+        acc_rd = [data.View(_lanes_layout(signed(ab), L), acc_rows[p]) for p in range(2)]
+        acc_wdata = Signal(unsigned(L * ab), name="acc_wdata")
+        wr_data = data.View(_lanes_layout(signed(ab), L), acc_wdata)
+        for k in range(L):
+            cur = Signal(signed(ab), name=f"acc_cur_{k}")
+            m.d.comb += cur.eq(Mux(b_fresh, 0, Mux(b_par, acc_rd[1][k], acc_rd[0][k])))
+            m.d.comb += wr_data[k].eq(cur + w_q[k])
+        for p in range(2):
+            if G > 1:
+                m.d.comb += [wrs[p].addr.eq(b_group), wrs[p].en.eq(b_valid & (b_par == p)),
+                             wrs[p].data.eq(acc_wdata)]
+            else:
+                with m.If(b_valid & (b_par == p)):
+                    m.d.sync += acc_rows[p].eq(acc_wdata)
 
-        acc_rd = data.View(_lanes_layout(signed(ab), L), rd.data)
+        # ---------------------------------------------------------------- update walker
+        m.submodules.membranes = mmem = Memory(shape=unsigned(U * sb),
+                                               depth=max(2, R), init=[])
+        m_wr = mmem.write_port()
+        m_rd = mmem.read_port()
+        rshape = unsigned(index_bits(R))
+        walking = Signal()
+        w_row = Signal(rshape, name="w_row")
+        w_group = Signal.like(self.acc.payload.group, name="w_group")
+        w_sub = Signal(range(max(S, 2)), name="w_sub")
+        w_par = Signal(name="w_parity")
+        w_first = Signal(name="w_first")
+        w_final = Signal(name="w_final")
+
+        # Pipeline: stage 1 is the memories' read data; stages 2..5 (operands, reset and
+        # syn+bias, leak, sum) are registers in the deep pipeline and wires in the short
+        # one; stage 6 (clamp and fire) is the registered result offered on ``upd`` and
+        # written back. The deep pipeline is used when a step has enough rows to hide it.
+        deep = self._deep
+        regs = [1, *([2, 3, 4, 5] if deep else []), 6]
+        v = {i: Signal(name=f"s{i}_valid") for i in regs}
+        row = {i: Signal(rshape, name=f"s{i}_row") for i in regs}
+        fin = {i: Signal(name=f"s{i}_final") for i in regs}
+        out_valid = v[6]
+        adv = Signal()
+        m.d.comb += adv.eq(~out_valid | self.upd.ready)
+        latency = self.update_latency
+
+        # A new row may not read a membrane its previous step has not yet written back
+        # (only possible with fewer rows than pipeline stages).
+        issue_ok = Signal()
+        old_inflight = Signal()
+        if R < latency:
+            wr_cnt = Signal(rshape, name="written_rows")
+            with m.If(m_wr.en):
+                m.d.sync += wr_cnt.eq(Mux(wr_cnt == R - 1, 0, wr_cnt + 1))
+            with m.If(self.start):
+                m.d.sync += wr_cnt.eq(0)
+            m.d.comb += issue_ok.eq(~old_inflight | (w_row < wr_cnt))
+        else:
+            m.d.comb += issue_ok.eq(1)
+        # the walk starts one cycle after the step is taken, so the accumulation's last
+        # write (two cycles after its command) has landed before the first row is read
+        w_hold = Signal(name="w_hold")
+        m.d.sync += w_hold.eq(self.step.valid & self.step.ready)
+        issue = Signal()
+        m.d.comb += issue.eq(walking & ~w_hold & adv & issue_ok)
+
+        m.d.comb += [
+            self.step.ready.eq(~walking & ~v[1]),
+            self.busy.eq(a_valid | b_valid | walking | Cat(*v.values()).any()),
+        ]
+        with m.If(self.start):
+            m.d.sync += [acc_par.eq(0), first.eq(1), written[0].eq(0), written[1].eq(0)]
+        with m.Elif(self.step.valid & self.step.ready):
+            m.d.sync += [walking.eq(1), w_row.eq(0), w_group.eq(0), w_sub.eq(0),
+                         w_par.eq(acc_par), acc_par.eq(~acc_par), w_first.eq(first),
+                         first.eq(0), w_final.eq(self.step.payload.final)]
+        last_row = w_row == R - 1
+        with m.If(issue):
+            m.d.sync += w_row.eq(w_row + 1)
+            if S > 1:
+                with m.If(w_sub == S - 1):
+                    m.d.sync += [w_sub.eq(0), w_group.eq(w_group + 1)]
+                with m.Else():
+                    m.d.sync += w_sub.eq(w_sub + 1)
+            else:
+                m.d.sync += w_group.eq(w_group + 1)
+            with m.If(last_row):
+                m.d.sync += walking.eq(0)
+        # ``written[p]``: buffer p received a word this step (set by the accumulation,
+        # cleared when the update has read the buffer's last row; the two never address
+        # the same parity at once)
+        for p in range(2):
+            with m.If(~self.start):
+                with m.If(b_valid & (b_par == p)):
+                    m.d.sync += written[p].eq(1)
+                with m.Elif(issue & last_row & (w_par == p)):
+                    m.d.sync += written[p].eq(0)
+        with m.If(issue & last_row):
+            m.d.sync += old_inflight.eq(1)
+        with m.Elif(m_wr.en & (row[6] == R - 1)):
+            m.d.sync += old_inflight.eq(0)
+
+        # memory read ports: the accumulation's buffer reads for ``acc``, the other one
+        # for the update walker
+        for p in range(2 if G > 1 else 0):
+            mine = a_valid & (a_par == p)
+            m.d.comb += [rds[p].addr.eq(Mux(mine, a_group, w_group)),
+                         rds[p].en.eq(mine | adv)]
+        m.d.comb += [m_rd.addr.eq(w_row), m_rd.en.eq(adv)]
         if self._bias_data is not None:
             m.submodules.bias_rom = bias_rom = Memory(data=self._bias_data)
-            bport = bias_rom.read_port()
-            m.d.comb += [bport.addr.eq(self.cmd.payload.group), bport.en.eq(self.cmd.ready)]
-            bias_rd = data.View(_lanes_layout(signed(sb), L), bport.data)
-            bias_of = [bias_rd[k] for k in range(L)]
-        else:
-            bias_of = [Const(0, signed(2)) for _ in range(L)]
+            b_rd = bias_rom.read_port()
+            m.d.comb += [b_rd.addr.eq(w_row), b_rd.en.eq(adv)]
 
-        wr_data = data.View(_lanes_layout(signed(ab), L), wr.data)
-        m.d.comb += [wr.addr.eq(b_group), wr.en.eq(b_fire)]
-        last_full = self._out_features - (G - 1) * L  # valid lanes of the last group
+        # ---- stage 1: the memories' outputs
+        s1_sub = Signal.like(w_sub, name="s1_sub")
+        s1_par = Signal(name="s1_parity")
+        s1_written = Signal(name="s1_written")
+        s1_first = Signal(name="s1_first")
+        with m.If(adv):
+            m.d.sync += [v[1].eq(issue), row[1].eq(w_row), fin[1].eq(w_final),
+                         s1_sub.eq(w_sub), s1_par.eq(w_par), s1_first.eq(w_first),
+                         s1_written.eq(Mux(w_par, written[1], written[0]))]
+            for prev, i in itertools.pairwise(regs):
+                m.d.sync += [v[i].eq(v[prev]), row[i].eq(row[prev]), fin[i].eq(fin[prev])]
+
+        def stage(name: str, shape: Any, value: Any, reg: bool) -> Signal:
+            sig = Signal(shape, name=name)
+            if reg:
+                with m.If(adv):
+                    m.d.sync += sig.eq(value)
+            else:
+                m.d.comb += sig.eq(value)
+            return sig
+
+        # ---- stage 2: select this row's lanes; previous membranes (0 at the first step)
+        mem_u = data.View(_lanes_layout(signed(sb), U), m_rd.data)
+        if self._bias_data is not None:
+            bias_u = data.View(_lanes_layout(signed(sb), U), b_rd.data)
+        last_full = self._out_features - (R - 1) * U  # valid neurons of the last row
+        pre_out_row = row[regs[-2]]
+        s6_u = Signal(_lanes_layout(signed(sb), U), name="s6_u")
+        s6_spikes = Signal(U, name="s6_spikes")
         spikes = []
-        u_of = []
-        for k in range(L):
-            acc_k = acc_rd[k]
-            # Timing: the clamp detects overflow from the sign-extension bits (no carry
-            # chain), and the threshold compare and ``acc - θ`` run on the unclamped
-            # accumulator in parallel with it. Exact: 1 <= θ <= smax, so
-            # clamp(acc) >= θ iff acc >= θ, and a firing in-range acc has u - θ = acc - θ.
-            acc_lo = Signal(signed(sb), name=f"acc_lo_{k}")
-            m.d.comb += acc_lo.eq(acc_k[:sb])
+        aw = self._sum_bits
+        for k in range(U):
+            sel = []
+            for p in range(2):
+                choices = [acc_rd[p][s * U + k] for s in range(S)]
+                sel.append(choices[0] if S == 1 else _mux_tree(choices, s1_sub))
+            syn = stage(f"s2_syn_{k}", signed(ab),
+                        Mux(s1_written, Mux(s1_par, sel[1], sel[0]), 0), deep)
+            up = stage(f"s2_uprev_{k}", signed(sb), Mux(s1_first, 0, mem_u[k]), deep)
+            bias = (stage(f"s2_bias_{k}", signed(sb), bias_u[k], deep)
+                    if self._bias_data is not None else Const(0, signed(2)))
+            # ---- stage 3: reset (s[t-1] = u[t-1] >= θ) and syn + bias
+            if not self._fires:
+                r_val = up
+            elif self._reset == "zero":
+                r_val = Mux(up >= theta, 0, up)
+            else:
+                r_val = Mux(up >= theta, up - theta, up)
+            r = stage(f"s3_reset_{k}", signed(sb + 1), r_val, deep)
+            syn_b = stage(f"s3_syn_bias_{k}", signed(self._syn_bias_bits), syn + bias, deep)
+            # ---- stage 4: leak
+            d_val = r if self._leak_shift is None else r - (r >> self._leak_shift)
+            d = stage(f"s4_leak_{k}", signed(sb + 1), d_val, deep)
+            syn_b4 = stage(f"s4_syn_bias_{k}", signed(self._syn_bias_bits), syn_b, deep)
+            # ---- stage 5: the sum a = d + b + acc
+            a = stage(f"s5_sum_{k}", signed(aw), d + syn_b4, deep)
+            # ---- stage 6: clamp from the sign-extension bits (no comparator); fire on the
+            # raw sum, exact since 1 <= θ <= smax
             over = Signal(name=f"over_{k}")
             under = Signal(name=f"under_{k}")
-            if ab > sb:
-                top = acc_k[sb - 1:]
-                m.d.comb += [over.eq(~acc_k[ab - 1] & top.any()),
-                             under.eq(acc_k[ab - 1] & ~top.all())]
+            if aw > sb:
+                top = a[sb - 1:]
+                m.d.comb += [over.eq(~a[aw - 1] & top.any()), under.eq(a[aw - 1] & ~top.all())]
             u = Signal(signed(sb), name=f"u_{k}")
-            m.d.comb += u.eq(Mux(over, smax, Mux(under, smin, acc_lo)))
-            u_of.append(u)
+            m.d.comb += u.eq(Mux(over, smax, Mux(under, smin, a[:sb])))
             do_fire = Signal(name=f"do_fire_{k}")
             if self._fires:
-                lane_ok = 1 if k < last_full else (b_group != G - 1)
-                m.d.comb += do_fire.eq((acc_k >= theta) & lane_ok)
-            r = Signal(signed(sb + 1), name=f"reset_{k}")
-            if not self._fires:
-                m.d.comb += r.eq(u)
-            elif self._reset == "zero":
-                m.d.comb += r.eq(Mux(do_fire, 0, u))
-            else:
-                m.d.comb += r.eq(Mux(do_fire, Mux(over, smax - theta, acc_lo - theta), u))
-            d = Signal(signed(sb + 1), name=f"leak_{k}")
-            if self._leak_shift is None:
-                m.d.comb += d.eq(r)
-            else:
-                m.d.comb += d.eq(r - (r >> self._leak_shift))
-            acc_next = Signal(signed(ab), name=f"acc_next_{k}")
-            m.d.comb += acc_next.eq(d + bias_of[k])
-            with m.Switch(b_op):
-                with m.Case(Op.INIT):
-                    m.d.comb += wr_data[k].eq(bias_of[k])
-                with m.Case(Op.ACC):
-                    m.d.comb += wr_data[k].eq(acc_k + self.weights[k])
-                with m.Default():
-                    m.d.comb += wr_data[k].eq(acc_next)
+                lane_ok = 1 if k < last_full else (pre_out_row != R - 1)
+                m.d.comb += do_fire.eq((a >= theta) & lane_ok)
             spikes.append(do_fire)
-        b_upd = b_fire & (b_op == Op.UPDATE)
-        with m.If(b_upd):
-            m.d.sync += [c_valid.eq(1), c_group.eq(b_group), c_spikes.eq(Cat(*spikes))]
-            m.d.sync += [c_u[k].eq(u_of[k]) for k in range(L)]
-        with m.Elif(self.upd.ready):
-            m.d.sync += c_valid.eq(0)
+            with m.If(adv):
+                m.d.sync += s6_u[k].eq(u)
+        with m.If(adv):
+            m.d.sync += s6_spikes.eq(Cat(*spikes))
+
+        # ---- write back and offer the row
         m.d.comb += [
-            self.upd.valid.eq(c_valid),
-            self.upd.payload.group.eq(c_group),
-            self.upd.payload.spikes.eq(c_spikes),
-            self.upd.payload.u.eq(c_u),
+            m_wr.addr.eq(row[6]), m_wr.data.eq(s6_u.as_value()),
+            m_wr.en.eq(out_valid & self.upd.ready),
+            self.upd.valid.eq(out_valid),
+            self.upd.payload.row.eq(row[6]),
+            self.upd.payload.spikes.eq(s6_spikes),
+            self.upd.payload.u.eq(s6_u),
+            self.upd.payload.last.eq(row[6] == R - 1),
+            self.upd.payload.final.eq(fin[6]),
         ]
         return m

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources as _ir
@@ -31,9 +31,11 @@ __all__ = [
     "ResourceEstimate",
     "estimate_network",
     "layer_features",
+    "layer_memories",
     "layer_shapes",
     "load_model",
     "map_memory",
+    "map_synapse",
 ]
 
 _FACTOR_MUX = 0.5
@@ -136,12 +138,32 @@ def _best_geometry(prim: BramPrimitive, depth: int, width: int, read_ports: int,
     return best
 
 
+def map_synapse(depth: int, width: int, target: str | Target) -> MemoryMapping:
+    """Block RAM of a synapse ROM as the generator builds it: banks of
+    :data:`hdl.synapse.BANK_WORDS` words when deeper (each mapped on its own), summed."""
+    from .synapse import bank_depths
+
+    parts = [map_memory(max(2, d), width, target) for d in bank_depths(depth)]
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return MemoryMapping(
+        depth=depth, width=width, cell=first.cell, count=sum(p.count for p in parts),
+        units=sum(p.units for p in parts), shape=first.shape,
+        allocated_bits=sum(p.allocated_bits for p in parts), mode=first.mode,
+    )
+
+
 # --------------------------------------------------------------------------------------
 # Per-layer shapes and features
 
 @dataclass(frozen=True)
 class LayerShape:
-    """The hardware shape of one layer: lanes, widths and its memories."""
+    """The hardware shape of one layer: lanes, update units, widths and its memories.
+
+    ``acc_depth x acc_width`` is one of the two step buffers of the accumulator memory;
+    ``mem_depth x mem_width`` the membrane memory (``update_units`` membranes per row).
+    """
 
     name: str
     in_features: int
@@ -154,6 +176,9 @@ class LayerShape:
     syn_width: int
     mem_depth: int
     mem_width: int
+    units: int = 1
+    acc_depth: int = 2
+    acc_width: int = 0
 
     @property
     def groups(self) -> int:
@@ -167,11 +192,13 @@ def layer_shapes(net: IntNetwork, lanes: Mapping[str, int] | int | None = None,
 
     Without a portmap the shapes are the generator's (``hdl.synapse``/``hdl.neuron``):
     the synapse ROM holds one word per (input, neuron group), ``lanes x weight_bits``
-    wide; the accumulator RAM one word per neuron group, ``lanes x acc_bits`` wide (both
-    at least 2 deep).
+    wide; each of the two accumulator step buffers one word per neuron group,
+    ``lanes x acc_bits`` wide; the membrane memory one word per update row,
+    ``update_units x state_bits`` wide (all at least 2 deep).
     """
+    from .layer import default_update_units
     from .network import resolve_lanes
-    from .neuron import accumulator_bits
+    from .neuron import synaptic_bits
 
     by_name: dict[str, Mapping[str, Any]] = {}
     if portmap is not None:
@@ -182,6 +209,7 @@ def layer_shapes(net: IntNetwork, lanes: Mapping[str, int] | int | None = None,
         pm = by_name.get(layer.name)
         if pm is not None:
             syn = pm.get("synapse_memory") or {}
+            acc = pm.get("accumulator_memory") or {}
             mem = pm.get("membrane_memory") or {}
             ln = int(pm["lanes"])
             out.append(LayerShape(
@@ -191,17 +219,22 @@ def layer_shapes(net: IntNetwork, lanes: Mapping[str, int] | int | None = None,
                 acc_bits=int(pm["acc_bits"]),
                 syn_depth=int(syn.get("depth", 0)), syn_width=int(syn.get("width", 0)),
                 mem_depth=int(mem.get("depth", 0)), mem_width=int(mem.get("width", 0)),
+                units=int(pm.get("update_units", 1)),
+                acc_depth=int(acc.get("depth", 0)) // 2, acc_width=int(acc.get("width", 0)),
             ))
             continue
         ln = lane_map[layer.name]
         groups = _ceil_div(layer.out_features, ln)
-        acc = accumulator_bits(layer.weight, layer.state_bits, layer.bias)
+        acc = synaptic_bits(layer.weight)
+        units = default_update_units(layer.in_features, layer.out_features, ln)
         out.append(LayerShape(
             name=layer.name, in_features=layer.in_features, out_features=layer.out_features,
             lanes=ln, weight_bits=layer.weight_bits, state_bits=layer.state_bits,
             acc_bits=acc, syn_depth=max(2, layer.in_features * groups),
-            syn_width=ln * layer.weight_bits, mem_depth=max(2, groups),
-            mem_width=ln * acc,
+            syn_width=ln * layer.weight_bits,
+            mem_depth=max(2, _ceil_div(layer.out_features, units)),
+            mem_width=units * layer.state_bits, units=units,
+            acc_depth=groups, acc_width=ln * acc,
         ))
     return out
 
@@ -279,24 +312,36 @@ def map_membrane(depth: int, width: int, target: str | Target) -> MembraneMappin
 FEATURES: tuple[str, ...] = (
     "layer",            # per layer constant (sequencer, handshakes)
     "lanes",            # per lane control and event encoding
-    "lanes_acc",        # lanes x accumulator bits (adders, clamp, leak, write-back mux)
+    "lanes_acc",        # lanes x accumulator bits (accumulate adders, buffer select)
     "addr_bits",        # synapse address width (counters, address adders)
-    "mem_ff_bits",      # accumulator bits kept in flip-flops (no RAM)
-    "lutram_bits",      # accumulator bits in LUT-RAM
+    "mem_ff_bits",      # accumulator and membrane bits kept in flip-flops (no RAM)
+    "lutram_bits",      # accumulator and membrane bits in LUT-RAM
+    "units_state",      # update units x state bits (reset, leak, sum, clamp pipeline)
 )
 TOP_FEATURES: tuple[str, ...] = ("top", "count_bits")
 
 
-def layer_features(s: LayerShape, mem: MembraneMapping) -> dict[str, float]:
-    """The linear model's regressors for one layer."""
+def layer_memories(s: LayerShape, target: str | Target) -> list[MembraneMapping]:
+    """Where Yosys puts a layer's read-write memories: the two accumulator step buffers
+    and the membrane memory (see :func:`map_membrane`)."""
+    acc = map_membrane(s.acc_depth, s.acc_width, target)
+    return [acc, acc, map_membrane(s.mem_depth, s.mem_width, target)]
+
+
+def layer_features(s: LayerShape, mems: MembraneMapping | Sequence[MembraneMapping]
+                   ) -> dict[str, float]:
+    """The linear model's regressors for one layer (``mems``: :func:`layer_memories`)."""
+    if isinstance(mems, MembraneMapping):
+        mems = [mems]
     addr_bits = max(1, math.ceil(math.log2(max(2, s.syn_depth))))
     return {
         "layer": 1.0,
         "lanes": float(s.lanes),
         "lanes_acc": float(s.lanes * s.acc_bits),
         "addr_bits": float(addr_bits),
-        "mem_ff_bits": float(mem.bits) if mem.kind == "ff" else 0.0,
-        "lutram_bits": float(mem.lutram_bits),
+        "mem_ff_bits": float(sum(mm.bits for mm in mems if mm.kind == "ff")),
+        "lutram_bits": float(sum(mm.lutram_bits for mm in mems)),
+        "units_state": float(s.units * s.state_bits),
     }
 
 
@@ -341,22 +386,27 @@ class LayerEstimate:
     membrane: MemoryMapping | None
     luts: float
     ffs: float
+    accumulator: MemoryMapping | None = None
+
+    def _rw(self) -> list[MemoryMapping]:
+        """Block mappings of the read-write memories (two accumulator buffers, membrane)."""
+        acc = [self.accumulator] * 2 if self.accumulator else []
+        return acc + ([self.membrane] if self.membrane else [])
 
     @property
     def bram_count(self) -> int:
-        """Block RAM primitives (synapse + membrane)."""
-        return self.synapse.count + (self.membrane.count if self.membrane else 0)
+        """Block RAM primitives (synapse, accumulator buffers, membrane)."""
+        return self.synapse.count + sum(mm.count for mm in self._rw())
 
     @property
     def bram_units(self) -> int:
         """Block RAMs in the target's unit (RAMB18 halves on Xilinx)."""
-        return self.synapse.units + (self.membrane.units if self.membrane else 0)
+        return self.synapse.units + sum(mm.units for mm in self._rw())
 
     @property
     def bram_bits(self) -> int:
         """Block RAM bits allocated (primitive capacity x count)."""
-        return self.synapse.allocated_bits + (self.membrane.allocated_bits
-                                              if self.membrane else 0)
+        return self.synapse.allocated_bits + sum(mm.allocated_bits for mm in self._rw())
 
     @property
     def bram_ratio(self) -> float:
@@ -369,6 +419,7 @@ class LayerEstimate:
             "name": self.name, "lanes": self.lanes, "weight_bits": self.weight_bits,
             "weight_memory_bits": self.weight_bits_total,
             "synapse_memory": self.synapse.as_dict(),
+            "accumulator_memory": self.accumulator.as_dict() if self.accumulator else None,
             "membrane_memory": self.membrane.as_dict() if self.membrane else None,
             "luts": round(self.luts, 1), "ffs": round(self.ffs, 1),
             "bram_count": self.bram_count, "bram_units": self.bram_units,
@@ -462,15 +513,15 @@ def estimate_network(net: IntNetwork, *, target: str | Target,
         raise InputError(f"resource model has no coefficients for family {t.family}")
     layers = []
     for s in layer_shapes(net, lanes, portmap):
-        syn = map_memory(s.syn_depth, s.syn_width, t)
-        mm = map_membrane(s.mem_depth, s.mem_width, t)
-        membrane = mm.block
-        feats = layer_features(s, mm)
+        syn = map_synapse(s.syn_depth, s.syn_width, t)
+        mems = layer_memories(s, t)
+        feats = layer_features(s, mems)
         lay = net.layer(s.name)
         layers.append(LayerEstimate(
             name=s.name, lanes=s.lanes, weight_bits=s.weight_bits,
-            weight_bits_total=lay.weight_memory_bits, synapse=syn, membrane=membrane,
+            weight_bits_total=lay.weight_memory_bits, synapse=syn, membrane=mems[2].block,
             luts=_predict(fam["luts"], feats), ffs=_predict(fam["ffs"], feats),
+            accumulator=mems[0].block,
         ))
     top = top_features(net)
     return ResourceEstimate(

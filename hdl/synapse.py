@@ -4,19 +4,33 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from amaranth.hdl import MemoryData, Module, signed, unsigned
+from amaranth.hdl import MemoryData, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._params import ceil_log2, check_int, check_int_array, quiet_on_error
 
-__all__ = ["MAX_LANES", "MAX_WORD_BITS", "SynapseMemory", "pack_weights"]
+__all__ = ["BANK_WORDS", "MAX_LANES", "MAX_WORD_BITS", "SynapseMemory", "bank_depths",
+           "pack_weights"]
 
 MAX_LANES = 64
 """Most parallel lanes (neurons updated per cycle) the generator builds."""
 MAX_WORD_BITS = 1024
 """Widest synapse-memory word (``lanes * weight_bits``) the generator builds."""
+BANK_WORDS = 2048
+"""A synapse memory deeper than this is built as banks of this many words, each with a
+registered output, and a multiplexer after those registers (one more cycle of read
+latency): the block RAM's clock-to-out and the depth multiplexer are then in different
+cycles."""
+
+
+def bank_depths(depth: int) -> list[int]:
+    """Depths of the banks of a synapse memory of ``depth`` words (one bank if shallow)."""
+    if depth <= BANK_WORDS:
+        return [depth]
+    full, rest = divmod(depth, BANK_WORDS)
+    return [BANK_WORDS] * full + ([rest] if rest else [])
 
 
 def pack_weights(weights: np.ndarray, weight_bits: int, lanes: int) -> list[int]:
@@ -155,14 +169,48 @@ class SynapseMemory(wiring.Component):
         """The memory's geometry and initial contents (packed words)."""
         return self._mem_data
 
+    @property
+    def banks(self) -> list[int]:
+        """Depths of the ROM's banks (see :data:`BANK_WORDS`)."""
+        return bank_depths(self.depth)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the address to the data: 1, or 2 when the ROM is banked."""
+        return 1 if len(self.banks) == 1 else 2
+
     def elaborate(self, platform: Any) -> Module:
-        """Build the ROM and its synchronous read port."""
+        """Build the ROM (or its banks) and the synchronous read path."""
         m = Module()
-        m.submodules.rom = rom = Memory(data=self._mem_data, attrs={"ram_style": "block"})
-        port = rom.read_port()
-        m.d.comb += [
-            port.addr.eq(self.addr),
-            port.en.eq(self.en),
-            self.data.as_value().eq(port.data),
-        ]
+        banks = self.banks
+        if len(banks) == 1:
+            m.submodules.rom = rom = Memory(data=self._mem_data, attrs={"ram_style": "block"})
+            port = rom.read_port()
+            m.d.comb += [
+                port.addr.eq(self.addr),
+                port.en.eq(self.en),
+                self.data.as_value().eq(port.data),
+            ]
+            return m
+        from .neuron import _mux_tree
+        words = list(self._mem_data.init)
+        lo_bits = ceil_log2(BANK_WORDS)
+        sel1 = Signal(range(len(banks)), name="bank_sel")
+        sel2 = Signal(range(len(banks)), name="bank_sel_q")
+        outs = []
+        for b, depth in enumerate(banks):
+            data = MemoryData(shape=self._mem_data.shape, depth=max(2, depth),
+                              init=words[b * BANK_WORDS:b * BANK_WORDS + depth])
+            mem = Memory(data=data, attrs={"ram_style": "block"})
+            m.submodules[f"rom_{b}"] = mem
+            port = mem.read_port()
+            q = Signal(self._mem_data.shape, name=f"bank_q_{b}")
+            m.d.comb += [port.addr.eq(self.addr[:ceil_log2(max(2, depth))]),
+                         port.en.eq(self.en)]
+            with m.If(self.en):
+                m.d.sync += q.eq(port.data)
+            outs.append(q)
+        with m.If(self.en):
+            m.d.sync += [sel1.eq(self.addr[lo_bits:]), sel2.eq(sel1)]
+        m.d.comb += self.data.as_value().eq(_mux_tree(outs, sel2))
         return m

@@ -136,11 +136,11 @@ def design_matrix(rec: dict[str, Any], family: str) -> tuple[np.ndarray, np.ndar
     xl = np.zeros(len(R.FEATURES))
     bram = 0
     for s in shapes:
-        mm = R.map_membrane(s.mem_depth, s.mem_width, target)
-        f = R.layer_features(s, mm)
+        mems = R.layer_memories(s, target)
+        f = R.layer_features(s, mems)
         xl += np.array([f[k] for k in R.FEATURES])
-        bram += R.map_memory(s.syn_depth, s.syn_width, target).count
-        bram += mm.block.count if mm.block else 0
+        bram += R.map_synapse(s.syn_depth, s.syn_width, target).count
+        bram += sum(mm.block.count for mm in mems if mm.block)
     tf = R.top_features(net)
     xt = np.array([tf[k] for k in R.TOP_FEATURES])
     return xl, xt, {"model_bram": bram}

@@ -78,16 +78,17 @@ def run_generate(args: argparse.Namespace) -> int:
     design = hdl.generate(net, args.output, lanes=lanes, top=args.top)
     rows = []
     for entry in design.portmap["layers"]:
-        syn, mem = entry["synapse_memory"], entry["membrane_memory"]
+        syn, acc = entry["synapse_memory"], entry["accumulator_memory"]
+        mem = entry["membrane_memory"]
         rows.append([
             entry["name"], f"{entry['in_features']}x{entry['out_features']}", entry["lanes"],
-            entry["groups"], entry["weight_bits"], entry["acc_bits"],
-            f"{syn['depth']}x{syn['width']}", syn["bits"], f"{mem['depth']}x{mem['width']}",
-            mem["bits"],
+            entry["groups"], entry["update_units"], entry["weight_bits"], entry["acc_bits"],
+            f"{syn['depth']}x{syn['width']}", syn["bits"], f"{acc['depth']}x{acc['width']}",
+            f"{mem['depth']}x{mem['width']}",
         ])
     table = format_table(
-        ["layer", "size", "lanes", "groups", "w_bits", "acc_bits", "synapse_mem", "syn_bits",
-         "acc_mem", "acc_bits_total"], rows, align="llrrrrrrrr")
+        ["layer", "size", "lanes", "groups", "units", "w_bits", "acc_bits", "synapse_mem",
+         "syn_bits", "acc_mem", "membrane_mem"], rows, align="llrrrrrrrrr")
     files = [args.output / f"{design.top}.v", args.output / "portmap.json"]
     head = (f"{args.net}: wrote {files[0]} ({len(design.verilog.splitlines())} lines) and "
             f"{files[1]}; top {design.top}")

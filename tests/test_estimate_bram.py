@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pysim
-from hdl.resources import layer_shapes, map_membrane, map_memory
+from hdl.resources import layer_shapes, map_membrane, map_memory, map_synapse
 from hdl.targets import TARGETS, get_target, parse_targets
 from pysim.errors import InputError
 
@@ -110,7 +110,7 @@ def test_bram_ratio_mnist_layers_within_target():
                                    weight_bits=bits)
         fc1 = layer_shapes(net)[0]
         for t in ("ice40-up5k", "ecp5-25k", "xc7"):
-            m = map_memory(fc1.syn_depth, fc1.syn_width, t)
+            m = map_synapse(fc1.syn_depth, fc1.syn_width, t)   # banked as generated
             ratio = m.allocated_bits / net.layers[0].weight_memory_bits
             assert ratio <= 1.25, (bits, t, m)
 

@@ -77,7 +77,8 @@ def test_generate_narrow_weights_shrink_synapse_memory() -> None:
 def test_generate_lanes_int_dict_and_default() -> None:
     net = _net()
     assert emit_verilog(net, lanes=4).lanes == {"fc1": 4, "fc2": 3}  # capped at out
-    assert emit_verilog(net, lanes={"fc1": 2}).lanes == {"fc1": 2, "fc2": 3}
+    # fc2 by default: its 3 neurons take 1 lane (3 groups, at most DEFAULT_GROUPS)
+    assert emit_verilog(net, lanes={"fc1": 2}).lanes == {"fc1": 2, "fc2": 1}
 
 
 @pytest.mark.parametrize("lanes, message", [
@@ -111,7 +112,7 @@ def test_cli_generate(tmp_path: Path, capsys) -> None:
     assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "rtl"),
                  "--lanes", "fc1=3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["lanes"] == {"fc1": 3, "fc2": 3}
+    assert data["lanes"] == {"fc1": 3, "fc2": 1}
     assert data["layers"][0]["synapse_memory"]["depth"] == 11 * 3
     assert (tmp_path / "rtl" / "spikeforge_top.v").is_file()
     assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "rtl2")]) == 0

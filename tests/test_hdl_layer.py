@@ -89,20 +89,37 @@ def test_layer_matches_golden(seed: int, lanes: int, backpressure: bool) -> None
     np.testing.assert_array_equal(spikes, gold)
 
 
-def test_layer_cycles_per_step_meet_the_bound() -> None:
+@pytest.mark.parametrize("units", [1, 2, 4])
+def test_layer_cycles_per_step_meet_the_bound(units: int) -> None:
     # A quiet layer (no spikes, no backpressure): after the first step (which also pays
-    # the G-cycle INIT and two pipeline cycles) every step costs exactly events*G + G.
+    # the update of step 0 and the pipeline's latency) every step costs exactly
+    # max(events*G + 1, rows + 3): the update of a step runs while the next one
+    # accumulates. With enough update units
+    # that is at most the event-driven bound events*G + G.
     rng = np.random.default_rng(7)
     net = pysim.random_network(rng, [9, 13], timesteps=6, threshold_scale=50.0)
     x = pysim.random_spikes(rng, 1, 6, 9, 0.4)
-    hw = Layer(layer=net.layers[0], lanes=4, timesteps=6)
+    hw = Layer(layer=net.layers[0], lanes=4, timesteps=6, update_units=units)
     spikes, marks = run_layer(hw, x[0])
     assert spikes.sum() == 0
-    G = 4
-    bound = x[0].sum(axis=1).astype(int) * G + G
+    G, rows = 4, -(-13 // units)
+    assert (hw.groups, hw.rows) == (G, rows)
+    events = x[0].sum(axis=1).astype(int)
     per_step = np.diff([0, *marks])
-    assert list(per_step[1:]) == list(bound[1:])
-    assert per_step[0] <= bound[0] + G + 2
+    assert list(per_step[1:]) == list(np.maximum(events * G + 1, rows + 3)[1:])
+    if units > 1:
+        assert (per_step[1:] <= (events * G + G)[1:]).all()
+    # the first marker leaves after step 0's whole update: rows + pipeline latency
+    assert per_step[0] == events[0] * G + 1 + rows + hw.neurons.update_latency
+
+
+def test_layer_default_update_units() -> None:
+    from hdl import default_update_units
+    assert default_update_units(784, 256, 24) == 1     # MNIST-size: one unit
+    assert default_update_units(64, 128, 22) == 2      # 8 nominal events: ceil(22/8)=3 -> 2
+    assert default_update_units(64, 128, 24) == 3
+    assert default_update_units(9, 13, 4) == 4         # tiny: as many units as lanes
+    assert default_update_units(128, 10, 10) == 1
 
 
 def test_layer_spikes_cost_at_most_a_cycle_each() -> None:

@@ -67,8 +67,8 @@ def test_network_default_lanes() -> None:
     net = pysim.random_network(np.random.default_rng(0), [64, 128, 10])
     dut = Network(network=net)
     Fragment.get(dut, None)
-    assert dut.lanes == {"fc1": 16, "fc2": 10}
-    assert [hw.groups for hw in dut.layers] == [8, 1]
+    assert dut.lanes == {"fc1": 8, "fc2": 1}
+    assert [hw.groups for hw in dut.layers] == [16, 10]
 
 
 @pytest.mark.parametrize("sizes, lanes", [([12, 20, 10], None), ([12, 20, 10], 4),
@@ -95,7 +95,8 @@ def test_network_accepts_back_to_back_samples_without_rebuild() -> None:
 
 
 @pytest.mark.parametrize("out, weight_bits, lanes", [
-    (10, 4, 10), (128, 4, 16), (256, 4, 18), (100, 2, 25), (64, 16, 4), (1, 8, 1),
+    (10, 4, 1), (128, 4, 8), (256, 4, 16), (100, 2, 7), (64, 16, 4), (1, 8, 1),
+    (256, 8, 9), (256, 3, 16), (300, 2, 19),
 ])
 def test_network_default_lanes_examples(out: int, weight_bits: int, lanes: int) -> None:
     layer = pysim.IntLayer(name="fc1", weight=np.zeros((out, 3), np.int64),
@@ -107,3 +108,14 @@ def test_network_wrong_network() -> None:
     with pytest.raises(TypeError) as info:
         Network(network="net")
     assert str(info.value) == "Network must be a pysim.IntNetwork, not 'net'"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_network_matches_golden_with_banked_synapse_rom(monkeypatch, seed: int) -> None:
+    # Tiny banks so that small networks take the banked ROM path (two cycles from the
+    # address to the word; the layer delays its commands to the core by one cycle).
+    import hdl.synapse
+    monkeypatch.setattr(hdl.synapse, "BANK_WORDS", 4)
+    net, x, lanes = _random_case(seed + 20)
+    _check(net, x, lanes=lanes, gap_rng=np.random.default_rng(seed), gap_rate=0.2)
+    _check(net, x)

@@ -6,7 +6,7 @@ import pytest
 from amaranth.sim import Simulator
 
 import pysim
-from hdl import NeuronCore, Op, accumulator_bits, accumulator_range
+from hdl import NeuronCore, accumulator_bits, accumulator_range, synaptic_bits, synaptic_range
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
@@ -19,34 +19,37 @@ def _golden_layer(out: int, state_bits: int, threshold: int, leak_shift, reset, 
 
 
 def run_core(core: NeuronCore, steps: list[list[tuple[int, list[int]]]], *,
-             ready_rng: np.random.Generator | None = None
+             ready_rng: np.random.Generator | None = None, gap_rng=None
              ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Drive ``core``: INIT, then per step the ACC words ``(group, lane weights)`` and an
-    UPDATE of every group. Returns u (steps, out), s (steps, out) and the update order."""
-    L, G, n = core.lanes, core.groups, core.out_features
+    """Drive ``core``: start, then per step the accumulate words ``(group, lane weights)``
+    and a step command. Returns u (steps, out), s (steps, out) and the update row order."""
+    U, R, n = core.update_units, core.rows, core.out_features
+    L = core.lanes
     us = np.zeros((len(steps), n), np.int64)
     ss = np.zeros((len(steps), n), np.int64)
     order: list[int] = []
-    seen = {"step": 0, "groups": 0}
+    seen = {"step": 0, "rows": 0}
 
     async def monitor(ctx):
         upd = core.upd
         async for _clk, _rst, valid, ready, payload in ctx.tick().sample(
                 upd.valid, upd.ready, upd.payload):
             if valid and ready:
-                g = int(payload.group)
-                order.append(g)
+                r = int(payload.row)
+                order.append(r)
                 t = seen["step"]
-                for k in range(L):
-                    i = g * L + k
+                assert bool(payload.final) == (t == len(steps) - 1)
+                assert bool(payload.last) == (r == R - 1)
+                for k in range(U):
+                    i = r * U + k
                     if i < n:
                         us[t, i] = int(payload.u[k])
                         ss[t, i] = (int(payload.spikes) >> k) & 1
                     else:
                         assert not (int(payload.spikes) >> k) & 1, "padding lane fired"
-                seen["groups"] += 1
-                if seen["groups"] == G:
-                    seen["groups"] = 0
+                seen["rows"] += 1
+                if seen["rows"] == R:
+                    seen["rows"] = 0
                     seen["step"] += 1
 
     async def backpressure(ctx):
@@ -55,26 +58,51 @@ def run_core(core: NeuronCore, steps: list[list[tuple[int, list[int]]]], *,
             await ctx.tick()
 
     async def driver(ctx):
-        cmds = [(Op.INIT, g, None) for g in range(G)]
-        for words in steps:
-            cmds += [(Op.ACC, g, w) for g, w in words]
-            cmds += [(Op.UPDATE, g, None) for g in range(G)]
+        ctx.set(core.start, 1)
+        await ctx.tick()
+        ctx.set(core.start, 0)
         prev = [0] * L
-        for op, g, w in cmds:
-            ctx.set(core.weights, prev)
-            ctx.set(core.cmd.valid, 1)
-            ctx.set(core.cmd.payload, {"op": op, "group": g})
-            while True:
-                ready = ctx.get(core.cmd.ready)
+        last_g = None
+        G = core.groups
+        for t, words in enumerate(steps):
+            # The core's preconditions (the Layer meets them): a word for group g is
+            # issued as an event over every group (zeros elsewhere), in group order, the
+            # step's first event with ``fresh``; with more than one group, two commands
+            # to one group are at least two cycles apart.
+            cmds = [(gi, w if gi == g else [0] * L, e == 0)
+                    for e, (g, w) in enumerate(words) for gi in range(G)]
+            for g, w, fresh in cmds:
+                if g == last_g and G > 1:
+                    ctx.set(core.weights, prev)
+                    prev = [0] * L
+                    await ctx.tick()
+                last_g = g
+                ctx.set(core.weights, prev)
+                ctx.set(core.acc.valid, 1)
+                ctx.set(core.acc.payload, {"group": g, "fresh": int(fresh)})
+                assert ctx.get(core.acc.ready)
                 await ctx.tick()
-                ctx.set(core.weights, [0] * L)
+                ctx.set(core.acc.valid, 0)
+                prev = w
+                if gap_rng is not None and gap_rng.random() < 0.3:
+                    ctx.set(core.weights, prev)
+                    prev = [0] * L
+                    last_g = None
+                    await ctx.tick()
+            ctx.set(core.weights, prev)
+            prev = [0] * L
+            last_g = None
+            ctx.set(core.step.valid, 1)
+            ctx.set(core.step.payload, {"final": int(t == len(steps) - 1)})
+            while True:
+                ready = ctx.get(core.step.ready)
+                await ctx.tick()
+                ctx.set(core.weights, prev)
                 if ready:
                     break
-            prev = w if w is not None else [0] * L
-        ctx.set(core.weights, prev)
-        ctx.set(core.cmd.valid, 0)
-        for _ in range(200):
-            if seen["step"] == len(steps):
+            ctx.set(core.step.valid, 0)
+        for _ in range(400):
+            if seen["step"] == len(steps) and not ctx.get(core.busy):
                 break
             await ctx.tick()
 
@@ -113,8 +141,9 @@ def _words_for(currents_words: list[list[tuple[int, list[int]]]], out: int, lane
 
 def _check(*, out: int, lanes: int, weight_bits: int, state_bits: int, threshold: int,
            leak_shift=None, reset: str = "zero", bias=None, fires: bool = True,
-           steps: list[list[tuple[int, list[int]]]],
-           ready_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+           steps: list[list[tuple[int, list[int]]]], update_units: int = 1,
+           ready_rng: np.random.Generator | None = None, gap_rng=None
+           ) -> tuple[np.ndarray, np.ndarray]:
     """Run the core and the golden model on the same currents; return the golden u, s."""
     groups = -(-out // lanes)
     wlo, whi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
@@ -127,18 +156,19 @@ def _check(*, out: int, lanes: int, weight_bits: int, state_bits: int, threshold
                     fake_w[g * lanes + k, col] = v
             col += 1
     assert fake_w.min() >= wlo and fake_w.max() <= whi
-    acc_bits = accumulator_bits(fake_w, state_bits, bias)
+    acc_bits = synaptic_bits(fake_w)
     core = NeuronCore(out_features=out, lanes=lanes, weight_bits=weight_bits,
                       state_bits=state_bits, acc_bits=acc_bits, threshold=threshold,
-                      leak_shift=leak_shift, reset=reset, bias=bias, fires=fires)
+                      leak_shift=leak_shift, reset=reset, bias=bias, fires=fires,
+                      update_units=update_units)
     assert core.groups == groups
     layer = _golden_layer(out, state_bits, threshold, leak_shift, reset, bias)
     cur = _words_for(steps, out, lanes)
     gu, gs = _golden(layer, cur, fires)
-    hu, hs, order = run_core(core, steps, ready_rng=ready_rng)
+    hu, hs, order = run_core(core, steps, ready_rng=ready_rng, gap_rng=gap_rng)
     np.testing.assert_array_equal(hu, gu)
     np.testing.assert_array_equal(hs, gs)
-    assert order == list(range(groups)) * len(steps)
+    assert order == list(range(core.rows)) * len(steps)
     return gu, gs
 
 
@@ -217,6 +247,32 @@ def test_neuron_core_stalls_updates_under_backpressure() -> None:
            reset="zero", steps=steps, ready_rng=rng)
 
 
+@pytest.mark.parametrize("out, lanes, units", [(7, 6, 2), (13, 6, 3), (9, 4, 4), (20, 4, 1)])
+def test_neuron_core_update_units_and_rows(out: int, lanes: int, units: int) -> None:
+    # several neurons per update row, rows spanning a group, the deep pipeline (rows >= 7)
+    # and the short one, with backpressure and idle cycles between commands
+    rng = np.random.default_rng(out)
+    groups = -(-out // lanes)
+    steps = _random_steps(rng, 6, groups, lanes, 4, 8)
+    _check(out=out, lanes=lanes, weight_bits=4, state_bits=7, threshold=6, leak_shift=2,
+           reset="subtract" if out % 2 else "zero", bias=rng.integers(-20, 20, out),
+           update_units=units, steps=steps, ready_rng=rng, gap_rng=rng)
+
+
+def test_neuron_core_back_to_back_quiet_steps_single_row() -> None:
+    # one row per step: each step's update must wait for the previous one's write-back
+    steps = [[(0, [3, -2])], [], [], [(0, [1, 1])], [], [], []]
+    _check(out=2, lanes=2, weight_bits=3, state_bits=5, threshold=4, leak_shift=1,
+           update_units=2, bias=np.array([2, -1]), steps=steps)
+
+
+def test_neuron_synaptic_range_is_exact_worst_case() -> None:
+    w = np.array([[3, -2, 1], [-4, -4, 0]])
+    assert synaptic_range(w) == (-8, 4)
+    assert synaptic_bits(w) == 4
+    assert synaptic_range(np.array([[1, 2]])) == (0, 3)
+
+
 def test_neuron_accumulator_range_is_exact_worst_case() -> None:
     w = np.array([[3, -2, 1], [-4, -4, 0]])
     lo, hi = accumulator_range(w, 4, np.array([2, -3]))
@@ -237,7 +293,10 @@ _OK = {"out_features": 4, "lanes": 2, "weight_bits": 4, "state_bits": 8, "acc_bi
     ("weight_bits", 17, ValueError, "Weight width must be an integer between 2 and 16, not 17"),
     ("weight_bits", "4", TypeError, "Weight width must be an integer between 2 and 16, not '4'"),
     ("state_bits", 33, ValueError, "Membrane width must be an integer between 2 and 32, not 33"),
-    ("acc_bits", 7, ValueError, "Accumulator width must be an integer between 8 and 64, not 7"),
+    ("acc_bits", 1, ValueError, "Accumulator width must be an integer between 2 and 64, not 1"),
+    ("acc_bits", 65, ValueError, "Accumulator width must be an integer between 2 and 64, not 65"),
+    ("update_units", 3, ValueError, "Update unit count must be an integer between 1 and 2, not 3"),
+    ("update_units", 0, ValueError, "Update unit count must be an integer between 1 and 2, not 0"),
     ("threshold", 128, ValueError, "Threshold must be an integer between 1 and 127, not 128"),
     ("threshold", 0, ValueError, "Threshold must be an integer between 1 and 127, not 0"),
     ("leak_shift", 8, ValueError, "Leak shift must be an integer between 1 and 7, not 8"),
@@ -254,14 +313,18 @@ def test_neuron_core_wrong_param(param, value, exc, message) -> None:
     assert str(info.value) == message
 
 
-def test_neuron_core_wrong_acc_bits_for_bias() -> None:
-    with pytest.raises(ValueError, match=r"^Accumulator width must be at least 9 for this bias"):
-        NeuronCore(**{**_OK, "acc_bits": 8, "bias": [100, 0, 0, 0]})
+def test_neuron_core_wrong_update_units_not_dividing_lanes() -> None:
+    with pytest.raises(ValueError) as info:
+        NeuronCore(**{**_OK, "out_features": 9, "lanes": 6, "update_units": 4})
+    assert str(info.value) == "Update unit count must divide the lane count 6, not 4"
 
 
 def test_neuron_core_properties_read_only() -> None:
-    core = NeuronCore(**_OK, leak_shift=3, reset="subtract", bias=[1, 2, 3, 4])
+    core = NeuronCore(**_OK, leak_shift=3, reset="subtract", bias=[1, 2, 3, 4],
+                      update_units=2)
     assert (core.out_features, core.lanes, core.groups, core.acc_bits) == (4, 2, 2, 10)
+    assert (core.update_units, core.rows, core.memory_depth, core.memory_width) == (2, 2, 2, 16)
+    assert (core.acc_memory_depth, core.acc_memory_width) == (4, 20)
     assert core.reset == "subtract" and core.leak_shift == 3 and core.fires
     assert list(core.bias) == [1, 2, 3, 4]
     with pytest.raises(AttributeError):

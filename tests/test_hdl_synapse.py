@@ -108,3 +108,31 @@ def test_synapse_memory_wrong_lanes_beyond_generator() -> None:
     with pytest.raises(ValueError) as info:
         SynapseMemory(weights=np.zeros((65, 1), np.int64), weight_bits=16, lanes=65)
     assert str(info.value) == "Lane count must be an integer between 1 and 64, not 65"
+
+
+@pytest.mark.parametrize("bank_words", [4, 8])
+def test_synapse_memory_banked_reads_after_two_cycles(monkeypatch, bank_words: int) -> None:
+    # A deep ROM is built as banks with registered outputs: two cycles to the word.
+    import hdl.synapse
+    monkeypatch.setattr(hdl.synapse, "BANK_WORDS", bank_words)
+    rng = np.random.default_rng(bank_words)
+    w = rng.integers(-8, 8, size=(5, 9))      # 9 inputs x 3 groups = 27 words
+    syn = SynapseMemory(weights=w, weight_bits=4, lanes=2)
+    assert syn.latency == 2 and sum(syn.banks) == syn.depth == 27
+    assert syn.banks[:-1] == [bank_words] * (len(syn.banks) - 1)
+    words = pack_weights(w, 4, 2)
+    got = []
+
+    async def tb(ctx):
+        order = list(rng.permutation(syn.depth)) + [0, 0]
+        for addr in order:
+            ctx.set(syn.addr, int(addr))
+            await ctx.tick()
+            got.append([int(v) for v in ctx.get(syn.data)])
+        for i, addr in enumerate(order[:-2]):
+            assert got[i + 1] == _unpack(words[addr], 4, 2), (i, addr)
+
+    sim = Simulator(syn)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
