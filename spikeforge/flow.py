@@ -4,13 +4,17 @@ golden check → Verilog → RTL verification → resource estimate → report.
 Every stage writes its outputs under the run directory and records, in
 ``RUN/flow_state.json``, a key made of its configuration and its upstream stages' keys.
 A stage whose key is unchanged and whose outputs exist is skipped, so an interrupted
-flow resumes where it stopped and a second run with nothing changed does no work.
+flow resumes where it stopped and a second run with nothing changed does no work. The
+hardware stages' keys also hold a fingerprint of the generator and simulator sources
+(``CODE_DEPS``), so a run directory made with an older generator is regenerated,
+re-verified and re-estimated instead of reporting stale hardware.
 Stage outputs are written atomically (staged beside the target, then renamed), and the
 state file is updated only after a stage finished, so a kill leaves no corrupt output.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -29,7 +33,7 @@ from pysim.errors import CheckFailed, InputError
 from .config import config_to_toml
 from .output import to_jsonable
 
-__all__ = ["FLOW_VERSION", "STAGES", "Flow", "StageRecord"]
+__all__ = ["CODE_DEPS", "FLOW_VERSION", "STAGES", "Flow", "StageRecord", "code_fingerprint"]
 
 FLOW_VERSION = 1
 
@@ -48,6 +52,30 @@ STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "estimate": (("estimate", "verify.lanes"), ("quantize",), ("estimate/estimate.json",)),
     "report": ((), ("golden", "pareto", "verify", "estimate"), ("report.md",)),
 }
+
+# Stages whose outputs depend on code beyond their config: the packages whose sources
+# (``*.py`` and ``*.json`` files) are fingerprinted into the stage key.
+CODE_DEPS: dict[str, tuple[str, ...]] = {
+    "generate": ("hdl",),
+    "verify": ("sim",),
+    "estimate": ("hdl",),
+}
+
+
+def code_fingerprint(packages: tuple[str, ...]) -> str:
+    """A hash of the source files (``*.py``, ``*.json``) of the given top-level packages."""
+    h = hashlib.sha256()
+    for pkg in packages:
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or spec.origin is None:
+            h.update(f"{pkg}:missing".encode())
+            continue
+        root = Path(spec.origin).parent
+        for f in sorted(root.rglob("*")):
+            if f.is_file() and f.suffix in (".py", ".json") and "__pycache__" not in f.parts:
+                h.update(f"{pkg}/{f.relative_to(root).as_posix()}\0".encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 @dataclass
@@ -105,11 +133,14 @@ class Flow:
     def stage_key(self, name: str) -> str:
         """The key of stage ``name``: its config and its upstream stages' keys."""
         deps, ups, _ = STAGES[name]
-        return _hash({
+        key = {
             "flow": FLOW_VERSION, "stage": name,
             "config": {d: self._cfg_part(d) for d in deps},
             "upstream": {u: self.keys[u] for u in ups},
-        })
+        }
+        if name in CODE_DEPS:
+            key["code"] = code_fingerprint(CODE_DEPS[name])
+        return _hash(key)
 
     def _load_state(self) -> dict[str, Any]:
         if self.state_path.is_file():

@@ -83,3 +83,36 @@ def test_flow_interrupted_stage_resumes(tmp_path, monkeypatch):
     assert records == {"train": "cached", "hessian": "cached", "allocate": "ran"}
     assert json.loads((run / "allocation.json").read_text())["bits"]
     assert not list(run.glob(".*.tmp"))
+
+
+def test_flow_generator_change_redoes_hardware_stages(tmp_path, monkeypatch):
+    """A changed generator source reruns generate (not the frontend) in an old run dir."""
+    import spikeforge.flow as flow_mod
+
+    run = tmp_path / "run"
+    cfg = load_config(None, TINY)
+    first = {r.name: r.status for r in Flow(cfg, run, progress=False).run_all(["generate"])}
+    assert first["generate"] == "ran"
+    same = {r.name: r.status for r in Flow(cfg, run, progress=False).run_all(["generate"])}
+    assert all(status == "cached" for status in same.values())
+
+    real = flow_mod.code_fingerprint
+    monkeypatch.setattr(flow_mod, "code_fingerprint",
+                        lambda pkgs: real(pkgs) + ("-new" if "hdl" in pkgs else ""))
+    after = {r.name: r.status for r in Flow(cfg, run, progress=False).run_all(["generate"])}
+    assert after["generate"] == "ran"
+    assert all(after[s] == "cached" for s in ("train", "hessian", "allocate", "quantize"))
+
+
+def test_flow_code_fingerprint_tracks_sources(tmp_path, monkeypatch):
+    """The fingerprint changes with a package's source and is stable otherwise."""
+    from spikeforge.flow import code_fingerprint
+
+    pkg = tmp_path / "fakegen"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    a = code_fingerprint(("fakegen",))
+    assert code_fingerprint(("fakegen",)) == a
+    (pkg / "__init__.py").write_text("X = 2\n")
+    assert code_fingerprint(("fakegen",)) != a
