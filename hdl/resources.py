@@ -317,6 +317,7 @@ FEATURES: tuple[str, ...] = (
     "mem_ff_bits",      # accumulator and membrane bits kept in flip-flops (no RAM)
     "lutram_bits",      # accumulator and membrane bits in LUT-RAM
     "units_state",      # update units x state bits (reset, leak, sum, clamp pipeline)
+    "bank_bits",        # banked synapse ROM: bank output registers and the bank multiplexer
 )
 TOP_FEATURES: tuple[str, ...] = ("top", "count_bits")
 
@@ -326,6 +327,14 @@ def layer_memories(s: LayerShape, target: str | Target) -> list[MembraneMapping]
     and the membrane memory (see :func:`map_membrane`)."""
     acc = map_membrane(s.acc_depth, s.acc_width, target)
     return [acc, acc, map_membrane(s.mem_depth, s.mem_width, target)]
+
+
+def _bank_bits(s: LayerShape) -> int:
+    """Bits of the banked synapse ROM's output registers (0 for a single-bank ROM)."""
+    from .synapse import bank_depths
+
+    banks = len(bank_depths(s.syn_depth))
+    return banks * s.syn_width if banks > 1 else 0
 
 
 def layer_features(s: LayerShape, mems: MembraneMapping | Sequence[MembraneMapping]
@@ -342,6 +351,7 @@ def layer_features(s: LayerShape, mems: MembraneMapping | Sequence[MembraneMappi
         "mem_ff_bits": float(sum(mm.bits for mm in mems if mm.kind == "ff")),
         "lutram_bits": float(sum(mm.lutram_bits for mm in mems)),
         "units_state": float(s.units * s.state_bits),
+        "bank_bits": float(_bank_bits(s)),
     }
 
 

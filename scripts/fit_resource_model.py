@@ -48,12 +48,16 @@ TRAIN: list[tuple[str, list[int], list[int], int, Any, int]] = [
     ("t10", [200, 64, 10], [3, 3], 12, None, 16),
     ("t11", [64, 100, 10], [5, 5], 12, [1, 1], 16),
     ("t13", [64, 48, 32, 10], [4, 4, 4], 12, None, 16),
+    # synapse ROMs deeper than 2048 words: banked (hdl.synapse.BANK_WORDS)
+    ("t14", [784, 64, 10], [3, 4], 12, None, 16),
+    ("t15", [400, 96, 10], [4, 4], 12, None, 16),
 ]
 HELDOUT: list[tuple[str, list[int], list[int], int, Any, int]] = [
     ("h01", [64, 128, 10], [4, 4], 12, None, 16),          # digits at 4 bits
     ("h02", [64, 128, 10], [8, 8], 12, None, 16),          # digits at 8 bits
     ("h03", [64, 128, 10], [3, 2], 12, None, 16),          # digits mixed
     ("h04", [80, 48, 12], [6, 3], 14, [6, 4], 8),
+    ("h05", [784, 128, 10], [2, 4], 12, None, 16),         # banked, MNIST-like input
 ]
 
 
