@@ -1,7 +1,7 @@
 """Exceptions shared by every stage; the CLI maps them to exit statuses (contract §4)."""
 from __future__ import annotations
 
-__all__ = ["InputError", "ManifestError", "ToolMissing", "CheckFailed"]
+__all__ = ["CheckFailed", "InputError", "ManifestError", "ToolMissing"]
 
 
 class InputError(ValueError):

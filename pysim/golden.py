@@ -20,7 +20,7 @@ import numpy as np
 
 from .network import IntLayer, IntNetwork, ManifestError, Readout, ResetMode
 
-__all__ = ["SimResult", "simulate", "synaptic_input", "layer_step", "predict_from"]
+__all__ = ["SimResult", "layer_step", "predict_from", "simulate", "synaptic_input"]
 
 _F32_EXACT = 1 << 24
 _F64_EXACT = 1 << 53
@@ -166,7 +166,7 @@ def simulate(net: IntNetwork, spikes: np.ndarray, trace: bool = False) -> SimRes
     if x.ndim != 3 or x.shape[1] != net.timesteps or x.shape[2] != net.input_size:
         raise ManifestError(f"spikes: shape {x.shape} does not match (N, T, input_size) = "
                             f"{expected}")
-    N, T = x.shape[0], net.timesteps
+    N = x.shape[0]
     out_spikes: dict[str, np.ndarray] = {}
     membranes: dict[str, np.ndarray] | None = {} if trace else None
     # Time-major (T, N, features) so that each step's slice is contiguous.

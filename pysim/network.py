@@ -19,9 +19,10 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -32,11 +33,11 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "SUPPORTED_VERSIONS",
-    "ManifestError",
-    "ResetMode",
-    "Readout",
     "IntLayer",
     "IntNetwork",
+    "ManifestError",
+    "Readout",
+    "ResetMode",
     "load_network",
     "save_network",
     "to_int_array",
@@ -53,20 +54,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Verilog-2005 / SystemVerilog keywords that may not be used as identifiers (common subset
 # plus everything a layer name could plausibly collide with).
 _VERILOG_KEYWORDS = frozenset(
-    """always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config
-    deassign default defparam design disable edge else end endcase endconfig endfunction
-    endgenerate endmodule endprimitive endspecify endtable endtask event for force forever
-    fork function generate genvar highz0 highz1 if ifnone incdir include initial inout input
-    instance integer join large liblist library localparam macromodule medium module nand
-    negedge nmos nor noshowcancelled not notif0 notif1 or output parameter pmos posedge
-    primitive pull0 pull1 pulldown pullup pulsestyle_onevent pulsestyle_ondetect rcmos real
-    realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1 scalared showcancelled
-    signed small specify specparam strong0 strong1 supply0 supply1 table task time tran
-    tranif0 tranif1 tri tri0 tri1 triand trior trireg unsigned use uwire vectored wait wand
-    weak0 weak1 while wire wor xnor xor logic bit byte int shortint longint struct union
-    enum typedef class interface package program property sequence clocking modport
-    always_comb always_ff always_latch unique priority final import export return break
-    continue do foreach void string""".split()
+    ["always", "and", "assign", "automatic", "begin", "buf", "bufif0", "bufif1", "case", "casex", "casez", "cell", "cmos", "config", "deassign", "default", "defparam", "design", "disable", "edge", "else", "end", "endcase", "endconfig", "endfunction", "endgenerate", "endmodule", "endprimitive", "endspecify", "endtable", "endtask", "event", "for", "force", "forever", "fork", "function", "generate", "genvar", "highz0", "highz1", "if", "ifnone", "incdir", "include", "initial", "inout", "input", "instance", "integer", "join", "large", "liblist", "library", "localparam", "macromodule", "medium", "module", "nand", "negedge", "nmos", "nor", "noshowcancelled", "not", "notif0", "notif1", "or", "output", "parameter", "pmos", "posedge", "primitive", "pull0", "pull1", "pulldown", "pullup", "pulsestyle_onevent", "pulsestyle_ondetect", "rcmos", "real", "realtime", "reg", "release", "repeat", "rnmos", "rpmos", "rtran", "rtranif0", "rtranif1", "scalared", "showcancelled", "signed", "small", "specify", "specparam", "strong0", "strong1", "supply0", "supply1", "table", "task", "time", "tran", "tranif0", "tranif1", "tri", "tri0", "tri1", "triand", "trior", "trireg", "unsigned", "use", "uwire", "vectored", "wait", "wand", "weak0", "weak1", "while", "wire", "wor", "xnor", "xor", "logic", "bit", "byte", "int", "shortint", "longint", "struct", "union", "enum", "typedef", "class", "interface", "package", "program", "property", "sequence", "clocking", "modport", "always_comb", "always_ff", "always_latch", "unique", "priority", "final", "import", "export", "return", "break", "continue", "do", "foreach", "void", "string"]
 )
 
 
@@ -291,17 +279,17 @@ class IntLayer:
             "has_bias": self.has_bias,
         }
 
-    def replace(self, **changes: Any) -> "IntLayer":
+    def replace(self, **changes: Any) -> IntLayer:
         """Return a copy with some fields changed (validated again)."""
-        fields = dict(
-            name=self.name, weight=self.weight, weight_bits=self.weight_bits,
-            state_bits=self.state_bits, threshold=self.threshold, leak_shift=self.leak_shift,
-            reset=self.reset, bias=self.bias,
-        )
+        fields = {
+            "name": self.name, "weight": self.weight, "weight_bits": self.weight_bits,
+            "state_bits": self.state_bits, "threshold": self.threshold, "leak_shift": self.leak_shift,
+            "reset": self.reset, "bias": self.bias,
+        }
         fields.update(changes)
         return IntLayer(**fields)
 
-    def equals(self, other: "IntLayer") -> bool:
+    def equals(self, other: IntLayer) -> bool:
         """Exact equality of every field and every weight."""
         return (
             self.header() == other.header()
@@ -398,14 +386,14 @@ class IntNetwork:
             "meta": self.meta,
         }
 
-    def replace(self, **changes: Any) -> "IntNetwork":
+    def replace(self, **changes: Any) -> IntNetwork:
         """Return a copy with some fields changed (validated again)."""
-        fields = dict(layers=self.layers, timesteps=self.timesteps, readout=self.readout,
-                      meta=self.meta)
+        fields = {"layers": self.layers, "timesteps": self.timesteps, "readout": self.readout,
+                      "meta": self.meta}
         fields.update(changes)
         return IntNetwork(**fields)
 
-    def equals(self, other: "IntNetwork") -> bool:
+    def equals(self, other: IntNetwork) -> bool:
         """Exact equality of structure, constants, weights, biases and meta."""
         return (
             self.timesteps == other.timesteps

@@ -1,7 +1,7 @@
 """Random integer networks and spike trains, for tests, benchmarks and demos."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

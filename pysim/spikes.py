@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
 from .golden import SimResult
 from .network import IntNetwork, ManifestError, _write_npz_deterministic
-from .atomic import atomic_path
 
-__all__ = ["SpikeData", "load_spikes", "save_spikes", "save_result", "load_result"]
+__all__ = ["SpikeData", "load_result", "load_spikes", "save_result", "save_spikes"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,5 @@ def load_result(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def _save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            _write_npz_deterministic(f, arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        _write_npz_deterministic(f, arrays)

@@ -9,8 +9,8 @@ is golden samples/s divided by torch samples/s; target >= 1.0.
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import platform
 import sys
 import time
@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pysim import random_network, random_spikes, simulate  # noqa: E402
+from pysim import random_network, random_spikes, simulate
 
 
 def torch_float_forward(net, x_np, torch):

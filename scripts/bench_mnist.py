@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pysim import load_network  # noqa: E402
-from spikeforge.config import load_config  # noqa: E402
-from spikeforge.flow import Flow  # noqa: E402
+from pysim import load_network
+from spikeforge.config import load_config
+from spikeforge.flow import Flow
 
 
 def main(argv=None) -> int:

@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
          "cycles/sample", "bound", "ratio", "speedup"],
         [[r["case"], r["mode"], r["samples"], round(r["build_seconds"], 1),
           round(r["samples_per_second"], 2), round(r["end_to_end_samples_per_second"], 2),
-          round(r["cycles_per_second"] / 1e6, 3), int(round(r["cycles_per_sample"])),
-          int(round(r["cycle_bound"])), round(r["bound_ratio"], 4),
+          round(r["cycles_per_second"] / 1e6, 3), round(r["cycles_per_sample"]),
+          round(r["cycle_bound"]), round(r["bound_ratio"], 4),
           None if r["speedup_vs_percycle"] is None else round(r["speedup_vs_percycle"], 1)]
          for r in rows], align="llrrrrrrrrr")
     print(table)

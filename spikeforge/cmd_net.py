@@ -111,6 +111,6 @@ def run_simulate(args: argparse.Namespace) -> int:
     if data.labels is not None:
         acc = float(np.mean(result.predictions == data.labels))
         summary["accuracy"] = acc
-        lines.append(f"  accuracy: {100 * acc:.2f}% ({int(round(acc * n))}/{n})")
+        lines.append(f"  accuracy: {100 * acc:.2f}% ({round(acc * n)}/{n})")
     emit(args, "\n".join(lines), summary)
     return 0

@@ -169,9 +169,9 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
         ("paired test (McNemar, exact)", _mcnemar(golden.get("mcnemar_float_vs_quantized"))),
         ("weight bits per layer", ", ".join(f"{l.name}={l.weight_bits}" for l in net.layers)),
         ("state bits per layer", ", ".join(f"{l.name}={l.state_bits}" for l in net.layers)),
-        ("weight memory", f"{net.weight_memory_bits:,} bits "
+        ("weight memory", (f"{net.weight_memory_bits:,} bits "
                           f"({100 * net.weight_memory_bits / f32_bits:.1f}% of float32, "
-                          f"{100 - 100 * net.weight_memory_bits / f32_bits:.1f}% smaller)"),
+                          f"{100 - 100 * net.weight_memory_bits / f32_bits:.1f}% smaller)")),
         ("average weight bits", f"{net.weight_memory_bits / net.n_weights:.2f}"),
         ("torch integer mode vs golden model", _mismatch(golden)),
         ("RTL vs golden model", _mismatch(verify)),
@@ -185,13 +185,13 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
     for name, rec in stages.items():
         lines.append(f"| {name} | {rec.get('seconds', 0.0):.1f} |")
     if alloc:
-        lines += ["", "## Bit allocation", "", f"source: {alloc.get('source', '-')}; "
-                  f"bits: {alloc.get('bits')}"]
+        lines += ["", "## Bit allocation", "", (f"source: {alloc.get('source', '-')}; "
+                  f"bits: {alloc.get('bits')}")]
     for title, name in figures:
         lines += ["", f"## {title}", "", f"![{title}]({name})"]
-    lines += ["", "Accuracies are on the whole test set; the quantized accuracy is the golden "
+    lines += ["", ("Accuracies are on the whole test set; the quantized accuracy is the golden "
               "model's on `net/test_spikes.npz`. Hardware figures are Yosys/nextpnr results "
-              "or the analytic model calibrated on them (see the estimate report).", ""]
+              "or the analytic model calibrated on them (see the estimate report)."), ""]
     path = run / "report.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))
@@ -231,9 +231,9 @@ def _estimate_table(estimate: dict[str, Any], rtl_cycles: float | None) -> list[
                    f"{_fmt(t.get('bram_bits'))} | {_fmt(t.get('fmax_mhz'), '.1f')} | "
                    f"{_latency(t.get('fmax_mhz'), rtl_cycles, t.get('latency_us'))} | "
                    f"{'-' if fits is None else 'yes' if fits else 'NO'} |")
-    out += ["", "Latency = cycles per sample measured in RTL simulation / Fmax from nextpnr "
+    out += ["", ("Latency = cycles per sample measured in RTL simulation / Fmax from nextpnr "
                 "(no Fmax without `estimate.pnr = true`). Full estimate: "
-                "[estimate/report.md](estimate/report.md)."]
+                "[estimate/report.md](estimate/report.md).")]
     return out
 
 

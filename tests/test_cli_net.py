@@ -5,7 +5,15 @@ import json
 
 import numpy as np
 
-from pysim import SpikeData, load_network, random_network, random_spikes, save_network, save_spikes, simulate
+from pysim import (
+    SpikeData,
+    load_network,
+    random_network,
+    random_spikes,
+    save_network,
+    save_spikes,
+    simulate,
+)
 from spikeforge.cli import main
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import reference_simulate
 
 from pysim import IntLayer, IntNetwork, simulate
-from reference import reference_simulate
 
 
 @st.composite
@@ -92,8 +92,8 @@ def test_golden_equals_reference_saturation_heavy():
 
 
 def _one(weight, **kw):
-    defaults = dict(name="n", weight=np.array([[weight]]), weight_bits=8, state_bits=8,
-                    threshold=10, leak_shift=None, reset="zero")
+    defaults = {"name": "n", "weight": np.array([[weight]]), "weight_bits": 8, "state_bits": 8,
+                    "threshold": 10, "leak_shift": None, "reset": "zero"}
     defaults.update(kw)
     return IntNetwork(layers=(IntLayer(**defaults),), timesteps=kw.pop("T", 4),
                       readout="spike_count")
