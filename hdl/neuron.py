@@ -10,6 +10,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ._logic import mux_tree
 from ._params import (
     check_bool,
     check_int,
@@ -78,24 +79,6 @@ def accumulator_bits(weights: Any, state_bits: int, bias: Any = None) -> int:
 
 def _lanes_layout(shape: Any, lanes: int) -> data.ArrayLayout:
     return data.ArrayLayout(shape, lanes)
-
-
-def _mux_tree(choices: list[Any], sel: Any) -> Any:
-    """``choices[sel]`` as a binary tree of 2:1 multiplexers on the bits of ``sel``.
-
-    Yosys lowers an ``Array`` index (a parallel case) to AND/OR trees with one
-    comparator per choice; a tree of ``Mux`` maps to LUT4 + PFUMX/L6MUX directly (about
-    a third of the logic for a 16:1 select). Indices past the end select the last choice.
-    """
-    level = list(choices)
-    bit = 0
-    while len(level) > 1:
-        nxt = []
-        for i in range(0, len(level), 2):
-            nxt.append(level[i] if i + 1 == len(level) else Mux(sel[bit], level[i + 1], level[i]))
-        level = nxt
-        bit += 1
-    return level[0]
 
 
 class NeuronCore(wiring.Component):
@@ -547,7 +530,7 @@ class NeuronCore(wiring.Component):
             sel = []
             for p in range(2):
                 choices = [acc_rd[p][s * U + k] for s in range(S)]
-                sel.append(choices[0] if S == 1 else _mux_tree(choices, s1_sub))
+                sel.append(choices[0] if S == 1 else mux_tree(choices, s1_sub))
             syn = stage(f"s2_syn_{k}", signed(ab),
                         Mux(s1_written, Mux(s1_par, sel[1], sel[0]), 0), deep)
             up = stage(f"s2_uprev_{k}", signed(sb), Mux(s1_first, 0, mem_u[k]), deep)

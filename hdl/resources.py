@@ -337,11 +337,8 @@ def _bank_bits(s: LayerShape) -> int:
     return banks * s.syn_width if banks > 1 else 0
 
 
-def layer_features(s: LayerShape, mems: MembraneMapping | Sequence[MembraneMapping]
-                   ) -> dict[str, float]:
+def layer_features(s: LayerShape, mems: Sequence[MembraneMapping]) -> dict[str, float]:
     """The linear model's regressors for one layer (``mems``: :func:`layer_memories`)."""
-    if isinstance(mems, MembraneMapping):
-        mems = [mems]
     addr_bits = max(1, math.ceil(math.log2(max(2, s.syn_depth))))
     return {
         "layer": 1.0,

@@ -9,6 +9,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ._logic import mux_tree
 from ._params import ceil_log2, check_int, check_int_array, quiet_on_error
 
 __all__ = ["BANK_WORDS", "MAX_LANES", "MAX_WORD_BITS", "SynapseMemory", "bank_depths",
@@ -192,7 +193,6 @@ class SynapseMemory(wiring.Component):
                 self.data.as_value().eq(port.data),
             ]
             return m
-        from .neuron import _mux_tree
         words = list(self._mem_data.init)
         lo_bits = ceil_log2(BANK_WORDS)
         sel1 = Signal(range(len(banks)), name="bank_sel")
@@ -212,5 +212,5 @@ class SynapseMemory(wiring.Component):
             outs.append(q)
         with m.If(self.en):
             m.d.sync += [sel1.eq(self.addr[lo_bits:]), sel2.eq(sel1)]
-        m.d.comb += self.data.as_value().eq(_mux_tree(outs, sel2))
+        m.d.comb += self.data.as_value().eq(mux_tree(outs, sel2))
         return m
