@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from pysim.util import ceil_log2, check_int, index_bits, signed_bits_for
+
 __all__ = [
     "ceil_log2",
     "check_bool",
@@ -19,20 +21,6 @@ __all__ = [
     "index_bits",
     "signed_bits_for",
 ]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def check_int(value: Any, lo: int, hi: int, what: str) -> int:
-    """Return ``value`` as an int in ``[lo, hi]`` or raise with a message naming ``what``."""
-    if not _is_int(value):
-        raise TypeError(f"{what} must be an integer between {lo} and {hi}, not {value!r}")
-    value = int(value)
-    if not lo <= value <= hi:
-        raise ValueError(f"{what} must be an integer between {lo} and {hi}, not {value}")
-    return value
 
 
 def check_bool(value: Any, what: str) -> bool:
@@ -64,22 +52,6 @@ def check_int_array(value: Any, shape: Sequence[int | None], lo: int, hi: int,
     return arr
 
 
-def ceil_log2(n: int) -> int:
-    """Smallest ``w`` with ``2**w >= n`` (0 for ``n <= 1``)."""
-    return (int(n) - 1).bit_length() if n > 1 else 0
-
-
-def index_bits(n: int) -> int:
-    """Width of an index into ``n`` items: ``max(1, ceil(log2(n)))``."""
-    return max(1, ceil_log2(n))
-
-
-def signed_bits_for(lo: int, hi: int) -> int:
-    """Smallest two's complement width holding every integer in ``[lo, hi]`` (at least 2)."""
-    bits = 2
-    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
-        bits += 1
-    return bits
 
 
 

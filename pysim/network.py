@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 import json
 import keyword
-import math
 import os
 import re
 import shutil
@@ -28,6 +27,10 @@ import numpy as np
 
 from .errors import ManifestError
 from .precision import IntPrecision
+from .util import check_int
+from .util import is_int as _is_int
+from .util import json_default as _json_default
+from .util import json_roundtrip as _json_roundtrip
 
 __all__ = [
     "FORMAT",
@@ -91,17 +94,10 @@ class Readout(_Choice):
     """The last layer never fires nor resets; argmax of its final membrane."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _check_int(value: Any, lo: int, hi: int, where: str) -> int:
-    if not _is_int(value):
-        raise ManifestError(f"{where}: must be an integer between {lo} and {hi}, not {value!r}")
-    value = int(value)
-    if not lo <= value <= hi:
-        raise ManifestError(f"{where}: must be an integer between {lo} and {hi}, not {value}")
-    return value
+    return check_int(value, lo, hi, f"{where}:", ManifestError)
 
 
 def to_int_array(values: Any, precision: IntPrecision, where: str) -> np.ndarray:
@@ -405,23 +401,6 @@ class IntNetwork:
 
 
 # ----------------------------------------------------------------------------- I/O
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-def _json_roundtrip(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=_json_default, sort_keys=True))
-
 
 def _header_to_json(header: dict[str, Any]) -> str:
     return json.dumps(header, indent=2, default=_json_default, allow_nan=False) + "\n"
@@ -644,7 +623,3 @@ def copy_manifest(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> N
     for name in ("network.json", "weights.npz"):
         shutil.copyfile(Path(src) / name, dst / name)
 
-
-def ceil_log2(n: int) -> int:
-    """Smallest ``w`` with ``2**w >= n`` (0 for n <= 1)."""
-    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
