@@ -10,6 +10,8 @@ from .golden import SimResult, layer_step, predict_from, simulate, synaptic_inpu
 from .network import (
     FORMAT,
     FORMAT_VERSION,
+    STATE_BITS_RANGE,
+    WEIGHT_BITS_RANGE,
     IntLayer,
     IntNetwork,
     Readout,
@@ -25,6 +27,8 @@ from .spikes import SpikeData, load_result, load_spikes, save_result, save_spike
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "STATE_BITS_RANGE",
+    "WEIGHT_BITS_RANGE",
     "CheckFailed",
     "InputError",
     "IntLayer",

@@ -35,7 +35,9 @@ from .util import json_roundtrip as _json_roundtrip
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "STATE_BITS_RANGE",
     "SUPPORTED_VERSIONS",
+    "WEIGHT_BITS_RANGE",
     "IntLayer",
     "IntNetwork",
     "ManifestError",
@@ -51,7 +53,9 @@ FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 
 WEIGHT_BITS_RANGE = (2, 16)
+"""Weight widths a layer may have (inclusive): every stage checks against this."""
 STATE_BITS_RANGE = (2, 32)
+"""Membrane (state) widths a layer may have (inclusive)."""
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Verilog-2005 / SystemVerilog keywords that may not be used as identifiers (common subset
