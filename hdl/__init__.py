@@ -2,8 +2,8 @@
 
 Public API: the components :class:`SynapseMemory`, :class:`NeuronCore`, :class:`Layer`,
 :class:`Network`; :func:`default_lanes`; :func:`emit_verilog` / :func:`generate` and
-:class:`GeneratedDesign`. Synthesis and estimation live in ``hdl.synth``,
-``hdl.resources`` and ``hdl.targets``.
+:class:`GeneratedDesign`. Synthesis and estimation live apart, in the ``cost``
+package; the geometry of a design comes from the hardware plan (``hwplan``).
 """
 from __future__ import annotations
 

@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 import pysim
 from hdl import emit_verilog
-from hdl.estimate import cycle_bound
-from hdl.resources import estimate_network
-from hdl.synth import synthesize
-from hdl.targets import parse_targets
+from cost.estimate import cycle_bound
+from cost.resources import estimate_network
+from cost.synth import synthesize
+from cost.targets import parse_targets
 
 NETS = {
     # name: (sizes, timesteps, input spike rate, mixed allocation)
@@ -166,7 +166,7 @@ def markdown(records: list[dict[str, Any]]) -> str:
 
 def model_only_timing(targets: str) -> dict[str, float]:
     """Seconds for ``estimate(..., model_only=True)`` per network (after imports; median of 3)."""
-    from hdl.estimate import estimate
+    from cost.estimate import estimate
 
     out = {}
     for name, (sizes, T, _rate, mixed) in NETS.items():

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import pysim
-from hdl.amsim import run_network
+from sim.amsim import run_network
 
 CASES = [
     # name, sizes, timesteps, input rate, lanes

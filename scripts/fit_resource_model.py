@@ -4,11 +4,11 @@ Two phases (both by default):
 
 ``collect``  generate a grid of small/medium random networks (``hdl.emit_verilog``),
              synthesize each for every family (iCE40, ECP5, Xilinx 7) with
-             ``hdl.synth.synthesize`` and cache the result per configuration as JSON in
+             ``cost.synth.synthesize`` and cache the result per configuration as JSON in
              ``--cache`` (re-runs skip what is cached);
-``fit``      least-squares fit of per-layer features (``hdl.resources.layer_features``)
+``fit``      least-squares fit of per-layer features (``cost.resources.layer_features``)
              to the synthesized LUT and FF totals of the training configurations, write
-             ``hdl/resource_model.json`` and print the error on the held-out ones
+             ``cost/resource_model.json`` and print the error on the held-out ones
              (also the block RAM count of the model against Yosys, which must be exact).
 
 example: python scripts/fit_resource_model.py --jobs 2
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pysim
-from hdl import resources as R
+from cost import resources as R
 
 FAMILY_TARGET = {"ice40": "ice40-up5k", "ecp5": "ecp5-25k", "xc7": "xc7"}
 
@@ -84,7 +84,7 @@ def lanes_of(cfg: tuple, net: pysim.IntNetwork) -> dict[str, int] | None:
 def collect_one(cfg: tuple, family: str, cache: Path) -> dict[str, Any]:
     """Synthesize one configuration for one family (cached)."""
     from hdl import emit_verilog
-    from hdl.synth import synthesize
+    from cost.synth import synthesize
 
     out = cache / family / f"{config_key(cfg)}.json"
     if out.exists():
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="parallel synthesis runs")
     ap.add_argument("--families", default="ice40,ecp5,xc7")
     ap.add_argument("--phase", choices=["collect", "fit", "all"], default="all")
-    ap.add_argument("--out", type=Path, default=ROOT / "hdl" / "resource_model.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "cost" / "resource_model.json")
     ap.add_argument("--json", type=Path, default=None, help="also write the error table here")
     args = ap.parse_args(argv)
     fams = [f.strip() for f in args.families.split(",") if f.strip()]

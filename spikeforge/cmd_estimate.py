@@ -80,8 +80,9 @@ def parse_bits(spec: str | None) -> list[int] | None:
 
 def run_estimate(args: argparse.Namespace) -> int:
     """Estimate resources of a network on the chosen targets."""
-    from hdl.estimate import SUMMARY_HEADERS, estimate, summary_rows
-    from hdl.targets import parse_targets
+    from cost.estimate import estimate
+    from cost.report import SUMMARY_HEADERS, summary_rows
+    from cost.targets import parse_targets
     from pysim import load_network
 
     parse_targets(args.target)  # bad names fail before anything slow

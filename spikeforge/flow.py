@@ -322,7 +322,7 @@ class Flow:
                 if k in summary}
 
     def _stage_estimate(self) -> dict[str, Any]:
-        from hdl.estimate import estimate
+        from cost.estimate import estimate
         e = self.config["estimate"]
         net = load_network(self.run / "net")
         data = load_spikes(self.run / "net" / "test_spikes.npz", net)

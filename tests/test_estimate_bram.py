@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import pysim
-from hdl.resources import layer_shapes, map_membrane, map_memory, map_synapse
-from hdl.targets import TARGETS, get_target, parse_targets
+from cost.resources import layer_shapes, map_membrane, map_memory, map_synapse
+from cost.targets import TARGETS, get_target, parse_targets
 from pysim.errors import InputError
 
 # (depth, width) -> primitive count measured with Yosys 0.70, read-only memories

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import pysim
-from hdl.estimate import cycle_bound, estimate, requantize
-from hdl.resources import estimate_network, load_model
+from cost.estimate import cycle_bound, estimate, requantize
+from cost.resources import estimate_network, load_model
 from pysim.errors import InputError
 
 

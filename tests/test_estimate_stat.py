@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hdl.synth import parse_nextpnr_report, parse_stat, wrap_top, yosys_script
-from hdl.targets import get_target
+from cost.synth import parse_nextpnr_report, parse_stat, wrap_top, yosys_script
+from cost.targets import get_target
 from pysim.errors import InputError
 
 FIX = Path(__file__).parent / "fixtures" / "estimate"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hdl.resources import map_memory
-from hdl.synth import synthesize, tool_available
+from cost.resources import map_memory
+from cost.synth import synthesize, tool_available
 
 pytestmark = [
     pytest.mark.synth,

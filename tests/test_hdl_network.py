@@ -7,7 +7,7 @@ from amaranth.hdl import Fragment
 
 import pysim
 from hdl import Network, default_lanes
-from hdl.amsim import run_network
+from sim.amsim import run_network
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

@@ -2,12 +2,12 @@
 
 Block RAM is computed, not fitted: :func:`map_memory` repeats the geometry search of
 Yosys' ``memory_libmap`` (``passes/memory/memory_libmap.cc``, ``handle_geom``) for a
-memory of a given depth and width, over the primitives of :mod:`hdl.targets`, and so
+memory of a given depth and width, over the primitives of :mod:`cost.targets`, and so
 predicts the same primitive, shape and count Yosys picks. LUTs and flip-flops are a
 linear function of per-layer width terms (lanes x accumulator bits, lanes x state bits,
 counter widths, ...) whose coefficients per family are fitted by least squares to
 synthesis runs (``scripts/fit_resource_model.py``) and shipped in
-``hdl/resource_model.json``.
+``cost/resource_model.json``.
 """
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def _best_geometry(prim: BramPrimitive, depth: int, width: int, read_ports: int,
 def map_synapse(depth: int, width: int, target: str | Target) -> MemoryMapping:
     """Block RAM of a synapse ROM as the generator builds it: banks of
     :data:`hdl.synapse.BANK_WORDS` words when deeper (each mapped on its own), summed."""
-    from .synapse import bank_depths
+    from hdl.synapse import bank_depths
 
     parts = [map_memory(max(2, d), width, target) for d in bank_depths(depth)]
     if len(parts) == 1:
@@ -196,9 +196,9 @@ def layer_shapes(net: IntNetwork, lanes: Mapping[str, int] | int | None = None,
     ``lanes x acc_bits`` wide; the membrane memory one word per update row,
     ``update_units x state_bits`` wide (all at least 2 deep).
     """
-    from .layer import default_update_units
-    from .network import resolve_lanes
-    from .neuron import synaptic_bits
+    from hdl.layer import default_update_units
+    from hdl.network import resolve_lanes
+    from hdl.neuron import synaptic_bits
 
     by_name: dict[str, Mapping[str, Any]] = {}
     if portmap is not None:
@@ -331,7 +331,7 @@ def layer_memories(s: LayerShape, target: str | Target) -> list[MembraneMapping]
 
 def _bank_bits(s: LayerShape) -> int:
     """Bits of the banked synapse ROM's output registers (0 for a single-bank ROM)."""
-    from .synapse import bank_depths
+    from hdl.synapse import bank_depths
 
     banks = len(bank_depths(s.syn_depth))
     return banks * s.syn_width if banks > 1 else 0
@@ -367,17 +367,17 @@ def top_features(net: IntNetwork) -> dict[str, float]:
 @lru_cache(maxsize=4)
 def _load_model_text(path: str | None) -> str:
     if path is None:
-        return _ir.files("hdl").joinpath("resource_model.json").read_text()
+        return _ir.files("cost").joinpath("resource_model.json").read_text()
     with open(path) as f:
         return f.read()
 
 
 def load_model(path: str | None = None) -> dict[str, Any]:
-    """Load fitted coefficients (``hdl/resource_model.json`` unless ``path`` is given)."""
+    """Load fitted coefficients (``cost/resource_model.json`` unless ``path`` is given)."""
     try:
         return json.loads(_load_model_text(path))
     except FileNotFoundError as exc:
-        raise InputError(f"resource model not found: {path or 'hdl/resource_model.json'}"
+        raise InputError(f"resource model not found: {path or 'cost/resource_model.json'}"
                          ) from exc
 
 
@@ -504,14 +504,14 @@ def estimate_network(net: IntNetwork, *, target: str | Target,
     net
         The integer network.
     target
-        Target name or :class:`~hdl.targets.Target`.
+        Target name or :class:`~cost.targets.Target`.
     lanes
         Lanes per layer (an int for all layers, a dict by layer name, or the generator's
         default).
     portmap
         The generator's portmap (memory shapes are then taken from it, exactly).
     model
-        Fitted coefficients (defaults to the shipped ``hdl/resource_model.json``).
+        Fitted coefficients (defaults to the shipped ``cost/resource_model.json``).
     """
     t = get_target(target) if isinstance(target, str) else target
     m = dict(model) if model is not None else load_model()

@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 
 from pysim import IntNetwork
 
-from .network import Network
+from hdl.network import Network
 
 __all__ = ["HwRun", "cycle_bound", "run_network"]
 

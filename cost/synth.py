@@ -49,7 +49,7 @@ class SynthResult:
     Attributes
     ----------
     target
-        Target name (see :data:`hdl.targets.TARGETS`).
+        Target name (see :data:`cost.targets.TARGETS`).
     luts
         LUTs: ``SB_LUT4`` (iCE40), ``LUT4`` plus two per ``CCU2C`` carry cell (ECP5: a
         CCU2C occupies two LUT4 positions of a slice), ``LUT1``..``LUT6`` (Xilinx).
@@ -337,7 +337,7 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
     top
         Name of the top module.
     target
-        Target name or :class:`~hdl.targets.Target`.
+        Target name or :class:`~cost.targets.Target`.
     workdir
         Directory for the source copy, logs, ``stat.json`` and the netlist (kept); a
         temporary directory (removed afterwards) when ``None``.

@@ -1,0 +1,1 @@
+"""hwplan: the hardware plan (placeholder, filled in the next commit)."""
