@@ -4,12 +4,13 @@ For every target the report holds the analytic model's figures (block RAM exact,
 fitted; :mod:`cost.resources`) and, unless ``model_only``, the Yosys synthesis figures of
 the generated Verilog (and nextpnr's Fmax with ``pnr``; :mod:`cost.synth`). A sweep over
 uniform weight widths shows what fewer bits save per layer (model figures). Latency per
-sample is the event-driven cycle bound of the hardware contract, evaluated on spike
+sample is the event-driven cycle bound of the hardware plan, evaluated on spike
 trains through the golden model, divided by the clock.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import os
 import shutil
 import sys
@@ -22,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from pysim import IntNetwork, simulate
+from hwplan import GeneratedDesign, HardwarePlan, plan_network
+from pysim import WEIGHT_BITS_RANGE, IntNetwork, simulate
 from pysim.errors import InputError
 
 from .resources import ResourceEstimate, estimate_network
@@ -88,6 +90,7 @@ class EstimateReport:
     cycles: dict[str, Any]
     seconds: float
     files: dict[str, str] = field(default_factory=dict)
+    design: dict[str, Any] | None = None
 
     def target(self, name: str) -> TargetEstimate:
         """The estimate for target ``name``."""
@@ -109,6 +112,7 @@ class EstimateReport:
             "cycles": self.cycles,
             "targets": {t.target: t.as_dict(self.cycles["per_sample"]) for t in self.targets},
             "sweep": self.sweep, "seconds": round(self.seconds, 2), "files": self.files,
+            "design": self.design,
         }
 
 
@@ -132,8 +136,9 @@ def requantize(net: IntNetwork, bits: int | Sequence[int]) -> IntNetwork:
         raise InputError(f"bits: {len(per)} widths for {len(net.layers)} layers")
     layers = []
     for layer, b in zip(net.layers, per):
-        if not 2 <= b <= 16:
-            raise InputError(f"bits: weight width must be 2..16, not {b}")
+        lo, hi = WEIGHT_BITS_RANGE
+        if not lo <= b <= hi:
+            raise InputError(f"bits: weight width must be {lo}..{hi}, not {b}")
         w = np.asarray(layer.weight, dtype=np.int64)
         d = b - layer.weight_bits
         w = w << d if d >= 0 else w >> (-d)
@@ -142,13 +147,14 @@ def requantize(net: IntNetwork, bits: int | Sequence[int]) -> IntNetwork:
     return net.replace(layers=tuple(layers))
 
 
-def cycle_bound(net: IntNetwork, lanes: Mapping[str, int], spikes: np.ndarray | None = None,
+def cycle_bound(net: IntNetwork, plan: HardwarePlan, spikes: np.ndarray | None = None,
                 *, rate: float = DEFAULT_EVENT_RATE, samples: int = 32,
                 seed: int = 0) -> dict[str, Any]:
-    """Event-driven cycles per sample (hardware contract bound) on real or random spikes.
+    """Event-driven cycles per sample (the plan's bound) on real or random spikes.
 
-    Per timestep and layer: ``input_events * ceil(out/lanes) + ceil(out/lanes)``; the
-    input events of a layer are the previous layer's spikes from the golden model.
+    The layers' input events are the input spikes and the golden model's spikes of the
+    layers before; the per-step formulas are the plan's
+    (:meth:`hwplan.HardwarePlan.cycles`).
     """
     if spikes is None:
         rng = np.random.default_rng(seed)
@@ -157,21 +163,9 @@ def cycle_bound(net: IntNetwork, lanes: Mapping[str, int], spikes: np.ndarray | 
     else:
         spikes = np.asarray(spikes)[:samples]
         source = "given spike trains"
-    res = simulate(net, spikes)
-    total = np.zeros(spikes.shape[0], np.int64)
-    layer_in = spikes
-    per_layer = {}
-    for layer in net.layers:
-        groups = -(-layer.out_features // int(lanes[layer.name]))
-        ev = layer_in.reshape(spikes.shape[0], net.timesteps, -1).sum(axis=2, dtype=np.int64)
-        cyc = (ev * groups + groups).sum(axis=1)
-        per_layer[layer.name] = {"groups": groups,
-                                 "input_events_per_sample": float(ev.sum(axis=1).mean()),
-                                 "cycles_per_sample": float(cyc.mean())}
-        total += cyc
-        layer_in = res.spikes[layer.name]
-    return {"per_sample": float(total.mean()), "max": int(total.max()),
-            "source": source, "samples": int(spikes.shape[0]), "layers": per_layer}
+    cyc = plan.cycles(spikes, simulate(net, spikes).spikes)
+    cyc.pop("bounds")
+    return {**cyc, "source": source}
 
 
 def _network_summary(net: IntNetwork) -> dict[str, Any]:
@@ -192,6 +186,7 @@ def _progress(enabled: bool, msg: str) -> None:
 
 
 def estimate(net: IntNetwork, *, targets: str | Sequence[str],
+             design: GeneratedDesign | None = None,
              pnr: bool = False, model_only: bool = False,
              sweep_bits: Sequence[int] | None = None,
              lanes: int | Mapping[str, int] | None = None,
@@ -206,6 +201,11 @@ def estimate(net: IntNetwork, *, targets: str | Sequence[str],
         The integer network.
     targets
         Target names (``"ice40-up5k,ecp5-25k,xc7"`` or a list).
+    design
+        The generated design (:func:`hwplan.load_design` of a ``generate`` directory, or
+        ``hdl.emit_verilog``): its plan gives every shape, and synthesis runs on its
+        Verilog. Required unless ``model_only``; without it the model plans ``net``
+        with ``lanes``.
     pnr
         Place and route with nextpnr for Fmax and fit (iCE40/ECP5 targets).
     model_only
@@ -213,7 +213,8 @@ def estimate(net: IntNetwork, *, targets: str | Sequence[str],
     sweep_bits
         Uniform weight widths to sweep (model figures per layer for each width).
     lanes
-        Lanes per layer (int, dict by layer, or the generator default).
+        Lanes per layer (int, dict by layer, or the generator default); only without a
+        design (a design fixes its lanes).
     out_dir
         Write ``estimate.json``, ``report.md`` and PNG plots here (each file atomically).
     progress
@@ -228,50 +229,51 @@ def estimate(net: IntNetwork, *, targets: str | Sequence[str],
     t0 = time.perf_counter()
     tlist = parse_targets(targets)
     if pnr and model_only:
-        raise InputError("--pnr needs synthesis; drop --model-only")
+        raise InputError("pnr: place and route needs synthesis, which model_only skips")
     if pnr and all(t.nextpnr is None for t in tlist):
-        raise InputError(f"no open place and route for {', '.join(t.name for t in tlist)}; "
-                         "drop --pnr or add an iCE40/ECP5 target")
-    # With --pnr, targets without an open place and route (xc7) are synthesized only.
+        raise InputError(f"pnr: no open place and route for "
+                         f"{', '.join(t.name for t in tlist)}; add an iCE40/ECP5 target")
+    # With pnr, targets without an open place and route (xc7) are synthesized only.
     if sweep_bits is not None:
         sweep_bits = sorted({int(b) for b in sweep_bits})
-        if not sweep_bits or not all(2 <= b <= 16 for b in sweep_bits):
-            raise InputError("--sweep-bits: widths must be integers 2..16")
-    portmap = None
-    design = None
-    if model_only:
-        from .resources import layer_shapes
-        lane_map = {s.name: s.lanes for s in layer_shapes(net, lanes)}
+        lo, hi = WEIGHT_BITS_RANGE
+        if not sweep_bits or not all(lo <= b <= hi for b in sweep_bits):
+            raise InputError(f"sweep_bits: widths must be integers {lo}..{hi}")
+    if design is not None:
+        if lanes is not None:
+            raise InputError("lanes: the design fixes its lanes; give lanes without a design")
+        design.plan.check_network(net, where=str(design.path or "design"))
+        plan = design.plan
+    elif not model_only:
+        raise InputError("design: synthesis needs the generated design (or model_only)")
     else:
-        from hdl import emit_verilog
-        _progress(progress, "generating Verilog")
-        design = emit_verilog(net, lanes=lanes)
-        portmap = design.portmap
-        lane_map = dict(design.lanes)
-    synth_results = _run_synthesis(design, tlist, pnr, jobs, progress, freq_mhz) \
-        if design is not None else {}
+        plan = plan_network(net, lanes)
+    synth_results = {} if model_only else _run_synthesis(design, tlist, pnr, jobs, progress,
+                                                         freq_mhz)
     tes = []
     for t in tlist:
-        model = estimate_network(net, target=t, lanes=lane_map, portmap=portmap)
+        model = estimate_network(plan, target=t)
         tes.append(TargetEstimate(target=t.name, model=model, synth=synth_results.get(t.name)))
-    sweep = _sweep(net, tlist, lane_map if isinstance(lanes, Mapping) else lanes, sweep_bits) \
-        if sweep_bits else None
-    cycles = cycle_bound(net, lane_map, spikes)
-    report = EstimateReport(network=_network_summary(net), lanes=lane_map,
+    sweep = _sweep(net, tlist, plan.lanes if isinstance(lanes, Mapping) else lanes,
+                   sweep_bits) if sweep_bits else None
+    cycles = cycle_bound(net, plan, spikes)
+    info = None if design is None else {
+        "top": design.top, "verilog": design.verilog_file, "sha256": design.sha256,
+        "path": None if design.path is None else str(design.path)}
+    report = EstimateReport(network=_network_summary(net), lanes=plan.lanes,
                             targets=tuple(tes), sweep=sweep, cycles=cycles,
-                            seconds=time.perf_counter() - t0)
+                            seconds=time.perf_counter() - t0, design=info)
     if out_dir is not None:
         from .report import write_outputs
         files = write_outputs(report, Path(out_dir))
-        report = EstimateReport(network=report.network, lanes=report.lanes,
-                                targets=report.targets, sweep=report.sweep,
-                                cycles=report.cycles, seconds=report.seconds, files=files)
+        report = dataclasses.replace(report, files=files)
     return report
 
 
-def _run_synthesis(design: Any, tlist: list[Target], pnr: bool, jobs: int, progress: bool,
+def _run_synthesis(design: GeneratedDesign, tlist: list[Target], pnr: bool, jobs: int, progress: bool,
                    freq_mhz: float | None) -> dict[str, SynthResult]:
-    """Synthesize once per family (in parallel), place and route per target."""
+    """Synthesize the design once per target (in parallel), placing and routing where
+    asked."""
     # The debug taps stay ports: leaving them dangling (wrapper or ``delete -port``)
     # makes Yosys 0.70's abc9 assert on ECP5; they cost pins, hardly any logic.
     by_family: dict[str, list[Target]] = {}

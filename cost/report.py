@@ -63,6 +63,9 @@ def report_markdown(report: EstimateReport, plots: Sequence[str] = ()) -> str:
          f"bits {', '.join(str(lay['weight_bits']) for lay in net['layers'])}, lanes "
          f"{', '.join(f'{k}={v}' for k, v in report.lanes.items())}."),
         "",
+        *([(f"Design: `{report.design['verilog']}`, SHA-256 `{report.design['sha256']}` "
+           "(the Verilog synthesized and costed here)."), ""] if report.design else
+          ["Design: planned from the network (model only, no Verilog).", ""]),
         ("Figures marked *yosys* are Yosys 0.70 synthesis (`synth_ice40`, `synth_ecp5`, "
          "`synth_xilinx -family xc7`) of the generated Verilog (debug taps kept as ports); "
          "Fmax is nextpnr's (iCE40/ECP5 only). *model* rows are the analytic model "

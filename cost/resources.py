@@ -12,15 +12,16 @@ synthesis runs (``scripts/fit_resource_model.py``) and shipped in
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources as _ir
 from typing import Any
 
+from hwplan import DenseLayerPlan, HardwarePlan, MemoryPlan, plan_network
 from pysim import IntNetwork
 from pysim.errors import InputError
+from pysim.util import ceil_div
 
 from .targets import BramPrimitive, Target, get_target
 
@@ -32,7 +33,6 @@ __all__ = [
     "estimate_network",
     "layer_features",
     "layer_memories",
-    "layer_shapes",
     "load_model",
     "map_memory",
     "map_synapse",
@@ -67,9 +67,6 @@ class MemoryMapping:
         d["used_bits"] = self.used_bits
         return d
 
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def map_memory(depth: int, width: int, target: str | Target, *, read_ports: int = 1,
@@ -111,18 +108,18 @@ def map_memory(depth: int, width: int, target: str | Target, *, read_ports: int 
 def _best_geometry(prim: BramPrimitive, depth: int, width: int, read_ports: int,
                    writable: bool) -> tuple[float, MemoryMapping] | None:
     lo, hi = (prim.ram_range or (0, len(prim.widths))) if writable else (0, len(prim.widths))
-    repl_port = 1 if writable else _ceil_div(read_ports, prim.read_ports)
+    repl_port = 1 if writable else ceil_div(read_ports, prim.read_ports)
     best: tuple[float, MemoryMapping] | None = None
     for i in range(lo, hi):
         unit = prim.widths[i]
         if writable:
             eb = prim.byte if 0 < prim.byte <= unit else unit
-            swizzle = _ceil_div(width, eb) * eb
+            swizzle = ceil_div(width, eb) * eb
         else:
             swizzle = width
         addrs = 1 << (prim.abits - i)
         mult_a = (depth - 1) // addrs + 1
-        repl = _ceil_div(mult_a * swizzle, unit)
+        repl = ceil_div(mult_a * swizzle, unit)
         score_mux = (mult_a - 1) * width * read_ports
         score_demux = mult_a if (writable and mult_a != 1) else 0
         cost = prim.cost * repl * repl_port + _FACTOR_MUX * score_mux \
@@ -138,106 +135,23 @@ def _best_geometry(prim: BramPrimitive, depth: int, width: int, read_ports: int,
     return best
 
 
-def map_synapse(depth: int, width: int, target: str | Target) -> MemoryMapping:
-    """Block RAM of a synapse ROM as the generator builds it: banks of
-    :data:`hdl.synapse.BANK_WORDS` words when deeper (each mapped on its own), summed."""
-    from hdl.synapse import bank_depths
-
-    parts = [map_memory(max(2, d), width, target) for d in bank_depths(depth)]
+def map_synapse(memory: MemoryPlan, target: str | Target) -> MemoryMapping:
+    """Block RAM of a synapse ROM as the generator builds it (``memory``, from the plan):
+    one mapping per bank (each bank mapped on its own), summed."""
+    parts = [map_memory(max(2, d), memory.width, target) for d in memory.banks]
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
     return MemoryMapping(
-        depth=depth, width=width, cell=first.cell, count=sum(p.count for p in parts),
-        units=sum(p.units for p in parts), shape=first.shape,
-        allocated_bits=sum(p.allocated_bits for p in parts), mode=first.mode,
+        depth=memory.depth, width=memory.width, cell=first.cell,
+        count=sum(p.count for p in parts), units=sum(p.units for p in parts),
+        shape=first.shape, allocated_bits=sum(p.allocated_bits for p in parts),
+        mode=first.mode,
     )
 
 
 # --------------------------------------------------------------------------------------
 # Per-layer shapes and features
-
-@dataclass(frozen=True)
-class LayerShape:
-    """The hardware shape of one layer: lanes, update units, widths and its memories.
-
-    ``acc_depth x acc_width`` is one of the two step buffers of the accumulator memory;
-    ``mem_depth x mem_width`` the membrane memory (``update_units`` membranes per row).
-    """
-
-    name: str
-    in_features: int
-    out_features: int
-    lanes: int
-    weight_bits: int
-    state_bits: int
-    acc_bits: int
-    syn_depth: int
-    syn_width: int
-    mem_depth: int
-    mem_width: int
-    units: int = 1
-    acc_depth: int = 2
-    acc_width: int = 0
-
-    @property
-    def groups(self) -> int:
-        """Neuron groups processed one after another (ceil(out / lanes))."""
-        return _ceil_div(self.out_features, self.lanes)
-
-
-def layer_shapes(net: IntNetwork, lanes: Mapping[str, int] | int | None = None,
-                 portmap: Mapping[str, Any] | None = None) -> list[LayerShape]:
-    """Shapes of every layer, from a generator portmap when given, else from the network.
-
-    Without a portmap the shapes are the generator's (``hdl.synapse``/``hdl.neuron``):
-    the synapse ROM holds one word per (input, neuron group), ``lanes x weight_bits``
-    wide; each of the two accumulator step buffers one word per neuron group,
-    ``lanes x acc_bits`` wide; the membrane memory one word per update row,
-    ``update_units x state_bits`` wide (all at least 2 deep).
-    """
-    from hdl.layer import default_update_units
-    from hdl.network import resolve_lanes
-    from hdl.neuron import synaptic_bits
-
-    by_name: dict[str, Mapping[str, Any]] = {}
-    if portmap is not None:
-        by_name = {d["name"]: d for d in portmap.get("layers", [])}
-    lane_map = resolve_lanes(net, lanes) if len(by_name) < len(net.layers) else {}
-    out = []
-    for layer in net.layers:
-        pm = by_name.get(layer.name)
-        if pm is not None:
-            syn = pm.get("synapse_memory") or {}
-            acc = pm.get("accumulator_memory") or {}
-            mem = pm.get("membrane_memory") or {}
-            ln = int(pm["lanes"])
-            out.append(LayerShape(
-                name=layer.name, in_features=layer.in_features,
-                out_features=layer.out_features, lanes=ln,
-                weight_bits=layer.weight_bits, state_bits=layer.state_bits,
-                acc_bits=int(pm["acc_bits"]),
-                syn_depth=int(syn.get("depth", 0)), syn_width=int(syn.get("width", 0)),
-                mem_depth=int(mem.get("depth", 0)), mem_width=int(mem.get("width", 0)),
-                units=int(pm.get("update_units", 1)),
-                acc_depth=int(acc.get("depth", 0)) // 2, acc_width=int(acc.get("width", 0)),
-            ))
-            continue
-        ln = lane_map[layer.name]
-        groups = _ceil_div(layer.out_features, ln)
-        acc = synaptic_bits(layer.weight)
-        units = default_update_units(layer.in_features, layer.out_features, ln)
-        out.append(LayerShape(
-            name=layer.name, in_features=layer.in_features, out_features=layer.out_features,
-            lanes=ln, weight_bits=layer.weight_bits, state_bits=layer.state_bits,
-            acc_bits=acc, syn_depth=max(2, layer.in_features * groups),
-            syn_width=ln * layer.weight_bits,
-            mem_depth=max(2, _ceil_div(layer.out_features, units)),
-            mem_width=units * layer.state_bits, units=units,
-            acc_depth=groups, acc_width=ln * acc,
-        ))
-    return out
-
 
 @dataclass(frozen=True)
 class MembraneMapping:
@@ -266,15 +180,15 @@ _EMU_LUTRAM = 2.0
 def _lutram_cost(depth: int, width: int, t: Target) -> tuple[float, int] | None:
     """(memory_libmap cost, LUT-RAM bits) of the cheapest distributed RAM, if any."""
     if t.family == "ecp5":      # TRELLIS_DPR16X4: 16 x 4, cost 4
-        mult_a = _ceil_div(depth, 16)
-        repl = mult_a * _ceil_div(width, 4)
+        mult_a = ceil_div(depth, 16)
+        repl = mult_a * ceil_div(width, 4)
         cost = 4 * repl + _FACTOR_MUX * (mult_a - 1) * width
         return cost + _EMU_LUTRAM, repl * 64
     if t.family == "xc7":       # $__XILINX_LUTRAM_SDP_ (RAM32M/RAM64M): cost 8, widthscale 7
         best = None
         for abits, unit, cell_bits in ((5, 6, 128), (6, 3, 256)):
-            mult_a = _ceil_div(depth, 1 << abits)
-            repl = mult_a * _ceil_div(width, unit)
+            mult_a = ceil_div(depth, 1 << abits)
+            repl = mult_a * ceil_div(width, unit)
             cost = (8 - 7) * repl + (7 * mult_a * width) // unit \
                 + _FACTOR_MUX * (mult_a - 1) * width
             cand = (cost + _EMU_LUTRAM, repl * cell_bits)
@@ -322,43 +236,33 @@ FEATURES: tuple[str, ...] = (
 TOP_FEATURES: tuple[str, ...] = ("top", "count_bits")
 
 
-def layer_memories(s: LayerShape, target: str | Target) -> list[MembraneMapping]:
+def layer_memories(lp: DenseLayerPlan, target: str | Target) -> list[MembraneMapping]:
     """Where Yosys puts a layer's read-write memories: the two accumulator step buffers
     and the membrane memory (see :func:`map_membrane`)."""
-    acc = map_membrane(s.acc_depth, s.acc_width, target)
-    return [acc, acc, map_membrane(s.mem_depth, s.mem_width, target)]
+    acc, mem = lp.core.accumulator, lp.core.membrane
+    a = map_membrane(acc.depth, acc.width, target)
+    return [a] * acc.copies + [map_membrane(mem.depth, mem.width, target)]
 
 
-def _bank_bits(s: LayerShape) -> int:
-    """Bits of the banked synapse ROM's output registers (0 for a single-bank ROM)."""
-    from hdl.synapse import bank_depths
-
-    banks = len(bank_depths(s.syn_depth))
-    return banks * s.syn_width if banks > 1 else 0
-
-
-def layer_features(s: LayerShape, mems: Sequence[MembraneMapping]) -> dict[str, float]:
+def layer_features(lp: DenseLayerPlan, mems: Sequence[MembraneMapping]) -> dict[str, float]:
     """The linear model's regressors for one layer (``mems``: :func:`layer_memories`)."""
-    addr_bits = max(1, math.ceil(math.log2(max(2, s.syn_depth))))
+    syn = lp.synapse.memory
     return {
         "layer": 1.0,
-        "lanes": float(s.lanes),
-        "lanes_acc": float(s.lanes * s.acc_bits),
-        "addr_bits": float(addr_bits),
+        "lanes": float(lp.lanes),
+        "lanes_acc": float(lp.lanes * lp.acc_bits),
+        "addr_bits": float(syn.addr_bits),
         "mem_ff_bits": float(sum(mm.bits for mm in mems if mm.kind == "ff")),
         "lutram_bits": float(sum(mm.lutram_bits for mm in mems)),
-        "units_state": float(s.units * s.state_bits),
-        "bank_bits": float(_bank_bits(s)),
+        "units_state": float(lp.update_units * lp.state_bits),
+        # banked synapse ROM: the banks' output registers and the bank multiplexer
+        "bank_bits": float(len(syn.banks) * syn.width if len(syn.banks) > 1 else 0),
     }
 
 
-def top_features(net: IntNetwork) -> dict[str, float]:
+def top_features(plan: HardwarePlan) -> dict[str, float]:
     """Regressors of the network top (readout counters, argmax, sequencing)."""
-    n_cls = net.output_size
-    return {
-        "top": 1.0,
-        "count_bits": float(n_cls * max(1, math.ceil(math.log2(net.timesteps + 1)))),
-    }
+    return {"top": 1.0, "count_bits": float(plan.n_classes * plan.count_bits)}
 
 
 # --------------------------------------------------------------------------------------
@@ -493,47 +397,53 @@ def _predict(coef: Mapping[str, float], feats: Mapping[str, float]) -> float:
     return float(sum(coef.get(k, 0.0) * v for k, v in feats.items()))
 
 
-def estimate_network(net: IntNetwork, *, target: str | Target,
+def estimate_network(design: IntNetwork | HardwarePlan, *, target: str | Target,
                      lanes: Mapping[str, int] | int | None = None,
-                     portmap: Mapping[str, Any] | None = None,
                      model: Mapping[str, Any] | None = None) -> ResourceEstimate:
-    """Estimate LUTs, FFs and block RAM of ``net`` on ``target`` without synthesis.
+    """Estimate LUTs, FFs and block RAM of a design on ``target`` without synthesis.
 
     Parameters
     ----------
-    net
-        The integer network.
+    design
+        The design's plan (:class:`hwplan.HardwarePlan`, e.g. of a generated design),
+        or an integer network, planned with ``lanes`` (:func:`hwplan.plan_network`).
     target
         Target name or :class:`~cost.targets.Target`.
     lanes
-        Lanes per layer (an int for all layers, a dict by layer name, or the generator's
-        default).
-    portmap
-        The generator's portmap (memory shapes are then taken from it, exactly).
+        Lanes per layer, only with a network (an int for all layers, a dict by layer
+        name, or the generator's default).
     model
         Fitted coefficients (defaults to the shipped ``cost/resource_model.json``).
     """
+    plan = _plan_of(design, lanes)
     t = get_target(target) if isinstance(target, str) else target
     m = dict(model) if model is not None else load_model()
     fam = m.get("families", {}).get(t.family)
     if fam is None:
         raise InputError(f"resource model has no coefficients for family {t.family}")
     layers = []
-    for s in layer_shapes(net, lanes, portmap):
-        syn = map_synapse(s.syn_depth, s.syn_width, t)
-        mems = layer_memories(s, t)
-        feats = layer_features(s, mems)
-        lay = net.layer(s.name)
+    for lp in plan.layers:
+        syn = map_synapse(lp.synapse.memory, t)
+        mems = layer_memories(lp, t)
+        feats = layer_features(lp, mems)
         layers.append(LayerEstimate(
-            name=s.name, lanes=s.lanes, weight_bits=s.weight_bits,
-            weight_bits_total=lay.weight_memory_bits, synapse=syn, membrane=mems[2].block,
+            name=lp.name, lanes=lp.lanes, weight_bits=lp.weight_bits,
+            weight_bits_total=lp.weight_memory_bits, synapse=syn, membrane=mems[-1].block,
             luts=_predict(fam["luts"], feats), ffs=_predict(fam["ffs"], feats),
             accumulator=mems[0].block,
         ))
-    top = top_features(net)
+    top = top_features(plan)
     return ResourceEstimate(
         target=t.name, layers=tuple(layers),
         top_luts=_predict(fam.get("top_luts", {}), top),
         top_ffs=_predict(fam.get("top_ffs", {}), top),
         model=str(m.get("version", "?")),
     )
+
+
+def _plan_of(design: IntNetwork | HardwarePlan, lanes: Any) -> HardwarePlan:
+    if isinstance(design, HardwarePlan):
+        if lanes is not None:
+            raise InputError("lanes: a plan fixes the lanes; give lanes with a network only")
+        return design
+    return plan_network(design, lanes)

@@ -7,13 +7,20 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwplan import (
+    MAX_TIMESTEPS,
+    DenseLayerPlan,
+    default_update_units,
+    dense_layer_plan,
+    synaptic_bits,
+)
 from pysim import IntLayer
 
-from ._params import check_bool, check_int, index_bits, quiet_on_error
-from .neuron import NeuronCore, synaptic_bits
+from ._params import check_bool, check_int, quiet_on_error
+from .neuron import NeuronCore
 from .synapse import SynapseMemory
 
-__all__ = ["Layer", "Phase", "default_update_units", "event_layout"]
+__all__ = ["Layer", "Phase", "event_layout"]
 
 
 def event_layout(index_width: int) -> data.StructLayout:
@@ -36,27 +43,6 @@ def _times_const(x: Any, c: int) -> Any:
     for t in terms[1:]:
         total = total + t
     return total
-
-
-NOMINAL_INPUT_RATE = 8
-""":func:`default_update_units` assumes one input in ``NOMINAL_INPUT_RATE`` fires per step."""
-
-
-def default_update_units(in_features: int, out_features: int, lanes: int) -> int:
-    """Return the default number of update units (neurons updated per cycle) of a layer.
-
-    A step costs about ``max(events * G + 1, rows + 3)`` cycles (``G = ceil(out /
-    lanes)``, ``rows = ceil(out / units)``): the update of step ``t`` runs while step
-    ``t+1`` accumulates. With ``e = max(1, in_features // NOMINAL_INPUT_RATE)`` nominal
-    events per step the update is hidden when ``rows <= e * G``, i.e. when
-    ``units >= lanes / e``. The default is ``ceil(lanes / e)`` rounded down to a divisor
-    of ``lanes`` (an update row never spans two accumulator groups), so area is not spent
-    on units a typical step does not need. A layer with many inputs (MNIST's 784) gets
-    one unit; a tiny layer as many units as lanes.
-    """
-    e = max(1, in_features // NOMINAL_INPUT_RATE)
-    need = -(-lanes // e)
-    return max(u for u in range(1, need + 1) if lanes % u == 0)
 
 
 class Phase(enum.Enum, shape=2):
@@ -84,22 +70,26 @@ class Layer(wiring.Component):
        ascending order, then the layer's own marker.
 
     A step costs about ``max(events * G + 1, rows)`` cycles when the next layer keeps up
-    (``rows = ceil(out / update_units)``), plus a pipeline latency of
-    :data:`~hdl.neuron.UPDATE_LATENCY` cycles per sample; a row that fires ``f > 1``
-    neurons holds the update for ``f - 1`` extra cycles (one output beat per cycle).
+    (``rows = ceil(out / update_units)``), plus the synapse read and update pipeline
+    latency once per sample; a row that fires ``f > 1`` neurons holds the update for
+    ``f - 1`` extra cycles (one output beat per cycle). Every one of these numbers is
+    the layer's plan (:class:`hwplan.DenseLayerPlan`, :attr:`plan`).
 
     Parameters
     ----------
     layer : pysim.IntLayer
-    lanes : int
-        Accumulator lanes, 1..min(out_features, 64).
     timesteps : int
         Steps per sample, 1..65535.
+    lanes : int
+        Accumulator lanes, 1..min(out_features, 64) (not with ``plan``).
     fires : bool
-        False for the last layer of a membrane readout.
+        False for the last layer of a membrane readout (not with ``plan``).
     update_units : int or None
         Neurons updated per cycle (a divisor of ``lanes``); None:
-        :func:`default_update_units`.
+        :func:`hwplan.default_update_units` (not with ``plan``).
+    plan : hwplan.DenseLayerPlan or None
+        The layer's plan (as :func:`hwplan.plan_network` made it); it then fixes the
+        lanes, the firing flag and the update units.
 
     Attributes
     ----------
@@ -112,36 +102,47 @@ class Layer(wiring.Component):
     """
 
     @quiet_on_error
-    def __init__(self, *, layer: IntLayer, lanes: int, timesteps: int,
-                 fires: bool = True, update_units: int | None = None) -> None:
+    def __init__(self, *, layer: IntLayer, timesteps: int, lanes: int | None = None,
+                 fires: bool = True, update_units: int | None = None,
+                 plan: DenseLayerPlan | None = None) -> None:
         if not isinstance(layer, IntLayer):
             raise TypeError(f"Layer must be a pysim.IntLayer, not {layer!r}")
         self._layer = layer
-        self._timesteps = check_int(timesteps, 1, 65535, "Timestep count")
-        self._fires = check_bool(fires, "Firing flag")
-        self._acc_bits = synaptic_bits(layer.weight)
+        self._timesteps = check_int(timesteps, 1, MAX_TIMESTEPS, "Timestep count")
+        if plan is not None:
+            if not isinstance(plan, DenseLayerPlan):
+                raise TypeError(f"Plan must be a hwplan.DenseLayerPlan, not {plan!r}")
+            if lanes is not None or update_units is not None:
+                raise ValueError("Lanes and update units come from the plan; do not also "
+                                 "give them")
+            lanes, fires, update_units = plan.lanes, plan.fires, plan.update_units
+        elif lanes is None:
+            raise TypeError("Layer needs either lanes or a plan")
+        fires = check_bool(fires, "Firing flag")
         self._synapses = SynapseMemory(weights=layer.weight, weight_bits=layer.weight_bits,
                                        lanes=lanes)
-        self._lanes = self._synapses.lanes
+        lanes = self._synapses.lanes
         if update_units is None:
-            update_units = default_update_units(layer.in_features, layer.out_features,
-                                                self._lanes)
+            update_units = default_update_units(layer.in_features, layer.out_features, lanes)
         self._neurons = NeuronCore(
-            out_features=layer.out_features, lanes=self._lanes, weight_bits=layer.weight_bits,
-            state_bits=layer.state_bits, acc_bits=self._acc_bits, threshold=layer.threshold,
-            leak_shift=layer.leak_shift, reset=layer.reset.value, bias=layer.bias,
-            fires=self._fires, update_units=update_units,
+            out_features=layer.out_features, lanes=lanes, weight_bits=layer.weight_bits,
+            state_bits=layer.state_bits, acc_bits=synaptic_bits(layer.weight),
+            threshold=layer.threshold, leak_shift=layer.leak_shift, reset=layer.reset.value,
+            bias=layer.bias, fires=fires, update_units=update_units,
         )
-        rshape = unsigned(index_bits(self._neurons.rows))
+        own = dense_layer_plan(layer, lanes=lanes, fires=fires, update_units=update_units)
+        if plan is not None and plan != own:
+            raise ValueError(f"Plan of layer {plan.name!r} does not match layer "
+                             f"{layer.name!r}")
+        self._plan = own
         super().__init__({
             "start": In(1),
             "busy": Out(1),
-            "i_events": In(stream.Signature(event_layout(index_bits(layer.in_features)))),
-            "o_events": Out(stream.Signature(event_layout(index_bits(layer.out_features)))),
+            "i_events": In(stream.Signature(event_layout(own.in_index_bits))),
+            "o_events": Out(stream.Signature(event_layout(own.out_index_bits))),
             "readout": Out(wiring.Signature({
-                "valid": Out(1), "final": Out(1), "row": Out(rshape),
-                "u": Out(data.ArrayLayout(signed(layer.state_bits),
-                                          self._neurons.update_units)),
+                "valid": Out(1), "final": Out(1), "row": Out(unsigned(own.core.row_bits)),
+                "u": Out(data.ArrayLayout(signed(layer.state_bits), own.update_units)),
             })),
         })
 
@@ -157,24 +158,29 @@ class Layer(wiring.Component):
         return self._layer.name
 
     @property
+    def plan(self) -> DenseLayerPlan:
+        """The layer's plan: every geometric and timing fact of this hardware."""
+        return self._plan
+
+    @property
     def lanes(self) -> int:
         """Accumulator lanes (weights added per cycle)."""
-        return self._lanes
+        return self._plan.lanes
 
     @property
     def groups(self) -> int:
         """``G = ceil(out_features / lanes)``: cycles per input event."""
-        return self._neurons.groups
+        return self._plan.groups
 
     @property
     def update_units(self) -> int:
         """Neurons updated per cycle."""
-        return self._neurons.update_units
+        return self._plan.update_units
 
     @property
     def rows(self) -> int:
         """``ceil(out_features / update_units)``: update cycles per step."""
-        return self._neurons.rows
+        return self._plan.rows
 
     @property
     def timesteps(self) -> int:
@@ -184,12 +190,12 @@ class Layer(wiring.Component):
     @property
     def fires(self) -> bool:
         """False for a membrane-readout layer."""
-        return self._fires
+        return self._plan.fires
 
     @property
     def acc_bits(self) -> int:
-        """Accumulator width (exact; see :func:`hdl.neuron.synaptic_bits`)."""
-        return self._acc_bits
+        """Accumulator width (exact; see :func:`hwplan.synaptic_bits`)."""
+        return self._plan.acc_bits
 
     @property
     def synapses(self) -> SynapseMemory:
@@ -208,7 +214,7 @@ class Layer(wiring.Component):
         m.submodules.synapses = syn = self._synapses
         m.submodules.neurons = core = self._neurons
         G, U, T = self.groups, self.update_units, self._timesteps
-        out_w = index_bits(self._layer.out_features)
+        out_w = self._plan.out_index_bits
 
         phase = Signal(Phase)
         cmd_pending = Signal()                # a delayed command not yet in the core

@@ -9,125 +9,19 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
-from pysim import InputError, IntLayer, IntNetwork, Readout
+from hwplan import HardwarePlan, plan_network
+from pysim import IntNetwork, Readout
 
-from ._params import ceil_log2, index_bits, quiet_on_error
+from ._params import quiet_on_error
 from .layer import Layer, event_layout
-from .neuron import MAX_ACC_BITS, accumulator_bits
-from .synapse import MAX_LANES, MAX_WORD_BITS
 
-__all__ = [
-    "DEFAULT_WORD_BITS",
-    "Network",
-    "default_lanes",
-    "prediction_bits",
-    "resolve_lanes",
-    "tap_signature",
-]
-
-DEFAULT_WORD_BITS = 72
-"""Widest synapse word :func:`default_lanes` picks (two 36-bit block-RAM columns)."""
-DEFAULT_GROUPS = 16
-"""Most groups :func:`default_lanes` aims for: a step buffer of the accumulator is then
-at most 16 rows, one LUT-RAM cell deep on ECP5 (``TRELLIS_DPR16X4``), so it needs no
-read multiplexer."""
-_DEFAULT_MAX_LANES = 32
-
-
-def default_lanes(layer: IntLayer) -> int:
-    """Return the default number of parallel accumulator lanes for ``layer``.
-
-    The fewest lanes that give at most :data:`DEFAULT_GROUPS` groups
-    ``G = ceil(out / lanes)`` (an input event costs ``G`` cycles), but no more lanes
-    than fit a :data:`DEFAULT_WORD_BITS`-bit synapse word (and at most 32); then the
-    fewest lanes that give the same number of groups. Since the serial update unit
-    (2026-11-26) a lane is only an adder and a buffer select per accumulator bit, so
-    lanes are spent on cycles per event only where a layer has many neurons. Examples
-    with 4-bit weights: 10 outputs -> 1 lane (G=10); 128 -> 8 (G=16); 256 -> 16
-    (G=16); with 8-bit weights 256 -> 9 (the 72-bit word, G=29).
-    """
-    if not isinstance(layer, IntLayer):
-        raise TypeError(f"Layer must be a pysim.IntLayer, not {layer!r}")
-    cap = max(1, min(layer.out_features, _DEFAULT_MAX_LANES,
-                     DEFAULT_WORD_BITS // layer.weight_bits))
-    need = -(-layer.out_features // DEFAULT_GROUPS)
-    groups = -(-layer.out_features // min(need, cap))
-    return -(-layer.out_features // groups)
-
-
-def resolve_lanes(net: IntNetwork, lanes: int | Mapping[str, int] | None) -> dict[str, int]:
-    """Turn the ``lanes`` option into one validated lane count per layer.
-
-    ``None``: :func:`default_lanes` for every layer. An int: that many lanes for every
-    layer, capped at the layer's ``out_features``. A mapping ``{layer name: lanes}``:
-    those layers exactly (``1 <= lanes <= out_features``), the others by default.
-    Raises :class:`pysim.InputError` (one line, naming the layer) when a lane count is
-    not realizable.
-    """
-    names = [layer.name for layer in net.layers]
-    result: dict[str, int] = {}
-    if lanes is None:
-        return {layer.name: default_lanes(layer) for layer in net.layers}
-    if isinstance(lanes, Mapping):
-        unknown = [k for k in lanes if k not in names]
-        if unknown:
-            raise InputError(f"lanes: no layer named {unknown[0]!r} (layers: "
-                             f"{', '.join(names)})")
-        for layer in net.layers:
-            if layer.name in lanes:
-                result[layer.name] = _check_lanes(layer, lanes[layer.name], exact=True)
-            else:
-                result[layer.name] = default_lanes(layer)
-        return result
-    for layer in net.layers:
-        result[layer.name] = _check_lanes(layer, lanes, exact=False)
-    return result
-
-
-def _check_lanes(layer: IntLayer, value: Any, *, exact: bool) -> int:
-    where = f"layer {layer.name!r}: lanes"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{where}: must be an integer, not {value!r}")
-    if value < 1:
-        raise InputError(f"{where}: must be at least 1, not {value}")
-    if exact and value > layer.out_features:
-        raise InputError(f"{where}: must be at most out_features = {layer.out_features}, "
-                         f"not {value}")
-    value = min(value, layer.out_features)
-    if value > MAX_LANES:
-        raise InputError(f"{where}: the generator builds at most {MAX_LANES} lanes, not "
-                         f"{value}")
-    if value * layer.weight_bits > MAX_WORD_BITS:
-        raise InputError(f"{where}: word width {value} x {layer.weight_bits} bits exceeds "
-                         f"the generator's {MAX_WORD_BITS}-bit maximum")
-    return value
-
-
-def prediction_bits(n_classes: int) -> int:
-    """Width of the prediction port: ``max(1, ceil(log2(n_classes)))``."""
-    return max(1, ceil_log2(n_classes))
+__all__ = ["Network", "tap_signature"]
 
 
 def tap_signature(index_width: int) -> wiring.Signature:
     """Debug tap of one layer's output events: ``valid`` (one cycle per beat), ``index``,
     ``last``."""
     return wiring.Signature({"valid": Out(1), "index": Out(index_width), "last": Out(1)})
-
-
-def check_realizable(net: IntNetwork) -> None:
-    """Raise :class:`pysim.InputError` when the generator cannot build ``net``."""
-    if not isinstance(net, IntNetwork):
-        raise InputError(f"network: expected a pysim.IntNetwork, not {type(net).__name__}")
-    if net.timesteps > 65535:
-        raise InputError(f"network: field 'timesteps': the generator supports at most 65535 "
-                         f"steps, not {net.timesteps}")
-    for layer in net.layers:
-        ab = accumulator_bits(layer.weight, layer.state_bits, layer.bias)
-        if ab > MAX_ACC_BITS:
-            raise InputError(f"layer {layer.name!r}: accumulator needs {ab} bits, more than "
-                             f"the generator's {MAX_ACC_BITS}")
-        if layer.out_features > (1 << 24) or layer.in_features > (1 << 24):
-            raise InputError(f"layer {layer.name!r}: more than 2^24 inputs or neurons")
 
 
 class Network(wiring.Component):
@@ -152,33 +46,36 @@ class Network(wiring.Component):
     ----------
     network : pysim.IntNetwork
     lanes : int, dict or None
-        See :func:`resolve_lanes`.
+        See :func:`hwplan.resolve_lanes` (not with ``plan``).
+    plan : hwplan.HardwarePlan or None
+        The design's plan (default: :func:`hwplan.plan_network` of ``network`` and
+        ``lanes``); every layer is built from its entry.
     """
 
     @quiet_on_error
-    def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None
-                 ) -> None:
+    def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None,
+                 plan: HardwarePlan | None = None) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
-        check_realizable(network)
+        if plan is None:
+            plan = plan_network(network, lanes)
+        elif not isinstance(plan, HardwarePlan):
+            raise TypeError(f"Plan must be a hwplan.HardwarePlan, not {plan!r}")
+        elif lanes is not None:
+            raise ValueError("Lanes come from the plan; do not also give them")
         self._network = network
-        self._lanes = resolve_lanes(network, lanes)
-        n = len(network.layers)
-        membrane = network.readout is Readout.MEMBRANE
-        self._layers = [
-            Layer(layer=layer, lanes=self._lanes[layer.name], timesteps=network.timesteps,
-                  fires=not (membrane and li == n - 1))
-            for li, layer in enumerate(network.layers)
-        ]
+        self._plan = plan
+        self._layers = [Layer(layer=layer, timesteps=network.timesteps, plan=lp)
+                        for layer, lp in zip(network.layers, plan.layers, strict=True)]
         members: dict[str, Any] = {
             "start": In(1),
             "busy": Out(1),
             "done": Out(1),
-            "prediction": Out(prediction_bits(network.output_size)),
-            "events": In(stream.Signature(event_layout(index_bits(network.input_size)))),
+            "prediction": Out(plan.prediction_bits),
+            "events": In(stream.Signature(event_layout(plan.input_index_bits))),
         }
-        for layer in network.layers:
-            members[f"tap_{layer.name}"] = Out(tap_signature(index_bits(layer.out_features)))
+        for lp in plan.layers:
+            members[f"tap_{lp.name}"] = Out(tap_signature(lp.out_index_bits))
         super().__init__(members)
 
     @property
@@ -187,9 +84,14 @@ class Network(wiring.Component):
         return self._network
 
     @property
+    def plan(self) -> HardwarePlan:
+        """The design's plan."""
+        return self._plan
+
+    @property
     def lanes(self) -> dict[str, int]:
         """Lanes per layer (a copy)."""
-        return dict(self._lanes)
+        return self._plan.lanes
 
     @property
     def layers(self) -> list[Layer]:
@@ -294,10 +196,9 @@ class Network(wiring.Component):
         """Running argmax of the final membranes, row by row (``update_units`` neurons each)
         in ascending order; with one update unit a plain running compare."""
         L, G = last.update_units, last.rows
-        n = self._network.output_size
         sb = last.layer.state_bits
         ro = last.readout
-        valid_last = n - (G - 1) * L
+        valid_last = last.plan.core.last_row_neurons
         # argmax within the group (lanes past the last neuron excluded)
         grp_best_v = ro.u[0]
         grp_best_k: Any = 0
@@ -311,7 +212,7 @@ class Network(wiring.Component):
             grp_best_v, grp_best_k = v, kk
         best_v = Signal(signed(sb))
         first = Signal()
-        cand = Signal(unsigned(index_bits(n) + 1), name="group_best_index")
+        cand = Signal(unsigned(last.plan.out_index_bits + 1), name="group_best_index")
         m.d.comb += cand.eq(ro.row * L + grp_best_k)
         with m.If(begin):
             m.d.sync += [first.eq(1), best.eq(0), best_v.eq(0)]

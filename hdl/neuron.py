@@ -10,71 +10,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hwplan import MAX_ACC_BITS, MAX_LANES, CorePlan, core_plan, pack_bias_words
+from pysim import STATE_BITS_RANGE, WEIGHT_BITS_RANGE
+
 from ._logic import mux_tree
-from ._params import (
-    check_bool,
-    check_int,
-    check_int_array,
-    index_bits,
-    quiet_on_error,
-    signed_bits_for,
-)
+from ._params import check_bool, check_int, check_int_array, quiet_on_error
 
-__all__ = [
-    "DEEP_ROWS",
-    "MAX_ACC_BITS",
-    "NeuronCore",
-    "accumulator_bits",
-    "accumulator_range",
-    "synaptic_bits",
-    "synaptic_range",
-]
-
-MAX_ACC_BITS = 64
-"""Widest accumulator (and update sum) the generator builds."""
-
-DEEP_ROWS = 7
-"""Update rows per step from which the update unit uses its deep (6-stage) pipeline."""
+__all__ = ["NeuronCore"]
 
 _RESETS = ("zero", "subtract")
-
-
-def synaptic_range(weights: Any) -> tuple[int, int]:
-    """Return the exact range ``[lo, hi]`` of one step's synaptic sum ``Σ_{j in S} W[i, j]``.
-
-    ``S`` is any subset of the inputs (those that fired), so per neuron the sum lies
-    between ``Σ_j min(W_ij, 0)`` and ``Σ_j max(W_ij, 0)``; the range is the union over
-    neurons (and always holds 0, the empty sum).
-    """
-    w = np.asarray(weights, dtype=np.int64)
-    neg = np.minimum(w, 0).sum(axis=1)
-    pos = np.maximum(w, 0).sum(axis=1)
-    return min(0, int(neg.min())), max(0, int(pos.max()))
-
-
-def synaptic_bits(weights: Any) -> int:
-    """Two's complement width of :func:`synaptic_range`: the accumulator memory's word."""
-    return signed_bits_for(*synaptic_range(weights))
-
-
-def accumulator_range(weights: Any, state_bits: int, bias: Any = None) -> tuple[int, int]:
-    """Return the exact range ``[lo, hi]`` of the update's sum ``a = d + b_i + Σ W·x``.
-
-    ``d`` is a reset and leaked membrane (inside the ``state_bits`` range), so per neuron
-    ``a`` lies between ``min_state + b_i + Σ_j min(W_ij, 0)`` and
-    ``max_state + b_i + Σ_j max(W_ij, 0)``; the range is the union over neurons.
-    """
-    w = np.asarray(weights, dtype=np.int64)
-    b = np.zeros(w.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64)
-    neg = np.minimum(w, 0).sum(axis=1) + b
-    pos = np.maximum(w, 0).sum(axis=1) + b
-    smin, smax = -(1 << (state_bits - 1)), (1 << (state_bits - 1)) - 1
-    return smin + min(0, int(neg.min())), smax + max(0, int(pos.max()))
-
-
-def accumulator_bits(weights: Any, state_bits: int, bias: Any = None) -> int:
-    """Two's complement width of :func:`accumulator_range` (exact arithmetic, no rounding)."""
-    return signed_bits_for(*accumulator_range(weights, state_bits, bias))
 
 
 def _lanes_layout(shape: Any, lanes: int) -> data.ArrayLayout:
@@ -163,10 +107,9 @@ class NeuronCore(wiring.Component):
                  reset: str = "zero", bias: Any = None, fires: bool = True,
                  update_units: int = 1) -> None:
         self._out_features = check_int(out_features, 1, 1 << 24, "Neuron count")
-        from .synapse import MAX_LANES
         self._lanes = check_int(lanes, 1, min(self._out_features, MAX_LANES), "Lane count")
-        self._weight_bits = check_int(weight_bits, 2, 16, "Weight width")
-        self._state_bits = sb = check_int(state_bits, 2, 32, "Membrane width")
+        self._weight_bits = check_int(weight_bits, *WEIGHT_BITS_RANGE, "Weight width")
+        self._state_bits = sb = check_int(state_bits, *STATE_BITS_RANGE, "Membrane width")
         self._acc_bits = check_int(acc_bits, 2, MAX_ACC_BITS, "Accumulator width")
         self._threshold = check_int(threshold, 1, (1 << (sb - 1)) - 1, "Threshold")
         if leak_shift is not None:
@@ -186,23 +129,20 @@ class NeuronCore(wiring.Component):
         if self._lanes % self._units:
             raise ValueError(f"Update unit count must divide the lane count "
                              f"{self._lanes}, not {self._units}")
-        self._groups = -(-self._out_features // self._lanes)
-        self._rows = -(-self._out_features // self._units)
-        # width of a = d + b + acc (d within the membrane range, acc within acc_bits)
-        amin, amax = -(1 << (self._acc_bits - 1)), (1 << (self._acc_bits - 1)) - 1
-        bmin = 0 if self._bias is None else min(0, int(self._bias.min()))
-        bmax = 0 if self._bias is None else max(0, int(self._bias.max()))
-        self._syn_bias_bits = signed_bits_for(amin + bmin, amax + bmax)
-        self._sum_bits = signed_bits_for(smin + amin + bmin, smax + amax + bmax)
-        self._deep = self._rows >= DEEP_ROWS
+        bias_range = None if self._bias is None else (int(self._bias.min()),
+                                                      int(self._bias.max()))
+        self._plan = plan = core_plan(
+            out_features=self._out_features, lanes=self._lanes, state_bits=sb,
+            acc_bits=self._acc_bits, bias_range=bias_range, fires=self._fires,
+            update_units=self._units)
         self._bias_data = None
         if self._bias is not None:
-            self._bias_data = MemoryData(shape=unsigned(self._units * sb),
-                                         depth=max(2, self._rows),
-                                         init=self._packed_bias())
-        gshape = unsigned(index_bits(self._groups))
+            self._bias_data = MemoryData(
+                shape=unsigned(plan.bias.width), depth=plan.bias.depth,
+                init=pack_bias_words(self._bias, sb, self._units))
+        gshape = unsigned(plan.group_bits)
         self._upd_layout = data.StructLayout({
-            "row": unsigned(index_bits(self._rows)),
+            "row": unsigned(plan.row_bits),
             "spikes": unsigned(self._units),
             "u": _lanes_layout(signed(sb), self._units),
             "last": unsigned(1),
@@ -218,18 +158,6 @@ class NeuronCore(wiring.Component):
             "busy": Out(1),
         })
 
-    def _packed_bias(self) -> list[int]:
-        words = []
-        mask = (1 << self._state_bits) - 1
-        for r in range(self._rows):
-            word = 0
-            for k in range(self._units):
-                n = r * self._units + k
-                if n < self._out_features:
-                    word |= (int(self._bias[n]) & mask) << (k * self._state_bits)
-            words.append(word)
-        return words
-
     # ------------------------------------------------------------------ properties
     @property
     def out_features(self) -> int:
@@ -244,7 +172,7 @@ class NeuronCore(wiring.Component):
     @property
     def groups(self) -> int:
         """``ceil(out_features / lanes)``: accumulator rows per step buffer."""
-        return self._groups
+        return self._plan.groups
 
     @property
     def update_units(self) -> int:
@@ -254,17 +182,13 @@ class NeuronCore(wiring.Component):
     @property
     def rows(self) -> int:
         """``ceil(out_features / update_units)``: update cycles per step."""
-        return self._rows
+        return self._plan.rows
 
     @property
     def update_latency(self) -> int:
-        """Cycles from issuing an update row until a new row may read its written membrane.
-
-        7 with the deep pipeline (``rows >= DEEP_ROWS``: registers between the reset,
-        leak, sum and clamp), 3 with the short one (a small layer, whose steps would
-        otherwise wait for its own pipeline).
-        """
-        return 7 if self._deep else 3
+        """Cycles from issuing an update row until a new row may read its written membrane
+        (see :attr:`hwplan.CorePlan.update_latency`)."""
+        return self._plan.update_latency
 
     @property
     def weight_bits(self) -> int:
@@ -284,7 +208,7 @@ class NeuronCore(wiring.Component):
     @property
     def sum_bits(self) -> int:
         """Width of the update's sum ``d + b + acc`` before the clamp."""
-        return self._sum_bits
+        return self._plan.sum_bits
 
     @property
     def threshold(self) -> int:
@@ -320,29 +244,35 @@ class NeuronCore(wiring.Component):
     def acc_memory_depth(self) -> int:
         """Rows of the accumulator memory: two step buffers of ``groups`` rows (one
         group: two registers)."""
-        return 2 * self._groups
+        return self._plan.accumulator.depth * self._plan.accumulator.copies
 
     @property
     def acc_memory_width(self) -> int:
         """Bits per accumulator row (``lanes * acc_bits``)."""
-        return self._lanes * self._acc_bits
+        return self._plan.accumulator.width
 
     @property
     def memory_depth(self) -> int:
         """Rows of the membrane memory: ``rows``, at least 2 (no zero-width address)."""
-        return max(2, self._rows)
+        return self._plan.membrane.depth
 
     @property
     def memory_width(self) -> int:
         """Bits per membrane row (``update_units * state_bits``)."""
-        return self._units * self._state_bits
+        return self._plan.membrane.width
+
+    @property
+    def plan(self) -> CorePlan:
+        """The core's plan (groups, rows, widths, memories; see :mod:`hwplan`)."""
+        return self._plan
 
     # ------------------------------------------------------------------ hardware
     def elaborate(self, platform: Any) -> Module:
         """Build the accumulator, the membrane and bias memories and the update pipeline."""
         m = Module()
-        L, U, G, R = self._lanes, self._units, self._groups, self._rows
-        S = L // U                                     # update rows per group
+        plan = self._plan
+        L, U, G, R = self._lanes, self._units, plan.groups, plan.rows
+        S = plan.rows_per_group
         sb, ab = self._state_bits, self._acc_bits
         smin, smax = -(1 << (sb - 1)), (1 << (sb - 1)) - 1
         theta = self._threshold
@@ -354,7 +284,8 @@ class NeuronCore(wiring.Component):
         if G > 1:
             mems, wrs, rds = [], [], []
             for p in range(2):
-                mem = Memory(shape=unsigned(L * ab), depth=G, init=[])
+                mem = Memory(shape=unsigned(plan.accumulator.width),
+                             depth=plan.accumulator.depth, init=[])
                 m.submodules[f"acc_mem_{p}"] = mem
                 mems.append(mem)
                 wrs.append(mem.write_port())
@@ -363,7 +294,7 @@ class NeuronCore(wiring.Component):
         else:
             # one group: each step buffer is a plain register (read in the cycle it is
             # used, so back-to-back events see each other's sums without forwarding)
-            acc_rows = [Signal(unsigned(L * ab), name=f"acc_row_{p}") for p in range(2)]
+            acc_rows = [Signal(unsigned(plan.accumulator.width), name=f"acc_row_{p}") for p in range(2)]
 
         # stage a (the cycle after the command): the synapse ROM word appears and the
         # accumulator row is read; stage b: the ROM word is registered (the block RAM's
@@ -385,7 +316,7 @@ class NeuronCore(wiring.Component):
         with m.If(a_valid):
             m.d.sync += [b_group.eq(a_group), b_par.eq(a_par), b_fresh.eq(a_fresh)]
         acc_rd = [data.View(_lanes_layout(signed(ab), L), acc_rows[p]) for p in range(2)]
-        acc_wdata = Signal(unsigned(L * ab), name="acc_wdata")
+        acc_wdata = Signal(unsigned(plan.accumulator.width), name="acc_wdata")
         wr_data = data.View(_lanes_layout(signed(ab), L), acc_wdata)
         for k in range(L):
             cur = Signal(signed(ab), name=f"acc_cur_{k}")
@@ -400,11 +331,11 @@ class NeuronCore(wiring.Component):
                     m.d.sync += acc_rows[p].eq(acc_wdata)
 
         # ---------------------------------------------------------------- update walker
-        m.submodules.membranes = mmem = Memory(shape=unsigned(U * sb),
-                                               depth=max(2, R), init=[])
+        m.submodules.membranes = mmem = Memory(shape=unsigned(plan.membrane.width),
+                                               depth=plan.membrane.depth, init=[])
         m_wr = mmem.write_port()
         m_rd = mmem.read_port()
-        rshape = unsigned(index_bits(R))
+        rshape = unsigned(plan.row_bits)
         walking = Signal()
         w_row = Signal(rshape, name="w_row")
         w_group = Signal.like(self.acc.payload.group, name="w_group")
@@ -417,7 +348,7 @@ class NeuronCore(wiring.Component):
         # syn+bias, leak, sum) are registers in the deep pipeline and wires in the short
         # one; stage 6 (clamp and fire) is the registered result offered on ``upd`` and
         # written back. The deep pipeline is used when a step has enough rows to hide it.
-        deep = self._deep
+        deep = plan.deep_pipeline
         regs = [1, *([2, 3, 4, 5] if deep else []), 6]
         v = {i: Signal(name=f"s{i}_valid") for i in regs}
         row = {i: Signal(rshape, name=f"s{i}_row") for i in regs}
@@ -520,12 +451,12 @@ class NeuronCore(wiring.Component):
         mem_u = data.View(_lanes_layout(signed(sb), U), m_rd.data)
         if self._bias_data is not None:
             bias_u = data.View(_lanes_layout(signed(sb), U), b_rd.data)
-        last_full = self._out_features - (R - 1) * U  # valid neurons of the last row
+        last_full = plan.last_row_neurons  # valid neurons of the last row
         pre_out_row = row[regs[-2]]
         s6_u = Signal(_lanes_layout(signed(sb), U), name="s6_u")
         s6_spikes = Signal(U, name="s6_spikes")
         spikes = []
-        aw = self._sum_bits
+        aw = plan.sum_bits
         for k in range(U):
             sel = []
             for p in range(2):
@@ -544,11 +475,11 @@ class NeuronCore(wiring.Component):
             else:
                 r_val = Mux(up >= theta, up - theta, up)
             r = stage(f"s3_reset_{k}", signed(sb + 1), r_val, deep)
-            syn_b = stage(f"s3_syn_bias_{k}", signed(self._syn_bias_bits), syn + bias, deep)
+            syn_b = stage(f"s3_syn_bias_{k}", signed(plan.syn_bias_bits), syn + bias, deep)
             # ---- stage 4: leak
             d_val = r if self._leak_shift is None else r - (r >> self._leak_shift)
             d = stage(f"s4_leak_{k}", signed(sb + 1), d_val, deep)
-            syn_b4 = stage(f"s4_syn_bias_{k}", signed(self._syn_bias_bits), syn_b, deep)
+            syn_b4 = stage(f"s4_syn_bias_{k}", signed(plan.syn_bias_bits), syn_b, deep)
             # ---- stage 5: the sum a = d + b + acc
             a = stage(f"s5_sum_{k}", signed(aw), d + syn_b4, deep)
             # ---- stage 6: clamp from the sign-extension bits (no comparator); fire on the

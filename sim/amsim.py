@@ -11,11 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
+from hdl.network import Network
 from pysim import IntNetwork
 
-from hdl.network import Network
-
-__all__ = ["HwRun", "cycle_bound", "run_network"]
+__all__ = ["HwRun", "run_network"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,8 @@ class HwRun:
     cycles : int64 (N,)
         Cycles from the start pulse to the done pulse.
     bounds : int64 (N,)
-        The event-driven lower bound of each sample (see :func:`cycle_bound`).
+        The event-driven lower bound of each sample (the plan's
+        :meth:`~hwplan.HardwarePlan.cycle_bounds`).
     """
 
     predictions: np.ndarray
@@ -42,25 +42,6 @@ class HwRun:
     cycles: np.ndarray
     bounds: np.ndarray
 
-
-def cycle_bound(design: Network, spikes: np.ndarray, layer_spikes: Mapping[str, np.ndarray]
-                ) -> np.ndarray:
-    """Σ_t Σ_layers (input events · G_l + G_l) for each sample, from golden spikes.
-
-    Parameters
-    ----------
-    design : Network
-    spikes : (N, T, input_size) input spikes
-    layer_spikes : layer name -> (N, T, out) spikes (e.g. ``pysim.simulate(...).spikes``)
-    """
-    total = np.zeros(spikes.shape[0], np.int64)
-    layer_in = np.asarray(spikes)
-    for hw in design.layers:
-        G = hw.groups
-        events = layer_in.reshape(layer_in.shape[0], -1).sum(axis=1).astype(np.int64)
-        total += events * G + G * layer_in.shape[1]
-        layer_in = np.asarray(layer_spikes[hw.name])
-    return total
 
 
 def run_network(net: IntNetwork, spikes: np.ndarray, *,
@@ -156,6 +137,6 @@ def run_network(net: IntNetwork, spikes: np.ndarray, *,
     sim.run()
     from pysim import simulate
     golden = simulate(net, x)
-    bounds = cycle_bound(dut, x, golden.spikes)
+    bounds = dut.plan.cycle_bounds(x, golden.spikes)
     return HwRun(predictions=preds, spikes=got, markers=markers,
                  order_ok=state["order_ok"], cycles=cycles, bounds=bounds)

@@ -1,9 +1,10 @@
-"""The testbench's pure-NumPy layers: event encoding, the cycle bound and the in-order checker.
+"""The testbench's pure-NumPy layers: event encoding and the in-order checker.
 
 Nothing here touches a simulator, so the same code serves the buffered Verilog driver,
-the per-cycle cocotb driver and unit tests.
+the per-cycle cocotb driver and unit tests. The cycle bound is the hardware plan's
+(:meth:`hwplan.HardwarePlan.cycle_bounds`).
 
-Event streams (hw_contract.md): one timestep is zero or more beats ``(last=0, index)`` with
+Event streams (docs/hardware.md, *Interfaces*): one timestep is zero or more beats ``(last=0, index)`` with
 distinct, ascending indices followed by one marker beat ``(last=1)``; a sample is exactly
 ``T`` timesteps. A recorded tap event is a row ``(sample, layer, last, index)``.
 """
@@ -23,7 +24,6 @@ __all__ = [
     "KIND_TIMEOUT",
     "CheckReport",
     "check_events",
-    "cycle_bound",
     "encode_beats",
     "expected_beats",
     "parse_log",
@@ -63,23 +63,6 @@ def encode_beats(spikes: np.ndarray, index_width: int) -> np.ndarray:
     _, last, index = expected_beats(spikes)
     return (last << index_width) | index
 
-
-def cycle_bound(net: IntNetwork, spikes: np.ndarray, golden: SimResult,
-                lanes: dict[str, int]) -> np.ndarray:
-    """Event-driven cycle lower bound per sample, int64 (N,).
-
-    Per timestep and layer: ``input_events · ceil(out/lanes) + ceil(out/lanes)``; a layer's
-    input events are the input spikes (first layer) or the previous layer's golden spikes.
-    """
-    x = np.asarray(spikes)
-    total = np.zeros(x.shape[0], np.int64)
-    layer_in = x
-    for layer in net.layers:
-        passes = -(-layer.out_features // int(lanes[layer.name]))
-        events = layer_in.reshape(x.shape[0], net.timesteps, -1).sum(axis=2, dtype=np.int64)
-        total += (events * passes + passes).sum(axis=1)
-        layer_in = golden.spikes[layer.name]
-    return total
 
 
 @dataclass

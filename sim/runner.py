@@ -17,6 +17,7 @@ variable ``SPIKEFORGE_TB_CONFIG``; the testbench writes ``result.json`` + ``resu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from hwplan import GeneratedDesign
 from pysim import IntNetwork, save_network
 from pysim.errors import CheckFailed, InputError
 
@@ -92,6 +94,7 @@ class VerifyResult:
     simulator : str
     mode : str
     lanes : dict layer -> int
+    verilog_sha256 : str | None (the simulated Verilog, when verified as a design)
     """
 
     samples: int
@@ -113,6 +116,7 @@ class VerifyResult:
     simulator: str = "verilator"
     mode: str = "buffered"
     lanes: dict[str, int] = field(default_factory=dict)
+    verilog_sha256: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -134,6 +138,7 @@ class VerifyResult:
             "sim_seconds": self.sim_seconds, "samples_per_second": self.samples_per_second,
             "build_seconds": self.build_seconds, "simulator": self.simulator,
             "mode": self.mode, "lanes": dict(self.lanes),
+            "verilog_sha256": self.verilog_sha256,
         }
 
 
@@ -374,10 +379,8 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
     iw = pm.fields["in_index"].width
     words = encode_beats(x, iw)
     (run_dir / "beats.txt").write_text("\n".join(map(str, words.tolist())) + "\n")
-    # watchdog: generous multiple of the all-neurons-fire worst case per timestep
-    worst = sum((la.in_features + 1) * -(-la.out_features // pm.lanes.get(la.name, 1)) + 64
-                for la in net.layers) * net.timesteps
-    timeout = int(timeout_factor * worst) + 10_000
+    # watchdog: a generous multiple of the plan's worst-case estimate of a sample
+    timeout = int(timeout_factor * pm.plan.worst_case_cycles()) + 10_000
     cfg = {
         "mode": build.mode, "samples": N, "timeout": timeout,
         "network": str(run_dir / "network"), "spikes": str(run_dir / "spikes.npz"),
@@ -445,27 +448,35 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
     )
 
 
-def verify_design(net: IntNetwork, verilog: str, portmap: dict[str, Any], spikes: np.ndarray,
-                  *, samples: int | None = None, simulator: str = "verilator",
+def verify_design(net: IntNetwork, design: GeneratedDesign, spikes: np.ndarray, *,
+                  samples: int | None = None, simulator: str = "verilator",
                   build_dir: Path | None = None, progress: bool = True,
                   mode: str = "buffered") -> VerifyResult:
-    """Build the given Verilog + portmap and verify it against the golden model."""
+    """Build a generated design (e.g. :func:`hwplan.load_design` of a ``generate``
+    directory) and verify it against the golden model of ``net``.
+
+    The design must have been generated for ``net`` (its plan is checked); the result
+    names the Verilog it simulated by its SHA-256.
+    """
     x = np.asarray(spikes)
     if samples is not None:
         if samples < 1:
-            raise InputError(f"--samples must be >= 1, not {samples}")
+            raise InputError(f"samples: must be >= 1, not {samples}")
         x = x[:samples]
-    pm = PortMap.from_dict(portmap)
+    design.plan.check_network(net, where=str(design.path or "design"))
+    pm = PortMap.from_dict(design.portmap)
     _check_inputs(net, x, pm)
+    simulator_env(simulator)  # a missing simulator is reported before any work
     tmp = None
     if build_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="spikeforge-verify-")
         build_dir = Path(tmp.name)
     try:
-        build = build_design(verilog, pm, Path(build_dir) / f"{simulator}-{mode}",
+        build = build_design(design.verilog, pm, Path(build_dir) / f"{simulator}-{mode}",
                              simulator=simulator, mode=mode)
-        return run_samples(build, net, x, Path(build_dir) / f"run-{simulator}-{mode}",
-                           progress=progress)
+        res = run_samples(build, net, x, Path(build_dir) / f"run-{simulator}-{mode}",
+                          progress=progress)
+        return dataclasses.replace(res, verilog_sha256=design.sha256)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -476,6 +487,9 @@ def verify(net: IntNetwork, spikes: np.ndarray, *, samples: int | None = None,
            build_dir: Path | None = None, progress: bool = True,
            mode: str = "buffered") -> VerifyResult:
     """Generate the network's Verilog, simulate it on ``spikes`` and compare with the golden model.
+
+    (To verify the files a ``generate`` step wrote, load them with
+    :func:`hwplan.load_design` and call :func:`verify_design`.)
 
     Parameters
     ----------
@@ -498,6 +512,5 @@ def verify(net: IntNetwork, spikes: np.ndarray, *, samples: int | None = None,
 
     simulator_env(simulator)  # a missing simulator is reported before any work
     design = hdl.emit_verilog(net, lanes=lanes)
-    return verify_design(net, design.verilog, design.portmap, spikes, samples=samples,
-                         simulator=simulator, build_dir=build_dir, progress=progress,
-                         mode=mode)
+    return verify_design(net, design, spikes, samples=samples, simulator=simulator,
+                         build_dir=build_dir, progress=progress, mode=mode)

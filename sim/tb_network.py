@@ -38,7 +38,6 @@ from .checker import (
     KIND_TAP,
     KIND_TIMEOUT,
     check_events,
-    cycle_bound,
     expected_beats,
     parse_log,
 )
@@ -189,7 +188,7 @@ class TB:
         """Run the checker and write result.json / result.npz."""
         rep = check_events(self.net, self.golden, self.events, self.predictions,
                            self.finished)
-        bounds = cycle_bound(self.net, self.spikes, self.golden, self.pm.lanes)
+        bounds = self.pm.plan.cycle_bounds(self.spikes, self.golden.spikes)
         first = rep.first_mismatch
         if self.errors:
             first = self.errors[0] if first is None else first

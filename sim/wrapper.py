@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hwplan import HardwarePlan
 from pysim.errors import InputError
 
 __all__ = ["WRAPPER_TOP", "Field", "PortMap", "wrapper_verilog"]
@@ -56,7 +57,7 @@ class PortMap:
     fields: dict[str, Field]
     taps: list[dict[str, Field]]
     tap_layers: list[str]
-    lanes: dict[str, int]
+    plan: HardwarePlan
     port_widths: dict[str, int]
     raw: dict[str, Any]
 
@@ -74,13 +75,13 @@ class PortMap:
             taps = [{k: field(f"taps[{i}].{k}", t[k]) for k in ("valid", "index", "last")}
                     for i, t in enumerate(pm["taps"])]
             tap_layers = [str(t["layer"]) for t in pm["taps"]]
-            lanes = {str(la["name"]): int(la["lanes"]) for la in pm["layers"]}
+            plan = HardwarePlan.from_dict(pm["plan"], where="portmap: field 'plan'")
             obj = cls(
                 top=str(pm["top"]), clock=str(pm.get("clock", "clk")),
-                reset=str(pm.get("reset", "rst")), timesteps=int(pm["timesteps"]),
-                input_size=int(pm["input_size"]), n_classes=int(pm["n_classes"]),
-                readout=str(pm.get("readout", "")), fields=fields, taps=taps,
-                tap_layers=tap_layers, lanes=lanes, port_widths={}, raw=pm,
+                reset=str(pm.get("reset", "rst")), timesteps=plan.timesteps,
+                input_size=plan.input_size, n_classes=plan.n_classes,
+                readout=plan.readout, fields=fields, taps=taps,
+                tap_layers=tap_layers, plan=plan, port_widths={}, raw=pm,
             )
         except KeyError as exc:
             raise InputError(f"portmap: missing field {exc}") from None
@@ -89,6 +90,11 @@ class PortMap:
             widths[f.port] = max(widths.get(f.port, 0), f.lsb + f.width)
         object.__setattr__(obj, "port_widths", widths)
         return obj
+
+    @property
+    def lanes(self) -> dict[str, int]:
+        """Lanes per layer of the design."""
+        return self.plan.lanes
 
     @property
     def input_ports(self) -> list[str]:

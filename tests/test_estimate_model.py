@@ -7,6 +7,7 @@ import pytest
 import pysim
 from cost.estimate import cycle_bound, estimate, requantize
 from cost.resources import estimate_network, load_model
+from hwplan import plan_network
 from pysim.errors import InputError
 
 
@@ -51,7 +52,7 @@ def test_cycle_bound_by_hand():
     layer = pysim.IntLayer("fc1", w1, weight_bits=4, state_bits=8, threshold=1)
     net = pysim.IntNetwork((layer,), timesteps=2)
     spikes = np.array([[[1, 1], [0, 1]]], np.uint8)   # 2 events, then 1 event
-    c = cycle_bound(net, {"fc1": 2}, spikes)           # groups = 2
+    c = cycle_bound(net, plan_network(net, {"fc1": 2}), spikes)   # groups = 2
     assert c["per_sample"] == (2 * 2 + 2) + (1 * 2 + 2)
 
 
@@ -63,10 +64,29 @@ def test_estimate_model_only_report(net, tmp_path):
     d = rep.as_dict()
     assert d["targets"]["xc7"]["source"] == "model"
     assert (tmp_path / "out" / "report.md").read_text().startswith("# Resource estimate")
+    assert d["design"] is None
+
+
+def test_estimate_reads_the_plan_of_a_design(net, tmp_path):
+    hdl = pytest.importorskip("hdl")
+    from hwplan import load_design
+
+    hdl.generate(net, tmp_path / "hw", lanes={"fc1": 6})
+    design = load_design(tmp_path / "hw", net)
+    rep = estimate(net, targets="ecp5-25k", design=design, model_only=True, progress=False)
+    assert rep.lanes == {"fc1": 6, "fc2": design.lanes["fc2"]}
+    assert rep.design["sha256"] == design.sha256
+    syn = rep.targets[0].model.layers[0].synapse
+    assert (syn.depth, syn.width) == (64 * 8, 6 * 4)
+    with pytest.raises(InputError, match="^lanes: the design fixes its lanes"):
+        estimate(net, targets="ecp5-25k", design=design, lanes=2, model_only=True,
+                 progress=False)
 
 
 def test_estimate_wrong_options(net):
-    with pytest.raises(InputError, match="--pnr needs synthesis"):
+    with pytest.raises(InputError, match="^pnr: place and route needs synthesis"):
         estimate(net, targets="ecp5-25k", pnr=True, model_only=True, progress=False)
+    with pytest.raises(InputError, match="^design: synthesis needs the generated design"):
+        estimate(net, targets="ecp5-25k", progress=False)
     with pytest.raises(InputError, match="unknown target"):
         estimate(net, targets="ecp6", model_only=True, progress=False)

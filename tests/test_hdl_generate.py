@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 import pysim
-from hdl import default_lanes, emit_verilog, generate
-from hdl.generate import KNOWN_LINT_WARNINGS, verilog_ports
+from hdl import emit_verilog, generate
+from hdl.generate import KNOWN_LINT_WARNINGS
+from hwplan import default_lanes
+from hwplan.design import verilog_ports
 from spikeforge.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -41,10 +43,11 @@ def test_generate_portmap_matches_the_verilog_ports(tmp_path: Path) -> None:
     design = generate(net, tmp_path / "out", top="my_top")
     pmap = json.loads((tmp_path / "out" / "portmap.json").read_text())
     assert pmap == design.portmap
-    assert pmap["format"] == "spikeforge.portmap" and pmap["version"] == 1
+    assert pmap["format"] == "spikeforge.portmap" and pmap["version"] == 2
     assert (pmap["top"], pmap["clock"], pmap["reset"]) == ("my_top", "clk", "rst")
-    assert (pmap["timesteps"], pmap["input_size"], pmap["n_classes"]) == (5, 11, 3)
-    assert pmap["readout"] == "membrane"
+    plan = pmap["plan"]
+    assert (plan["timesteps"], plan["input_size"], plan["n_classes"]) == (5, 11, 3)
+    assert plan["readout"] == "membrane"
     ports = verilog_ports(design.verilog, "my_top")
     p = pmap["ports"]
     assert p["in_index"]["width"] == 4 and p["in_last"]["lsb"] == 4
@@ -60,16 +63,17 @@ def test_generate_portmap_matches_the_verilog_ports(tmp_path: Path) -> None:
         assert tap["index"]["width"] == max(1, (out - 1).bit_length())
         for f in ("valid", "index", "last"):
             assert ports[tap[f]["name"]] == ("output", tap[f]["width"])
-    layer = pmap["layers"][0]
+    layer = plan["layers"][0]
     assert layer["lanes"] == design.lanes["fc1"] == default_lanes(net.layers[0])
     syn = layer["synapse_memory"]
     assert syn["ram_style"] == "block" and syn["bits"] == syn["depth"] * syn["width"]
+    assert syn["depth"] == 11 * layer["groups"] and layer["groups"] == -(-9 // layer["lanes"])
     assert design.verilog.count('(* ram_style = "block" *)') == 2
 
 
 def test_generate_narrow_weights_shrink_synapse_memory() -> None:
-    wide = emit_verilog(_net(weight_bits=8), lanes=3).portmap["layers"]
-    narrow = emit_verilog(_net(weight_bits=[2, 8]), lanes=3).portmap["layers"]
+    wide = emit_verilog(_net(weight_bits=8), lanes=3).portmap["plan"]["layers"]
+    narrow = emit_verilog(_net(weight_bits=[2, 8]), lanes=3).portmap["plan"]["layers"]
     assert narrow[0]["synapse_memory"]["bits"] * 4 == wide[0]["synapse_memory"]["bits"]
     assert narrow[1]["synapse_memory"]["bits"] == wide[1]["synapse_memory"]["bits"]
 
@@ -113,7 +117,8 @@ def test_cli_generate(tmp_path: Path, capsys) -> None:
                  "--lanes", "fc1=3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["lanes"] == {"fc1": 3, "fc2": 1}
-    assert data["layers"][0]["synapse_memory"]["depth"] == 11 * 3
+    assert data["plan"]["layers"][0]["synapse_memory"]["depth"] == 11 * 3
+    assert len(data["verilog_sha256"]) == 64
     assert (tmp_path / "rtl" / "spikeforge_top.v").is_file()
     assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "rtl2")]) == 0
     out = capsys.readouterr().out

@@ -114,7 +114,7 @@ def test_layer_cycles_per_step_meet_the_bound(units: int) -> None:
 
 
 def test_layer_default_update_units() -> None:
-    from hdl import default_update_units
+    from hwplan import default_update_units
     assert default_update_units(784, 256, 24) == 1     # MNIST-size: one unit
     assert default_update_units(64, 128, 22) == 2      # 8 nominal events: ceil(22/8)=3 -> 2
     assert default_update_units(64, 128, 24) == 3

@@ -6,7 +6,8 @@ import pytest
 from amaranth.hdl import Fragment
 
 import pysim
-from hdl import Network, default_lanes
+from hdl import Network
+from hwplan import default_lanes
 from sim.amsim import run_network
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -114,8 +115,8 @@ def test_network_wrong_network() -> None:
 def test_network_matches_golden_with_banked_synapse_rom(monkeypatch, seed: int) -> None:
     # Tiny banks so that small networks take the banked ROM path (two cycles from the
     # address to the word; the layer delays its commands to the core by one cycle).
-    import hdl.synapse
-    monkeypatch.setattr(hdl.synapse, "BANK_WORDS", 4)
+    import hwplan.plan
+    monkeypatch.setattr(hwplan.plan, "BANK_WORDS", 4)
     net, x, lanes = _random_case(seed + 20)
     _check(net, x, lanes=lanes, gap_rng=np.random.default_rng(seed), gap_rate=0.2)
     _check(net, x)

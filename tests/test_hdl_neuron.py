@@ -6,7 +6,8 @@ import pytest
 from amaranth.sim import Simulator
 
 import pysim
-from hdl import NeuronCore, accumulator_bits, accumulator_range, synaptic_bits, synaptic_range
+from hdl import NeuronCore
+from hwplan import accumulator_bits, accumulator_range, synaptic_bits, synaptic_range
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

@@ -7,7 +7,8 @@ from amaranth.back import verilog
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
-from hdl import SynapseMemory, pack_weights
+from hdl import SynapseMemory
+from hwplan import pack_synapse_words as pack_weights
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
@@ -113,8 +114,8 @@ def test_synapse_memory_wrong_lanes_beyond_generator() -> None:
 @pytest.mark.parametrize("bank_words", [4, 8])
 def test_synapse_memory_banked_reads_after_two_cycles(monkeypatch, bank_words: int) -> None:
     # A deep ROM is built as banks with registered outputs: two cycles to the word.
-    import hdl.synapse
-    monkeypatch.setattr(hdl.synapse, "BANK_WORDS", bank_words)
+    import hwplan.plan
+    monkeypatch.setattr(hwplan.plan, "BANK_WORDS", bank_words)
     rng = np.random.default_rng(bank_words)
     w = rng.integers(-8, 8, size=(5, 9))      # 9 inputs x 3 groups = 27 words
     syn = SynapseMemory(weights=w, weight_bits=4, lanes=2)

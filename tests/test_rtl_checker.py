@@ -1,11 +1,12 @@
-"""The testbench's pure layers (no simulator): beat encoding, cycle bound, in-order checker."""
+"""The testbench's pure layers (no simulator): beat encoding and the in-order checker."""
 from __future__ import annotations
 
 import numpy as np
 
 import pysim
+from hwplan import plan_network
 from pysim import random_network, random_spikes
-from sim.checker import check_events, cycle_bound, encode_beats, expected_beats, parse_log
+from sim.checker import check_events, encode_beats, expected_beats, parse_log
 from sim.wrapper import PortMap, wrapper_verilog
 
 
@@ -91,20 +92,11 @@ def test_checker_predictions_and_unfinished():
     assert rep.unfinished == 1 and rep.mismatches == 1
 
 
-def test_checker_cycle_bound_by_hand():
-    net, x, gold = _case(3)
-    lanes = {"fc1": 2, "fc2": 3}
-    b = cycle_bound(net, x, gold, lanes)
-    n = 1
-    hand = sum(int(x[n, t].sum()) * 3 + 3 + int(gold.spikes["fc1"][n, t].sum()) * 1 + 1
-               for t in range(net.timesteps))
-    assert b[n] == hand
-
 
 def test_wrapper_reads_packed_ports_from_portmap():
+    net = random_network(np.random.default_rng(0), [9, 2], timesteps=3)
     pm = PortMap.from_dict({
-        "top": "dut", "clock": "ck", "reset": "rs", "timesteps": 3, "input_size": 9,
-        "n_classes": 2,
+        "top": "dut", "clock": "ck", "reset": "rs",
         "ports": {"start": {"name": "go", "width": 1}, "busy": {"name": "b", "width": 1},
                   "done": {"name": "d", "width": 1}, "prediction": {"name": "p", "width": 1},
                   "in_valid": {"name": "iv", "width": 1}, "in_ready": {"name": "ir", "width": 1},
@@ -113,8 +105,9 @@ def test_wrapper_reads_packed_ports_from_portmap():
         "taps": [{"layer": "fc1", "valid": {"name": "tv", "width": 1},
                   "index": {"name": "tp", "lsb": 1, "width": 2},
                   "last": {"name": "tp", "lsb": 0, "width": 1}}],
-        "layers": [{"name": "fc1", "lanes": 2}],
+        "plan": plan_network(net, 2).as_dict(),
     })
+    assert (pm.timesteps, pm.input_size, pm.n_classes, pm.lanes) == (3, 9, 2, {"fc1": 2})
     v = wrapper_verilog(pm)
     assert "dut dut (" in v and ".ck(clk)" in v and ".rs(rst)" in v
     assert "wire [4:0] p_ip;" in v and "assign p_ip[3:0] = in_index;" in v

@@ -6,6 +6,7 @@ Slow tier (``-m slow``): a sweep over random networks and the per-cycle testbenc
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -135,17 +136,35 @@ def test_cli_verify_exit_status(tmp_path, capsys, monkeypatch):
     assert code == 0 and out["mismatches"] == 0 and out["samples"] == 4
     assert out["cycle_bound"] > 0 and out["bound_ratio"] > 0
 
-    # a design generated from a different network: exit 1, one line
+    # a design that computes another network but claims this one (a miscompile):
+    # exit 1, one line
     wrong = net.replace(layers=(net.layers[0].replace(weight=-net.layers[0].weight - 1),))
     assert not np.array_equal(pysim.simulate(wrong, x).spikes["fc1"],
                               pysim.simulate(net, x).spikes["fc1"])
     real = hdl.emit_verilog
-    monkeypatch.setattr(hdl, "emit_verilog", lambda n, **kw: real(wrong, **kw))
+    monkeypatch.setattr(hdl, "emit_verilog", lambda n, **kw: dataclasses.replace(
+        real(n, **kw), verilog=real(wrong, **kw).verilog))
     code = main(["verify", str(net_dir), "--input", str(spikes), "--samples", "2",
                  "--build-dir", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert code == 1
     assert "check failed" in err.splitlines()[-1] and "mismatches" in err.splitlines()[-1]
+
+    # the design directory of another network: refused before simulating, exit 2
+    monkeypatch.undo()
+    hdl.generate(wrong, tmp_path / "hw_wrong")
+    code = main(["verify", str(net_dir), "--input", str(spikes), "--design",
+                 str(tmp_path / "hw_wrong")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "generated for another network" in err
+
+    # the design directory generate wrote: verified as it is, named by its hash
+    design = hdl.generate(net, tmp_path / "hw")
+    code = main(["verify", str(net_dir), "--input", str(spikes), "--design",
+                 str(tmp_path / "hw"), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["verilog_sha256"] == design.sha256
 
 
 def test_cli_verify_bad_input(tmp_path, capsys):

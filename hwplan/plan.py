@@ -1,0 +1,859 @@
+"""The hardware plan: every geometric and timing fact of a generated design, computed once.
+
+A :class:`HardwarePlan` is derived from an :class:`pysim.IntNetwork` and the generator's
+options (lanes per layer) by :func:`plan_network`. It is pure Python (NumPy for the
+exact ranges), so the generator (``hdl``), the cost model (``cost``), the testbenches
+(``sim``) and the reports all read the same numbers and none works them out again:
+
+* per dense layer (:class:`DenseLayerPlan`): lanes, neuron groups ``G = ceil(out /
+  lanes)``, update units and update rows ``R = ceil(out / units)``, the exact
+  accumulator and update-sum widths, the index widths of its event streams, the update
+  pipeline depth, and every memory (:class:`MemoryPlan`: synapse ROM with its banks, the
+  two accumulator step buffers, the membrane RAM, the bias ROM) with its depth x width;
+* the cycle formulas: the event-driven lower bound per step ``events * G + G``, the
+  cycle model ``max(events * G + 1, R)`` and a generous upper estimate per step for
+  watchdogs (:meth:`DenseLayerPlan.step_cycles_bound` and friends), and per sample over
+  a whole network (:meth:`HardwarePlan.cycle_bounds`).
+
+The plan is written into the generated ``portmap.json`` (key ``plan``;
+:meth:`HardwarePlan.as_dict`) and read back with :meth:`HardwarePlan.from_dict`, so a
+user sees the geometry of what was generated and a later stage reads the plan of the
+files it is given instead of recomputing it.
+
+Layer plans are a tagged union on ``kind``; a new layer kind (a convolution) or a
+wrapper around the core is a new plan entry class registered in :data:`LAYER_KINDS`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pysim import InputError, IntLayer, IntNetwork, Readout
+from pysim.util import ceil_div, ceil_log2, index_bits, is_int, json_default, signed_bits_for
+
+__all__ = [
+    "BANK_WORDS",
+    "DEEP_ROWS",
+    "DEFAULT_GROUPS",
+    "DEFAULT_WORD_BITS",
+    "LAYER_KINDS",
+    "MAX_ACC_BITS",
+    "MAX_LANES",
+    "MAX_NEURONS",
+    "MAX_TIMESTEPS",
+    "MAX_WORD_BITS",
+    "NOMINAL_INPUT_RATE",
+    "PLAN_FORMAT",
+    "PLAN_VERSION",
+    "CorePlan",
+    "DenseLayerPlan",
+    "HardwarePlan",
+    "MemoryPlan",
+    "SynapsePlan",
+    "accumulator_bits",
+    "accumulator_range",
+    "bank_depths",
+    "check_realizable",
+    "core_plan",
+    "default_lanes",
+    "default_update_units",
+    "dense_layer_plan",
+    "network_digest",
+    "pack_bias_words",
+    "pack_synapse_words",
+    "plan_network",
+    "prediction_bits",
+    "resolve_lanes",
+    "synapse_plan",
+    "synaptic_bits",
+    "synaptic_range",
+]
+
+PLAN_FORMAT = "spikeforge.hwplan"
+PLAN_VERSION = 1
+
+MAX_LANES = 64
+"""Most parallel lanes (neurons accumulated per cycle) the generator builds."""
+MAX_WORD_BITS = 1024
+"""Widest synapse-memory word (``lanes * weight_bits``) the generator builds."""
+MAX_ACC_BITS = 64
+"""Widest accumulator (and update sum) the generator builds."""
+MAX_TIMESTEPS = 65535
+"""Most timesteps per sample the generator's step counters hold."""
+MAX_NEURONS = 1 << 24
+"""Most inputs or neurons of one layer the generator builds."""
+BANK_WORDS = 2048
+"""A synapse memory deeper than this is built as banks of this many words, each with a
+registered output, and a multiplexer after those registers (one more cycle of read
+latency): the block RAM's clock-to-out and the depth multiplexer are then in different
+cycles."""
+DEEP_ROWS = 7
+"""Update rows per step from which the update unit uses its deep (6-stage) pipeline."""
+DEFAULT_WORD_BITS = 72
+"""Widest synapse word :func:`default_lanes` picks (two 36-bit block-RAM columns)."""
+DEFAULT_GROUPS = 16
+"""Most groups :func:`default_lanes` aims for: a step buffer of the accumulator is then
+at most 16 rows, one LUT-RAM cell deep on ECP5 (``TRELLIS_DPR16X4``), so it needs no
+read multiplexer."""
+DEFAULT_MAX_LANES = 32
+"""Most lanes :func:`default_lanes` picks."""
+NOMINAL_INPUT_RATE = 8
+""":func:`default_update_units` assumes one input in ``NOMINAL_INPUT_RATE`` fires per step."""
+WATCHDOG_SLACK = 64
+"""Cycles per layer and step added to :meth:`DenseLayerPlan.step_cycles_worst`."""
+
+
+# --------------------------------------------------------------------------------------
+# Exact widths
+
+def synaptic_range(weights: Any) -> tuple[int, int]:
+    """Return the exact range ``[lo, hi]`` of one step's synaptic sum ``Σ_{j in S} W[i, j]``.
+
+    ``S`` is any subset of the inputs (those that fired), so per neuron the sum lies
+    between ``Σ_j min(W_ij, 0)`` and ``Σ_j max(W_ij, 0)``; the range is the union over
+    neurons (and always holds 0, the empty sum).
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    neg = np.minimum(w, 0).sum(axis=1)
+    pos = np.maximum(w, 0).sum(axis=1)
+    return min(0, int(neg.min())), max(0, int(pos.max()))
+
+
+def synaptic_bits(weights: Any) -> int:
+    """Two's complement width of :func:`synaptic_range`: the accumulator memory's word."""
+    return signed_bits_for(*synaptic_range(weights))
+
+
+def accumulator_range(weights: Any, state_bits: int, bias: Any = None) -> tuple[int, int]:
+    """Return the exact range ``[lo, hi]`` of the update's sum ``a = d + b_i + Σ W·x``.
+
+    ``d`` is a reset and leaked membrane (inside the ``state_bits`` range), so per neuron
+    ``a`` lies between ``min_state + b_i + Σ_j min(W_ij, 0)`` and
+    ``max_state + b_i + Σ_j max(W_ij, 0)``; the range is the union over neurons.
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    b = np.zeros(w.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64)
+    neg = np.minimum(w, 0).sum(axis=1) + b
+    pos = np.maximum(w, 0).sum(axis=1) + b
+    smin, smax = -(1 << (state_bits - 1)), (1 << (state_bits - 1)) - 1
+    return smin + min(0, int(neg.min())), smax + max(0, int(pos.max()))
+
+
+def accumulator_bits(weights: Any, state_bits: int, bias: Any = None) -> int:
+    """Two's complement width of :func:`accumulator_range` (exact arithmetic, no rounding)."""
+    return signed_bits_for(*accumulator_range(weights, state_bits, bias))
+
+
+def prediction_bits(n_classes: int) -> int:
+    """Width of the prediction port: ``max(1, ceil(log2(n_classes)))``."""
+    return index_bits(n_classes)
+
+
+def bank_depths(depth: int) -> tuple[int, ...]:
+    """Depths of the banks of a synapse memory of ``depth`` words (one bank if shallow)."""
+    if depth <= BANK_WORDS:
+        return (depth,)
+    full, rest = divmod(depth, BANK_WORDS)
+    return (BANK_WORDS,) * full + ((rest,) if rest else ())
+
+
+# --------------------------------------------------------------------------------------
+# Plan entries
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """One logical memory of a layer as the generator builds it.
+
+    Attributes
+    ----------
+    role : "synapse", "accumulator", "membrane" or "bias"
+    depth : words per copy as built (at least 2: no zero-width address)
+    width : bits per word
+    words : words holding data (``depth`` without the padding to 2)
+    copies : identical memories of this shape (2 for the accumulator's step buffers)
+    kind : "rom" (initialised, never written), "ram" or "registers" (a one-word buffer
+        built from flip-flops)
+    banks : depths of the banks a deep ROM is split into (one entry when not banked)
+    ram_style : the synthesis hint the generator attaches ("block" or None)
+    """
+
+    role: str
+    depth: int
+    width: int
+    words: int
+    copies: int = 1
+    kind: str = "ram"
+    banks: tuple[int, ...] = ()
+    ram_style: str | None = None
+
+    @property
+    def bits(self) -> int:
+        """Data bits of one copy: ``words * width``."""
+        return self.words * self.width
+
+    @property
+    def total_bits(self) -> int:
+        """Data bits of all copies."""
+        return self.bits * self.copies
+
+    @property
+    def addr_bits(self) -> int:
+        """Address width of one copy: ``ceil(log2(depth))``."""
+        return ceil_log2(self.depth)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description (``depth`` of an accumulator counts both buffers)."""
+        d: dict[str, Any] = {"role": self.role, "kind": self.kind,
+                             "depth": self.depth * self.copies, "width": self.width,
+                             "bits": self.total_bits, "copies": self.copies}
+        if self.ram_style is not None:
+            d["ram_style"] = self.ram_style
+        if self.banks:
+            d["banks"] = list(self.banks)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MemoryPlan:
+        """Inverse of :meth:`as_dict`."""
+        copies = int(d.get("copies", 1))
+        depth = int(d["depth"]) // copies
+        width = int(d["width"])
+        words = int(d["bits"]) // copies // width if width else 0
+        return cls(role=str(d["role"]), depth=depth, width=width, words=words,
+                   copies=copies, kind=str(d.get("kind", "ram")),
+                   banks=tuple(int(b) for b in d.get("banks", ())),
+                   ram_style=d.get("ram_style"))
+
+
+@dataclass(frozen=True)
+class SynapsePlan:
+    """The synapse memory of a dense layer: ``lanes`` weights per word.
+
+    Word ``j * groups + g`` holds ``W[g * lanes + k, j]`` in lane ``k`` (see
+    :func:`pack_synapse_words`); one input event ``j`` reads ``groups`` consecutive words.
+    """
+
+    in_features: int
+    out_features: int
+    weight_bits: int
+    lanes: int
+    groups: int
+    memory: MemoryPlan
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the address to the data: 1, or 2 when the ROM is banked."""
+        return 1 if len(self.memory.banks) == 1 else 2
+
+    @property
+    def bank_select_lsb(self) -> int:
+        """Lowest address bit that selects a bank: ``log2(BANK_WORDS)``."""
+        return ceil_log2(BANK_WORDS)
+
+
+def synapse_plan(in_features: int, out_features: int, weight_bits: int,
+                 lanes: int) -> SynapsePlan:
+    """The synapse memory of a layer (arguments already validated by the caller)."""
+    groups = ceil_div(out_features, lanes)
+    words = in_features * groups
+    depth = max(2, words)
+    return SynapsePlan(
+        in_features=in_features, out_features=out_features, weight_bits=weight_bits,
+        lanes=lanes, groups=groups,
+        memory=MemoryPlan(role="synapse", depth=depth, width=lanes * weight_bits,
+                          words=words, kind="rom", banks=bank_depths(depth),
+                          ram_style="block"),
+    )
+
+
+@dataclass(frozen=True)
+class CorePlan:
+    """The neuron core of a dense layer: lane-parallel accumulator, serial update unit.
+
+    Neuron ``n = g * lanes + k`` accumulates in lane ``k`` of group ``g``; the update unit
+    walks ``rows`` rows of ``update_units`` neurons (``rows_per_group`` rows per group).
+    """
+
+    out_features: int
+    lanes: int
+    groups: int
+    update_units: int
+    rows: int
+    state_bits: int
+    acc_bits: int
+    syn_bias_bits: int
+    sum_bits: int
+    deep_pipeline: bool
+    fires: bool
+    has_bias: bool
+    accumulator: MemoryPlan
+    membrane: MemoryPlan
+    bias: MemoryPlan | None
+
+    @property
+    def rows_per_group(self) -> int:
+        """Update rows per accumulator group: ``lanes / update_units``."""
+        return self.lanes // self.update_units
+
+    @property
+    def update_latency(self) -> int:
+        """Cycles from issuing an update row until a new row may read its written membrane.
+
+        7 with the deep pipeline (``rows >= DEEP_ROWS``: registers between the reset,
+        leak, sum and clamp), 3 with the short one (a small layer, whose steps would
+        otherwise wait for its own pipeline).
+        """
+        return 7 if self.deep_pipeline else 3
+
+    @property
+    def last_row_neurons(self) -> int:
+        """Neurons in the last update row (the others hold ``update_units``)."""
+        return self.out_features - (self.rows - 1) * self.update_units
+
+    @property
+    def group_bits(self) -> int:
+        """Width of a group index."""
+        return index_bits(self.groups)
+
+    @property
+    def row_bits(self) -> int:
+        """Width of an update-row index."""
+        return index_bits(self.rows)
+
+
+def core_plan(*, out_features: int, lanes: int, state_bits: int, acc_bits: int,
+              bias_range: tuple[int, int] | None, fires: bool, update_units: int) -> CorePlan:
+    """The neuron core of a layer (arguments already validated by the caller).
+
+    ``bias_range`` is ``(min, max)`` of the biases, or None without a bias.
+    """
+    groups = ceil_div(out_features, lanes)
+    rows = ceil_div(out_features, update_units)
+    amin, amax = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    smin, smax = -(1 << (state_bits - 1)), (1 << (state_bits - 1)) - 1
+    bmin = 0 if bias_range is None else min(0, bias_range[0])
+    bmax = 0 if bias_range is None else max(0, bias_range[1])
+    acc_kind = "ram" if groups > 1 else "registers"
+    return CorePlan(
+        out_features=out_features, lanes=lanes, groups=groups, update_units=update_units,
+        rows=rows, state_bits=state_bits, acc_bits=acc_bits,
+        syn_bias_bits=signed_bits_for(amin + bmin, amax + bmax),
+        sum_bits=signed_bits_for(smin + amin + bmin, smax + amax + bmax),
+        deep_pipeline=rows >= DEEP_ROWS, fires=fires, has_bias=bias_range is not None,
+        accumulator=MemoryPlan(role="accumulator", depth=groups, width=lanes * acc_bits,
+                               words=groups, copies=2, kind=acc_kind),
+        membrane=MemoryPlan(role="membrane", depth=max(2, rows),
+                            width=update_units * state_bits, words=max(2, rows)),
+        bias=None if bias_range is None else MemoryPlan(
+            role="bias", depth=max(2, rows), width=update_units * state_bits,
+            words=max(2, rows), kind="rom"),
+    )
+
+
+def default_update_units(in_features: int, out_features: int, lanes: int) -> int:
+    """Return the default number of update units (neurons updated per cycle) of a layer.
+
+    A step costs about ``max(events * G + 1, rows + 3)`` cycles (``G = ceil(out /
+    lanes)``, ``rows = ceil(out / units)``): the update of step ``t`` runs while step
+    ``t+1`` accumulates. With ``e = max(1, in_features // NOMINAL_INPUT_RATE)`` nominal
+    events per step the update is hidden when ``rows <= e * G``, i.e. when
+    ``units >= lanes / e``. The default is ``ceil(lanes / e)`` rounded down to a divisor
+    of ``lanes`` (an update row never spans two accumulator groups), so area is not spent
+    on units a typical step does not need. A layer with many inputs (MNIST's 784) gets
+    one unit; a tiny layer as many units as lanes.
+    """
+    e = max(1, in_features // NOMINAL_INPUT_RATE)
+    need = ceil_div(lanes, e)
+    return max(u for u in range(1, need + 1) if lanes % u == 0)
+
+
+def default_lanes(layer: IntLayer) -> int:
+    """Return the default number of parallel accumulator lanes for ``layer``.
+
+    The fewest lanes that give at most :data:`DEFAULT_GROUPS` groups
+    ``G = ceil(out / lanes)`` (an input event costs ``G`` cycles), but no more lanes
+    than fit a :data:`DEFAULT_WORD_BITS`-bit synapse word (and at most
+    :data:`DEFAULT_MAX_LANES`); then the fewest lanes that give the same number of
+    groups. Since the serial update unit a lane is only an adder and a buffer select per
+    accumulator bit, so lanes are spent on cycles per event only where a layer has many
+    neurons. Examples with 4-bit weights: 10 outputs -> 1 lane (G=10); 128 -> 8 (G=16);
+    256 -> 16 (G=16); with 8-bit weights 256 -> 9 (the 72-bit word, G=29).
+    """
+    if not isinstance(layer, IntLayer):
+        raise TypeError(f"Layer must be a pysim.IntLayer, not {layer!r}")
+    cap = max(1, min(layer.out_features, DEFAULT_MAX_LANES,
+                     DEFAULT_WORD_BITS // layer.weight_bits))
+    need = ceil_div(layer.out_features, DEFAULT_GROUPS)
+    groups = ceil_div(layer.out_features, min(need, cap))
+    return ceil_div(layer.out_features, groups)
+
+
+@dataclass(frozen=True)
+class DenseLayerPlan:
+    """Plan of one dense layer: its synapse memory, its neuron core and its streams.
+
+    Cycle formulas (per timestep, ``e`` = the layer's input events in that step):
+
+    * :meth:`step_cycles_bound` ``= e * G + G``: the event-driven lower bound (each event
+      costs ``G`` accumulate cycles, each step's marker and update at least ``G``);
+    * :meth:`step_cycles_model` ``= max(e * G + 1, R)``: what a step costs when the next
+      layer keeps up (the update of step ``t`` overlaps step ``t+1``'s accumulation);
+    * :meth:`step_cycles_worst` ``= (in + 1) * G + R + out + latency + 64``: a generous
+      upper estimate (every input fires, every neuron emits one beat) for watchdogs.
+    """
+
+    kind: ClassVar[str] = "dense"
+
+    name: str
+    in_features: int
+    out_features: int
+    weight_bits: int
+    state_bits: int
+    fires: bool
+    weight_memory_bits: int
+    synapse: SynapsePlan
+    core: CorePlan
+
+    # ---- convenience views of the parts
+    @property
+    def lanes(self) -> int:
+        """Accumulator lanes (weights added per cycle)."""
+        return self.synapse.lanes
+
+    @property
+    def groups(self) -> int:
+        """``G = ceil(out / lanes)``: cycles per input event."""
+        return self.synapse.groups
+
+    @property
+    def update_units(self) -> int:
+        """Neurons updated per cycle."""
+        return self.core.update_units
+
+    @property
+    def rows(self) -> int:
+        """``R = ceil(out / update_units)``: update cycles per step."""
+        return self.core.rows
+
+    @property
+    def acc_bits(self) -> int:
+        """Accumulator (one step's synaptic sum) width."""
+        return self.core.acc_bits
+
+    @property
+    def in_index_bits(self) -> int:
+        """Width of the index of the layer's input events."""
+        return index_bits(self.in_features)
+
+    @property
+    def out_index_bits(self) -> int:
+        """Width of the index of the layer's output events."""
+        return index_bits(self.out_features)
+
+    @property
+    def memories(self) -> tuple[MemoryPlan, ...]:
+        """Every memory of the layer: synapse, accumulator, membrane (and bias)."""
+        c = self.core
+        return (self.synapse.memory, c.accumulator, c.membrane) + ((c.bias,) if c.bias else ())
+
+    @property
+    def pipeline_latency(self) -> int:
+        """Cycles a sample pays once per layer for the synapse read and update pipeline."""
+        return self.synapse.latency + self.core.update_latency
+
+    # ---- cycles
+    def step_cycles_bound(self, events: Any) -> Any:
+        """Event-driven lower bound of one step with ``events`` input events (array ok)."""
+        return events * self.groups + self.groups
+
+    def step_cycles_model(self, events: Any) -> Any:
+        """Cycles of one step when the next layer keeps up (array ok)."""
+        return np.maximum(events * self.groups + 1, self.rows)
+
+    def step_cycles_worst(self) -> int:
+        """Generous upper estimate of one step's cycles (for watchdogs)."""
+        return ((self.in_features + 1) * self.groups + self.rows + self.out_features
+                + self.core.update_latency + WATCHDOG_SLACK)
+
+    # ---- serialization
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description (the layer's entry of ``portmap.json``'s plan)."""
+        c = self.core
+        return {
+            "name": self.name, "kind": self.kind,
+            "in_features": self.in_features, "out_features": self.out_features,
+            "weight_bits": self.weight_bits, "state_bits": self.state_bits,
+            "fires": self.fires, "weight_memory_bits": self.weight_memory_bits,
+            "lanes": self.lanes, "groups": self.groups,
+            "update_units": c.update_units, "rows": c.rows, "acc_bits": c.acc_bits,
+            "syn_bias_bits": c.syn_bias_bits, "sum_bits": c.sum_bits,
+            "deep_pipeline": c.deep_pipeline, "update_latency": c.update_latency,
+            "synapse_latency": self.synapse.latency,
+            "in_index_bits": self.in_index_bits, "out_index_bits": self.out_index_bits,
+            "synapse_memory": self.synapse.memory.as_dict(),
+            "accumulator_memory": c.accumulator.as_dict(),
+            "membrane_memory": c.membrane.as_dict(),
+            "bias_memory": None if c.bias is None else c.bias.as_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DenseLayerPlan:
+        """Inverse of :meth:`as_dict` (re-derives nothing: every number is read)."""
+        syn_mem = MemoryPlan.from_dict(d["synapse_memory"])
+        bias = d.get("bias_memory")
+        core = CorePlan(
+            out_features=int(d["out_features"]), lanes=int(d["lanes"]),
+            groups=int(d["groups"]), update_units=int(d["update_units"]),
+            rows=int(d["rows"]), state_bits=int(d["state_bits"]),
+            acc_bits=int(d["acc_bits"]), syn_bias_bits=int(d["syn_bias_bits"]),
+            sum_bits=int(d["sum_bits"]), deep_pipeline=bool(d["deep_pipeline"]),
+            fires=bool(d["fires"]), has_bias=bias is not None,
+            accumulator=MemoryPlan.from_dict(d["accumulator_memory"]),
+            membrane=MemoryPlan.from_dict(d["membrane_memory"]),
+            bias=None if bias is None else MemoryPlan.from_dict(bias),
+        )
+        syn = SynapsePlan(in_features=int(d["in_features"]),
+                          out_features=int(d["out_features"]),
+                          weight_bits=int(d["weight_bits"]), lanes=int(d["lanes"]),
+                          groups=int(d["groups"]), memory=syn_mem)
+        return cls(name=str(d["name"]), in_features=int(d["in_features"]),
+                   out_features=int(d["out_features"]), weight_bits=int(d["weight_bits"]),
+                   state_bits=int(d["state_bits"]), fires=bool(d["fires"]),
+                   weight_memory_bits=int(d["weight_memory_bits"]), synapse=syn, core=core)
+
+
+def dense_layer_plan(layer: IntLayer, *, lanes: int, fires: bool = True,
+                     update_units: int | None = None) -> DenseLayerPlan:
+    """Plan one dense layer with ``lanes`` lanes (validated by the caller).
+
+    ``update_units`` None takes :func:`default_update_units`.
+    """
+    if update_units is None:
+        update_units = default_update_units(layer.in_features, layer.out_features, lanes)
+    bias = layer.bias
+    bias_range = None if bias is None else (int(np.min(bias)), int(np.max(bias)))
+    return DenseLayerPlan(
+        name=layer.name, in_features=layer.in_features, out_features=layer.out_features,
+        weight_bits=layer.weight_bits, state_bits=layer.state_bits, fires=fires,
+        weight_memory_bits=layer.weight_memory_bits,
+        synapse=synapse_plan(layer.in_features, layer.out_features, layer.weight_bits, lanes),
+        core=core_plan(out_features=layer.out_features, lanes=lanes,
+                       state_bits=layer.state_bits, acc_bits=synaptic_bits(layer.weight),
+                       bias_range=bias_range, fires=fires, update_units=update_units),
+    )
+
+
+LAYER_KINDS: dict[str, type[DenseLayerPlan]] = {"dense": DenseLayerPlan}
+"""Layer plan classes by ``kind`` (a new layer kind registers its plan class here)."""
+
+
+# --------------------------------------------------------------------------------------
+# Memory contents
+
+def pack_synapse_words(weights: Any, weight_bits: int, lanes: int) -> list[int]:
+    """Pack a weight matrix into synapse-memory words.
+
+    Word ``j * G + g`` (``G = ceil(out / lanes)``) holds the weights from input ``j`` to
+    neurons ``g * lanes + k`` for ``k = 0 .. lanes-1``; lane ``k`` occupies bits
+    ``[k * weight_bits, (k + 1) * weight_bits)`` in two's complement. Lanes past the last
+    neuron hold 0.
+
+    Returns ``in_features * G`` unsigned words of ``lanes * weight_bits`` bits.
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    out_features, in_features = w.shape
+    groups = synapse_plan(in_features, out_features, weight_bits, lanes).groups
+    padded = np.zeros((groups * lanes, in_features), np.int64)
+    padded[:out_features] = w
+    mask = (1 << weight_bits) - 1
+    words = []
+    for j in range(in_features):
+        col = padded[:, j]
+        for g in range(groups):
+            word = 0
+            for k in range(lanes):
+                word |= (int(col[g * lanes + k]) & mask) << (k * weight_bits)
+            words.append(word)
+    return words
+
+
+def pack_bias_words(bias: Any, state_bits: int, update_units: int) -> list[int]:
+    """Pack a bias vector into bias-memory words: row ``r`` holds the biases of neurons
+    ``r * units .. r * units + units - 1``, neuron ``r * units + k`` in bits
+    ``[k * state_bits, (k + 1) * state_bits)``; one word per update row."""
+    b = np.asarray(bias, dtype=np.int64)
+    rows = ceil_div(len(b), update_units)
+    mask = (1 << state_bits) - 1
+    words = []
+    for r in range(rows):
+        word = 0
+        for k in range(update_units):
+            n = r * update_units + k
+            if n < len(b):
+                word |= (int(b[n]) & mask) << (k * state_bits)
+        words.append(word)
+    return words
+
+
+# --------------------------------------------------------------------------------------
+# The network plan
+
+def network_digest(net: IntNetwork) -> str:
+    """SHA-256 of what the hardware computes from ``net``: its structure, widths, neuron
+    constants, weights and biases (not ``meta``). Two manifests with the same digest give
+    the same design; a design records the digest of the network it was generated for."""
+    head = {k: v for k, v in net.header().items() if k != "meta"}
+    h = hashlib.sha256(json.dumps(head, sort_keys=True, default=json_default).encode())
+    for layer in net.layers:
+        for arr in (getattr(layer, "weight", None), getattr(layer, "bias", None)):
+            if arr is not None:
+                a = np.ascontiguousarray(arr, dtype=np.int64)
+                h.update(repr(a.shape).encode())
+                h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _check_lanes(layer: IntLayer, value: Any, *, exact: bool) -> int:
+    where = f"layer {layer.name!r}: lanes"
+    if not is_int(value):
+        raise InputError(f"{where}: must be an integer, not {value!r}")
+    value = int(value)
+    if value < 1:
+        raise InputError(f"{where}: must be at least 1, not {value}")
+    if exact and value > layer.out_features:
+        raise InputError(f"{where}: must be at most out_features = {layer.out_features}, "
+                         f"not {value}")
+    value = min(value, layer.out_features)
+    if value > MAX_LANES:
+        raise InputError(f"{where}: the generator builds at most {MAX_LANES} lanes, not "
+                         f"{value}")
+    if value * layer.weight_bits > MAX_WORD_BITS:
+        raise InputError(f"{where}: word width {value} x {layer.weight_bits} bits exceeds "
+                         f"the generator's {MAX_WORD_BITS}-bit maximum")
+    return value
+
+
+def resolve_lanes(net: IntNetwork, lanes: int | Mapping[str, int] | None) -> dict[str, int]:
+    """Turn the ``lanes`` option into one validated lane count per layer.
+
+    ``None``: :func:`default_lanes` for every layer. An int: that many lanes for every
+    layer, capped at the layer's ``out_features``. A mapping ``{layer name: lanes}``:
+    those layers exactly (``1 <= lanes <= out_features``), the others by default.
+    Raises :class:`pysim.InputError` (one line, naming the layer) when a lane count is
+    not realizable.
+    """
+    names = [layer.name for layer in net.layers]
+    if lanes is None:
+        return {layer.name: default_lanes(layer) for layer in net.layers}
+    if isinstance(lanes, Mapping):
+        unknown = [k for k in lanes if k not in names]
+        if unknown:
+            raise InputError(f"lanes: no layer named {unknown[0]!r} (layers: "
+                             f"{', '.join(names)})")
+        return {layer.name: (_check_lanes(layer, lanes[layer.name], exact=True)
+                             if layer.name in lanes else default_lanes(layer))
+                for layer in net.layers}
+    return {layer.name: _check_lanes(layer, lanes, exact=False) for layer in net.layers}
+
+
+def check_realizable(net: IntNetwork) -> None:
+    """Raise :class:`pysim.InputError` (one line) when the generator cannot build ``net``."""
+    if not isinstance(net, IntNetwork):
+        raise InputError(f"network: expected a pysim.IntNetwork, not {type(net).__name__}")
+    if net.timesteps > MAX_TIMESTEPS:
+        raise InputError(f"network: field 'timesteps': the generator supports at most "
+                         f"{MAX_TIMESTEPS} steps, not {net.timesteps}")
+    for layer in net.layers:
+        kind = getattr(layer, "kind", "dense")
+        if kind not in LAYER_KINDS or not isinstance(layer, IntLayer):
+            raise InputError(f"layer {layer.name!r}: the generator does not build "
+                             f"{kind} layers yet (it builds: {', '.join(LAYER_KINDS)})")
+        ab = accumulator_bits(layer.weight, layer.state_bits, layer.bias)
+        if ab > MAX_ACC_BITS:
+            raise InputError(f"layer {layer.name!r}: accumulator needs {ab} bits, more than "
+                             f"the generator's {MAX_ACC_BITS}")
+        if layer.out_features > MAX_NEURONS or layer.in_features > MAX_NEURONS:
+            raise InputError(f"layer {layer.name!r}: more than 2^24 inputs or neurons")
+
+
+@dataclass(frozen=True)
+class HardwarePlan:
+    """The plan of a whole network's design: its layers in order and the top's facts.
+
+    Attributes
+    ----------
+    timesteps, input_size, n_classes, readout
+        From the network.
+    layers
+        One plan entry per layer, input to output.
+    network_sha256
+        :func:`network_digest` of the network the plan was made for.
+    """
+
+    timesteps: int
+    input_size: int
+    n_classes: int
+    readout: str
+    layers: tuple[DenseLayerPlan, ...]
+    network_sha256: str = ""
+
+    @property
+    def input_index_bits(self) -> int:
+        """Width of the index of the input events."""
+        return index_bits(self.input_size)
+
+    @property
+    def prediction_bits(self) -> int:
+        """Width of the prediction port."""
+        return prediction_bits(self.n_classes)
+
+    @property
+    def count_bits(self) -> int:
+        """Width of a spike counter of the spike-count readout (counts 0..T)."""
+        return max(1, ceil_log2(self.timesteps + 1))
+
+    @property
+    def lanes(self) -> dict[str, int]:
+        """Lanes per layer."""
+        return {lp.name: lp.lanes for lp in self.layers}
+
+    def layer(self, name: str) -> DenseLayerPlan:
+        """The plan of layer ``name``."""
+        for lp in self.layers:
+            if lp.name == name:
+                return lp
+        raise KeyError(name)
+
+    # ---- cycles
+    def layer_input_events(self, spikes: Any, layer_spikes: Mapping[str, Any]
+                           ) -> dict[str, np.ndarray]:
+        """Input events per sample and step of every layer, int64 (N, T) each.
+
+        ``spikes`` (N, T, input_size) feeds the first layer; ``layer_spikes[name]`` (N, T,
+        out) (e.g. ``pysim.simulate(...).spikes``) the layer after ``name``.
+        """
+        x = np.asarray(spikes)
+        n = x.shape[0]
+        out: dict[str, np.ndarray] = {}
+        layer_in = x
+        for lp in self.layers:
+            out[lp.name] = np.asarray(layer_in).reshape(n, self.timesteps, -1).sum(
+                axis=2, dtype=np.int64)
+            layer_in = layer_spikes[lp.name]
+        return out
+
+    def cycle_bounds(self, spikes: Any, layer_spikes: Mapping[str, Any]) -> np.ndarray:
+        """Event-driven lower bound of every sample's cycles, int64 (N,):
+        ``Σ_layers Σ_t step_cycles_bound(events)``."""
+        events = self.layer_input_events(spikes, layer_spikes)
+        total = np.zeros(np.asarray(spikes).shape[0], np.int64)
+        for lp in self.layers:
+            total += lp.step_cycles_bound(events[lp.name]).sum(axis=1)
+        return total
+
+    def cycles(self, spikes: Any, layer_spikes: Mapping[str, Any]) -> dict[str, Any]:
+        """Cycle figures per sample: the bound (total and per layer) and the model."""
+        events = self.layer_input_events(spikes, layer_spikes)
+        per_layer = {}
+        total = np.zeros(np.asarray(spikes).shape[0], np.int64)
+        model = np.zeros_like(total)
+        for lp in self.layers:
+            ev = events[lp.name]
+            cyc = lp.step_cycles_bound(ev).sum(axis=1)
+            model += lp.step_cycles_model(ev).sum(axis=1)
+            per_layer[lp.name] = {"groups": lp.groups,
+                                  "input_events_per_sample": float(ev.sum(axis=1).mean()),
+                                  "cycles_per_sample": float(cyc.mean())}
+            total += cyc
+        return {"per_sample": float(total.mean()), "max": int(total.max()),
+                "model_per_sample": float(model.mean()), "samples": int(total.shape[0]),
+                "layers": per_layer, "bounds": total}
+
+    def worst_case_cycles(self) -> int:
+        """Generous upper estimate of one sample's cycles (watchdogs)."""
+        return self.timesteps * sum(lp.step_cycles_worst() for lp in self.layers)
+
+    # ---- serialization
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description: what ``portmap.json`` carries under ``plan``."""
+        return {
+            "format": PLAN_FORMAT, "version": PLAN_VERSION,
+            "network_sha256": self.network_sha256, "timesteps": self.timesteps, "input_size": self.input_size,
+            "n_classes": self.n_classes, "readout": self.readout,
+            "input_index_bits": self.input_index_bits,
+            "prediction_bits": self.prediction_bits,
+            "cycles": {
+                "bound": "per layer and timestep: input_events * groups + groups",
+                "model": "per layer and timestep: max(input_events * groups + 1, rows)",
+                "worst": "per layer and timestep: (in_features + 1) * groups + rows + "
+                         "out_features + update_latency + 64",
+            },
+            "layers": [lp.as_dict() for lp in self.layers],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, *, where: str = "plan") -> HardwarePlan:
+        """Read a plan written by :meth:`as_dict`; :class:`pysim.InputError` naming
+        ``where`` and the field when it is malformed."""
+        if not isinstance(d, Mapping) or d.get("format") != PLAN_FORMAT:
+            raise InputError(f"{where}: not a spikeforge hardware plan (format "
+                             f"{PLAN_FORMAT!r} expected)")
+        if d.get("version") != PLAN_VERSION:
+            raise InputError(f"{where}: plan version {d.get('version')!r} is not supported "
+                             f"(expected {PLAN_VERSION})")
+        try:
+            layers = []
+            for i, ld in enumerate(d["layers"]):
+                kind = ld.get("kind")
+                if kind not in LAYER_KINDS:
+                    raise InputError(f"{where}: layers[{i}]: unknown kind {kind!r}")
+                layers.append(LAYER_KINDS[kind].from_dict(ld))
+            return cls(timesteps=int(d["timesteps"]), input_size=int(d["input_size"]),
+                       n_classes=int(d["n_classes"]), readout=str(d["readout"]),
+                       layers=tuple(layers), network_sha256=str(d["network_sha256"]))
+        except InputError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"{where}: malformed plan ({type(exc).__name__}: {exc})"
+                             ) from None
+
+    def check_network(self, net: IntNetwork, *, where: str = "plan") -> None:
+        """Raise :class:`pysim.InputError` when this plan was not made for ``net``."""
+        if plan_network(net, self.lanes) != self:
+            raise InputError(f"{where}: the design was generated for another network "
+                             f"(its plan differs from the plan of this manifest)")
+
+
+
+def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None
+                 ) -> HardwarePlan:
+    """Plan the design of ``net``: validate, resolve lanes, plan every layer.
+
+    Parameters
+    ----------
+    net : pysim.IntNetwork
+    lanes : int, dict or None
+        See :func:`resolve_lanes`.
+
+    Raises
+    ------
+    pysim.InputError
+        When the generator cannot build the network with these options (one line).
+    """
+    check_realizable(net)
+    lane_map = resolve_lanes(net, lanes)
+    n = len(net.layers)
+    membrane = net.readout is Readout.MEMBRANE
+    layers = tuple(
+        dense_layer_plan(layer, lanes=lane_map[layer.name],
+                         fires=not (membrane and i == n - 1))
+        for i, layer in enumerate(net.layers))
+    return HardwarePlan(timesteps=net.timesteps, input_size=net.input_size,
+                        n_classes=net.output_size, readout=net.readout.value, layers=layers,
+                        network_sha256=network_digest(net))
+
