@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from spikeforge.output import format_table, to_jsonable  # noqa: E402
+from spikeforge.output import format_table, to_jsonable
 
 __all__ = [
     "ROOT", "Bench", "Table", "alternating_best", "envelope", "load_results",
@@ -114,10 +114,10 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
-                             capture_output=True, text=True, timeout=5)
+                             check=False, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def machine_info() -> dict[str, Any]:
