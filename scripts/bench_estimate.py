@@ -4,8 +4,9 @@ For each network (digits 64-128-10, MNIST-size 784-256-10; random weights, which
 resources depend on) at uniform 8/4/2-bit weights and at a mixed allocation, this
 generates the Verilog, synthesizes it with Yosys for every target, places and routes
 the iCE40/ECP5 targets with nextpnr when the block RAM fits the part, and evaluates
-the analytic model. Latency per sample = event-driven cycles (hardware contract bound
-on random input spikes at a dataset-like rate, through the golden model) / Fmax.
+the analytic model. Latency per sample = event-driven cycles (the bound of docs/hardware.md,
+*Cycles per timestep*, on random input spikes at a dataset-like rate, through the golden
+model) / Fmax.
 Prints a table and writes JSON (ratios against the 8-bit run of the same network); the
 JSON (``--out``) is rewritten after every network and a re-run resumes from it.
 
