@@ -33,3 +33,10 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs build .pytest_cache .hypothesis
+
+# The cheap benchmarks in their quick settings (tables on stdout, JSON in runs/bench/).
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_golden.py --quick --out runs/bench/golden.json
+	$(BIN)/python scripts/bench_hdl_cycles.py --quick --out runs/bench/hdl_cycles.json
+	$(BIN)/python scripts/bench_train.py --quick --out runs/bench/train.json
+	$(BIN)/python scripts/bench_estimate.py --model-only --out runs/bench/estimate_model.json

@@ -4,32 +4,33 @@ For each network (digits 64-128-10, MNIST-size 784-256-10; random weights, which
 resources depend on) at uniform 8/4/2-bit weights and at a mixed allocation, this
 generates the Verilog, synthesizes it with Yosys for every target, places and routes
 the iCE40/ECP5 targets with nextpnr when the block RAM fits the part, and evaluates
-the analytic model. Latency per sample = event-driven cycles (hardware contract bound
-on random input spikes at a dataset-like rate, through the golden model) / Fmax.
-Prints a table and writes JSON (ratios against the 8-bit run of the same network).
+the analytic model. Latency per sample = event-driven cycles (the bound of docs/hardware.md,
+*Cycles per timestep*, on random input spikes at a dataset-like rate, through the golden
+model) / Fmax.
+Prints a table and writes JSON (ratios against the 8-bit run of the same network); the
+JSON (``--out``) is rewritten after every network and a re-run resumes from it.
 
-example: python scripts/bench_estimate.py --nets digits,mnist --out runs/bench_estimate
+example: python scripts/bench_estimate.py --nets digits,mnist \
+             --out runs/bench_estimate/bench_estimate.json --md runs/bench_estimate/table.md
+         python scripts/bench_estimate.py --model-only   # timing + model, no synthesis
+         python scripts/bench_estimate.py --markdown runs/bench_estimate/bench_estimate.json
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchlib import ROOT, Bench, Table, load_results
 
 import pysim
-from hdl import emit_verilog
 from cost.estimate import cycle_bound
 from cost.resources import estimate_network
 from cost.synth import synthesize
 from cost.targets import parse_targets
+from hdl import emit_verilog
 
 NETS = {
     # name: (sizes, timesteps, input spike rate, mixed allocation)
@@ -96,12 +97,9 @@ def run_one(name: str, alloc: str, targets: list, pnr: bool, workroot: Path | No
     return rec
 
 
-def table(records: list[dict[str, Any]]) -> str:
-    """The results as a plain-text table."""
-    head = (f"{'net':7} {'alloc':6} {'bits':6} {'target':11} {'LUT':>6} {'FF':>6} "
-            f"{'BRAM':>5} {'Fmax':>6} {'cycles':>7} {'lat_us':>7} {'LUT/8b':>6} "
-            f"{'BRAM/8b':>7}")
-    lines = [head, "-" * len(head)]
+def table(records: list[dict[str, Any]]) -> Table:
+    """The results as a table (plain text: ``.text()``)."""
+    rows = []
     base: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
         if r["alloc"] == "8":
@@ -118,12 +116,11 @@ def table(records: list[dict[str, Any]]) -> str:
             fmax = f"{s['fmax_mhz']:.1f}" if s.get("fmax_mhz") else (
                 "n/p" if e.get("not_placed") else "-")
             lat = f"{e['latency_us']:.0f}" if e.get("latency_us") else "-"
-            lines.append(
-                f"{r['net']:7} {r['alloc']:6} {'/'.join(map(str, r['weight_bits'])):6} "
-                f"{tn:11} {s.get('luts', '-')!s:>6} {s.get('ffs', '-')!s:>6} "
-                f"{s.get('bram_units', '-')!s:>5} {fmax:>6} {r['cycles_per_sample']:7.0f} "
-                f"{lat:>7} {lut_ratio:>6} {bram_ratio:>7}")
-    return "\n".join(lines)
+            rows.append((r["net"], r["alloc"], "/".join(map(str, r["weight_bits"])), tn,
+                         s.get("luts"), s.get("ffs"), s.get("bram_units"), fmax,
+                         f"{r['cycles_per_sample']:.0f}", lat, lut_ratio, bram_ratio))
+    return Table(["net", "alloc", "bits", "target", "LUT", "FF", "BRAM", "Fmax", "cycles",
+                  "lat_us", "LUT/8b", "BRAM/8b"], rows, align="llll" + "r" * 8)
 
 
 def remodel(records: list[dict[str, Any]]) -> None:
@@ -181,47 +178,83 @@ def model_only_timing(targets: str) -> dict[str, float]:
     return out
 
 
+def model_only_table(timing: dict[str, float], targets: list, nets: list[str],
+                     allocs: list[str]) -> tuple[Table, list[dict[str, Any]]]:
+    """The analytic model's figures (no synthesis) of every network/allocation/target."""
+    rows, recs = [], []
+    for name in nets:
+        sizes, T, _rate, mixed = NETS[name]
+        for alloc in allocs:
+            bits = mixed if alloc == "mixed" else ALLOCS[alloc]
+            net = pysim.random_network(np.random.default_rng(sum(sizes)), sizes, timesteps=T,
+                                       weight_bits=bits, state_bits=12)
+            for t in targets:
+                m = estimate_network(net, target=t)
+                recs.append({"net": name, "alloc": alloc, "target": t.name, "luts": m.luts,
+                             "ffs": m.ffs, "bram_units": m.bram_units,
+                             "bram_bits": m.bram_bits, "fits": m.fits()})
+                rows.append((name, alloc, "/".join(str(la.weight_bits) for la in net.layers),
+                             t.name, m.luts, m.ffs, m.bram_units, m.fits()))
+    tab = Table(["net", "alloc", "bits", "target", "LUT (model)", "FF (model)",
+                 "BRAM (model)", "fits"], rows, align="llllrrrl",
+                title="model-only estimate, median of 3 in-process calls: " + ", ".join(
+                    f"{k} {v * 1000:.0f} ms" for k, v in timing.items()))
+    return tab, recs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    bench = Bench("bench_estimate", __doc__)
+    ap = bench.parser(quick="digits only, uniform 8 bits and the mixed allocation, no nextpnr")
+    ap.set_defaults(out=None)  # synthesis runs: runs/bench_estimate/bench_estimate.json
     ap.add_argument("--nets", default="digits,mnist")
     ap.add_argument("--allocs", default="8,4,2,mixed")
     ap.add_argument("--targets", default="ice40-up5k,ecp5-25k,xc7")
     ap.add_argument("--no-pnr", action="store_true")
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_estimate")
-    ap.add_argument("--keep", action="store_true", help="keep synthesis work dirs in --out")
+    ap.add_argument("--model-only", action="store_true",
+                    help="only time the model-only estimate and print the model's figures")
+    ap.add_argument("--keep", action="store_true", help="keep synthesis work dirs in --work")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="synthesis work dirs with --keep (default: work/ next to --out)")
     ap.add_argument("--markdown", nargs="*", type=Path, default=None,
                     help="only print a Markdown table of these bench JSON files")
-    args = ap.parse_args(argv)
+    args = bench.parse(ap, argv)
     if args.markdown is not None:
-        recs = [r for p in args.markdown for r in json.loads(p.read_text())["records"]]
+        recs = [r for p in args.markdown for r in load_results(p)["records"]]
         remodel(recs)
         print(markdown(recs))
+        bench.write_md(markdown(recs))
         return 0
+    if args.quick:
+        args.nets, args.allocs, args.no_pnr = "digits", "8,mixed", True
+    nets = [n.strip() for n in args.nets.split(",") if n.strip()]
+    allocs = [a.strip() for a in args.allocs.split(",") if a.strip()]
     targets = parse_targets(args.targets)
-    args.out.mkdir(parents=True, exist_ok=True)
-    out_json = args.out / "bench_estimate.json"
+    timing = model_only_timing(args.targets)
+    bench.progress("model-only estimate: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in
+                                                      timing.items()))
+    if args.model_only:
+        tab, recs = model_only_table(timing, targets, nets, allocs)
+        bench.finish({"model_only_seconds": timing, "model": recs}, [tab])
+        return 0
+    out_json = args.out = args.out or ROOT / "runs" / "bench_estimate" / "bench_estimate.json"
     records: list[dict[str, Any]] = []
     if out_json.exists():   # resume: keep what was measured with the same settings
-        records = json.loads(out_json.read_text()).get("records", [])
+        records = load_results(out_json).get("records", [])
     done = {(r["net"], r["alloc"]) for r in records}
-    timing = model_only_timing(args.targets)
-    print("model-only estimate: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in
-                                             timing.items()), file=sys.stderr)
+    work = args.work or out_json.parent / "work"
     t0 = time.perf_counter()
-    for name in [n.strip() for n in args.nets.split(",") if n.strip()]:
-        for alloc in [a.strip() for a in args.allocs.split(",") if a.strip()]:
+    results = {"records": records, "published": PUBLISHED, "model_only_seconds": timing}
+    for name in nets:
+        for alloc in allocs:
             if (name, alloc) in done:
                 continue
-            print(f"{name} {alloc} ...", file=sys.stderr, flush=True)
+            bench.progress(f"{name} {alloc} ...")
             records.append(run_one(name, alloc, targets, not args.no_pnr,
-                                   args.out / "work" if args.keep else None, True))
-            tmp = out_json.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"records": records, "published": PUBLISHED,
-                                       "model_only_seconds": timing}, indent=1))
-            tmp.replace(out_json)
-    print(table(records))
-    print(f"\n({time.perf_counter() - t0:.0f} s; wrote {out_json})", file=sys.stderr)
+                                   work if args.keep else None, True))
+            bench.write_json(results)
+    bench.finish(results, [table(records)], markdown=markdown(records))
+    bench.progress(f"{time.perf_counter() - t0:.0f} s of synthesis")
     return 0
 
 

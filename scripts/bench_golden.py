@@ -4,27 +4,25 @@
 Network 784-256-10, T=16, 1000 random Bernoulli samples (rate 0.2 by default). The ratio
 is golden samples/s divided by torch samples/s; target >= 1.0.
 
-    python scripts/bench_golden.py [--samples 1000] [--repeats 3] [--out bench_golden.json]
+    python scripts/bench_golden.py [--samples 1000] [--repeats 3] [--threads 2]
+    python scripts/bench_golden.py --quick --out bench_golden.json --md bench_golden.md
+
+The figures in docs/results.md (*Golden model*): ``--repeats 7 --threads 2`` and
+``--repeats 7 --threads 1``.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import Bench, Table, alternating_best, ratio
 
 from pysim import random_network, random_spikes, simulate
 
 
 def torch_float_forward(net, x_np, torch):
-    """The float LIF recurrence of contract §1 (α = 1 - 2^-k), per step, float32."""
+    """The float LIF recurrence (docs/semantics.md, *One step*; α = 1 - 2^-k), float32."""
     x = torch.from_numpy(x_np.astype(np.float32))
     with torch.no_grad():
         layer_in = x
@@ -43,19 +41,9 @@ def torch_float_forward(net, x_np, torch):
         return layer_in.sum(1).argmax(1)
 
 
-def best_times(fns, repeats):
-    """Best wall time of each function, measured in alternating rounds (fair under drift)."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench = Bench("bench_golden", __doc__)
+    ap = bench.parser(quick="200 samples, 1 repeat", seed=0)
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--timesteps", type=int, default=16)
     ap.add_argument("--rate", type=float, default=0.2)
@@ -63,8 +51,9 @@ def main(argv=None) -> int:
     ap.add_argument("--weight-bits", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2,
                     help="BLAS threads for NumPy and intra-op threads for torch (same for both)")
-    ap.add_argument("--out", type=Path, default=Path("bench_golden.json"))
-    args = ap.parse_args(argv)
+    args = bench.parse(ap, argv)
+    if args.quick:
+        args.samples, args.repeats = min(args.samples, 200), 1
     # Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning
     # threads made torch many times slower (a user's own setting wins).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -73,13 +62,14 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.seed)
     net = random_network(rng, [784, 256, 10], timesteps=args.timesteps,
                          weight_bits=args.weight_bits, state_bits=16)
     x = random_spikes(rng, args.samples, args.timesteps, 784, rate=args.rate)
     simulate(net, x[:10])
     torch_float_forward(net, x[:10], torch)
-    t_golden, t_torch = best_times(
+    bench.progress(f"timing {args.samples} samples, best of {args.repeats} alternating rounds")
+    t_golden, t_torch = alternating_best(
         [lambda: simulate(net, x), lambda: torch_float_forward(net, x, torch)], args.repeats)
     golden_sps = args.samples / t_golden
     torch_sps = args.samples / t_torch
@@ -93,20 +83,17 @@ def main(argv=None) -> int:
         "torch_float32_seconds": t_torch,
         "golden_samples_per_s": golden_sps,
         "torch_float32_samples_per_s": torch_sps,
-        "ratio_golden_over_torch": golden_sps / torch_sps,
+        "ratio_golden_over_torch": ratio(golden_sps, torch_sps),
         "threads": args.threads,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "machine": platform.machine(),
     }
-    rows = [("golden model (pysim, int exact)", t_golden, golden_sps, golden_sps / torch_sps),
-            ("torch float32 forward (baseline)", t_torch, torch_sps, 1.0)]
-    print(f"784-256-10, T={args.timesteps}, {args.samples} samples, best of {args.repeats}")
-    print(f"{'model':34s} {'seconds':>9s} {'samples/s':>10s} {'ratio':>6s}")
-    for name, t, sps, ratio in rows:
-        print(f"{name:34s} {t:9.3f} {sps:10.0f} {ratio:6.2f}")
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    table = Table(
+        ["model", "seconds", "samples/s", "ratio"],
+        [("golden model (pysim, int exact)", f"{t_golden:.3f}", f"{golden_sps:.0f}",
+          f"{golden_sps / torch_sps:.2f}"),
+         ("torch float32 forward (baseline)", f"{t_torch:.3f}", f"{torch_sps:.0f}", "1.00")],
+        title=(f"784-256-10, T={args.timesteps}, {args.samples} samples, {args.threads} "
+               f"threads, best of {args.repeats}"))
+    bench.finish(result, [table])
     return 0
 
 

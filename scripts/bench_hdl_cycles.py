@@ -4,16 +4,15 @@ Runs random networks through Amaranth's own simulator (no external tool) and pri
 network, the measured cycles per sample, the bound Σ_t Σ_l (events·G_l + G_l) and their
 ratio; writes the same as JSON.
 
-    python scripts/bench_hdl_cycles.py [--samples 2] [--json out.json] [--quick]
+    python scripts/bench_hdl_cycles.py [--samples 2] [--out out.json] [--md out.md] [--quick]
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 
 import numpy as np
+from benchlib import Bench, Table
 
 import pysim
 from sim.amsim import run_network
@@ -29,17 +28,15 @@ CASES = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench = Bench("bench_hdl_cycles", __doc__)
+    ap = bench.parser(quick="skip the MNIST-size network", seed=0)
     ap.add_argument("--samples", type=int, default=2)
-    ap.add_argument("--json", default=None, help="write the results here")
-    ap.add_argument("--quick", action="store_true", help="skip the MNIST-size network")
-    args = ap.parse_args(argv)
+    args = bench.parse(ap, argv)
     rows = []
     for name, sizes, T, rate, lanes in CASES:
         if args.quick and sizes[0] > 100:
             continue
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(args.seed)
         net = pysim.random_network(rng, sizes, timesteps=T, bias=True)
         x = pysim.random_spikes(rng, args.samples, T, sizes[0], rate)
         t0 = time.perf_counter()
@@ -56,17 +53,12 @@ def main(argv: list[str] | None = None) -> int:
             "excess_cycles_per_step": float(((cyc - bnd) / T).mean()),
             "mismatches": mism, "sim_seconds": wall,
         })
-        print(f"{name}: done in {wall:.1f}s", file=sys.stderr)
-    head = f"{'network':28s} {'cyc/sample':>10s} {'bound':>10s} {'ratio':>6s} " \
-           f"{'excess/step':>11s} {'mism':>4s}"
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['network']:28s} {r['cycles_per_sample']:10.1f} {r['bound_per_sample']:10.1f} "
-              f"{r['ratio']:6.3f} {r['excess_cycles_per_step']:11.2f} {r['mismatches']:4d}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+        bench.progress(f"{name}: done in {wall:.1f}s")
+    table = Table(["network", "cyc/sample", "bound", "ratio", "excess/step", "mism"],
+                  [(r["network"], f"{r['cycles_per_sample']:.1f}",
+                    f"{r['bound_per_sample']:.1f}", f"{r['ratio']:.3f}",
+                    f"{r['excess_cycles_per_step']:.2f}", r["mismatches"]) for r in rows])
+    bench.finish(rows, [table])
     return 0
 
 

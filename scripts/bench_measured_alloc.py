@@ -6,31 +6,36 @@ correlation of Ω(2) with it, for the measured and the Gauss-Newton Ω; then, at
 budget, the measured, Gauss-Newton, reversed (both rankings) and random allocations,
 each quantized with the same QAT (``quant.export.quantize_run(..., write=False)``) and
 scored by the golden model on the test set. Identical bit vectors are evaluated once.
-Prints a table and writes JSON.
+Prints a table (``--md``: as Markdown) and writes JSON (``--out``).
 
-    OMP_WAIT_POLICY=PASSIVE python scripts/bench_measured_alloc.py RUN --json out.json
+    OMP_WAIT_POLICY=PASSIVE python scripts/bench_measured_alloc.py RUN --out out.json
+
+RUN is a training run directory (``spikeforge train ... -o RUN``); the figures in
+docs/results_quant.md (*Measured-sensitivity allocation*) are this command at its defaults.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import Bench, Table
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", type=Path)
+    bench = Bench("bench_measured_alloc", __doc__)
+    ap = bench.parser(quick="budget 2.5 only, 2 random seeds, 128 samples, 1 QAT epoch")
+    ap.add_argument("run", type=Path, help="training run directory")
     ap.add_argument("--budgets", default="2.5,3.0")
     ap.add_argument("--random-seeds", type=int, default=10)
     ap.add_argument("--samples", type=int, default=512, help="samples of the measured Ω")
     ap.add_argument("--epochs", type=int, default=3, help="QAT epochs")
-    ap.add_argument("--json", type=Path, required=True)
-    args = ap.parse_args(argv)
+    args = bench.parse(ap, argv)
+    if args.quick:
+        args.budgets, args.random_seeds = args.budgets.split(",")[0], min(args.random_seeds, 2)
+        args.samples, args.epochs = min(args.samples, 128), min(args.epochs, 1)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
     from scipy.stats import spearmanr
@@ -52,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     run = load_run(args.run)
     res: dict = {"run": str(args.run), "arch": run.cfg.arch, "torch": torch.__version__,
                  "threads": 1, "samples": args.samples, "qat_epochs": args.epochs}
+    bench.progress(f"measured Ω of {args.run} ({run.cfg.arch})")
     t0 = time.perf_counter()
     om = measured_sensitivity(run, cands, samples=args.samples, progress=False, recompute=True)
     res["measured_seconds"] = time.perf_counter() - t0
@@ -105,14 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         return float(sum(table[i, cands.index(x)] for i, x in enumerate(bits)))
 
     scored: dict[tuple[int, ...], dict] = {}
-    for bits in dict.fromkeys(tuple(int(x) for x in r[2]) for r in rows):
-        t1 = time.perf_counter()
-        r = quantize_run(args.run, args.json.parent / "unused_net", bits=list(bits),
-                         epochs=args.epochs, progress=False, write=False)
-        scored[bits] = {"golden_accuracy": r.golden_accuracy, "ptq_accuracy": r.ptq_accuracy,
-                        "mismatches": r.check["mismatches"],
-                        "seconds": time.perf_counter() - t1}
-        print(f"  {bits}: {100 * r.golden_accuracy:.2f}%", file=sys.stderr, flush=True)
+    distinct = list(dict.fromkeys(tuple(int(x) for x in r[2]) for r in rows))
+    with tempfile.TemporaryDirectory(prefix="bench-measured-") as unused:
+        for i, bits in enumerate(distinct, 1):
+            t1 = time.perf_counter()
+            r = quantize_run(args.run, Path(unused) / "net", bits=list(bits),
+                             epochs=args.epochs, progress=False, write=False)
+            scored[bits] = {"golden_accuracy": r.golden_accuracy,
+                            "ptq_accuracy": r.ptq_accuracy,
+                            "mismatches": r.check["mismatches"],
+                            "seconds": time.perf_counter() - t1}
+            bench.progress(f"[{i}/{len(distinct)}] {bits}: {100 * r.golden_accuracy:.2f}%")
     res["allocations"] = []
     for a, kind, bits in rows:
         bits = [int(x) for x in bits]
@@ -121,17 +130,19 @@ def main(argv: list[str] | None = None) -> int:
             "avg_bits": sum(x * m for x, m in zip(bits, n)) / sum(n),
             "sum_omega_measured": tot(om, bits), "sum_omega_gn": tot(om_gn, bits),
             **scored[tuple(bits)]})
-    args.json.write_text(json.dumps(res, indent=1) + "\n")
-    print(f"{args.run} ({run.cfg.arch}), float {100 * facc:.2f}%, measured Ω "
-          f"{res['measured_seconds']:.1f} s; Spearman Ω(2) vs 2-bit drop: measured "
-          f"{res['spearman']['measured_omega2_vs_drop2']:+.2f}, GN "
-          f"{res['spearman']['gn_omega2_vs_drop2']:+.2f}")
-    print("| budget | allocation | bits | avg bits | ΣΩ measured | ΣΩ GN | PTQ | QAT (golden) |")
-    print("|---:|---|---|---:|---:|---:|---:|---:|")
-    for d in res["allocations"]:
-        print(f"| {d['budget']} | {d['kind']} | {'-'.join(map(str, d['bits']))} | "
-              f"{d['avg_bits']:.3f} | {d['sum_omega_measured']:.4f} | {d['sum_omega_gn']:.3e} | "
-              f"{100 * d['ptq_accuracy']:.2f}% | {100 * d['golden_accuracy']:.2f}% |")
+    intro = (f"{args.run} ({run.cfg.arch}), float {100 * facc:.2f}%, measured Ω "
+             f"{res['measured_seconds']:.1f} s; Spearman Ω(2) vs 2-bit drop: measured "
+             f"{res['spearman']['measured_omega2_vs_drop2']:+.2f}, GN "
+             f"{res['spearman']['gn_omega2_vs_drop2']:+.2f}")
+    table = Table(
+        ["budget", "allocation", "bits", "avg bits", "ΣΩ measured", "ΣΩ GN", "PTQ",
+         "QAT (golden)"],
+        [(d["budget"], d["kind"], "-".join(map(str, d["bits"])), f"{d['avg_bits']:.3f}",
+          f"{d['sum_omega_measured']:.4f}", f"{d['sum_omega_gn']:.3e}",
+          f"{100 * d['ptq_accuracy']:.2f}%", f"{100 * d['golden_accuracy']:.2f}%")
+         for d in res["allocations"]],
+        align="rlllrrrr", title=intro)
+    bench.finish(res, [table], intro=None)
     return 0
 
 

@@ -6,20 +6,23 @@ float32, the accuracy change on the 10k test set with an exact McNemar test, RTL
 verification on >= 1,000 test samples, and the hardware figures. The flow's stages are
 cached in the run directory, so an interrupted benchmark resumes.
 
-    python scripts/bench_mnist.py --data ~/mnist.npz --run runs/mnist [--out bench_mnist.json]
-    python scripts/bench_mnist.py --data ../shared/data/mnist.npz --epochs 8 --budget 3.0
+    spikeforge data fetch mnist          # once: MNIST into the cache (MD5-checked)
+    python scripts/bench_mnist.py --run runs/mnist --pnr --out bench_mnist.json
+    python scripts/bench_mnist.py --data MNIST.npz --epochs 8 --budget 3.0
 
-Without --data the 'spikeforge data fetch mnist' cache is used.
+Without --data the 'spikeforge data fetch mnist' cache is used; ``--data`` takes a
+directory of IDX files or an ``.npz`` of your own. The figures in docs/results.md (*The
+headline*) are ``--pnr`` at the defaults. ``--quick`` is a smoke run (a fraction of the
+data, one epoch, model-only estimate), not the result.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import Bench, Table
 
 from pysim import load_network
 from spikeforge.config import load_config
@@ -27,11 +30,17 @@ from spikeforge.flow import Flow
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=None, help="MNIST IDX directory or .npz")
+    bench = Bench("bench_mnist", __doc__)
+    ap = bench.parser(quick="2,000 training / 500 test images, 1 epoch, 1 QAT epoch, 16 "
+                      "probes, 20 RTL samples, one Pareto budget, model-only estimate",
+                      seed=0)
+    ap.add_argument("--data", default=None, help="MNIST IDX directory or .npz "
+                    "(default: the 'spikeforge data fetch mnist' cache)")
+    ap.add_argument("--dataset", default="mnist", choices=("mnist", "digits"),
+                    help="digits: the same report on the embedded data (a smoke test)")
     ap.add_argument("--run", type=Path, default=Path("runs/mnist"))
-    ap.add_argument("--arch", default="784-400-200-10")
+    ap.add_argument("--arch", default=None,
+                    help="default 784-400-200-10 (mnist), 64-128-10 (digits)")
     ap.add_argument("--timesteps", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=64)
@@ -44,11 +53,12 @@ def main(argv=None) -> int:
     ap.add_argument("--targets", default="ecp5-85k,xc7",
                     help="estimate targets (MNIST weights exceed the UP5K and ECP5-25K BRAM)")
     ap.add_argument("--stages", default=None, help="run only these flow stages (and needs)")
-    ap.add_argument("--out", type=Path, default=Path("bench_mnist.json"))
-    args = ap.parse_args(argv)
+    args = bench.parse(ap, argv)
+    args.arch = args.arch or ("784-400-200-10" if args.dataset == "mnist" else "64-128-10")
 
     overrides = {
-        "train.dataset": "mnist", "train.arch": args.arch, "train.timesteps": args.timesteps,
+        "train.dataset": args.dataset, "train.arch": args.arch, "train.seed": args.seed,
+        "train.timesteps": args.timesteps,
         "train.epochs": args.epochs, "train.batch_size": args.batch_size,
         "hessian.probes": args.probes, "hessian.samples": 256,
         "quantize.avg_bits": args.budget, "quantize.epochs": args.qat_epochs,
@@ -58,9 +68,17 @@ def main(argv=None) -> int:
         "estimate.pnr": args.pnr, "estimate.sweep_bits": [2, 4, 8],
         "estimate.targets": args.targets.split(","),
     }
+    if args.quick:
+        overrides.update({
+            "train.limit_train": 2000, "train.limit_test": 500, "train.epochs": 1,
+            "hessian.probes": 16, "hessian.samples": 64, "quantize.epochs": 1,
+            "pareto.avg_bits": [args.budget], "pareto.uniform_bits": [2],
+            "pareto.random_seeds": 1, "verify.samples": 20, "estimate.model_only": True,
+            "estimate.pnr": False})
     if args.data:
         overrides["train.data_path"] = str(Path(args.data).resolve())
     config = load_config(None, overrides)
+    bench.progress(f"flow on {args.dataset} {args.arch} in {args.run} (cached stages resume)")
     t0 = time.perf_counter()
     Flow(config, args.run).run_all(args.stages.split(",") if args.stages else None)
     wall = time.perf_counter() - t0
@@ -74,6 +92,7 @@ def main(argv=None) -> int:
     net = load_network(args.run / "net")
     f32 = 32 * net.n_weights
     result = {
+        "dataset": args.dataset,
         "paper": {"size_reduction_percent": 58.4, "accuracy_drop_points": 0.2},
         "arch": args.arch, "timesteps": args.timesteps, "epochs": args.epochs,
         "bits": [layer.weight_bits for layer in net.layers],
@@ -107,11 +126,7 @@ def main(argv=None) -> int:
         ]
     rows += [("RTL mismatches", f"{result['rtl_mismatches']} on {result['rtl_samples']} samples"),
              ("RTL cycles per sample", f"{result['rtl_cycles_per_sample']}")]
-    width = max(len(a) for a, _ in rows)
-    for a, b in rows:
-        print(f"{a:<{width}}  {b}")
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"wrote {args.out}")
+    bench.finish(result, [Table(["quantity", "value"], rows, align="ll")])
     return 0
 
 

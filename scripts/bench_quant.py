@@ -24,17 +24,23 @@ least four layers, in one process:
 
 MNIST only (docs/results_quant.md, section "MNIST: 784-400-200-100-10")::
 
-    OMP_NUM_THREADS=1 python scripts/bench_quant.py --no-digits --mnist mnist.npz \
+    OMP_NUM_THREADS=1 python scripts/bench_quant.py --no-digits --mnist MNIST \
         --mnist-arch 784-400-200-100-10 --mnist-epochs 6 --batch-size 64 --threads 1 \
         --qat-epochs 1 --budgets 2.5,3 --random-mode near --random-seeds 12 --measured \
-        --json /tmp/bq/results.json --md /tmp/bq/results.md
+        --out results.json --md results.md
 
-Writes JSON (``--json``; ``<json>.partial`` after every quantized network) and a
-Markdown report (``--md``, default docs/results_quant.md).
+MNIST: ``spikeforge data fetch mnist`` once, then ``--mnist`` with the cache directory it
+prints, or any MNIST IDX directory / ``.npz`` of your own.
+
+Writes JSON (``--out``, default docs/results_quant.json; ``<out>.partial`` after every
+quantized network) and a Markdown report (``--md``, default docs/results_quant.md);
+``--quick`` (a small digits run to check the script) writes neither unless asked.
+McNemar counts use ``quant.stats.mcnemar``'s keys: ``a_only`` = right only in the first
+network (float, or the Hessian allocation for ``mcnemar_vs_hessian``), ``b_only`` = right
+only in this one.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -44,9 +50,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchlib import ROOT, Bench, markdown_table
 
 from quant.allocate import (
     Allocation,
@@ -60,6 +64,9 @@ from quant.allocate import (
     uniform_allocation,
 )
 from quant.hessian import traces_for_run
+from quant.stats import mcnemar
+
+BENCH = Bench("bench_quant", __doc__)
 
 
 def spearman(a: list[float], b: list[float]) -> float:
@@ -68,16 +75,6 @@ def spearman(a: list[float], b: list[float]) -> float:
 
     r = spearmanr(a, b).statistic
     return float(r) if np.isfinite(r) else float("nan")
-
-
-def mcnemar(float_ok: np.ndarray, q_ok: np.ndarray) -> dict[str, Any]:
-    """Exact McNemar test on paired correctness: b = float right/quant wrong, c = reverse."""
-    from scipy.stats import binomtest
-
-    b = int(np.sum(float_ok & ~q_ok))
-    c = int(np.sum(~float_ok & q_ok))
-    p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
-    return {"float_only": b, "quant_only": c, "p_value": p}
 
 
 def train_or_load(args, name: str, arch: str, dataset: str, epochs: int) -> Path:
@@ -158,8 +155,7 @@ def bench_dataset(args, dataset: str, name: str, arch: str, epochs: int) -> dict
     float_pred = predict(run.model, test_x).numpy()
     float_acc = float(np.mean(float_pred == test_y))
     n_params = [lin.weight.numel() for lin in run.model.linears]
-    print(f"[{name}] {arch}: float accuracy {100 * float_acc:.2f}% on {len(test_y)}",
-          file=sys.stderr)
+    BENCH.progress(f"[{name}] {arch}: float accuracy {100 * float_acc:.2f}% on {len(test_y)}")
 
     # --- traces
     t0 = time.perf_counter()
@@ -215,7 +211,7 @@ def bench_dataset(args, dataset: str, name: str, arch: str, epochs: int) -> dict
     rows: list[dict[str, Any]] = []
     done: dict[tuple[int, ...], dict[str, Any]] = {}
     correct: dict[tuple[int, ...], np.ndarray] = {}  # per-sample correctness by widths
-    partial = Path(str(args.json) + ".partial")
+    partial = None if args.out is None else Path(str(args.out) + ".partial")
 
     def quantized_once(bits: list[int]) -> dict[str, Any]:
         key = tuple(int(b) for b in bits)
@@ -227,6 +223,8 @@ def bench_dataset(args, dataset: str, name: str, arch: str, epochs: int) -> dict
         return done[key]
 
     def checkpoint() -> None:
+        if partial is None:
+            return
         partial.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text(json.dumps({"name": name, "arch": arch, "float_accuracy": float_acc,
                                        "results": rows}, default=float) + "\n")
@@ -239,8 +237,7 @@ def bench_dataset(args, dataset: str, name: str, arch: str, epochs: int) -> dict
         rows.append({"kind": "uniform", "budget_avg_bits": float(b), "objective": u.objective,
                      **r})
         checkpoint()
-        print(f"  uniform {b}: {100 * r['accuracy']:.2f}% ({r['seconds']:.0f} s)",
-              file=sys.stderr, flush=True)
+        BENCH.progress(f"  uniform {b}: {100 * r['accuracy']:.2f}% ({r['seconds']:.0f} s)")
     for avg in args.budgets:
         budget = budget_from_avg_bits(avg, n_params)
         allocs = [allocate(omega, n_params, cands, budget_bits=budget)]
@@ -279,9 +276,8 @@ def bench_dataset(args, dataset: str, name: str, arch: str, epochs: int) -> dict
             rows[-1]["mcnemar_vs_hessian"] = mcnemar(correct[tuple(hess["bits"])],
                                                      correct[tuple(a.bits)])
             checkpoint()
-            print(f"  {a.kind} {avg} {a.bits}: {100 * r['accuracy']:.2f}% "
-                  f"({r['seconds']:.0f} s{', reused' if r.get('reused') else ''})",
-                  file=sys.stderr, flush=True)
+            BENCH.progress(f"  {a.kind} {avg} {a.bits}: {100 * r['accuracy']:.2f}% "
+                           f"({r['seconds']:.0f} s{', reused' if r.get('reused') else ''})")
     return {
         "dataset": dataset, "name": name, "arch": arch, "epochs": epochs,
         "timesteps": run.cfg.timesteps, "n_test": len(test_y),
@@ -367,6 +363,10 @@ def _fmt_p(p: float) -> str:
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
+def f2(v: float) -> str:
+    return "n/a" if not math.isfinite(v) else f"{v:.2f}"
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = ["# Quantization results (measured by scripts/bench_quant.py)", "",
              (f"Generated by `{report['command']}`; torch {report['torch']}, "
@@ -379,57 +379,55 @@ def markdown(report: dict[str, Any]) -> str:
                   "integer network in the golden model (torch integer mode agreed on every "
                   "spike: see `mism`)."), "",
                   "### Hessian traces (per layer)", "",
-                  ("| layer | weights | Hutchinson trace ± se | /weight | probes | "
-                  "Gauss-Newton trace ± se | /weight | 2-bit acc. drop (pts) | "
-                  "2-bit loss incr. |"),
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for h, g, s in zip(d["traces"]["hutchinson"], d["traces"]["gauss_newton"],
-                           d["layer_sensitivity_2bit"]):
-            lines.append(f"| {h['name']} | {h['n_params']} | {h['trace']:.4g} ± "
-                         f"{h['stderr']:.2g} | {h['per_param']:.3e} | {h['probes']} | "
-                         f"{g['trace']:.4g} ± {g['stderr']:.2g} | {g['per_param']:.3e} | "
-                         f"{100 * s['accuracy_drop']:.2f} | {s['loss_increase']:.4f} |")
+                  markdown_table(
+                      ["layer", "weights", "Hutchinson trace ± se", "/weight", "probes",
+                       "Gauss-Newton trace ± se", "/weight", "2-bit acc. drop (pts)",
+                       "2-bit loss incr."],
+                      [(h["name"], h["n_params"], f"{h['trace']:.4g} ± {h['stderr']:.2g}",
+                        f"{h['per_param']:.3e}", h["probes"],
+                        f"{g['trace']:.4g} ± {g['stderr']:.2g}", f"{g['per_param']:.3e}",
+                        f"{100 * s['accuracy_drop']:.2f}", f"{s['loss_increase']:.4f}")
+                       for h, g, s in zip(d["traces"]["hutchinson"],
+                                          d["traces"]["gauss_newton"],
+                                          d["layer_sensitivity_2bit"])])]
         lines += ["", (f"Traces over {d['traces']['samples']} training samples "
                   f"({d['traces']['seconds']:.0f} s for both estimators). Allocation policy: "
                   f"{d['trace_policy']['source']} ({d['trace_policy']['reason']})."), "",
                   ("Spearman rank correlation with the measured per-layer sensitivity "
                   "(only that layer at 2 bits, no fine-tuning):"), "",
-                  ("| estimator | trace/weight vs acc. drop | trace/weight vs loss incr. | "
-                  "Ω(2) vs acc. drop | Ω(2) vs loss incr. |"), "|---|---:|---:|---:|---:|"]
-        def f2(v: float) -> str:
-            return "n/a" if not math.isfinite(v) else f"{v:.2f}"
-
-        for m, c in d["spearman"].items():
-            lines.append(f"| {m} | {f2(c['per_param_vs_accuracy_drop'])} | "
-                         f"{f2(c['per_param_vs_loss_increase'])} | "
-                         f"{f2(c['omega2_vs_accuracy_drop'])} | "
-                         f"{f2(c['omega2_vs_loss_increase'])} |")
+                  markdown_table(
+                      ["estimator", "trace/weight vs acc. drop", "trace/weight vs loss incr.",
+                       "Ω(2) vs acc. drop", "Ω(2) vs loss incr."],
+                      [(m, *(f2(c[k]) for k in ("per_param_vs_accuracy_drop",
+                                                "per_param_vs_loss_increase",
+                                                "omega2_vs_accuracy_drop",
+                                                "omega2_vs_loss_increase")))
+                       for m, c in d["spearman"].items()])]
         if "measured" in d["spearman"]:
             lines += ["", ("`measured` = Ω measured directly (training-loss increase with only "
                       f"that layer fake-quantized, {d['traces']['samples']} training samples, "
                       f"{d['measured_seconds']:.0f} s); its Ω(2) vs loss increase is close to "
                       "the same quantity by construction (same samples), the accuracy-drop "
                       "column (test set) is the real check.")]
-        lines += ["", "### Accuracy vs weight memory", "",
-                  ("| allocation | budget (avg bits) | bits per layer | avg bits | "
-                  "smaller than f32 | ΣΩ | PTQ acc. | QAT acc. (golden) | Δ vs float (pts) | "
-                  "McNemar b/c, p | vs Hessian b/c, p | mism |"),
-                  "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+        acc_rows = []
         for r in d["results"]:
             kind = r["kind"] + (f" (seed {r['seed']})" if r.get("seed") is not None else "")
             kind += " †" if r.get("reused") else ""
-            mc = r["mcnemar"]
-            lines.append(
-                f"| {kind} | {r['budget_avg_bits']:g} | {'-'.join(map(str, r['bits']))} | "
-                f"{r['average_bits']:.3f} | {r['reduction_vs_float32']:.1f}% | "
-                f"{r['objective']:.3e} | {100 * r['ptq_accuracy']:.2f}% | "
-                f"{100 * r['accuracy']:.2f}% | "
-                f"{100 * (r['accuracy'] - d['float_accuracy']):+.2f} | "
-                f"{mc['float_only']}/{mc['quant_only']}, {_fmt_p(mc['p_value'])} | "
-                + (f"{mh['float_only']}/{mh['quant_only']}, {_fmt_p(mh['p_value'])} | "
-                   if (mh := r.get("mcnemar_vs_hessian")) and r["kind"] != "hessian"
-                   else " | ")
-                + f"{r['integer_mismatches']} |")
+            mc, mh = r["mcnemar"], r.get("mcnemar_vs_hessian")
+            acc_rows.append((
+                kind, f"{r['budget_avg_bits']:g}", "-".join(map(str, r["bits"])),
+                f"{r['average_bits']:.3f}", f"{r['reduction_vs_float32']:.1f}%",
+                f"{r['objective']:.3e}", f"{100 * r['ptq_accuracy']:.2f}%",
+                f"{100 * r['accuracy']:.2f}%",
+                f"{100 * (r['accuracy'] - d['float_accuracy']):+.2f}",
+                f"{mc['a_only']}/{mc['b_only']}, {_fmt_p(mc['p_value'])}",
+                f"{mh['a_only']}/{mh['b_only']}, {_fmt_p(mh['p_value'])}"
+                if mh and r["kind"] != "hessian" else "",
+                r["integer_mismatches"]))
+        lines += ["", "### Accuracy vs weight memory", "", markdown_table(
+            ["allocation", "budget (avg bits)", "bits per layer", "avg bits", "smaller than f32",
+             "ΣΩ", "PTQ acc.", "QAT acc. (golden)", "Δ vs float (pts)", "McNemar b/c, p",
+             "vs Hessian b/c, p", "mism"], acc_rows, align="lrlrrrrrrllr")]
         summ = d.get("random_summary") or []
         if summ:
             lines += ["", "### Random allocations (distribution) vs the others", "",
@@ -460,9 +458,10 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", default="/tmp/spikeforge_bench_quant",
+    p = BENCH.parser(quick="digits 64-96-64-48-10, 3 epochs, 64 samples / 16 probes, uniform "
+                     "4,2, budget 3, 1 random seed, 1 QAT epoch", seed=0)
+    p.set_defaults(out=None, md=None)
+    p.add_argument("--runs", default=str(ROOT / "runs" / "bench_quant"),
                    help="where trained runs are kept (reused when present)")
     p.add_argument("--digits-arch", default="64-96-64-48-10")
     p.add_argument("--digits-epochs", type=int, default=20)
@@ -472,7 +471,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-digits", action="store_true")
     p.add_argument("--timesteps", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--samples", type=int, default=512, help="Hessian samples")
     p.add_argument("--probes", type=int, default=200)
@@ -492,9 +490,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--random-slack", type=float, default=0.1)
     p.add_argument("--measured", action="store_true",
                    help="also allocate on the directly measured Ω (method 'measured')")
-    p.add_argument("--json", default=str(ROOT / "docs" / "results_quant.json"))
-    p.add_argument("--md", default=str(ROOT / "docs" / "results_quant.md"))
-    args = p.parse_args(argv)
+    args = BENCH.parse(p, argv)
+    if args.quick:
+        args.digits_epochs, args.samples, args.probes = 3, 64, 16
+        args.min_probes, args.uniform, args.budgets = 8, "4,2", "3"
+        args.random_seeds, args.qat_epochs = 1, 1
+    else:  # the full run regenerates the documented results unless told otherwise
+        args.out = args.out or ROOT / "docs" / "results_quant.json"
+        args.md = args.md or ROOT / "docs" / "results_quant.md"
     args.candidates = [int(v) for v in args.candidates.split(",")]
     args.uniform = ([] if args.uniform in ("", "none")
                     else [int(v) for v in args.uniform.split(",")])
@@ -502,8 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     report: dict[str, Any] = {
-        "command": "python scripts/bench_quant.py " + " ".join(argv if argv is not None
-                                                               else sys.argv[1:]),
+        "command": BENCH.command,
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "qat_epochs": args.qat_epochs, "datasets": []}
     if not args.no_digits:
@@ -515,11 +517,10 @@ def main(argv: list[str] | None = None) -> int:
     for d in report["datasets"]:
         for r in d["results"]:
             r["reduction_vs_float32"] = float(r["reduction_vs_float32"])
-    text = json.dumps(report, indent=2, default=float)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(text + "\n")
-    Path(args.md).write_text(markdown(report))
-    print(markdown(report))
+    text = markdown(report)
+    print(text)
+    BENCH.write_json(report)
+    BENCH.write_md(text)
     return 0 if all(math.isfinite(d["float_accuracy"]) for d in report["datasets"]) else 1
 
 

@@ -15,20 +15,18 @@ Reports build time, samples/s (simulation wall time; and end to end: simulator p
 golden model, checker), cycles/sample vs the event-driven bound, and speed-ups over the
 baseline. Every run must match the golden model (0 mismatches) or the script fails.
 
-example: python scripts/bench_rtl.py --out bench_rtl.json
+example: python scripts/bench_rtl.py --out bench_rtl.json [--md bench_rtl.md]
+         python scripts/bench_rtl.py --quick     # digits only, 20 + 4 samples
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchlib import Bench, Table
 
 import hdl
 from pysim import random_network, random_spikes
@@ -42,8 +40,9 @@ CASES = {
 
 
 def run_case(name: str, cfg: dict, samples: dict[str, int], rate: float, work: Path,
-             lanes: int | None, modes: list[str]) -> list[dict]:
-    rng = np.random.default_rng(2021)
+             lanes: int | None, modes: list[str], seed: int = 2021,
+             bench: Bench | None = None) -> list[dict]:
+    rng = np.random.default_rng(seed)
     net = random_network(rng, cfg["sizes"], timesteps=cfg["timesteps"], weight_bits=[6, 4],
                          state_bits=12)
     n_max = max(samples.values())
@@ -76,8 +75,12 @@ def run_case(name: str, cfg: dict, samples: dict[str, int], rate: float, work: P
             "mismatches": res.mismatches,
         }
         rows.append(row)
-        print(f"  {name:6s} {mode:8s} {n:5d} samples  {row['samples_per_second']:9.2f} "
-              f"samples/s  build {row['build_seconds']:.1f} s", file=sys.stderr)
+        msg = (f"{name:6s} {mode:8s} {n:5d} samples  {row['samples_per_second']:9.2f} "
+               f"samples/s  build {row['build_seconds']:.1f} s")
+        if bench is not None:
+            bench.progress(msg)
+        else:
+            print("  " + msg, file=sys.stderr)
     base = next((r for r in rows if r["mode"] == "percycle"), None)
     for r in rows:
         r["speedup_vs_percycle"] = (r["samples_per_second"] / base["samples_per_second"]
@@ -86,7 +89,8 @@ def run_case(name: str, cfg: dict, samples: dict[str, int], rate: float, work: P
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    bench = Bench("bench_rtl", __doc__)
+    ap = bench.parser(quick="digits only, 20 buffered / 4 per-cycle samples", seed=2021)
     ap.add_argument("--cases", default="digits,mnist", help="comma list of: digits, mnist")
     ap.add_argument("--samples", type=int, default=300, help="samples per buffered run")
     ap.add_argument("--baseline-samples", type=int, default=None,
@@ -96,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
                     "(default: the generator's default)")
     ap.add_argument("--modes", default="buffered,public,percycle")
     ap.add_argument("--work", type=Path, default=None, help="build directory (default: tmp)")
-    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON")
-    args = ap.parse_args(argv)
+    args = bench.parse(ap, argv)
+    if args.quick:
+        args.cases, args.samples = "digits", min(args.samples, 20)
+        args.baseline_samples = args.baseline_samples or 4
     modes = args.modes.split(",")
     tmp = None
     if args.work is None:
@@ -107,10 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.cases.split(","):
         base_n = args.baseline_samples or (40 if name == "digits" else 4)
         samples = {"buffered": args.samples, "public": args.samples, "percycle": base_n}
-        rows += run_case(name, CASES[name], samples, args.rate, args.work, args.lanes, modes)
-    from spikeforge.output import format_table
-
-    table = format_table(
+        rows += run_case(name, CASES[name], samples, args.rate, args.work, args.lanes, modes,
+                         seed=args.seed, bench=bench)
+    table = Table(
         ["case", "mode", "samples", "build_s", "samples/s", "e2e samples/s", "Mcycles/s",
          "cycles/sample", "bound", "ratio", "speedup"],
         [[r["case"], r["mode"], r["samples"], round(r["build_seconds"], 1),
@@ -119,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
           round(r["cycle_bound"]), round(r["bound_ratio"], 4),
           None if r["speedup_vs_percycle"] is None else round(r["speedup_vs_percycle"], 1)]
          for r in rows], align="llrrrrrrrrr")
-    print(table)
-    if args.out:
-        args.out.write_text(json.dumps({"benchmark": "rtl_verification_throughput",
-                                        "rows": rows}, indent=2))
+    bench.finish({"benchmark": "rtl_verification_throughput", "rows": rows}, [table])
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -24,27 +24,26 @@ on a shared machine hit all of them alike.
 Example::
 
     python scripts/bench_train.py --dataset digits --arch 64-128-10 --out bench_train.json
+
+The figures in docs/frontend.md (*Measured*): ``--threads 2`` on digits (B=32) and
+``--dataset mnist --batch-size 128 --threads 2`` (MNIST from ``spikeforge data fetch
+mnist`` or ``--data PATH``).
 """
 from __future__ import annotations
 
-import argparse
-import json
+import itertools
 import math
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 
 import torch
 import torch.nn.functional as F
+from benchlib import Bench, Table, ratio
 from torch import nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import itertools
 
 from quant.model import SpikingMLP, parse_arch
 
@@ -108,8 +107,8 @@ def make_data(dataset: str, data: str | None, timesteps: int, n: int, seed: int)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench = Bench("bench_train", __doc__)
+    ap = bench.parser(quick="10 timed steps per variant, 1 warm-up step", seed=0)
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--data", default=None, help="MNIST files (default: fetch cache)")
     ap.add_argument("--arch", default=None, help="default 64-128-10 (digits), "
@@ -120,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=60, help="timed steps per variant")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--leak-shift", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-snntorch", action="store_true")
-    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON")
-    args = ap.parse_args(argv)
+    args = bench.parse(ap, argv)
+    if args.quick:
+        args.steps, args.warmup = min(args.steps, 10), min(args.warmup, 1)
 
     arch = args.arch or ("64-128-10" if args.dataset == "digits" else "784-400-200-10")
     sizes = parse_arch(arch)
@@ -158,10 +157,12 @@ def main(argv: list[str] | None = None) -> int:
                                                      init_gain=gain)
         except ImportError as exc:
             snn_error = f"snntorch not installed ({exc}); pip install snntorch"
-            print(f"skipping snnTorch: {snn_error}", file=sys.stderr)
+            bench.progress(f"skipping snnTorch: {snn_error}")
     opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in variants.items()}
     times: dict[str, list[float]] = {k: [] for k in variants}
     n_batches = len(y) // args.batch_size
+    bench.progress(f"{args.warmup} warm-up + {args.steps} timed steps of {len(variants)} "
+                   "variants, interleaved")
     for step in range(args.warmup + args.steps):
         b = step % n_batches
         xb = x[b * args.batch_size:(b + 1) * args.batch_size]
@@ -191,21 +192,22 @@ def main(argv: list[str] | None = None) -> int:
             "saved_for_backward_bytes": saved_bytes_per_step(m, xb, yb),
         }
     ours = results["simplified_lif"]
+    def step_ratio(a: str, b: str) -> float | None:
+        return ratio(results[a]["step_seconds_median"], results[b]["step_seconds_median"])
+
     ratios = {
-        "decolle_over_simplified_step_time":
-            results["decolle_lif"]["step_seconds_median"] / ours["step_seconds_median"],
+        "decolle_over_simplified_step_time": step_ratio("decolle_lif", "simplified_lif"),
         "decolle_over_simplified_state_bytes":
-            results["decolle_lif"]["state_bytes"] / ours["state_bytes"],
+            ratio(results["decolle_lif"]["state_bytes"], ours["state_bytes"]),
         "decolle_over_simplified_unfused_step_time":
-            results["decolle_lif"]["step_seconds_median"]
-            / results["simplified_lif_unfused"]["step_seconds_median"],
+            step_ratio("decolle_lif", "simplified_lif_unfused"),
         "decolle_over_simplified_saved_bytes":
-            results["decolle_lif"]["saved_for_backward_bytes"]
-            / ours["saved_for_backward_bytes"],
+            ratio(results["decolle_lif"]["saved_for_backward_bytes"],
+                  ours["saved_for_backward_bytes"]),
     }
     if "snntorch_leaky" in results:
-        ratios["snntorch_over_simplified_step_time"] = (
-            results["snntorch_leaky"]["step_seconds_median"] / ours["step_seconds_median"])
+        ratios["snntorch_over_simplified_step_time"] = step_ratio("snntorch_leaky",
+                                                                  "simplified_lif")
     report = {
         "benchmark": "bench_train", "dataset": args.dataset, "arch": arch,
         "timesteps": args.timesteps, "batch_size": args.batch_size, "threads": args.threads,
@@ -216,17 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     if "snntorch_leaky" in variants:
         import snntorch
         report["snntorch"] = snntorch.__version__
-    print(f"{args.dataset} {arch} T={args.timesteps} batch {args.batch_size} threads "
-          f"{args.threads}, {args.steps} steps each (median)")
-    print(f"{'variant':<22} {'ms/step':>9} {'s/epoch':>9} {'state B':>10} {'saved MB':>9}")
-    for k, r in results.items():
-        print(f"{k:<22} {1e3 * r['step_seconds_median']:>9.2f} {r['epoch_seconds']:>9.2f} "
-              f"{r['state_bytes']:>10d} {r['saved_for_backward_bytes'] / 2**20:>9.2f}")
-    for k, v in ratios.items():
-        print(f"{k}: {v:.2f}x")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    tables = [
+        Table(["variant", "ms/step", "s/epoch", "state B", "saved MB", "ms/step vs ours"],
+              [(k, f"{1e3 * r['step_seconds_median']:.2f}", f"{r['epoch_seconds']:.2f}",
+                r["state_bytes"], f"{r['saved_for_backward_bytes'] / 2**20:.2f}",
+                f"{r['step_seconds_median'] / ours['step_seconds_median']:.2f}x")
+               for k, r in results.items()],
+              title=(f"{args.dataset} {arch} T={args.timesteps} batch {args.batch_size} "
+                     f"threads {args.threads}, {args.steps} steps each (median)")),
+        Table(["ratio", "value"], [(k, f"{v:.2f}x") for k, v in ratios.items()]),
+    ]
+    bench.finish(report, tables)
     return 0
 
 

@@ -11,11 +11,14 @@ Two phases (both by default):
              ``cost/resource_model.json`` and print the error on the held-out ones
              (also the block RAM count of the model against Yosys, which must be exact).
 
-example: python scripts/fit_resource_model.py --jobs 2
+example: python scripts/fit_resource_model.py --jobs 2 [--out fit_errors.json] [--md fit.md]
+         python scripts/fit_resource_model.py --phase fit   # refit on the cached runs only
+
+``--model`` is the fitted model file (default ``cost/resource_model.json``); ``--out`` and
+``--md`` write the error table (JSON / Markdown).
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import hashlib
 import json
@@ -25,9 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchlib import ROOT, Bench, Table
 
 import pysim
 from cost import resources as R
@@ -83,8 +84,8 @@ def lanes_of(cfg: tuple, net: pysim.IntNetwork) -> dict[str, int] | None:
 
 def collect_one(cfg: tuple, family: str, cache: Path) -> dict[str, Any]:
     """Synthesize one configuration for one family (cached)."""
-    from hdl import emit_verilog
     from cost.synth import synthesize
+    from hdl import emit_verilog
 
     out = cache / family / f"{config_key(cfg)}.json"
     if out.exists():
@@ -150,8 +151,7 @@ def design_matrix(rec: dict[str, Any], family: str) -> tuple[np.ndarray, np.ndar
     return xl, xt, {"model_bram": bram}
 
 
-def fit_and_report(cache: Path, families: list[str], out: Path,
-                   json_out: Path | None) -> int:
+def fit_and_report(cache: Path, families: list[str], out: Path, bench: Bench) -> int:
     """Fit per family, write the model, print the held-out error table."""
     from scipy.optimize import nnls
 
@@ -210,43 +210,46 @@ def fit_and_report(cache: Path, families: list[str], out: Path,
                     fit_info[f"{split}_{what}_mean_abs_err"] = float(np.mean(errs[what]))
                     fit_info[f"{split}_{what}_max_abs_err"] = float(np.max(errs[what]))
         model["fit"][fam] = fit_info
+    if not model["families"]:
+        bench.progress(f"nothing fitted (no cached runs in {cache}); {out} left as it is")
+        return 1
     out.write_text(json.dumps(model, indent=1, sort_keys=False) + "\n")
-    print(f"{'config':7} {'split':8} {'family':6} {'LUT':>6} {'model':>6} {'err':>7} "
-          f"{'FF':>6} {'model':>6} {'err':>7} {'BRAM':>5} {'model':>5}")
-    for r in table:
-        print(f"{r['config']:7} {r['split']:8} {r['family']:6} {r['luts']:6d} "
-              f"{r['luts_model']:6d} {100 * r['luts_err']:+6.1f}% {r['ffs']:6d} "
-              f"{r['ffs_model']:6d} {100 * r['ffs_err']:+6.1f}% {r['bram']:5d} "
-              f"{r['bram_model']:5d}{'' if r['bram'] == r['bram_model'] else '  <-- BRAM'}")
-    for fam, info in model["fit"].items():
-        print(f"{fam}: held-out mean |err| LUT "
-              f"{100 * info.get('heldout_luts_mean_abs_err', float('nan')):.1f}% (max "
-              f"{100 * info.get('heldout_luts_max_abs_err', float('nan')):.1f}%), FF "
-              f"{100 * info.get('heldout_ffs_mean_abs_err', float('nan')):.1f}% (max "
-              f"{100 * info.get('heldout_ffs_max_abs_err', float('nan')):.1f}%)")
-    if json_out:
-        json_out.write_text(json.dumps({"rows": table, "fit": model["fit"]}, indent=1))
-    print(f"wrote {out}", file=sys.stderr)
+    bench.progress(f"wrote {out}")
+    tab = Table(
+        ["config", "split", "family", "LUT", "model", "err", "FF", "model", "err", "BRAM",
+         "model", ""],
+        [(r["config"], r["split"], r["family"], r["luts"], r["luts_model"],
+          f"{100 * r['luts_err']:+.1f}%", r["ffs"], r["ffs_model"],
+          f"{100 * r['ffs_err']:+.1f}%", r["bram"], r["bram_model"],
+          "" if r["bram"] == r["bram_model"] else "<-- BRAM") for r in table],
+        align="lll" + "r" * 8 + "l",
+        notes=[f"{fam}: held-out mean |err| LUT "
+               f"{100 * info.get('heldout_luts_mean_abs_err', float('nan')):.1f}% (max "
+               f"{100 * info.get('heldout_luts_max_abs_err', float('nan')):.1f}%), FF "
+               f"{100 * info.get('heldout_ffs_mean_abs_err', float('nan')):.1f}% (max "
+               f"{100 * info.get('heldout_ffs_max_abs_err', float('nan')):.1f}%)"
+               for fam, info in model["fit"].items()])
+    bench.finish({"rows": table, "fit": model["fit"]}, [tab])
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench = Bench("fit_resource_model", __doc__)
+    ap = bench.parser()
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "fit_synth",
                     help="directory of cached synthesis results")
     ap.add_argument("--jobs", type=int, default=1, help="parallel synthesis runs")
     ap.add_argument("--families", default="ice40,ecp5,xc7")
     ap.add_argument("--phase", choices=["collect", "fit", "all"], default="all")
-    ap.add_argument("--out", type=Path, default=ROOT / "cost" / "resource_model.json")
-    ap.add_argument("--json", type=Path, default=None, help="also write the error table here")
-    args = ap.parse_args(argv)
+    ap.add_argument("--model", type=Path, default=ROOT / "cost" / "resource_model.json",
+                    help="the fitted model file written by the fit phase")
+    args = bench.parse(ap, argv)
     fams = [f.strip() for f in args.families.split(",") if f.strip()]
     if args.phase in ("collect", "all"):
         collect(args.cache, args.jobs, fams)
     if args.phase in ("fit", "all"):
-        return fit_and_report(args.cache, fams, args.out, args.json)
+        return fit_and_report(args.cache, fams, args.model, bench)
     return 0
 
 
