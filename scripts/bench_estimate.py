@@ -55,7 +55,7 @@ def run_one(name: str, alloc: str, targets: list, pnr: bool, workroot: Path | No
     net = pysim.random_network(np.random.default_rng(sum(sizes)), sizes, timesteps=T,
                                weight_bits=bits, state_bits=12)
     design = emit_verilog(net)
-    cyc = cycle_bound(net, design.lanes, rate=rate, samples=32)
+    cyc = cycle_bound(net, design.plan, rate=rate, samples=32)
     rec: dict[str, Any] = {
         "net": name, "alloc": alloc, "sizes": sizes, "timesteps": T,
         "weight_bits": [layer.weight_bits for layer in net.layers],
@@ -64,7 +64,7 @@ def run_one(name: str, alloc: str, targets: list, pnr: bool, workroot: Path | No
         "targets": {},
     }
     for t in targets:
-        model = estimate_network(net, target=t, lanes=design.lanes, portmap=design.portmap)
+        model = estimate_network(design.plan, target=t)
         do_pnr = pnr and t.nextpnr is not None and model.bram_units <= t.brams
         t0 = time.perf_counter()
         work = None if workroot is None else workroot / f"{name}_{alloc}_{t.name}"

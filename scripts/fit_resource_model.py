@@ -32,6 +32,7 @@ from benchlib import ROOT, Bench, Table
 
 import pysim
 from cost import resources as R
+from hwplan import plan_network
 
 FAMILY_TARGET = {"ice40": "ice40-up5k", "ecp5": "ecp5-25k", "xc7": "xc7"}
 
@@ -137,16 +138,16 @@ def design_matrix(rec: dict[str, Any], family: str) -> tuple[np.ndarray, np.ndar
     cfg = tuple(rec["config"])
     net = make_net(cfg)
     target = FAMILY_TARGET[family]
-    shapes = R.layer_shapes(net, rec["lanes"], rec["portmap"])
+    plan = plan_network(net, rec["lanes"])   # the synthesized design's plan
     xl = np.zeros(len(R.FEATURES))
     bram = 0
-    for s in shapes:
-        mems = R.layer_memories(s, target)
-        f = R.layer_features(s, mems)
+    for lp in plan.layers:
+        mems = R.layer_memories(lp, target)
+        f = R.layer_features(lp, mems)
         xl += np.array([f[k] for k in R.FEATURES])
-        bram += R.map_synapse(s.syn_depth, s.syn_width, target).count
+        bram += R.map_synapse(lp.synapse.memory, target).count
         bram += sum(mm.block.count for mm in mems if mm.block)
-    tf = R.top_features(net)
+    tf = R.top_features(plan)
     xt = np.array([tf[k] for k in R.TOP_FEATURES])
     return xl, xt, {"model_bram": bram}
 

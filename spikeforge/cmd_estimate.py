@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, ToolMissing
 from .output import emit, format_table
 
 __all__ = ["register", "run_estimate"]
@@ -91,8 +91,12 @@ def run_estimate(args: argparse.Namespace) -> int:
     if args.design is not None:
         design = load_design(args.design, net)
     elif not args.model_only:
-        import hdl  # only synthesis needs the generator
-
+        try:
+            import hdl  # only synthesis of a design generated here needs the generator
+        except ImportError as exc:
+            raise ToolMissing(f"synthesis needs the generated Verilog and the generator "
+                              f"cannot be imported ({exc}); give --design DIR (a "
+                              f"'spikeforge generate' directory) or --model-only") from None
         design = hdl.emit_verilog(net, lanes=lanes)
         lanes = None
     spikes = _test_spikes(args.net, net)

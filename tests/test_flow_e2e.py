@@ -1,6 +1,7 @@
 """The whole flow on a tiny digits configuration: runs, resumes, skips what is unchanged."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -49,6 +50,14 @@ def test_flow_runs_resumes_and_skips(tmp_path):
     report = (run / "report.md").read_text()
     assert "RTL vs golden model | 0 mismatches on 4 samples" in report
     assert (run / "raster.png").stat().st_size > 1000
+    # verify and estimate consumed the Verilog the generate stage wrote, named by its hash
+    shipped = hashlib.sha256((run / "hw" / "spikeforge_top.v").read_bytes()).hexdigest()
+    estimate = json.loads((run / "estimate" / "estimate.json").read_text())
+    assert verify["verilog_sha256"] == shipped == estimate["design"]["sha256"]
+    assert f"Verilog verified (RTL simulation) | `{shipped}` (the file in hw/)" in report
+    assert f"Verilog estimated (synthesis, model) | `{shipped}` (the file in hw/)" in report
+    plan = json.loads((run / "hw" / "portmap.json").read_text())["plan"]
+    assert [lp["name"] for lp in plan["layers"]] == [la.name for la in net.layers]
 
     # Nothing changed: every stage is skipped.
     again = Flow(cfg, run, progress=False).run_all()

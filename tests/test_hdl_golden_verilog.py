@@ -28,3 +28,24 @@ def test_golden_verilog_set_covers_the_named_networks() -> None:
     assert {"digits_flow", "mnist_784_256_10_w3_6"} <= set(RECORD)
     assert sum(n.startswith("random_") for n in RECORD) == 20
     assert sum(RECORD[n]["lanes"] is not None for n in RECORD) >= 10
+
+
+ESTIMATES = json.loads((FIXTURES / "estimates.json").read_text())
+
+
+def test_cost_model_figures_unchanged_by_the_plan() -> None:
+    """The resource model and the cycle bound, recorded with the same networks before the
+    plan, give the same numbers from the plan (no Amaranth needed)."""
+    from cost.estimate import cycle_bound
+    from cost.resources import estimate_network
+    from hwplan import plan_network
+
+    for name in sorted(RECORD):
+        net = pysim.load_network(FIXTURES / name)
+        plan = plan_network(net, RECORD[name]["lanes"])
+        for target in ("ice40-up5k", "ecp5-25k", "xc7"):
+            got = estimate_network(plan, target=target).as_dict()
+            want = ESTIMATES[f"{name}/{target}"]
+            assert {k: got[k] for k in want} == want, (name, target)
+        cyc = cycle_bound(net, plan)
+        assert {k: cyc[k] for k in ("per_sample", "max")} == ESTIMATES[f"{name}/cycles"]

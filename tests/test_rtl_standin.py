@@ -1,4 +1,4 @@
-"""The RTL testbench against a hand-written, contract-following 1-layer Verilog stand-in.
+"""The RTL testbench against a hand-written 1-layer Verilog stand-in that follows the interface.
 
 The stand-in is deliberately plain behavioural Verilog (one neuron per cycle, 64-bit
 arithmetic, packed stream ports), written independently of ``hdl/``: it proves the
@@ -7,12 +7,14 @@ modes) on its own, and that a wrong design is caught.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 import pysim
+from hwplan import GeneratedDesign, plan_network
 from pysim import IntNetwork, random_network, random_spikes
 
 pytestmark = [pytest.mark.rtl, pytest.mark.slow]
@@ -33,8 +35,8 @@ def _clog2(n: int) -> int:
 
 
 def standin_design(net: IntNetwork, *, flip: tuple[int, int] | None = None
-                   ) -> tuple[str, dict]:
-    """Verilog + portmap of a 1-layer network following hw_contract.md (lanes = 1).
+                   ) -> GeneratedDesign:
+    """Verilog + portmap of a 1-layer network following docs/hardware.md's interface (lanes = 1).
 
     ``flip=(i, j)`` negates-and-offsets weight W[i, j] in the Verilog only (a wrong design).
     """
@@ -132,10 +134,10 @@ def standin_design(net: IntNetwork, *, flip: tuple[int, int] | None = None
   end
 endmodule
 """
+    plan = plan_network(net, 1)   # the stand-in follows the plan's interface at 1 lane
     portmap = {
-        "format": "spikeforge.portmap", "version": 1, "top": "standin_top",
-        "clock": "clk", "reset": "rst", "timesteps": T, "input_size": IN,
-        "n_classes": OUT, "readout": net.readout.value,
+        "format": "spikeforge.portmap", "version": 2, "top": "standin_top",
+        "clock": "clk", "reset": "rst",
         "ports": {
             "start": {"name": "start", "width": 1}, "busy": {"name": "busy", "width": 1},
             "done": {"name": "done", "width": 1},
@@ -148,9 +150,9 @@ endmodule
         "taps": [{"layer": la.name, "valid": {"name": "tap_valid", "lsb": 0, "width": 1},
                   "index": {"name": "tap_payload", "lsb": 0, "width": ow},
                   "last": {"name": "tap_payload", "lsb": ow, "width": 1}}],
-        "layers": [{"name": la.name, "in_features": IN, "out_features": OUT, "lanes": 1}],
+        "plan": plan.as_dict(),
     }
-    return v, portmap
+    return GeneratedDesign(verilog=v, portmap=portmap, top="standin_top", plan=plan)
 
 
 def _net(seed: int, readout: str = "spike_count", reset: str = "zero", **kw) -> IntNetwork:
@@ -165,8 +167,8 @@ def test_standin_buffered_matches_golden(tmp_path):
 
     net = _net(1, bias=True, state_bits=8)
     x = random_spikes(np.random.default_rng(2), 6, net.timesteps, net.input_size, 0.3)
-    v, pm = standin_design(net)
-    res = verify_design(net, v, pm, x, build_dir=tmp_path, progress=False)
+    d = standin_design(net)
+    res = verify_design(net, d, x, build_dir=tmp_path, progress=False)
     assert res.mismatches == 0, res.first_mismatch
     assert res.samples == 6
     gold = pysim.simulate(net, x)
@@ -185,9 +187,9 @@ def test_standin_percycle_equals_buffered(tmp_path):
 
     net = _net(3, readout="membrane", reset="subtract", leak_shift=None)
     x = random_spikes(np.random.default_rng(4), 4, net.timesteps, net.input_size, 0.4)
-    v, pm = standin_design(net)
-    a = verify_design(net, v, pm, x, build_dir=tmp_path / "a", progress=False)
-    b = verify_design(net, v, pm, x, build_dir=tmp_path / "b", progress=False,
+    d = standin_design(net)
+    a = verify_design(net, d, x, build_dir=tmp_path / "a", progress=False)
+    b = verify_design(net, d, x, build_dir=tmp_path / "b", progress=False,
                       mode="percycle")
     assert a.mismatches == 0 and b.mismatches == 0, (a.first_mismatch, b.first_mismatch)
     np.testing.assert_array_equal(a.cycles, b.cycles)
@@ -211,8 +213,8 @@ def test_standin_wrong_weight_is_caught(tmp_path):
             flip = (i, j)
             break
     assert flip is not None
-    v, pm = standin_design(net, flip=flip)
-    res = verify_design(net, v, pm, x, build_dir=tmp_path, progress=False)
+    d = standin_design(net, flip=flip)
+    res = verify_design(net, d, x, build_dir=tmp_path, progress=False)
     assert res.mismatches > 0
     assert res.first_mismatch is not None and "fc1" in res.first_mismatch
 
@@ -224,8 +226,8 @@ def test_standin_hang_is_reported_not_waited_for(tmp_path):
 
     net = _net(7)
     x = random_spikes(np.random.default_rng(8), 3, net.timesteps, net.input_size, 0.3)
-    v, pm = standin_design(net)
-    v = v.replace("done <= 1'b1; busy <= 1'b0;", "")
-    res = verify_design(net, v, pm, x, build_dir=tmp_path, progress=False)
+    d = standin_design(net)
+    d = dataclasses.replace(d, verilog=d.verilog.replace("done <= 1'b1; busy <= 1'b0;", ""))
+    res = verify_design(net, d, x, build_dir=tmp_path, progress=False)
     assert res.mismatches >= 3  # every sample unfinished
     assert "no done" in res.first_mismatch
