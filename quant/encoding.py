@@ -232,8 +232,9 @@ def save_encoded(
     gain: float = 1.0,
     limit: int | None = None,
 ) -> SpikeData:
-    """Encode a split (see :func:`encode_dataset`) and write it as a contract spike file
-    (``spikes`` uint8 (N, T, F) and ``labels``), atomically; return what was written."""
+    """Encode a split (see :func:`encode_dataset`) and write it as a spike file
+    (docs/manifest.md, "Spike files": ``spikes`` uint8 (N, T, F) and ``labels``),
+    atomically; return what was written."""
     data = encode_dataset(ds, timesteps, method, seed, split, gain=gain, limit=limit)
     save_spikes(path, data)
     return data
