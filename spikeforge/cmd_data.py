@@ -5,12 +5,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from quant.config import DATASETS as _DATASETS
+from quant.config import ENCODINGS as _METHODS
+
 from .output import emit, format_table
 
 __all__ = ["register", "run_encode", "run_fetch", "run_info"]
-
-_DATASETS = ("digits", "mnist")
-_METHODS = ("rate", "deterministic")
 
 
 def _positive_int(text: str) -> int:
