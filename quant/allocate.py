@@ -233,17 +233,21 @@ class Allocation:
         }
 
 
-def _check(omega: np.ndarray, n_params: Sequence[int], candidates: Sequence[int]
-           ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-    omega = np.asarray(omega, dtype=np.float64)
-    n = np.asarray([int(v) for v in n_params], dtype=np.int64)
+def _check_candidates(candidates: Sequence[int]) -> tuple[int, ...]:
     candidates = list(candidates)
     lo, hi = WEIGHT_BITS_RANGE
     if (not candidates or any(not is_int(c) or not lo <= c <= hi for c in candidates)
             or len(set(candidates)) != len(candidates)):
         raise InputError(f"must be distinct integer widths in {lo}..{hi}, "
                          f"not {list(candidates)}", param="candidates")
-    cands = tuple(int(c) for c in candidates)
+    return tuple(int(c) for c in candidates)
+
+
+def _check(omega: np.ndarray, n_params: Sequence[int], candidates: Sequence[int]
+           ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    omega = np.asarray(omega, dtype=np.float64)
+    n = np.asarray([int(v) for v in n_params], dtype=np.int64)
+    cands = _check_candidates(candidates)
     if omega.shape != (len(n), len(cands)):
         raise ValueError(f"omega has shape {omega.shape}, expected ({len(n)}, {len(cands)})")
     if not np.all(np.isfinite(omega)):
@@ -421,14 +425,13 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
         raise InputError("give exactly one of avg_bits and budget_bits")
     if method not in METHODS:
         raise InputError(f"must be one of {', '.join(METHODS)}, not {method!r}", param="method")
+    cands = _check_candidates(candidates)
     run = load_run(run_dir)
     weights = [lin.weight.detach().cpu().numpy().astype(np.float64)
                for lin in run.model.linears]
     n_params = [w.size for w in weights]
     budget = (budget_from_avg_bits(avg_bits, n_params) if budget_bits is None
               else int(budget_bits))
-    cands = tuple(int(c) for c in candidates)
-    _check(np.zeros((len(n_params), len(cands))), n_params, cands)
     if budget < sum(n_params) * min(cands):
         raise _min_budget_error(budget, np.asarray(n_params), cands)
     if method == "measured":
@@ -505,11 +508,9 @@ def measured_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATE
         run = load_run(run)
     if not is_int(samples) or samples < 2:
         raise InputError(f"must be an integer >= 2, not {samples!r}", param="samples")
-    cands = tuple(int(c) for c in candidates)
+    cands = _check_candidates(candidates)
     model = run.model
     linears = list(model.linears)
-    _check(np.zeros((len(linears), len(cands))), [lin.weight.numel() for lin in linears],
-           cands)
     q = run_quantizer(run, quantizer)
     qname = _quantizer_name(q)
     key = f"candidates={','.join(map(str, cands))};samples={int(samples)};quantizer={qname}"

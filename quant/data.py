@@ -33,6 +33,7 @@ import numpy as np
 
 from pysim.atomic import atomic_path
 from pysim.errors import InputError
+from pysim.util import is_int
 
 __all__ = [
     "DATASETS",
@@ -199,7 +200,7 @@ def _limit(ds: Dataset, limit_train: int | None, limit_test: int | None) -> Data
     for split, limit in (("train", limit_train), ("test", limit_test)):
         x, y = ds.split(split)
         if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+            if not is_int(limit) or limit < 1:
                 raise InputError(f"must be a positive integer, not {limit!r}",
                                  param=f"limit_{split}")
             x, y = x[:limit], y[:limit]
@@ -211,7 +212,7 @@ def _load_digits(seed: int) -> Dataset:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise InputError(f"must be a non-negative integer, not {seed!r}", param="seed")
     bunch = load_digits()
     x = (bunch.data / 16.0).astype(np.float32)

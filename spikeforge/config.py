@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pysim.errors import InputError
+from pysim.util import is_int
 from quant.config import AllocateConfig, HessianConfig, QuantizeConfig, TrainConfig
 
 from .pareto import ParetoConfig
@@ -148,7 +149,7 @@ def _int_list(where: str, value: Any) -> list[int]:
     if isinstance(value, str):
         return parse_int_list(value, where)
     items = value if isinstance(value, list) else [value]
-    if not items or any(isinstance(v, bool) or not isinstance(v, int) for v in items):
+    if not items or any(not is_int(v) for v in items):
         raise InputError(f"must be an integer, a list of integers or a string like "
                          f"\"4,3,2\", not {value!r}", param=where)
     return list(items)
@@ -180,7 +181,7 @@ def _coerce(section: str, key: str, value: Any) -> Any:
         return value
     if isinstance(default, int) or (default == "none" and (section, key) in OPTIONAL
                                      and not (section, key) in _STRING_OK):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_int(value):
             raise InputError(f"{where}: must be an integer, not {value!r}")
         if value < 0:
             raise InputError(f"{where}: must be >= 0, not {value}")
