@@ -123,22 +123,19 @@ def parse_int_list(text: str, what: str) -> list[int]:
     config keys (``quantize.bits``); ``what`` names the flag or key in the one-line
     InputError. Only the syntax is checked here: the library validates the values.
     """
-    try:
-        vals = [int(t) for t in str(text).split(",") if t.strip()]
-    except ValueError:
-        raise InputError(f"{text!r} is not a comma-separated list of integers like 4,3,2",
-                         param=what) from None
-    if not vals:
-        raise InputError(f"{text!r} is an empty list", param=what)
-    return vals
+    return _parse_list(text, what, int, "integers like 4,3,2")
 
 
 def parse_float_list(text: str, what: str) -> list[float]:
     """Parse ``"2,2.5,3"`` into ``[2.0, 2.5, 3.0]`` (see :func:`parse_int_list`)."""
+    return _parse_list(text, what, float, "numbers")
+
+
+def _parse_list(text: str, what: str, kind: type, noun: str) -> list[Any]:
     try:
-        vals = [float(t) for t in str(text).split(",") if t.strip()]
+        vals = [kind(t) for t in str(text).split(",") if t.strip()]
     except ValueError:
-        raise InputError(f"{text!r} is not a comma-separated list of numbers",
+        raise InputError(f"{text!r} is not a comma-separated list of {noun}",
                          param=what) from None
     if not vals:
         raise InputError(f"{text!r} is an empty list", param=what)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_flow_e2e import TINY as E2E_TINY
 
 from pysim.errors import InputError
 from spikeforge.config import DEFAULTS, load_config, parse_int_list
@@ -11,12 +12,9 @@ from spikeforge.flow import Flow
 
 pytest.importorskip("torch")
 
-TINY = {
-    "train.arch": "64-12-10", "train.epochs": 1, "train.timesteps": 4,
-    "train.limit_train": 300, "train.limit_test": 40, "train.batch_size": 64,
-    "hessian.probes": 4, "hessian.min_probes": 2, "hessian.samples": 32,
-    "quantize.epochs": 0, "quantize.avg_bits": 4.0,
-}
+# the end-to-end test's tiny run, without the stages after golden
+TINY = {k: v for k, v in E2E_TINY.items() if k.split(".")[0] in ("train", "hessian",
+                                                                  "quantize")}
 
 
 @pytest.fixture(scope="module")
