@@ -285,9 +285,10 @@ class Flow:
         Torch integer mode == golden model on every spike and prediction of the test set
         is the quantize stage's check (``quantize_run`` makes it and refuses to write a
         manifest that fails it); this stage reads what quantize recorded (the manifest's
-        meta ``integer_check``, docs/manifest.md) instead of running it again, and
-        computes only what is new: the golden model's accuracy on ``net/test_spikes.npz``
-        and the exact McNemar test of float vs quantized on the same samples.
+        ``meta["integer_check"]``, written by ``quantize_run``) instead of running it
+        again, and computes only what is new: the golden model's accuracy on
+        ``net/test_spikes.npz`` and the exact McNemar test of float vs quantized on the
+        same samples.
         """
         net = load_network(self.run / "net")
         check = net.meta.get("integer_check")
