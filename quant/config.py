@@ -27,7 +27,6 @@ from typing import Any
 from pysim.errors import InputError
 from pysim.util import is_int
 
-from .data import DATASETS
 from .encoding import METHODS as ENCODINGS
 
 __all__ = [
@@ -42,6 +41,8 @@ __all__ = [
     "parse_arch",
 ]
 
+DATASETS = ("digits", "mnist")
+"""Dataset names ``quant.data.load_dataset`` knows."""
 RESETS = ("zero", "subtract")
 """Reset modes of the simplified LIF (docs/semantics.md, "One step")."""
 READOUTS = ("spike_count", "membrane")

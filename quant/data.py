@@ -35,6 +35,8 @@ from pysim.atomic import atomic_path
 from pysim.errors import InputError
 from pysim.util import is_int
 
+from .config import DATASETS
+
 __all__ = [
     "DATASETS",
     "MNIST_FILES",
@@ -49,8 +51,6 @@ __all__ = [
     "write_idx",
 ]
 
-DATASETS = ("digits", "mnist")
-"""Names :func:`load_dataset` knows."""
 
 MNIST_FILES = {
     "x_train": "train-images-idx3-ubyte",
