@@ -39,8 +39,11 @@ from typing import Any
 
 import numpy as np
 
+from pysim import WEIGHT_BITS_RANGE
 from pysim.errors import InputError
+from pysim.util import is_int, to_jsonable
 
+from .config import AllocateConfig
 from .hessian import TraceEstimate
 
 __all__ = [
@@ -62,7 +65,8 @@ __all__ = [
     "sensitivity_table",
 ]
 
-DEFAULT_CANDIDATES = (2, 3, 4, 5, 6, 7, 8)
+_A = AllocateConfig()
+DEFAULT_CANDIDATES = _A.candidates
 POLICIES = ("auto", "hutchinson", "gauss_newton")
 METHODS = (*POLICIES, "measured")  # allocate_for_run: the trace policies + measured Ω
 
@@ -70,21 +74,16 @@ Quantizer = Callable[[np.ndarray, int], tuple[np.ndarray, float]]
 
 
 # ---------------------------------------------------------------------- quantizer
-def _maxabs_quantizer(w: np.ndarray, bits: int) -> tuple[np.ndarray, float]:
-    """Symmetric max-abs quantizer (fallback until :mod:`quant.qat` exists)."""
-    qmax = (1 << (bits - 1)) - 1
-    m = float(np.max(np.abs(w))) if w.size else 0.0
-    scale = m / qmax if m > 0 else 1.0
-    return np.clip(np.round(w / scale), -qmax - 1, qmax).astype(np.int64), scale
-
-
 def default_quantizer() -> Quantizer:
-    """The project's weight quantizer :func:`quant.qat.quantize_weight` (else max-abs)."""
-    try:
-        from .qat import quantize_weight
-    except ImportError:
-        return _maxabs_quantizer
+    """The project's weight quantizer :func:`quant.qat.quantize_weight`."""
+    from .qat import quantize_weight
+
     return quantize_weight
+
+
+def _quantizer_name(q: Quantizer) -> str:
+    """``module.name`` of a quantizer (recorded in the meta and the Ω cache key)."""
+    return getattr(q, "__module__", "") + "." + getattr(q, "__name__", str(q))
 
 
 def quant_errors(weights: Sequence[np.ndarray], candidates: Sequence[int] = DEFAULT_CANDIDATES,
@@ -120,7 +119,8 @@ def choose_traces(hutchinson: Sequence[TraceEstimate] | None,
     meta : dict with ``policy``, ``source`` (the method used) and ``reason``
     """
     if policy not in POLICIES:
-        raise InputError(f"trace policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        raise InputError(f"must be one of {', '.join(POLICIES)}, not {policy!r}",
+                         param="policy")
     bad = []
     if hutchinson is not None:
         bad = [t.name for t in hutchinson if not (t.trace > 0 and t.significant)]
@@ -229,31 +229,25 @@ class Allocation:
             "n_params": [int(n) for n in self.n_params],
             "candidates": [int(c) for c in self.candidates],
             "omega": [[float(v) for v in row] for row in np.asarray(self.omega)],
-            "meta": _jsonable(self.meta),
+            "meta": to_jsonable(self.meta),
         }
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+def _check_candidates(candidates: Sequence[int]) -> tuple[int, ...]:
+    candidates = list(candidates)
+    lo, hi = WEIGHT_BITS_RANGE
+    if (not candidates or any(not is_int(c) or not lo <= c <= hi for c in candidates)
+            or len(set(candidates)) != len(candidates)):
+        raise InputError(f"must be distinct integer widths in {lo}..{hi}, "
+                         f"not {list(candidates)}", param="candidates")
+    return tuple(int(c) for c in candidates)
 
 
 def _check(omega: np.ndarray, n_params: Sequence[int], candidates: Sequence[int]
            ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     omega = np.asarray(omega, dtype=np.float64)
     n = np.asarray([int(v) for v in n_params], dtype=np.int64)
-    cands = tuple(int(c) for c in candidates)
-    if not cands or any(not 2 <= c <= 16 for c in cands) or len(set(cands)) != len(cands):
-        raise InputError(f"candidates must be distinct widths in 2..16, not {list(cands)}")
+    cands = _check_candidates(candidates)
     if omega.shape != (len(n), len(cands)):
         raise ValueError(f"omega has shape {omega.shape}, expected ({len(n)}, {len(cands)})")
     if not np.all(np.isfinite(omega)):
@@ -264,7 +258,7 @@ def _check(omega: np.ndarray, n_params: Sequence[int], candidates: Sequence[int]
 def budget_from_avg_bits(avg_bits: float, n_params: Sequence[int]) -> int:
     """Total weight bits for an average of ``avg_bits`` per weight (rounded down)."""
     if not (math.isfinite(avg_bits) and avg_bits > 0):
-        raise InputError(f"--avg-bits must be a positive number, not {avg_bits!r}")
+        raise InputError(f"must be a positive number, not {avg_bits!r}", param="avg_bits")
     return math.floor(avg_bits * sum(int(n) for n in n_params) + 1e-9)
 
 
@@ -406,15 +400,18 @@ def reversed_allocation(errors: np.ndarray, per_param: Sequence[float],
 # ---------------------------------------------------------------------- runs
 def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
                      budget_bits: int | None = None,
-                     candidates: Sequence[int] = DEFAULT_CANDIDATES, method: str = "auto",
-                     quantizer: Quantizer | None = None, samples: int = 256,
-                     max_probes: int = 100, progress: bool = True) -> Allocation:
+                     candidates: Sequence[int] = DEFAULT_CANDIDATES, method: str = _A.method,
+                     quantizer: Quantizer | None = None, samples: int = _A.trace_samples,
+                     max_probes: int = _A.trace_max_probes, progress: bool = True
+                     ) -> Allocation:
     """Allocate widths for a trained run (``spikeforge train`` output).
 
     Reads ``RUN/hessian.json`` (computing and saving the traces the policy needs when
-    absent, over ``samples`` training samples with at most ``max_probes`` probes: lighter
-    than ``spikeforge hessian``'s 512/200, so that ``quantize`` stays quick; run
-    ``spikeforge hessian RUN`` first for the fuller estimate), builds Ω with the project's quantizer and solves the MILP. Exactly one of
+    absent, over ``samples`` training samples with at most ``max_probes`` probes: by
+    default :class:`quant.config.AllocateConfig`'s ``trace_samples``/``trace_max_probes``,
+    lighter than ``spikeforge hessian``'s :class:`~quant.config.HessianConfig`, so that
+    ``quantize`` stays quick; run ``spikeforge hessian RUN`` first for the fuller
+    estimate), builds Ω with the project's quantizer and solves the MILP. Exactly one of
     ``avg_bits`` / ``budget_bits``. ``method`` is the trace policy
     (:func:`choose_traces`), or ``"measured"``: Ω measured directly by
     :func:`measured_sensitivity` over ``samples`` training samples (cached in
@@ -425,17 +422,16 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
     from .train import load_run
 
     if (avg_bits is None) == (budget_bits is None):
-        raise InputError("give exactly one of --avg-bits and --budget-bits")
+        raise InputError("give exactly one of avg_bits and budget_bits")
     if method not in METHODS:
-        raise InputError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+        raise InputError(f"must be one of {', '.join(METHODS)}, not {method!r}", param="method")
+    cands = _check_candidates(candidates)
     run = load_run(run_dir)
     weights = [lin.weight.detach().cpu().numpy().astype(np.float64)
                for lin in run.model.linears]
     n_params = [w.size for w in weights]
     budget = (budget_from_avg_bits(avg_bits, n_params) if budget_bits is None
               else int(budget_bits))
-    cands = tuple(int(c) for c in candidates)
-    _check(np.zeros((len(n_params), len(cands))), n_params, cands)
     if budget < sum(n_params) * min(cands):
         raise _min_budget_error(budget, np.asarray(n_params), cands)
     if method == "measured":
@@ -456,7 +452,7 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
     meta = {
         **why,
         "traces": [t.as_dict() for t in (hut if why["source"] == "hutchinson" else gn)],
-        "quantizer": getattr(q, "__module__", "") + "." + getattr(q, "__name__", str(q)),
+        "quantizer": _quantizer_name(q),
     }
     if hut is not None and why["source"] != "hutchinson":
         meta["hutchinson_traces"] = [t.as_dict() for t in hut]
@@ -470,24 +466,18 @@ def run_quantizer(run: Any, quantizer: Quantizer | None = None) -> Quantizer:
     if quantizer is not None:
         return quantizer
     base = default_quantizer()
-    try:  # the real quantizer snaps the scale to the layer's threshold; Ω should too
-        import inspect
-        snaps = "threshold" in inspect.signature(base).parameters
-    except (TypeError, ValueError):
-        snaps = False
-    th = float(getattr(run.model, "threshold", 1.0))
+    th = float(run.model.threshold)
 
     def q(w: np.ndarray, b: int) -> tuple[np.ndarray, float]:
-        return base(w, b, threshold=th) if snaps else base(w, b)
+        return base(w, b, threshold=th)
 
-    q.__name__ = getattr(base, "__name__", "quantizer")
-    q.__module__ = getattr(base, "__module__", "")
+    q.__name__, q.__module__ = base.__name__, base.__module__
     return q
 
 
 # ---------------------------------------------------------------------- measured Ω
 def measured_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *,
-                         samples: int = 512, batch_size: int = 256, progress: bool = True,
+                         samples: int = _A.measured_samples, batch_size: int = 256, progress: bool = True,
                          quantizer: Quantizer | None = None, recompute: bool = False
                          ) -> np.ndarray:
     """Directly measured sensitivity Ω (L, K) of a trained run.
@@ -516,15 +506,13 @@ def measured_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATE
 
     if not hasattr(run, "model"):
         run = load_run(run)
-    if samples < 2:
-        raise InputError(f"--samples must be >= 2, not {samples}")
-    cands = tuple(int(c) for c in candidates)
+    if not is_int(samples) or samples < 2:
+        raise InputError(f"must be an integer >= 2, not {samples!r}", param="samples")
+    cands = _check_candidates(candidates)
     model = run.model
     linears = list(model.linears)
-    _check(np.zeros((len(linears), len(cands))), [lin.weight.numel() for lin in linears],
-           cands)
     q = run_quantizer(run, quantizer)
-    qname = getattr(q, "__module__", "") + "." + getattr(q, "__name__", str(q))
+    qname = _quantizer_name(q)
     key = f"candidates={','.join(map(str, cands))};samples={int(samples)};quantizer={qname}"
     path = Path(run.run_dir) / "sensitivity.json"
     cache: dict[str, Any] = {}
@@ -610,6 +598,6 @@ def _allocate_measured(run: Any, weights: Sequence[np.ndarray], n_params: Sequen
         "layers": [f"fc{i + 1}" for i in range(len(n_params))],
         "samples": int(samples),
         "errors": errors.tolist(), "per_error": per_error,
-        "quantizer": getattr(q, "__module__", "") + "." + getattr(q, "__name__", str(q)),
+        "quantizer": _quantizer_name(q),
     }
     return allocate(omega, n_params, cands, budget_bits=budget, kind="measured", meta=meta)

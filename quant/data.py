@@ -33,6 +33,9 @@ import numpy as np
 
 from pysim.atomic import atomic_path
 from pysim.errors import InputError
+from pysim.util import is_int
+
+from .config import DATASETS
 
 __all__ = [
     "DATASETS",
@@ -48,8 +51,6 @@ __all__ = [
     "write_idx",
 ]
 
-DATASETS = ("digits", "mnist")
-"""Names :func:`load_dataset` knows."""
 
 MNIST_FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -182,12 +183,13 @@ def load_dataset(
     if name == "digits":
         if path is not None:
             raise InputError("dataset 'digits' ships with scikit-learn and takes no data "
-                             "path (--data is for mnist)")
+                             "path (a path is for mnist)", param="path")
         ds = _load_digits(seed)
     elif name == "mnist":
         ds = _load_mnist(path)
     else:
-        raise InputError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+        raise InputError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}",
+                         param="name")
     return _limit(ds, limit_train, limit_test)
 
 
@@ -198,8 +200,9 @@ def _limit(ds: Dataset, limit_train: int | None, limit_test: int | None) -> Data
     for split, limit in (("train", limit_train), ("test", limit_test)):
         x, y = ds.split(split)
         if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-                raise InputError(f"limit_{split} must be a positive integer, not {limit!r}")
+            if not is_int(limit) or limit < 1:
+                raise InputError(f"must be a positive integer, not {limit!r}",
+                                 param=f"limit_{split}")
             x, y = x[:limit], y[:limit]
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
     return Dataset(ds.name, n_classes=ds.n_classes, shape=ds.shape, **arrays)
@@ -209,8 +212,8 @@ def _load_digits(seed: int) -> Dataset:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, not {seed!r}")
+    if not is_int(seed) or seed < 0:
+        raise InputError(f"must be a non-negative integer, not {seed!r}", param="seed")
     bunch = load_digits()
     x = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int64)

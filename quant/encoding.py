@@ -31,6 +31,7 @@ import numpy as np
 
 from pysim.errors import InputError
 from pysim.spikes import SpikeData, save_spikes
+from pysim.util import is_int
 
 if TYPE_CHECKING:
     from .data import Dataset
@@ -45,10 +46,9 @@ def _check_params(timesteps: int, method: str, seed: int, gain: float) -> None:
     if method not in METHODS:
         raise InputError(f"unknown encoding method {method!r}: choose one of "
                          f"{', '.join(METHODS)}")
-    if isinstance(timesteps, bool) or not isinstance(timesteps, (int, np.integer)) \
-            or timesteps < 1:
+    if not is_int(timesteps) or timesteps < 1:
         raise InputError(f"timesteps must be an integer >= 1, not {timesteps!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, not {seed!r}")
     if isinstance(gain, bool) or not isinstance(gain, (int, float, np.integer, np.floating)) \
             or not np.isfinite(gain) or gain < 0:
@@ -74,7 +74,7 @@ def _check_x(x: np.ndarray) -> np.ndarray:
 def _sample_ids(n: int, sample_ids: int | np.ndarray | None) -> np.ndarray:
     if sample_ids is None:
         return np.arange(n, dtype=np.int64)
-    if isinstance(sample_ids, (int, np.integer)) and not isinstance(sample_ids, bool):
+    if is_int(sample_ids):
         if sample_ids < 0:
             raise InputError(f"sample_ids offset must be >= 0, not {sample_ids}")
         return np.arange(int(sample_ids), int(sample_ids) + n, dtype=np.int64)
@@ -167,8 +167,7 @@ def iter_encoded(
         Rows of ``x`` to visit, in this order (e.g. a permutation for shuffling).
     """
     _check_params(timesteps, method, seed, gain)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise InputError(f"batch_size must be an integer >= 1, not {batch_size!r}")
     x = _check_x(x)
     n = x.shape[0]
@@ -215,7 +214,7 @@ def encode_dataset(
     """
     x, y = ds.split(split)
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        if not is_int(limit) or limit < 1:
             raise InputError(f"limit must be a positive integer, not {limit!r}")
         x, y = x[:limit], y[:limit]
     return SpikeData(encode(x, timesteps, method, seed, gain=gain), y)
@@ -232,8 +231,9 @@ def save_encoded(
     gain: float = 1.0,
     limit: int | None = None,
 ) -> SpikeData:
-    """Encode a split (see :func:`encode_dataset`) and write it as a contract spike file
-    (``spikes`` uint8 (N, T, F) and ``labels``), atomically; return what was written."""
+    """Encode a split (see :func:`encode_dataset`) and write it as a spike file
+    (docs/manifest.md, "Spike files": ``spikes`` uint8 (N, T, F) and ``labels``),
+    atomically; return what was written."""
     data = encode_dataset(ds, timesteps, method, seed, split, gain=gain, limit=limit)
     save_spikes(path, data)
     return data

@@ -6,7 +6,7 @@ and names the layer and tensor.
 
 Why the export is exact: in fake-quant mode every layer of
 :class:`quant.model.SpikingMLP` computes, in float32, the integer recurrence of
-contract.md §1 on whole numbers (weights ``round(clip(W/s))``, bias ``round(b/s)``,
+docs/semantics.md ("One step") on whole numbers (weights ``round(clip(W/s))``, bias ``round(b/s)``,
 floor-shift leak, clamp, ``u >= θ_int``); all of them stay below 2^24 in magnitude (the
 state width is at most 24 bits here, sums of 0/1 inputs times weights are bounded by
 ``in_features · 2^(bits-1)``), so float32 holds them exactly and each operation's result is
@@ -31,6 +31,8 @@ import numpy as np
 import torch
 
 from pysim import (
+    STATE_BITS_RANGE,
+    WEIGHT_BITS_RANGE,
     IntLayer,
     IntNetwork,
     IntPrecision,
@@ -42,13 +44,17 @@ from pysim import (
     to_int_array,
 )
 from pysim.errors import CheckFailed, InputError
+from pysim.util import check_int, is_int
 
+from .config import QuantizeConfig
 from .model import LayerQuant, SpikingMLP
 
-__all__ = ["QuantizeResult", "export", "integer_mode_check", "model_from_network",
-           "quantize_run", "resolve_bits"]
+__all__ = ["MAX_STATE_BITS_FLOAT_EXACT", "QuantizeResult", "check_bits", "export",
+           "integer_mode_check", "model_from_network", "quantize_run", "resolve_bits"]
 
 MAX_STATE_BITS_FLOAT_EXACT = 24
+"""Widest membrane the fake-quant float32 path computes exactly (all values below 2^24)."""
+_Q = QuantizeConfig()
 
 
 def layer_name(i: int) -> str:
@@ -169,48 +175,59 @@ def _check(net: IntNetwork, spikes: np.ndarray, model: SpikingMLP | None
             "samples": len(spikes), "spikes_compared": compared}, gold.predictions
 
 
-def resolve_bits(run_dir: str | os.PathLike[str], n_layers: int, *,
-                 bits: Sequence[int] | str | None = None, avg_bits: float | None = None,
-                 budget_bits: int | None = None, n_weights: int | None = None,
-                 progress: bool = True, policy: str = "auto"
-                 ) -> tuple[list[int], dict[str, Any]]:
-    """The weight widths to use: explicit ``bits``, else H2's allocation for the budget.
+def check_bits(bits: Sequence[int] | int, n_layers: int) -> list[int]:
+    """Explicit weight widths as a list of ``n_layers`` ints.
 
-    Returns ``(bits, allocation_meta)``. Raises InputError (one line) for a bad list,
-    more than one or none of the three options, or a budget below 2 bits per weight.
+    ``bits`` is one width for every layer or one per layer, each in
+    :data:`pysim.WEIGHT_BITS_RANGE`. Raises InputError (``param="bits"``) otherwise.
+    """
+    if is_int(bits):
+        bits = [bits]
+    if isinstance(bits, (str, bytes)) or not isinstance(bits, Sequence):
+        raise InputError(f"must be an integer or a list of integers, not {bits!r}",
+                         param="bits")
+    widths = [check_int(b, *WEIGHT_BITS_RANGE, "every width", InputError.for_param("bits"))
+              for b in bits]
+    if len(widths) == 1 and n_layers > 1:
+        widths = widths * n_layers
+    if len(widths) != n_layers:
+        raise InputError(f"{len(widths)} widths given for a network of {n_layers} layers",
+                         param="bits")
+    return widths
+
+
+def resolve_bits(run_dir: str | os.PathLike[str], n_layers: int, *,
+                 bits: Sequence[int] | int | None = None, avg_bits: float | None = None,
+                 budget_bits: int | None = None, n_weights: int | None = None,
+                 progress: bool = True, policy: str = QuantizeConfig.policy
+                 ) -> tuple[list[int], dict[str, Any]]:
+    """The weight widths to use: explicit ``bits``, else the Hessian allocation for the budget.
+
+    Returns ``(bits, allocation_meta)``. Raises InputError (one line, ``param`` the
+    parameter at fault) for bad widths (:func:`check_bits`), more than one or none of
+    ``bits``, ``avg_bits``, ``budget_bits``, or a budget below 2 bits per weight.
     ``policy`` is the allocation's sensitivity source (``allocate_for_run``'s ``method``:
     auto, hutchinson, gauss_newton or measured).
     """
     given = sum(v is not None for v in (bits, avg_bits, budget_bits))
     if given != 1:
-        raise InputError("quantize: give exactly one of --bits, --avg-bits, --budget-bits")
+        raise InputError("quantize: give exactly one of bits, avg_bits, budget_bits")
     if bits is not None:
-        if isinstance(bits, str):
-            try:
-                bits = [int(b) for b in bits.split(",")]
-            except ValueError:
-                raise InputError(f"--bits: {bits!r} is not a comma-separated list of "
-                                 "integers like 4,3,2") from None
-        bits = list(bits)
-        if len(bits) == 1 and n_layers > 1:
-            bits = bits * n_layers
-        if len(bits) != n_layers:
-            raise InputError(f"--bits: {len(bits)} widths given for a network of "
-                             f"{n_layers} layers")
-        for b in bits:
-            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 2 <= b <= 16:
-                raise InputError(f"--bits: every width must be an integer 2..16, not {b!r}")
-        return [int(b) for b in bits], {"kind": "given", "bits": [int(b) for b in bits]}
+        widths = check_bits(bits, n_layers)
+        return widths, {"kind": "given", "bits": widths}
     if avg_bits is not None and not (math.isfinite(avg_bits) and avg_bits >= 2):
-        raise InputError(f"--avg-bits: {avg_bits} is below 2 bits per weight, the narrowest "
-                         "width (2-bit everywhere needs an average of 2)")
+        raise InputError(f"{avg_bits} is below 2 bits per weight, the narrowest width "
+                         "(2-bit everywhere needs an average of 2)", param="avg_bits")
     if budget_bits is not None and n_weights is not None and budget_bits < 2 * n_weights:
-        raise InputError(f"--budget-bits: {budget_bits} is below what 2-bit weights "
-                         f"everywhere need ({2 * n_weights} bits for {n_weights} weights)")
+        raise InputError(f"{budget_bits} is below what 2-bit weights everywhere need "
+                         f"({2 * n_weights} bits for {n_weights} weights)", param="budget_bits")
     from .allocate import allocate_for_run
 
-    alloc = allocate_for_run(run_dir, avg_bits=avg_bits, budget_bits=budget_bits,
-                             method=policy, progress=progress)
+    try:
+        alloc = allocate_for_run(run_dir, avg_bits=avg_bits, budget_bits=budget_bits,
+                                 method=policy, progress=progress)
+    except InputError as exc:  # allocate_for_run's "method" is this function's "policy"
+        raise exc.renamed({"method": "policy"}) from None
     return [int(b) for b in alloc.bits], alloc.as_dict()
 
 
@@ -244,15 +261,15 @@ class QuantizeResult:
 
 
 def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
-                 bits: Sequence[int] | str | None = None, avg_bits: float | None = None,
-                 budget_bits: int | None = None, epochs: int = 3, lr: float = 5e-4,
-                 method: str = "mse", headroom: int = 1,
+                 bits: Sequence[int] | int | None = None, avg_bits: float | None = None,
+                 budget_bits: int | None = None, epochs: int = _Q.epochs, lr: float = _Q.lr,
+                 method: str = _Q.method, headroom: int = _Q.headroom,
                  state_bits: Sequence[int | None] | int | None = None,
-                 calib_samples: int = 2048, progress: bool = True,
-                 write: bool = True, policy: str = "auto") -> QuantizeResult:
+                 calib_samples: int = _Q.calib_samples, progress: bool = True,
+                 write: bool = True, policy: str = _Q.policy) -> QuantizeResult:
     """Quantize a trained run: allocate, calibrate, QAT, export, check, write.
 
-    Steps: widths (explicit or H2's Hessian allocation for the budget); per-layer scales
+    Steps: widths (explicit, or the Hessian-aware allocation for the budget); per-layer scales
     (``method``, snapped so thresholds are whole) and state widths from the accumulator
     range over ``calib_samples`` training samples (+``headroom`` bits); ``epochs`` of QAT
     (STE, clamp at the state width); export to integers; torch integer mode and the
@@ -261,16 +278,23 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     manifest (``network.json``, ``weights.npz``) and ``test_spikes.npz``. ``policy``: the
     allocation's sensitivity source for a budget (:func:`resolve_bits`).
 
+    Defaults: :class:`quant.config.QuantizeConfig`. ``bits`` is one width for all layers
+    or one per layer; ``state_bits`` forces membrane widths (one for all layers or one
+    per layer, None entries measured), each in 2..24.
+
     Raises
     ------
     InputError
-        Missing run, bad widths or budget (one line).
+        Missing run, bad widths or budget (one line; ``param`` names the parameter).
     CheckFailed
         Integer mode and golden model disagree (nothing is written).
     """
     from .qat import calibrate, qat_finetune
     from .train import evaluate, load_run
 
+    if not is_int(epochs) or epochs < 0:
+        raise InputError(f"must be an integer >= 0, not {epochs!r}", param="epochs")
+    _check_state_bits(state_bits)
     t0 = time.perf_counter()
     run = load_run(run_dir)
     model = run.model
@@ -347,6 +371,14 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
                           ptq_accuracy=ptq_acc, qat_accuracy=qat_acc, integer_accuracy=int_acc,
                           golden_accuracy=gold_acc, check=check,
                           seconds=time.perf_counter() - t0, model=model)
+
+
+def _check_state_bits(state_bits: Sequence[int | None] | int | None) -> None:
+    values = state_bits if isinstance(state_bits, (list, tuple)) else [state_bits]
+    for v in values:
+        if v is not None:
+            check_int(v, STATE_BITS_RANGE[0], MAX_STATE_BITS_FLOAT_EXACT, "every state width",
+                      InputError.for_param("state_bits"))
 
 
 def _read_traces(run_dir: Path) -> dict[str, Any] | None:

@@ -47,6 +47,9 @@ from torch import Tensor, nn
 
 from pysim import atomic_path
 from pysim.errors import InputError
+from pysim.util import is_int
+
+from .config import HessianConfig
 
 __all__ = [
     "METHODS",
@@ -62,6 +65,8 @@ __all__ = [
 
 METHODS = ("hutchinson", "gauss_newton")
 _ALIASES = {"fisher": "gauss_newton", "ggn": "gauss_newton"}
+
+_H = HessianConfig()
 
 LossFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
 OutputLoss = Callable[[Tensor, Tensor], Tensor]
@@ -122,29 +127,17 @@ class TraceEstimate:
 def default_output_loss(scores: Tensor, y: Tensor) -> Tensor:
     """Per-sample loss of the scores: cross-entropy of the scores as logits (unreduced).
 
-    Uses :func:`quant.train.output_loss` when the training module provides one, so the
+    The per-sample form of the training loss :func:`quant.train.loss_fn`, so the
     Gauss-Newton trace is taken of the loss actually trained.
     """
-    try:  # the training module's own per-sample loss, if it has one
-        from . import train as _train
-        fn = getattr(_train, "output_loss", None)
-    except ImportError:
-        fn = None
-    if fn is not None:
-        return fn(scores, y)
     return nn.functional.cross_entropy(scores, y, reduction="none")
 
 
 def default_loss_fn(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-    """The training loss: :func:`quant.train.loss_fn` when present, else mean CE of scores."""
-    try:
-        from . import train as _train
-        fn = getattr(_train, "loss_fn", None)
-    except ImportError:
-        fn = None
-    if fn is not None:
-        return fn(model, x, y)
-    return default_output_loss(model(x), y).mean()
+    """The training loss :func:`quant.train.loss_fn` (mean cross-entropy of the scores)."""
+    from .train import loss_fn
+
+    return loss_fn(model, x, y)
 
 
 def probe_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -194,14 +187,13 @@ def layer_traces(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]], *,
     -------
     list of TraceEstimate, one per layer, in order (and the diagonals when asked).
     """
-    method = _ALIASES.get(method, method)
-    if method not in METHODS:
-        raise InputError(f"method must be one of {', '.join(METHODS)} (or 'fisher'), "
-                         f"not {method!r}")
+    method = _method(method)
     if not batches:
         raise InputError("layer_traces: no data batches given")
-    if min_probes < 2 or max_probes < min_probes:
-        raise InputError(f"need 2 <= min_probes <= max_probes, not {min_probes}, {max_probes}")
+    _check_probes(max_probes, min_probes, rel_tol)
+    if max_probes < min_probes:
+        raise InputError(f"must be >= min_probes ({min_probes}), not {max_probes}",
+                         param="max_probes")
     named = probe_params(model)
     params = [p for _, p in named]
     saved_flags = [p.requires_grad for p in model.parameters()]
@@ -250,6 +242,22 @@ def layer_traces(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]], *,
         n_probes = len(samples[0])
         return out, [(d / n_probes).numpy() for d in diag_sum]
     return out
+
+
+def _method(method: str) -> str:
+    method = _ALIASES.get(method, method)
+    if method not in METHODS:
+        raise InputError(f"must be one of {', '.join(METHODS)} (or 'fisher'), not {method!r}",
+                         param="method")
+    return method
+
+
+def _check_probes(max_probes: int, min_probes: int, rel_tol: float) -> None:
+    for name, v in (("max_probes", max_probes), ("min_probes", min_probes)):
+        if not is_int(v) or v < 2:
+            raise InputError(f"must be an integer >= 2, not {v!r}", param=name)
+    if not (isinstance(rel_tol, (int, float)) and rel_tol > 0):
+        raise InputError(f"must be > 0, not {rel_tol!r}", param="rel_tol")
 
 
 def _converged(samples: list[list[float]], rel_tol: float) -> bool:
@@ -391,27 +399,41 @@ def load_traces(path: str | Path, method: str | None = None
 
 
 # ---------------------------------------------------------------------- runs
-def traces_for_run(run: Any, methods: Sequence[str] = ("hutchinson",), *, samples: int = 512,
-                   batch_size: int = 512, max_probes: int = 200, min_probes: int = 16,
-                   rel_tol: float = 0.05, seed: int = 0, recompute: bool = False,
+def traces_for_run(run: Any, methods: str | Sequence[str] = _H.method, *,
+                   samples: int = _H.samples, batch_size: int = 512,
+                   max_probes: int = _H.probes, min_probes: int = _H.min_probes,
+                   rel_tol: float = _H.tol, seed: int = _H.seed, recompute: bool = False,
                    progress: bool = True) -> dict[str, list[TraceEstimate]]:
     """Traces of a trained run, cached in ``RUN/hessian.json``.
 
-    ``run`` is a run directory or a :class:`quant.train.Run`. The loss is averaged over
-    the first ``samples`` training samples, encoded as in the run's first epoch. Methods
-    already in ``hessian.json`` are reused unless ``recompute``; new ones are merged into
-    the file (written atomically).
+    ``run`` is a run directory or a :class:`quant.train.Run`. ``methods`` is one method,
+    ``"both"`` (Hutchinson and Gauss-Newton) or a sequence of methods. The loss is
+    averaged over the first ``samples`` training samples, encoded as in the run's first
+    epoch. Methods already in ``hessian.json`` are reused unless ``recompute``; new ones
+    are merged into the file (written atomically). Defaults:
+    :class:`quant.config.HessianConfig` (``max_probes`` is its ``probes``, ``rel_tol``
+    its ``tol``); ``min_probes`` is capped at ``max_probes``.
+
+    Raises
+    ------
+    InputError
+        A bad value (``param`` names the parameter) or an unreadable run.
     """
     from .train import load_run
 
-    if not hasattr(run, "model"):
-        run = load_run(run)
-    if samples < 2:
-        raise InputError(f"--samples must be >= 2, not {samples}")
+    if isinstance(methods, str):
+        methods = METHODS if methods == "both" else (methods,)
     methods = [_ALIASES.get(m, m) for m in methods]
     for m in methods:
         if m not in METHODS:
-            raise InputError(f"--method must be one of {', '.join(METHODS)}, not {m!r}")
+            raise InputError(f"must be one of {', '.join(METHODS)} or both, not {m!r}",
+                             param="methods")
+    if not is_int(samples) or samples < 2:
+        raise InputError(f"must be an integer >= 2, not {samples!r}", param="samples")
+    _check_probes(max_probes, min_probes, rel_tol)
+    min_probes = min(min_probes, max_probes)
+    if not hasattr(run, "model"):
+        run = load_run(run)
     path = Path(run.run_dir) / "hessian.json"
     stored: dict[str, list[TraceEstimate]] = {}
     meta: dict[str, Any] = {}

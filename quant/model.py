@@ -3,7 +3,7 @@
 :class:`SpikingMLP` is a chain of ``nn.Linear`` layers, each followed by a spiking
 neuron (:class:`quant.neurons.SimplifiedLIF` by default). It runs in one of three modes:
 
-* **float** (default): the simplified LIF recurrence of contract.md §1 in float,
+* **float** (default): the simplified LIF recurrence of docs/semantics.md ("One step") in float,
   ``U[t] = α·R[t] + W·x[t] + b`` with ``α = 1 - 2^-k``;
 * **fake-quant** (after :meth:`SpikingMLP.set_quant`): every layer computes in *integer
   units* of its scale ``s``: weights ``round(clip(W/s))``, bias ``round(b/s)``, threshold
@@ -17,7 +17,6 @@ neuron (:class:`quant.neurons.SimplifiedLIF` by default). It runs in one of thre
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,8 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pysim.errors import InputError
-
+from .config import READOUTS, parse_arch
 from .neurons import RESETS, SURROGATES, DecolleLIF, SimplifiedLIF, lif_sequence, spike
 
 __all__ = [
@@ -43,29 +41,7 @@ __all__ = [
     "round_ste",
 ]
 
-READOUTS = ("spike_count", "membrane")
 NEURONS = ("lif", "decolle")
-
-_ARCH = re.compile(r"^\s*\d+(\s*-\s*\d+)+\s*$")
-
-
-def parse_arch(spec: str) -> list[int]:
-    """Parse a layer-size string like ``"784-256-10"`` into ``[784, 256, 10]``.
-
-    Raises
-    ------
-    pysim.errors.InputError
-        When the string is not at least two positive integers joined by ``-``.
-    """
-    if not isinstance(spec, str) or not _ARCH.match(spec):
-        raise InputError(f"--arch: {spec!r} is not a layer-size list like '64-128-10' "
-                         "(at least two positive integers joined by '-')")
-    sizes = [int(p) for p in spec.split("-")]
-    if any(n < 1 for n in sizes):
-        raise InputError(f"--arch: {spec!r}: every layer size must be >= 1")
-    if any(n > 1 << 20 for n in sizes):
-        raise InputError(f"--arch: {spec!r}: layer sizes must be <= {1 << 20}")
-    return sizes
 
 
 @contextlib.contextmanager

@@ -19,10 +19,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from .config import RESETS
+
 __all__ = ["RESETS", "SURROGATES", "DecolleLIF", "LIFSequence", "SimplifiedLIF", "SpikeFn",
            "lif_sequence", "spike"]
 
-RESETS = ("zero", "subtract")
 SURROGATES = ("fast_sigmoid", "arctan")
 
 
@@ -173,7 +174,7 @@ def leak_factor(leak_shift: int | None) -> float:
 
 
 class SimplifiedLIF(nn.Module):
-    """The simplified single-state LIF neuron (Lui & Neftci 2021; contract.md §1).
+    """The simplified single-state LIF neuron (Lui & Neftci 2021; docs/semantics.md, "One step").
 
     One state per neuron, the membrane ``U``. With ``I[t] = W·x[t] + b`` the layer's
     synaptic input at step ``t`` and all state zero before ``t = 0``::

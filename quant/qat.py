@@ -51,7 +51,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pysim import STATE_BITS_RANGE, WEIGHT_BITS_RANGE
 from pysim.errors import InputError
+from pysim.util import check_int
 
 from .model import LayerQuant, SpikingMLP, fused_bptt
 
@@ -68,10 +70,8 @@ def _as_numpy(w: np.ndarray | Tensor) -> np.ndarray:
     return np.asarray(w, dtype=np.float64)
 
 
-def _check_bits(bits: int) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 16:
-        raise InputError(f"weight bits must be an integer between 2 and 16, not {bits!r}")
-    return int(bits)
+def _check_bits(bits: int, what: str = "the weight width") -> int:
+    return check_int(bits, *WEIGHT_BITS_RANGE, what, InputError.for_param("bits"))
 
 
 def _qrange(bits: int) -> tuple[int, int]:
@@ -87,8 +87,8 @@ def choose_scale(w: np.ndarray | Tensor, bits: int, method: str = "mse") -> floa
     """The per-layer weight scale ``s`` chosen by ``method`` (see the module docstring)."""
     bits = _check_bits(bits)
     if method not in QUANT_METHODS:
-        raise InputError(f"quantizer method must be one of {', '.join(QUANT_METHODS)}, "
-                         f"not {method!r}")
+        raise InputError(f"must be one of {', '.join(QUANT_METHODS)}, not {method!r}",
+                         param="method")
     a = _as_numpy(w)
     amax = float(np.abs(a).max()) if a.size else 0.0
     if amax == 0.0:
@@ -205,13 +205,17 @@ def calibrate(model: SpikingMLP, bits: Sequence[int], spikes: np.ndarray, *,
     -------
     (quant, choices) : the LayerQuant list (also set on ``model``) and the reasons.
     """
-    bits = [_check_bits(b) for b in bits]
+    bits = [_check_bits(b, "every width") for b in bits]
     n = len(model.linears)
     if len(bits) != n:
-        raise InputError(f"--bits: {len(bits)} widths given for a network of {n} layers")
+        raise InputError(f"{len(bits)} widths given for a network of {n} layers", param="bits")
     forced = [state_bits] * n if not isinstance(state_bits, (list, tuple)) else list(state_bits)
     if len(forced) != n:
-        raise InputError(f"--state-bits: {len(forced)} widths given for {n} layers")
+        raise InputError(f"{len(forced)} widths given for {n} layers", param="state_bits")
+    for v in forced:
+        if v is not None:
+            check_int(v, *STATE_BITS_RANGE, "every state width",
+                      InputError.for_param("state_bits"))
     quant = []
     for i, lin in enumerate(model.linears):
         s, th, clip = layer_scale(lin.weight, bits[i], model.threshold, method)

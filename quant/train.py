@@ -16,7 +16,6 @@ spikes from the encoding seed ``encoding_seed(cfg.seed, epoch)``; the test spike
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import math
@@ -35,8 +34,9 @@ from torch import Tensor
 from pysim.atomic import atomic_path
 from pysim.errors import InputError
 
-from .model import READOUTS, SpikingMLP, fused_bptt, parse_arch
-from .neurons import RESETS
+from . import encoding
+from .config import ENCODINGS, TrainConfig
+from .model import SpikingMLP, fused_bptt
 
 __all__ = [
     "ENCODINGS",
@@ -53,7 +53,6 @@ __all__ = [
     "train",
 ]
 
-ENCODINGS = ("rate", "deterministic")
 RUN_FORMAT = "spikeforge.run"
 
 
@@ -65,126 +64,18 @@ def encode(x: np.ndarray, timesteps: int, method: str = "rate", seed: int = 0,
     Delegates to :func:`quant.encoding.encode` (the project's one encoder, shared with
     the spike files the hardware consumes).
     """
-    try:
-        from .encoding import encode as _encode
-    except ModuleNotFoundError as exc:  # pragma: no cover - until quant.encoding lands
-        if exc.name != "quant.encoding":
-            raise
-        return _fallback_encode(x, timesteps, method, seed, gain)
-    return _encode(x, timesteps, method=method, seed=seed, gain=gain)
-
-
-def _fallback_encode(x: np.ndarray, timesteps: int, method: str, seed: int,
-                     gain: float) -> np.ndarray:  # pragma: no cover - temporary
-    p = np.clip(np.asarray(x, np.float32) * gain, 0.0, 1.0)
-    rng = np.random.default_rng(seed)
-    return (rng.random((p.shape[0], timesteps, p.shape[1]), dtype=np.float32)
-            < p[:, None, :]).astype(np.uint8)
+    return encoding.encode(x, timesteps, method=method, seed=seed, gain=gain)
 
 
 def iter_encoded(x: np.ndarray, y: np.ndarray, timesteps: int, method: str, seed: int,
                  batch_size: int, gain: float = 1.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(spikes uint8 (B, T, F), labels)`` batches in the order of ``x``."""
-    try:
-        from . import encoding
-    except ImportError:  # pragma: no cover - until quant.encoding lands
-        spikes = _fallback_encode(x, timesteps, method, seed, gain)
-        for i in range(0, len(y), batch_size):
-            yield spikes[i:i + batch_size], y[i:i + batch_size]
-        return
-    kw = {"gain": gain} if gain != 1.0 else {}
-    yield from encoding.iter_encoded(x, y, timesteps, method, seed, batch_size, **kw)
+    yield from encoding.iter_encoded(x, y, timesteps, method, seed, batch_size, gain=gain)
 
 
 def encoding_seed(seed: int, epoch: int) -> int:
     """Seed of the training spikes of ``epoch`` (fresh Bernoulli draws every epoch)."""
     return int(seed) * 1_000_003 + 7919 * (int(epoch) + 1)
-
-
-# ----------------------------------------------------------------------------- config
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (JSON round-trip with to/from_dict).
-
-    Attributes
-    ----------
-    dataset : "digits" or "mnist"; data_path : MNIST files (None: the fetch cache)
-    arch : layer sizes, e.g. "64-128-10" (the first must match the dataset)
-    timesteps : T; encoding : "rate" or "deterministic"; gain : encoder gain
-    epochs, batch_size, lr, weight_decay : Adam with a cosine learning-rate decay
-    seed : weights, data order and spikes
-    leak_shift : k (α = 1 - 2^-k) or None; reset : "zero"/"subtract"
-    readout : "spike_count"/"membrane"; bias : layers carry a bias
-    threshold, slope, surrogate, init_gain : neuron and initialization (see SpikingMLP)
-    threads : torch intra-op threads (None: :func:`auto_threads`)
-    limit_train, limit_test : keep only the first N samples (quick runs)
-    """
-
-    dataset: str = "digits"
-    arch: str = "64-128-10"
-    timesteps: int = 16
-    encoding: str = "rate"
-    gain: float = 1.0
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    seed: int = 0
-    leak_shift: int | None = 3
-    reset: str = "zero"
-    readout: str = "spike_count"
-    bias: bool = False
-    threshold: float = 1.0
-    slope: float = 5.0
-    surrogate: str = "fast_sigmoid"
-    init_gain: float = 2.0
-    threads: int | None = None
-    data_path: str | None = None
-    limit_train: int | None = None
-    limit_test: int | None = None
-    eval_batch_size: int = 512
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys are refused."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise InputError(f"train config: unknown field {unknown[0]!r}")
-        return cls(**d)
-
-    def validate(self) -> list[int]:
-        """Check every field; return the parsed layer sizes. Raises InputError (one line)."""
-        sizes = parse_arch(self.arch)
-        if self.dataset not in ("digits", "mnist"):
-            raise InputError(f"--dataset: unknown dataset {self.dataset!r}: choose one of "
-                             "digits, mnist")
-        for name, lo in (("timesteps", 1), ("epochs", 0), ("batch_size", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise InputError(f"--{name.replace('_', '-')}: must be an integer >= {lo}, "
-                                 f"not {v!r}")
-        if self.encoding not in ENCODINGS:
-            raise InputError(f"--encoding: must be one of {', '.join(ENCODINGS)}, "
-                             f"not {self.encoding!r}")
-        if self.reset not in RESETS:
-            raise InputError(f"--reset: must be one of {', '.join(RESETS)}, not {self.reset!r}")
-        if self.readout not in READOUTS:
-            raise InputError(f"--readout: must be one of {', '.join(READOUTS)}, "
-                             f"not {self.readout!r}")
-        if self.leak_shift is not None and (not isinstance(self.leak_shift, int)
-                                            or not 1 <= self.leak_shift <= 16):
-            raise InputError(f"--leak-shift: must be an integer 1..16 or none, "
-                             f"not {self.leak_shift!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise InputError(f"--lr: must be > 0, not {self.lr!r}")
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"--threads: must be >= 1, not {self.threads!r}")
-        return sizes
 
 
 # ----------------------------------------------------------------------------- results
@@ -283,8 +174,11 @@ def predict(model: SpikingMLP, spikes: np.ndarray | Tensor, batch_size: int = 51
 def _load_data(cfg: TrainConfig):
     from .data import load_dataset
 
-    return load_dataset(cfg.dataset, cfg.data_path, limit_train=cfg.limit_train,
-                        limit_test=cfg.limit_test)
+    try:
+        return load_dataset(cfg.dataset, cfg.data_path, limit_train=cfg.limit_train,
+                            limit_test=cfg.limit_test)
+    except InputError as exc:  # load_dataset's names -> this config's field names
+        raise exc.renamed({"name": "dataset", "path": "data_path"}) from None
 
 
 def _test_spikes(cfg: TrainConfig, ds) -> tuple[np.ndarray, np.ndarray]:
@@ -360,11 +254,11 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike[str], *, dataset=None,
     _set_threads(cfg.threads, sizes)
     ds = dataset if dataset is not None else _load_data(cfg)
     if ds.n_features != sizes[0]:
-        raise InputError(f"--arch: first size {sizes[0]} does not match dataset "
-                         f"{ds.name!r} ({ds.n_features} input features)")
+        raise InputError(f"first size {sizes[0]} does not match dataset "
+                         f"{ds.name!r} ({ds.n_features} input features)", param="arch")
     if ds.n_classes != sizes[-1]:
-        raise InputError(f"--arch: last size {sizes[-1]} does not match dataset "
-                         f"{ds.name!r} ({ds.n_classes} classes)")
+        raise InputError(f"last size {sizes[-1]} does not match dataset "
+                         f"{ds.name!r} ({ds.n_classes} classes)", param="arch")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)

@@ -3,8 +3,13 @@
 Each group of subcommands lives in its own module (``cmd_*.py``) exposing
 ``register(subparsers)``; a subcommand sets ``func`` (``args -> exit status``).
 
-Exit status (contract §4): 0 success; 1 a check that failed; 2 bad input or usage,
-with one line on stderr and no traceback.
+Exit status (docs/architecture.md, "Errors and exit statuses"): 0 success; 1 a check
+that failed; 2 bad input or usage, with one line on stderr and no traceback.
+
+Library errors name the library's parameter (``InputError(..., param="bits")``, see
+:mod:`pysim.errors`); :func:`main` shows it as the subcommand's option: ``foo_bar`` is
+``--foo-bar`` when the subcommand has that option, and :data:`PARAM_FLAGS` lists the
+parameters whose option is named differently.
 """
 from __future__ import annotations
 
@@ -12,12 +17,12 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from . import __version__
 from .errors import CheckFailed, InputError, UsageError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["PARAM_FLAGS", "build_parser", "main", "param_flags"]
 
 # Modules that add subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -30,6 +35,19 @@ COMMAND_MODULES = (
     "spikeforge.cmd_estimate",  # estimate
     "spikeforge.cmd_flow",      # flow
 )
+
+# subcommand -> library parameter -> option, where the option's name is not the
+# parameter's (``foo_bar`` -> ``--foo-bar`` needs no entry). None: the subcommand names
+# its parameters itself (the flow shows config keys), no translation here.
+PARAM_FLAGS: dict[str, dict[str, str] | None] = {
+    "train": {"data_path": "--data"},
+    "quantize": {"method": "--quantizer"},
+    "hessian": {"methods": "--method", "max_probes": "--probes", "rel_tol": "--tol"},
+    "data info": {"name": "dataset", "path": "--data"},
+    "data encode": {"name": "dataset", "path": "--data", "limit_test": "--limit",
+                    "limit_train": "--limit"},
+    "flow": None,
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,14 +69,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"spikeforge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for modname in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name == modname:  # that stage's commands are not installed yet
-                continue
-            raise
-        mod.register(sub)
+        importlib.import_module(modname).register(sub)
+    for name, leaf in _leaf_parsers(sub):
+        leaf.set_defaults(param_flags=param_flags(leaf, PARAM_FLAGS.get(name, {})))
     return parser
+
+
+def _leaf_parsers(sub: argparse._SubParsersAction, prefix: str = ""
+                  ) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """``("data encode", parser)`` for every subcommand that runs something."""
+    for name, p in sub.choices.items():
+        nested = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            for n in nested:
+                yield from _leaf_parsers(n, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", p
+
+
+def param_flags(parser: argparse.ArgumentParser, explicit: dict[str, str] | None
+                ) -> dict[str, str]:
+    """Library parameter -> option of one subcommand.
+
+    Every option ``--foo-bar`` (argparse ``dest`` ``foo_bar``) stands for the parameter
+    ``foo_bar``; ``explicit`` adds or overrides entries (a parameter shown as another
+    option, or as a positional argument's name). ``explicit=None``: no translation.
+    """
+    if explicit is None:
+        return {}
+    flags = {}
+    for action in parser._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs and action.dest not in ("help", "version"):
+            flags[action.dest] = max(longs, key=len)
+    return {**flags, **explicit}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # samples); passive waiting removes that. Set before any command loads torch (none
     # does at import time); a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    args = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -77,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = args.func(args)
         return int(status or 0)
     except InputError as exc:
+        exc = exc.renamed(getattr(args, "param_flags", None) or {})
         print(f"spikeforge: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except CheckFailed as exc:

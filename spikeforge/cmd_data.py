@@ -5,12 +5,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from quant.config import DATASETS as _DATASETS
+from quant.config import ENCODINGS as _METHODS
+
 from .output import emit, format_table
 
 __all__ = ["register", "run_encode", "run_fetch", "run_info"]
-
-_DATASETS = ("digits", "mnist")
-_METHODS = ("rate", "deterministic")
 
 
 def _positive_int(text: str) -> int:
@@ -91,8 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = actions.add_parser(
         "encode", help="encode a dataset split as an input spike file",
-        description="Encode a split of a dataset as spike trains and write a contract "
-                    "spike file (.npz with spikes uint8 (N, T, F) and labels). 'rate' is a "
+        description="Encode a split of a dataset as spike trains and write a spike "
+                    "file (docs/manifest.md; .npz with spikes uint8 (N, T, F) and labels). 'rate' is a "
                     "Bernoulli code with p = clip(gain*x, 0, 1), one random stream per "
                     "sample; 'deterministic' a sigma-delta code firing round(p*T) times. "
                     "See docs/data.md for the exact definitions.",

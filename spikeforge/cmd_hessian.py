@@ -5,10 +5,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from quant.config import AllocateConfig, HessianConfig
+
 from .output import emit, format_table
 
-__all__ = ["parse_candidates", "register", "run_allocate", "run_hessian"]
+__all__ = ["register", "run_allocate", "run_hessian"]
+
+_H, _A = HessianConfig(), AllocateConfig()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,17 +26,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run", type=Path, help="run directory written by 'spikeforge train'")
-    p.add_argument("--method", default="hutchinson",
+    p.add_argument("--method", default=_H.method,
                    choices=("hutchinson", "gauss_newton", "fisher", "both"),
-                   help="estimator (default hutchinson; 'both' runs the two)")
-    p.add_argument("--probes", type=int, default=200, help="probe cap (default 200)")
-    p.add_argument("--min-probes", type=int, default=16, help="probes before the "
-                   "stopping rule applies (default 16)")
-    p.add_argument("--samples", type=int, default=512,
-                   help="training samples the loss is averaged over (default 512)")
-    p.add_argument("--tol", type=float, default=0.05,
-                   help="stop when every layer's stderr/|trace| < TOL (default 0.05)")
-    p.add_argument("--seed", type=int, default=0, help="probe seed (default 0)")
+                   help=f"estimator ('both' runs the two; default {_H.method})")
+    p.add_argument("--probes", type=int, default=_H.probes,
+                   help=f"probe cap (default {_H.probes})")
+    p.add_argument("--min-probes", type=int, default=_H.min_probes, help="probes before the "
+                   f"stopping rule applies (default {_H.min_probes})")
+    p.add_argument("--samples", type=int, default=_H.samples,
+                   help=f"training samples the loss is averaged over (default {_H.samples})")
+    p.add_argument("--tol", type=float, default=_H.tol,
+                   help=f"stop when every layer's stderr/|trace| < TOL (default {_H.tol})")
+    p.add_argument("--seed", type=int, default=_H.seed, help=f"probe seed (default {_H.seed})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_hessian)
 
@@ -53,64 +57,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--avg-bits", type=float, help="average bits per weight")
     g.add_argument("--budget-bits", type=int, help="total weight memory in bits")
-    p.add_argument("--candidates", default="2,3,4,5,6,7,8",
-                   help="candidate widths, comma-separated (default 2,3,4,5,6,7,8)")
-    p.add_argument("--method", default="auto",
-                   help="sensitivity source: auto (default: Hutchinson traces when every "
-                        "layer's is positive and significant, else Gauss-Newton), hutchinson, "
+    cands = ",".join(map(str, _A.candidates))
+    p.add_argument("--candidates", default=cands,
+                   help=f"candidate widths, comma-separated (default {cands})")
+    p.add_argument("--method", default=_A.method,
+                   help="sensitivity source: auto (Hutchinson traces when every layer's is "
+                        "positive and significant, else Gauss-Newton), hutchinson, "
                         "gauss_newton, or measured (Ω = measured training-loss increase with "
-                        "only that layer quantized, cached in RUN/sensitivity.json)")
+                        "only that layer quantized, cached in RUN/sensitivity.json); "
+                        f"default {_A.method}")
     p.add_argument("--samples", type=int, default=None,
-                   help="training samples for traces computed here (default 256) or the "
-                        "measured Ω (default 512)")
+                   help="training samples for traces computed here (default "
+                        f"{_A.trace_samples}) or the measured Ω (default "
+                        f"{_A.measured_samples})")
     p.add_argument("--pareto", default=None,
                    help="also sweep these average-bit budgets, e.g. 2,2.5,3,4")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_allocate)
 
 
-def parse_candidates(text: str) -> tuple[int, ...]:
-    """Parse ``"2,3,4"`` into ``(2, 3, 4)``; InputError (one line) when malformed."""
-    try:
-        vals = tuple(sorted({int(t) for t in text.split(",") if t.strip()}))
-    except ValueError:
-        raise InputError(f"--candidates: {text!r} is not a comma-separated list of widths"
-                         ) from None
-    if not vals or any(not 2 <= v <= 16 for v in vals):
-        raise InputError(f"--candidates: widths must be integers in 2..16, not {text!r}")
-    return vals
-
-
-def _parse_floats(text: str, opt: str) -> list[float]:
-    try:
-        vals = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise InputError(f"{opt}: {text!r} is not a comma-separated list of numbers") from None
-    if not vals:
-        raise InputError(f"{opt}: empty list")
-    return vals
-
-
-def _check_run(path: Path) -> None:
-    if not path.is_dir():
-        raise InputError(f"{path}: no such run directory (make one with spikeforge train)")
-
-
 def run_hessian(args: argparse.Namespace) -> int:
     """Estimate the traces, write RUN/hessian.json, print the table."""
-    _check_run(args.run)
-    if args.probes < 2 or args.min_probes < 2:
-        raise InputError("--probes and --min-probes must be >= 2")
-    if not args.tol > 0:
-        raise InputError(f"--tol must be > 0, not {args.tol}")
-    if args.samples < 2:
-        raise InputError(f"--samples must be >= 2, not {args.samples}")
     from quant.hessian import traces_for_run
 
-    methods = ("hutchinson", "gauss_newton") if args.method == "both" else (args.method,)
-    res = traces_for_run(args.run, methods, samples=args.samples, max_probes=args.probes,
-                         min_probes=min(args.min_probes, args.probes), rel_tol=args.tol,
-                         seed=args.seed, recompute=True, progress=not args.json)
+    res = traces_for_run(args.run, args.method, samples=args.samples, max_probes=args.probes,
+                         min_probes=args.min_probes, rel_tol=args.tol, seed=args.seed,
+                         recompute=True, progress=not args.json)
     rows = []
     data: dict[str, Any] = {"run": str(args.run), "file": str(args.run / "hessian.json"),
                             "samples": args.samples, "methods": {}}
@@ -135,16 +107,15 @@ def run_hessian(args: argparse.Namespace) -> int:
 
 def run_allocate(args: argparse.Namespace) -> int:
     """Solve the allocation (and an optional Pareto sweep) and print it."""
-    _check_run(args.run)
-    cands = parse_candidates(args.candidates)
-    sweep = _parse_floats(args.pareto, "--pareto") if args.pareto else []
-    from quant.allocate import METHODS, allocate, allocate_for_run, budget_from_avg_bits
+    from .config import parse_float_list, parse_int_list
 
-    if args.method not in METHODS:
-        raise InputError(f"--method must be one of {', '.join(METHODS)}, not {args.method!r}")
-    if args.samples is not None and args.samples < 2:
-        raise InputError(f"--samples must be >= 2, not {args.samples}")
-    samples = args.samples or (512 if args.method == "measured" else 256)
+    cands = tuple(sorted(set(parse_int_list(args.candidates, "--candidates"))))
+    sweep = parse_float_list(args.pareto, "--pareto") if args.pareto else []
+    from quant.allocate import allocate, allocate_for_run, budget_from_avg_bits
+
+    samples = args.samples
+    if samples is None:
+        samples = _A.measured_samples if args.method == "measured" else _A.trace_samples
     alloc = allocate_for_run(args.run, avg_bits=args.avg_bits, budget_bits=args.budget_bits,
                              candidates=cands, method=args.method, samples=samples,
                              progress=not args.json)

@@ -5,10 +5,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from quant.config import ENCODINGS, READOUTS, RESETS, QuantizeConfig, TrainConfig
+
 from .output import emit, format_table
 
 __all__ = ["register"]
+
+_T, _Q = TrainConfig(), QuantizeConfig()
 
 
 def _leak(value: str) -> int | None:
@@ -36,25 +39,36 @@ def register(sub: argparse._SubParsersAction) -> None:
                "-o runs/digits/train",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dataset", default="digits", help="digits (built in) or mnist")
-    p.add_argument("--data", default=None, help="MNIST files (directory of IDX files or .npz); "
-                   "default: the 'spikeforge data fetch mnist' cache")
-    p.add_argument("--arch", default="64-128-10", help="layer sizes, e.g. 784-400-200-10")
-    p.add_argument("--timesteps", "-T", type=int, default=16, help="time steps per sample")
-    p.add_argument("--encoding", default="rate", help="rate (Bernoulli) or deterministic")
-    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--leak-shift", type=_leak, default=3,
-                   help="k of the leak alpha = 1 - 2^-k, or 'none' (default 3)")
-    p.add_argument("--reset", default="zero", help="zero or subtract")
-    p.add_argument("--readout", default="spike_count", help="spike_count or membrane")
-    p.add_argument("--bias", action="store_true", help="give each layer a bias")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
-    p.add_argument("--limit-train", type=int, default=None, help="use the first N training "
-                   "samples only")
-    p.add_argument("--limit-test", type=int, default=None, help="use the first N test samples")
+    p.add_argument("--dataset", default=_T.dataset, help="digits (built in) or mnist")
+    p.add_argument("--data", default=_T.data_path, help="MNIST files (directory of IDX files "
+                   "or .npz); default: the 'spikeforge data fetch mnist' cache")
+    p.add_argument("--arch", default=_T.arch, help="layer sizes, e.g. 784-400-200-10 "
+                   f"(default {_T.arch})")
+    p.add_argument("--timesteps", "-T", type=int, default=_T.timesteps,
+                   help=f"time steps per sample (default {_T.timesteps})")
+    p.add_argument("--encoding", default=_T.encoding,
+                   help=f"{' or '.join(ENCODINGS)} (default {_T.encoding})")
+    p.add_argument("--epochs", type=int, default=_T.epochs,
+                   help=f"training epochs (default {_T.epochs})")
+    p.add_argument("--batch-size", type=int, default=_T.batch_size,
+                   help=f"(default {_T.batch_size})")
+    p.add_argument("--lr", type=float, default=_T.lr,
+                   help=f"Adam learning rate (default {_T.lr:g})")
+    p.add_argument("--seed", type=int, default=_T.seed, help=f"(default {_T.seed})")
+    p.add_argument("--leak-shift", type=_leak, default=_T.leak_shift,
+                   help=f"k of the leak alpha = 1 - 2^-k, or 'none' (default {_T.leak_shift})")
+    p.add_argument("--reset", default=_T.reset,
+                   help=f"{' or '.join(RESETS)} (default {_T.reset})")
+    p.add_argument("--readout", default=_T.readout,
+                   help=f"{' or '.join(READOUTS)} (default {_T.readout})")
+    p.add_argument("--bias", action="store_true", default=_T.bias,
+                   help="give each layer a bias")
+    p.add_argument("--threads", type=int, default=_T.threads,
+                   help="torch threads (default: 1 for small layers, else torch's)")
+    p.add_argument("--limit-train", type=int, default=_T.limit_train,
+                   help="use the first N training samples only")
+    p.add_argument("--limit-test", type=int, default=_T.limit_test,
+                   help="use the first N test samples")
     p.add_argument("-o", "--output", type=Path, required=True, help="run directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -78,17 +92,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="average weight bits budget (Hessian allocation)")
     g.add_argument("--budget-bits", type=int, default=None,
                    help="total weight-memory budget in bits (Hessian allocation)")
-    p.add_argument("--policy", default="auto",
-                   help="sensitivity source of the budget allocation: auto (default), "
-                        "hutchinson, gauss_newton or measured (see 'spikeforge allocate')")
-    p.add_argument("--epochs", type=int, default=3, help="QAT epochs (default 3; 0: PTQ)")
-    p.add_argument("--lr", type=float, default=5e-4, help="QAT learning rate")
-    p.add_argument("--quantizer", default="mse", help="scale method: mse (default), max, mean")
+    p.add_argument("--policy", default=_Q.policy,
+                   help="sensitivity source of the budget allocation: auto, hutchinson, "
+                        "gauss_newton or measured (see 'spikeforge allocate'; "
+                        f"default {_Q.policy})")
+    p.add_argument("--epochs", type=int, default=_Q.epochs,
+                   help=f"QAT epochs (default {_Q.epochs}; 0: PTQ)")
+    p.add_argument("--lr", type=float, default=_Q.lr,
+                   help=f"QAT learning rate (default {_Q.lr:g})")
+    p.add_argument("--quantizer", default=_Q.method,
+                   help=f"scale method: mse, max or mean (default {_Q.method})")
     p.add_argument("--state-bits", default=None,
                    help="force membrane widths (one value or per layer); default: measured")
-    p.add_argument("--headroom", type=int, default=1, help="extra state bits (default 1)")
-    p.add_argument("--calib-samples", type=int, default=2048,
-                   help="training samples for the state-range measurement")
+    p.add_argument("--headroom", type=int, default=_Q.headroom,
+                   help=f"extra state bits (default {_Q.headroom})")
+    p.add_argument("--calib-samples", type=int, default=_Q.calib_samples,
+                   help="training samples for the state-range measurement "
+                        f"(default {_Q.calib_samples})")
     p.add_argument("-o", "--output", type=Path, required=True, help="manifest directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -97,7 +117,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train and write the run directory."""
-    from quant.train import TrainConfig, train
+    from quant.train import train
 
     cfg = TrainConfig(
         dataset=args.dataset, arch=args.arch, timesteps=args.timesteps, encoding=args.encoding,
@@ -121,16 +141,13 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _state_bits(value: str | None) -> list[int | None] | int | None:
+def _widths(value: str | None, what: str) -> list[int] | int | None:
+    """``"4"`` -> 4 (every layer), ``"4,3"`` -> [4, 3]; the library checks the values."""
     if value is None:
         return None
-    try:
-        vals = [int(v) for v in value.split(",")]
-    except ValueError:
-        raise InputError(f"--state-bits: {value!r} is not an integer or a comma-separated "
-                         "list of integers") from None
-    if any(not 2 <= v <= 24 for v in vals):
-        raise InputError(f"--state-bits: widths must be 2..24, not {value!r}")
+    from .config import parse_int_list
+
+    vals = parse_int_list(value, what)
     return vals[0] if len(vals) == 1 else vals
 
 
@@ -138,12 +155,10 @@ def run_quantize(args: argparse.Namespace) -> int:
     """Quantize a run and write the manifest + test spikes."""
     from quant.export import quantize_run
 
-    if args.epochs < 0:
-        raise InputError(f"--epochs: must be >= 0, not {args.epochs}")
     res = quantize_run(
-        args.run, args.output, bits=args.bits, avg_bits=args.avg_bits,
+        args.run, args.output, bits=_widths(args.bits, "--bits"), avg_bits=args.avg_bits,
         budget_bits=args.budget_bits, epochs=args.epochs, lr=args.lr, method=args.quantizer,
-        headroom=args.headroom, state_bits=_state_bits(args.state_bits),
+        headroom=args.headroom, state_bits=_widths(args.state_bits, "--state-bits"),
         calib_samples=args.calib_samples, progress=not args.quiet, policy=args.policy,
     )
     net = res.net

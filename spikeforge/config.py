@@ -15,56 +15,71 @@ from pathlib import Path
 from typing import Any
 
 from pysim.errors import InputError
+from pysim.util import is_int
+from quant.config import AllocateConfig, HessianConfig, QuantizeConfig, TrainConfig
+
+from .pareto import ParetoConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DEFAULTS", "OPTIONAL", "config_to_toml", "load_config", "merge_overrides", "parse_set"]
+__all__ = ["DEFAULTS", "OPTIONAL", "config_to_toml", "load_config", "merge_overrides",
+           "parse_float_list", "parse_int_list", "parse_set"]
+
+_T, _H, _A, _Q, _P = (TrainConfig(), HessianConfig(), AllocateConfig(), QuantizeConfig(),
+                      ParetoConfig())
+
+
+def _none(value: Any) -> Any:
+    return "none" if value is None else value
+
 
 # section -> key -> default. Comments become the documented reference (docs/flow.md).
+# The values come from the library's defaults (quant.config, spikeforge.pareto), the
+# one source the command line reads too.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "train": {  # quant.train.TrainConfig
-        "dataset": "digits",
-        "data_path": "none",
-        "arch": "64-128-10",
-        "timesteps": 16,
-        "encoding": "rate",
-        "gain": 1.0,
-        "epochs": 30,
-        "batch_size": 32,
-        "lr": 2e-3,
-        "seed": 0,
-        "leak_shift": 3,
-        "reset": "zero",
-        "readout": "spike_count",
-        "bias": False,
-        "threads": "none",
-        "limit_train": "none",
-        "limit_test": "none",
+        "dataset": _T.dataset,
+        "data_path": _none(_T.data_path),
+        "arch": _T.arch,
+        "timesteps": _T.timesteps,
+        "encoding": _T.encoding,
+        "gain": _T.gain,
+        "epochs": _T.epochs,
+        "batch_size": _T.batch_size,
+        "lr": _T.lr,
+        "seed": _T.seed,
+        "leak_shift": _none(_T.leak_shift),
+        "reset": _T.reset,
+        "readout": _T.readout,
+        "bias": _T.bias,
+        "threads": _none(_T.threads),
+        "limit_train": _none(_T.limit_train),
+        "limit_test": _none(_T.limit_test),
     },
     "hessian": {
-        "method": "both",         # hutchinson | gauss_newton | both
-        "probes": 200,            # probe cap
-        "min_probes": 16,
-        "tol": 0.05,              # stop when every layer's stderr/|trace| < tol
-        "samples": 512,           # training samples the loss is averaged over
-        "seed": 0,
+        "method": _H.method,            # hutchinson | gauss_newton | both
+        "probes": _H.probes,            # probe cap
+        "min_probes": _H.min_probes,
+        "tol": _H.tol,                  # stop when every layer's stderr/|trace| < tol
+        "samples": _H.samples,          # training samples the loss is averaged over
+        "seed": _H.seed,
     },
     "quantize": {
-        "avg_bits": 3.0,          # weight-memory budget as average bits per weight
-        "budget_bits": "none",    # or a total weight-bit budget (overrides avg_bits)
-        "bits": "none",           # or fixed widths "4,3,2" (skips the allocation)
-        "candidates": [2, 3, 4, 5, 6, 7, 8],
-        "policy": "auto",         # Ω source: auto | hutchinson | gauss_newton | measured
-        "epochs": 5,              # quantization-aware fine-tuning epochs
+        "avg_bits": _Q.avg_bits,        # weight-memory budget as average bits per weight
+        "budget_bits": "none",          # or a total weight-bit budget (overrides avg_bits)
+        "bits": "none",                 # or fixed widths "4,3,2" (skips the allocation)
+        "candidates": list(_A.candidates),
+        "policy": _Q.policy,            # Ω source: auto | hutchinson | gauss_newton | measured
+        "epochs": _Q.epochs,            # quantization-aware fine-tuning epochs
     },
     "pareto": {
-        "avg_bits": [2.0, 2.5, 3.0, 4.0, 6.0],  # budgets for the Hessian/random/reversed sweep
-        "uniform_bits": [2, 3, 4, 6, 8],
-        "random_seeds": 3,
-        "epochs": 2,              # fine-tuning epochs per Pareto point (0: post-training)
+        "avg_bits": list(_P.avg_bits),  # budgets for the Hessian/random/reversed sweep
+        "uniform_bits": list(_P.uniform_bits),
+        "random_seeds": _P.random_seeds,
+        "epochs": _P.epochs,            # fine-tuning epochs per Pareto point (0: post-training)
     },
     "verify": {
         "samples": 100,           # test samples simulated in Verilator
@@ -96,7 +111,45 @@ CHOICES = {
     ("verify", "simulator"): ("verilator", "icarus"),
 }
 # Keys whose value may be a string even though the default is not (or vice versa).
-_STRING_OK = {("quantize", "bits"), ("verify", "lanes"), ("train", "data_path")}
+_STRING_OK = {("verify", "lanes"), ("train", "data_path")}
+# Keys holding a list of integers that may also be written as "4,3,2" or a single 4.
+_INT_LISTS = {("quantize", "bits")}
+
+
+def parse_int_list(text: str, what: str) -> list[int]:
+    """Parse ``"4,3,2"`` into ``[4, 3, 2]``: the one parser of integer lists.
+
+    Used for command-line flags (``--bits``, ``--candidates``, ``--state-bits``) and
+    config keys (``quantize.bits``); ``what`` names the flag or key in the one-line
+    InputError. Only the syntax is checked here: the library validates the values.
+    """
+    return _parse_list(text, what, int, "integers like 4,3,2")
+
+
+def parse_float_list(text: str, what: str) -> list[float]:
+    """Parse ``"2,2.5,3"`` into ``[2.0, 2.5, 3.0]`` (see :func:`parse_int_list`)."""
+    return _parse_list(text, what, float, "numbers")
+
+
+def _parse_list(text: str, what: str, kind: type, noun: str) -> list[Any]:
+    try:
+        vals = [kind(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        raise InputError(f"{text!r} is not a comma-separated list of {noun}",
+                         param=what) from None
+    if not vals:
+        raise InputError(f"{text!r} is an empty list", param=what)
+    return vals
+
+
+def _int_list(where: str, value: Any) -> list[int]:
+    if isinstance(value, str):
+        return parse_int_list(value, where)
+    items = value if isinstance(value, list) else [value]
+    if not items or any(not is_int(v) for v in items):
+        raise InputError(f"must be an integer, a list of integers or a string like "
+                         f"\"4,3,2\", not {value!r}", param=where)
+    return list(items)
 
 
 def _where(section: str, key: str | None = None) -> str:
@@ -114,6 +167,8 @@ def _coerce(section: str, key: str, value: Any) -> Any:
         if (section, key) in OPTIONAL:
             return None
         raise InputError(f"{where}: may not be none")
+    if (section, key) in _INT_LISTS:
+        return _int_list(where, value)
     if (section, key) in _STRING_OK and isinstance(value, (str, int)) and not isinstance(
             value, bool):
         return value
@@ -123,7 +178,7 @@ def _coerce(section: str, key: str, value: Any) -> Any:
         return value
     if isinstance(default, int) or (default == "none" and (section, key) in OPTIONAL
                                      and not (section, key) in _STRING_OK):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_int(value):
             raise InputError(f"{where}: must be an integer, not {value!r}")
         if value < 0:
             raise InputError(f"{where}: must be >= 0, not {value}")

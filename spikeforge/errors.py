@@ -1,4 +1,5 @@
-"""Exceptions the CLI maps to exit statuses (contract §4); defined in :mod:`pysim.errors`."""
+"""Exceptions the CLI maps to exit statuses (docs/architecture.md, "Errors and exit
+statuses"); defined in :mod:`pysim.errors`."""
 from __future__ import annotations
 
 from pysim.errors import CheckFailed, InputError, ManifestError, ToolMissing

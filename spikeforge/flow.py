@@ -29,11 +29,12 @@ import numpy as np
 
 from pysim import atomic_path, load_network, load_spikes, simulate
 from pysim.errors import CheckFailed, InputError
+from pysim.util import to_jsonable
 
-from .config import config_to_toml
-from .output import to_jsonable
+from .config import DEFAULTS, config_to_toml
 
-__all__ = ["CODE_DEPS", "FLOW_VERSION", "STAGES", "Flow", "StageRecord", "code_fingerprint"]
+__all__ = ["CODE_DEPS", "FLOW_VERSION", "STAGES", "STAGE_PARAMS", "Flow", "StageRecord",
+           "code_fingerprint"]
 
 FLOW_VERSION = 1
 
@@ -51,6 +52,27 @@ STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "verify": (("verify.samples", "verify.simulator"), ("generate",), ("verify.json",)),
     "estimate": (("estimate",), ("generate",), ("estimate/estimate.json",)),
     "report": ((), ("golden", "pareto", "verify", "estimate"), ("report.md",)),
+}
+
+# stage -> library parameter -> the config key it comes from. An InputError a stage
+# raises with one of these parameters (``InputError(..., param="bits")``) is shown as
+# ``config key 'quantize.bits': ...`` (see pysim.errors).
+STAGE_PARAMS: dict[str, dict[str, str]] = {
+    "train": {**{k: f"train.{k}" for k in DEFAULTS["train"]},
+              "name": "train.dataset", "path": "train.data_path"},
+    "hessian": {"methods": "hessian.method", "method": "hessian.method",
+                "samples": "hessian.samples", "max_probes": "hessian.probes",
+                "min_probes": "hessian.min_probes", "rel_tol": "hessian.tol",
+                "seed": "hessian.seed"},
+    "allocate": {"bits": "quantize.bits", "avg_bits": "quantize.avg_bits",
+                 "budget_bits": "quantize.budget_bits", "candidates": "quantize.candidates",
+                 "method": "quantize.policy", "policy": "quantize.policy",
+                 "samples": "hessian.samples", "max_probes": "hessian.probes"},
+    "quantize": {"bits": "quantize.bits", "epochs": "quantize.epochs",
+                 "policy": "quantize.policy"},
+    "pareto": {"avg_bits": "pareto.avg_bits", "uniform_bits": "pareto.uniform_bits",
+               "random_seeds": "pareto.random_seeds", "epochs": "pareto.epochs",
+               "candidates": "quantize.candidates", "policy": "quantize.policy"},
 }
 
 # Stages whose outputs depend on code beyond their config: the packages whose sources
@@ -174,7 +196,7 @@ class Flow:
             else:
                 self._log(f"[{name}] running ...")
                 t0 = time.perf_counter()
-                summary = getattr(self, f"_stage_{name}")()
+                summary = self._run_stage(name)
                 seconds = time.perf_counter() - t0
                 rec = StageRecord(name, "ran", seconds, summary or {})
                 state["stages"][name] = {"key": key, "seconds": seconds,
@@ -183,6 +205,17 @@ class Flow:
                 self._log(f"[{name}] done in {seconds:.1f} s")
             self.records.append(rec)
         return self.records
+
+    def _run_stage(self, name: str) -> dict[str, Any]:
+        """Run one stage; its InputErrors name the config key a bad value came from."""
+        try:
+            return getattr(self, f"_stage_{name}")()
+        except InputError as exc:
+            keys = {p: f"config key '{k}'" for p, k in STAGE_PARAMS.get(name, {}).items()}
+            shown = exc.renamed(keys)
+            if shown is exc:
+                raise
+            raise shown from None
 
     def _closure(self, stages: list[str]) -> list[str]:
         need: set[str] = set()
@@ -201,26 +234,21 @@ class Flow:
 
     # ------------------------------------------------------------------ stages
     def _train_config(self):
-        from quant.train import TrainConfig
-        c = dict(self.config["train"])
-        return TrainConfig.from_dict(c)
+        from quant.config import TrainConfig
+        return TrainConfig.from_dict(dict(self.config["train"]))
 
     def _stage_train(self) -> dict[str, Any]:
         from quant.train import train
         cfg = self._train_config()
         cfg.validate()
         result = train(cfg, self.run / "train", progress=self.progress)
-        info = _read_json(self.run / "train" / "run.json")
-        return {"float_accuracy": info.get("test_accuracy", getattr(result, "test_accuracy",
-                                                                      None)),
-                "epochs": cfg.epochs, "arch": cfg.arch}
+        return {"float_accuracy": result.test_accuracy, "epochs": cfg.epochs, "arch": cfg.arch}
 
     def _stage_hessian(self) -> dict[str, Any]:
         from quant.hessian import traces_for_run
         h = self.config["hessian"]
-        methods = ("hutchinson", "gauss_newton") if h["method"] == "both" else (h["method"],)
-        res = traces_for_run(self.run / "train", methods, samples=h["samples"],
-                             max_probes=h["probes"], min_probes=min(h["min_probes"], h["probes"]),
+        res = traces_for_run(self.run / "train", h["method"], samples=h["samples"],
+                             max_probes=h["probes"], min_probes=h["min_probes"],
                              rel_tol=h["tol"], seed=h["seed"], recompute=True,
                              progress=self.progress)
         return {"methods": {m: [t.as_dict() for t in ts] for m, ts in res.items()}}
@@ -229,13 +257,11 @@ class Flow:
         from quant.allocate import allocate_for_run
         q = self.config["quantize"]
         if q["bits"] is not None:
-            from quant.model import parse_arch
-            bits = [int(b) for b in str(q["bits"]).split(",")]
+            from quant.config import parse_arch
+            from quant.export import check_bits
             n_layers = len(parse_arch(self.config["train"]["arch"])) - 1
-            if len(bits) != n_layers:
-                raise InputError(f"config key 'quantize.bits': {len(bits)} widths for "
-                                 f"{n_layers} layers")
-            alloc = {"kind": "fixed", "bits": bits, "source": "quantize.bits"}
+            alloc = {"kind": "fixed", "bits": check_bits(q["bits"], n_layers),
+                     "source": "quantize.bits"}
         else:
             a = allocate_for_run(
                 self.run / "train", avg_bits=None if q["budget_bits"] else q["avg_bits"],
@@ -254,12 +280,22 @@ class Flow:
         return res.as_dict()
 
     def _stage_golden(self) -> dict[str, Any]:
-        """torch integer mode == golden model on every spike and prediction of the test set."""
-        from quant.export import integer_mode_check
+        """The golden model's test accuracy and the paired float-vs-quantized test.
+
+        Torch integer mode == golden model on every spike and prediction of the test set
+        is the quantize stage's check (``quantize_run`` makes it and refuses to write a
+        manifest that fails it); this stage reads what quantize recorded (the manifest's
+        ``meta["integer_check"]``, written by ``quantize_run``) instead of running it
+        again, and computes only what is new: the golden model's accuracy on
+        ``net/test_spikes.npz`` and the exact McNemar test of float vs quantized on the
+        same samples.
+        """
         net = load_network(self.run / "net")
+        check = net.meta.get("integer_check")
+        if not isinstance(check, dict) or "mismatches" not in check:
+            raise InputError(f"{self.run / 'net'}: the manifest records no integer-mode "
+                             "check (meta 'integer_check'); run the quantize stage again")
         data = load_spikes(self.run / "net" / "test_spikes.npz", net)
-        check = dict(integer_mode_check(None, net, data.spikes))
-        check.pop("predictions", None)
         preds = simulate(net, data.spikes).predictions
         summary = {**check, "golden_accuracy": None}
         if data.labels is not None:

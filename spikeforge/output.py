@@ -7,28 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+from pysim.util import to_jsonable
 
-__all__ = ["emit", "format_table", "to_jsonable"]
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert NumPy scalars/arrays and paths inside ``obj`` to plain JSON types."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if hasattr(obj, "__fspath__"):
-        return str(obj)
-    return obj
+__all__ = ["emit", "format_table"]
 
 
 def emit(args: argparse.Namespace, summary: str, data: dict[str, Any]) -> None:

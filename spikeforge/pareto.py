@@ -16,18 +16,47 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-__all__ = ["pareto_allocations", "pareto_sweep"]
+from pysim.errors import InputError
+from quant.config import AllocateConfig
+
+__all__ = ["ParetoConfig", "pareto_allocations", "pareto_sweep"]
+
+_A = AllocateConfig()
 
 
-def pareto_allocations(run_dir: str | os.PathLike[str], *, avg_bits: Sequence[float],
-                       uniform_bits: Sequence[int], random_seeds: int,
-                       candidates: Sequence[int], policy: str = "auto",
+@dataclass(frozen=True)
+class ParetoConfig:
+    """Defaults of the sweep (the flow's ``[pareto]`` section).
+
+    Attributes
+    ----------
+    avg_bits : budgets (average bits per weight) of the Hessian/random/reversed points
+    uniform_bits : widths of the uniform points
+    random_seeds : random allocations per budget
+    epochs : fine-tuning epochs per point (0: post-training quantization)
+    """
+
+    avg_bits: tuple[float, ...] = (2.0, 2.5, 3.0, 4.0, 6.0)
+    uniform_bits: tuple[int, ...] = (2, 3, 4, 6, 8)
+    random_seeds: int = 3
+    epochs: int = 2
+
+
+_P = ParetoConfig()
+
+
+def pareto_allocations(run_dir: str | os.PathLike[str], *,
+                       avg_bits: Sequence[float] = _P.avg_bits,
+                       uniform_bits: Sequence[int] = _P.uniform_bits,
+                       random_seeds: int = _P.random_seeds,
+                       candidates: Sequence[int] = _A.candidates, policy: str = _A.method,
                        progress: bool = True) -> list[Any]:
     """The allocations of the sweep (``quant.allocate.Allocation`` objects, kind set)."""
     from quant.allocate import (
@@ -40,8 +69,11 @@ def pareto_allocations(run_dir: str | os.PathLike[str], *, avg_bits: Sequence[fl
     )
 
     cands = tuple(int(c) for c in candidates)
-    base = allocate_for_run(run_dir, avg_bits=float(max(avg_bits)), candidates=cands,
-                            method=policy, progress=progress)
+    try:
+        base = allocate_for_run(run_dir, avg_bits=float(max(avg_bits)), candidates=cands,
+                                method=policy, progress=progress)
+    except InputError as exc:  # allocate_for_run's "method" is this sweep's "policy"
+        raise exc.renamed({"method": "policy"}) from None
     omega, n = np.asarray(base.omega), list(base.n_params)
     if "traces" in base.meta:  # Ω = (trace/n) · E
         per_param = np.array([t["trace"] / t["n_params"] for t in base.meta["traces"]])
@@ -71,9 +103,10 @@ def pareto_allocations(run_dir: str | os.PathLike[str], *, avg_bits: Sequence[fl
     return out
 
 
-def pareto_sweep(run_dir: str | os.PathLike[str], *, avg_bits: Sequence[float],
-                 uniform_bits: Sequence[int], random_seeds: int = 3, epochs: int = 1,
-                 candidates: Sequence[int] = (2, 3, 4, 5, 6, 7, 8), policy: str = "auto",
+def pareto_sweep(run_dir: str | os.PathLike[str], *, avg_bits: Sequence[float] = _P.avg_bits,
+                 uniform_bits: Sequence[int] = _P.uniform_bits,
+                 random_seeds: int = _P.random_seeds, epochs: int = _P.epochs,
+                 candidates: Sequence[int] = _A.candidates, policy: str = _A.method,
                  progress: bool = True) -> list[dict[str, Any]]:
     """Quantize and score every allocation of the sweep; return one JSON-ready dict each."""
     from quant.export import quantize_run

@@ -94,7 +94,7 @@ def test_digits_limits_take_the_first_samples():
 
 
 def test_digits_wrong_limit():
-    with pytest.raises(InputError, match="limit_train must be a positive integer"):
+    with pytest.raises(InputError, match="limit_train: must be a positive integer"):
         load_dataset("digits", limit_train=0)
 
 

@@ -67,8 +67,9 @@ def test_cli_quantize_budget_below_two_bits(run_dir, tmp_path, capsys):
     assert not (tmp_path / "n").exists()
 
 
-@pytest.mark.parametrize("bits,match", [("4,3,2", "3 widths"), ("4,x", "comma-separated"),
-                                        ("17", "2..16")])
+@pytest.mark.parametrize("bits,match", [
+    ("4,3,2", "3 widths"), ("4,x", "comma-separated"),
+    ("17", "--bits: every width must be an integer between 2 and 16")])
 def test_cli_quantize_wrong_bits(run_dir, tmp_path, capsys, bits, match):
     _exit2(["quantize", str(run_dir), "--bits", bits, "-o", str(tmp_path / "n")], capsys, match)
     assert not (tmp_path / "n").exists()
@@ -76,3 +77,18 @@ def test_cli_quantize_wrong_bits(run_dir, tmp_path, capsys, bits, match):
 
 def test_cli_quantize_needs_a_budget(run_dir, tmp_path, capsys):
     _exit2(["quantize", str(run_dir), "-o", str(tmp_path / "n")], capsys, "one of the arguments")
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--bits", "4,3,2"], "--bits: 3 widths given for a network of 2 layers"),
+    (["--bits", "3", "--quantizer", "lsq"], "--quantizer: must be one of mse, max, mean"),
+    (["--bits", "3", "--epochs", "-1"], "--epochs: must be an integer >= 0"),
+    (["--bits", "3", "--state-bits", "30"],
+     "--state-bits: every state width must be an integer between 2 and 24"),
+    (["--avg-bits", "3", "--policy", "best"], "--policy: must be one of"),
+])
+def test_cli_quantize_names_the_flag(run_dir, tmp_path, capsys, extra, match):
+    """The library raises with its own names (bits, method, ...); the CLI shows flags."""
+    _exit2(["quantize", str(run_dir), *extra, "--quiet", "-o", str(tmp_path / "n")], capsys,
+           match)
+    assert not (tmp_path / "n").exists()

@@ -1,0 +1,230 @@
+"""Every default of the frontend, in one place, importable without torch.
+
+The command line (``spikeforge train``, ``quantize``, ``hessian``, ``allocate``) shows
+these defaults in its ``--help`` and the flow's configuration (``spikeforge.config``)
+starts from them, so this module must stay light: no torch, no NumPy-heavy imports.
+The library functions take their keyword defaults from here too.
+
+* :class:`TrainConfig`: a training run (``quant.train.train``);
+* :class:`HessianConfig`: the trace estimate (``quant.hessian.traces_for_run``);
+* :class:`AllocateConfig`: the bit allocation (``quant.allocate.allocate_for_run``);
+* :class:`QuantizeConfig`: calibration and QAT (``quant.export.quantize_run``).
+
+Values are typed (``bits`` are lists of ints, not ``"4,3,2"``): parsing command-line
+strings is the CLI's and the config file's business. Bad values raise
+:class:`pysim.errors.InputError` naming the parameter by its name here
+(``param="epochs"``); the CLI and the flow show it as ``--epochs`` or
+``config key 'train.epochs'``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pysim.errors import InputError
+from pysim.util import is_int
+
+from .encoding import METHODS as ENCODINGS
+
+__all__ = [
+    "DATASETS",
+    "ENCODINGS",
+    "READOUTS",
+    "RESETS",
+    "AllocateConfig",
+    "HessianConfig",
+    "QuantizeConfig",
+    "TrainConfig",
+    "parse_arch",
+]
+
+DATASETS = ("digits", "mnist")
+"""Dataset names ``quant.data.load_dataset`` knows."""
+RESETS = ("zero", "subtract")
+"""Reset modes of the simplified LIF (docs/semantics.md, "One step")."""
+READOUTS = ("spike_count", "membrane")
+"""How the last layer's output becomes a class score (docs/semantics.md, "Readout")."""
+
+_ARCH = re.compile(r"^\s*\d+(\s*-\s*\d+)+\s*$")
+MAX_LAYER_SIZE = 1 << 20
+
+
+def parse_arch(spec: str) -> list[int]:
+    """The layer sizes of an architecture string: ``"784-256-10"`` -> ``[784, 256, 10]``.
+
+    The string form is how a :class:`TrainConfig` (and ``RUN/run.json``) records the
+    architecture.
+
+    Raises
+    ------
+    pysim.errors.InputError
+        (``param="arch"``) when the string is not at least two positive integers joined
+        by ``-``.
+    """
+    if not isinstance(spec, str) or not _ARCH.match(spec):
+        raise InputError(f"{spec!r} is not a layer-size list like '64-128-10' "
+                         "(at least two positive integers joined by '-')", param="arch")
+    sizes = [int(p) for p in spec.split("-")]
+    if any(n < 1 for n in sizes):
+        raise InputError(f"{spec!r}: every layer size must be >= 1", param="arch")
+    if any(n > MAX_LAYER_SIZE for n in sizes):
+        raise InputError(f"{spec!r}: layer sizes must be <= {MAX_LAYER_SIZE}", param="arch")
+    return sizes
+
+
+# ----------------------------------------------------------------------------- train
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (JSON round-trip with to/from_dict).
+
+    Attributes
+    ----------
+    dataset : "digits" or "mnist"; data_path : MNIST files (None: the fetch cache)
+    arch : layer sizes, e.g. "64-128-10" (the first must match the dataset)
+    timesteps : T; encoding : "rate" or "deterministic"; gain : encoder gain
+    epochs, batch_size, lr, weight_decay : Adam with a cosine learning-rate decay
+    seed : weights, data order and spikes
+    leak_shift : k (α = 1 - 2^-k) or None; reset : "zero"/"subtract"
+    readout : "spike_count"/"membrane"; bias : layers carry a bias
+    threshold, slope, surrogate, init_gain : neuron and initialization (see SpikingMLP)
+    threads : torch intra-op threads (None: ``quant.train.auto_threads``)
+    limit_train, limit_test : keep only the first N samples (quick runs)
+    """
+
+    dataset: str = "digits"
+    arch: str = "64-128-10"
+    timesteps: int = 16
+    encoding: str = "rate"
+    gain: float = 1.0
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    leak_shift: int | None = 3
+    reset: str = "zero"
+    readout: str = "spike_count"
+    bias: bool = False
+    threshold: float = 1.0
+    slope: float = 5.0
+    surrogate: str = "fast_sigmoid"
+    init_gain: float = 2.0
+    threads: int | None = None
+    data_path: str | None = None
+    limit_train: int | None = None
+    limit_test: int | None = None
+    eval_batch_size: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Rebuild from :meth:`to_dict` output; unknown keys are refused."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise InputError(f"train config: unknown field {unknown[0]!r}")
+        return cls(**d)
+
+    def validate(self) -> list[int]:
+        """Check every field; return the parsed layer sizes.
+
+        Raises InputError (one line) with ``param`` the field's name.
+        """
+        sizes = parse_arch(self.arch)
+        if self.dataset not in DATASETS:
+            raise InputError(f"unknown dataset {self.dataset!r}: choose one of "
+                             f"{', '.join(DATASETS)}", param="dataset")
+        for name, lo in (("timesteps", 1), ("epochs", 0), ("batch_size", 1)):
+            v = getattr(self, name)
+            if not is_int(v) or v < lo:
+                raise InputError(f"must be an integer >= {lo}, not {v!r}", param=name)
+        for name, choices in (("encoding", ENCODINGS), ("reset", RESETS),
+                              ("readout", READOUTS)):
+            v = getattr(self, name)
+            if v not in choices:
+                raise InputError(f"must be one of {', '.join(choices)}, not {v!r}", param=name)
+        if self.leak_shift is not None and (not is_int(self.leak_shift)
+                                            or not 1 <= self.leak_shift <= 16):
+            raise InputError(f"must be an integer 1..16 or none, not {self.leak_shift!r}",
+                             param="leak_shift")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"must be > 0, not {self.lr!r}", param="lr")
+        if self.threads is not None and (not is_int(self.threads) or self.threads < 1):
+            raise InputError(f"must be >= 1, not {self.threads!r}", param="threads")
+        return sizes
+
+
+# ----------------------------------------------------------------------------- hessian
+@dataclass(frozen=True)
+class HessianConfig:
+    """Defaults of the per-layer Hessian trace estimate (``traces_for_run``).
+
+    Attributes
+    ----------
+    method : "hutchinson", "gauss_newton" or "both"
+    probes : probe cap (``max_probes``)
+    min_probes : probes before the stopping rule applies
+    tol : stop when every layer's stderr/|trace| < tol (``rel_tol``)
+    samples : training samples the loss is averaged over
+    seed : probe seed
+    """
+
+    method: str = "both"
+    probes: int = 200
+    min_probes: int = 16
+    tol: float = 0.05
+    samples: int = 512
+    seed: int = 0
+
+
+# ----------------------------------------------------------------------------- allocate
+@dataclass(frozen=True)
+class AllocateConfig:
+    """Defaults of the bit allocation (``allocate_for_run``).
+
+    Attributes
+    ----------
+    candidates : the widths a layer may get
+    method : sensitivity source: "auto", "hutchinson", "gauss_newton" or "measured"
+    trace_samples, trace_max_probes : training samples and probe cap of traces computed
+        by the allocation itself when ``RUN/hessian.json`` lacks them (lighter than
+        :class:`HessianConfig`, so that ``spikeforge quantize --avg-bits`` stays quick)
+    measured_samples : training samples of the measured Ω (``method="measured"``)
+    """
+
+    candidates: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
+    method: str = "auto"
+    trace_samples: int = 256
+    trace_max_probes: int = 100
+    measured_samples: int = 512
+
+
+# ----------------------------------------------------------------------------- quantize
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """Defaults of calibration, QAT and export (``quantize_run``).
+
+    Attributes
+    ----------
+    avg_bits : the flow's weight-memory budget, average bits per weight
+    policy : sensitivity source of a budget allocation (``AllocateConfig.method``)
+    epochs : QAT epochs (0: post-training quantization)
+    lr : QAT learning rate
+    method : weight-scale method ("mse", "max", "mean"; the CLI's ``--quantizer``)
+    headroom : state bits above the widest accumulator value seen
+    calib_samples : training samples the state ranges are measured on
+    """
+
+    avg_bits: float = 3.0
+    policy: str = AllocateConfig.method
+    epochs: int = 5
+    lr: float = 5e-4
+    method: str = "mse"
+    headroom: int = 1
+    calib_samples: int = 2048
