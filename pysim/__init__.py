@@ -4,9 +4,10 @@ NumPy only; never imports torch. It defines what a spikeforge network means.
 """
 from __future__ import annotations
 
+from .arch import ArchSpec, LayerSpec, parse_arch
 from .atomic import atomic_dir, atomic_path
 from .errors import CheckFailed, InputError, ManifestError, ToolMissing
-from .golden import SimResult, layer_step, predict_from, simulate, synaptic_input
+from .golden import SimResult, layer_step, pool_counts, predict_from, simulate, synaptic_input
 from .network import (
     FORMAT,
     FORMAT_VERSION,
@@ -30,7 +31,7 @@ from .network import (
     to_int_array,
 )
 from .precision import IntPrecision
-from .randnet import random_network, random_spikes
+from .randnet import random_conv_network, random_network, random_spikes
 from .spikes import SpikeData, load_result, load_spikes, save_result, save_spikes
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "STATE_BITS_RANGE",
     "SUPPORTED_VERSIONS",
     "WEIGHT_BITS_RANGE",
+    "ArchSpec",
     "CheckFailed",
     "Conv2dLayer",
     "DenseLayer",
@@ -49,6 +51,7 @@ __all__ = [
     "IntPrecision",
     "Layer",
     "LayerKind",
+    "LayerSpec",
     "ManifestError",
     "NeuronLayer",
     "Readout",
@@ -64,7 +67,10 @@ __all__ = [
     "load_network",
     "load_result",
     "load_spikes",
+    "parse_arch",
+    "pool_counts",
     "predict_from",
+    "random_conv_network",
     "random_network",
     "random_spikes",
     "save_network",

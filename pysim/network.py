@@ -342,7 +342,8 @@ class _NeuronLayer:
         """The bias of every neuron, flattened like :attr:`out_shape` (None without bias)."""
         if self.bias is None:
             return None
-        return np.repeat(self.bias, self.out_size // self.bias.shape[0])
+        per_channel = self.out_size // self.bias.shape[0]
+        return self.bias if per_channel == 1 else np.repeat(self.bias, per_channel)
 
     def _neuron_header(self) -> dict[str, Any]:
         return {
