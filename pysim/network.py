@@ -936,8 +936,17 @@ class IntNetwork:
 
 # ----------------------------------------------------------------------------- I/O
 
+_NUMBER_LIST = re.compile(r"\[\s+(-?\d+(?:,\s+-?\d+)*)\s+\]")
+
+
 def _header_to_json(header: dict[str, Any]) -> str:
-    return json.dumps(header, indent=2, default=_json_default, allow_nan=False) + "\n"
+    text = json.dumps(header, indent=2, default=_json_default, allow_nan=False) + "\n"
+    if header.get("version", 1) >= 2:
+        # Shapes on one line ("in_shape": [2, 9, 8]). JSON strings hold no raw newline,
+        # so only real lists of integers match. Version 1 keeps its historical layout.
+        text = _NUMBER_LIST.sub(
+            lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
+    return text
 
 
 def save_network(net: IntNetwork, directory: str | os.PathLike[str]) -> Path:
