@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .network import (
     Conv2dLayer,
@@ -102,31 +101,36 @@ def synaptic_input(layer: NeuronLayer, x: np.ndarray, dtype: type = np.int64,
 
 def _conv_input(layer: Conv2dLayer, x: np.ndarray, dtype: type, ftype: type | None
                 ) -> np.ndarray:
-    """im2col + one matrix product per batch chunk, on an exact type (``ftype`` or int64)."""
+    """im2col + one matrix product per batch chunk, on an exact type (``ftype`` or int64).
+
+    The im2col block is laid out (b, C·KH·KW, OH·OW) so that ``W (O, C·KH·KW) @ block``
+    is already channel-major (b, O, OH·OW): no transpose of the output.
+    """
     lead = x.shape[:-1]
     C, H, W = layer.in_shape
     O, OH, OW = layer.out_shape
     KH, KW = layer.kernel
     SH, SW = layer.stride
     PH, PW = layer.padding
-    K = C * KH * KW
+    K, P = C * KH * KW, OH * OW
     ctype = np.int64 if ftype is None else ftype
     B = int(np.prod(lead, dtype=np.int64))
     xm = x.reshape(B, C, H, W)
-    wmat = layer.weight.reshape(O, K).T.astype(ctype)  # (K, O)
-    out = np.empty((B, O, OH * OW), dtype)
-    chunk = max(1, _IM2COL_CHUNK // (OH * OW * K))
+    wmat = layer.weight.reshape(O, K).astype(ctype)
+    out = np.empty((B, O, P), dtype)
+    chunk = max(1, _IM2COL_CHUNK // (P * K))
+    cols = np.empty((min(chunk, B), C, KH, KW, OH, OW), ctype)
     for b0 in range(0, B, chunk):
-        xb = xm[b0:b0 + chunk].astype(ctype)
+        xb = xm[b0:b0 + chunk]
         b = xb.shape[0]
         if PH or PW:
             xb = np.pad(xb, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
-        # (b, C, OH, OW, KH, KW): the window of every output position, at the stride.
-        win = sliding_window_view(xb, (KH, KW), axis=(2, 3))[:, :, ::SH, ::SW]
-        cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(b * OH * OW, K)
-        acc = cols @ wmat  # (b·OH·OW, O), exact integers
-        out[b0:b0 + b] = acc.reshape(b, OH * OW, O).transpose(0, 2, 1)
-    return out.reshape(lead + (O * OH * OW,))
+        for i in range(KH):  # one strided copy per kernel offset (i, j)
+            for j in range(KW):
+                cols[:b, :, i, j] = xb[:, :, i:i + SH * (OH - 1) + 1:SH,
+                                       j:j + SW * (OW - 1) + 1:SW]
+        np.matmul(wmat, cols[:b].reshape(b, K, P), out=out[b0:b0 + b], casting="unsafe")
+    return out.reshape(lead + (O * P,))
 
 
 def pool_counts(layer: SumPool2dLayer, x: np.ndarray) -> np.ndarray:
