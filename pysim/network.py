@@ -1007,7 +1007,7 @@ def load_network(directory: str | os.PathLike[str]) -> IntNetwork:
     ------
     ManifestError
         One line naming the file, the layer and the field for anything that breaks
-        the contract (missing files or keys, wrong types, out-of-range values,
+        the format (missing files or keys, wrong types, out-of-range values,
         inconsistent sizes, unknown format or version, unreadable npz).
     """
     directory = Path(directory)
