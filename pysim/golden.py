@@ -3,14 +3,28 @@
 Every other stage is checked against :func:`simulate`. It is vectorized over a batch of
 samples and over time where the semantics allow:
 
-* the synaptic input of a layer, ``Σ_j W[i, j] x[t][j]``, does not depend on the layer's
-  own state, so it is computed for all samples and all steps at once as one matrix
-  product; the product is done in floating point through BLAS **only when it is exact**:
-  inputs are 0/1, so ``|Σ| <= in_features * max|W|``; when that bound is below 2^24
-  float32 represents every partial sum exactly (each is an integer below 2^24), below
-  2^53 float64 does; otherwise an int64 product is used;
+* the synaptic input of a layer does not depend on the layer's own state, so it is
+  computed for all samples and all steps at once as one matrix product: ``x @ W.T`` for a
+  dense layer, and for a conv2d layer the same product on the im2col matrix (every
+  ``C·KH·KW`` input window of the zero-padded map, at the layer's stride, is one row;
+  the weights reshaped to ``(O, C·KH·KW)``), done in batch chunks to bound memory;
+* a sum-pool is ``KH·KW`` integer additions of strided slices of the map, in an
+  unsigned integer type that holds ``KH·KW`` (its inputs are spikes, so the count is at
+  most ``KH·KW``): exact by construction;
 * the membrane recurrence (reset, leak, clamp, fire) is then a loop over ``T`` steps of
-  elementwise int64 operations.
+  elementwise integer operations on every neuron at once.
+
+Why the products are exact: the product is done in floating point through BLAS **only
+when every partial sum is provably an exactly representable integer**. A layer's inputs
+are spikes (0/1) or, after a sum-pool, counts ``0 <= x <= KH·KW`` of that pool (``x_max``),
+and one neuron sums ``fan_in`` products (``in_features`` for dense, ``C·KH·KW`` for
+conv2d; zero padding only removes terms). Every product and every partial sum, in any
+order BLAS adds them, is therefore an integer with
+``|Σ| <= fan_in · x_max · max|W|``. When that bound is below 2^24 float32 represents every
+such integer, so each addition is exact; below 2^53 float64 does; otherwise an int64
+product is used. The recurrence runs in int32 when
+``3·2^(B-1) + fan_in · x_max · 2^(weight_bits-1) < 2^31`` (every intermediate of a step
+provably fits) and in int64 otherwise.
 """
 from __future__ import annotations
 
@@ -18,23 +32,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .network import IntLayer, IntNetwork, ManifestError, Readout, ResetMode
+from .network import (
+    Conv2dLayer,
+    IntNetwork,
+    LayerKind,
+    ManifestError,
+    NeuronLayer,
+    Readout,
+    ResetMode,
+    SumPool2dLayer,
+)
 
-__all__ = ["SimResult", "layer_step", "predict_from", "simulate", "synaptic_input"]
+__all__ = ["SimResult", "layer_step", "pool_counts", "predict_from", "simulate",
+           "synaptic_input"]
 
 _F32_EXACT = 1 << 24
 _F64_EXACT = 1 << 53
+_IM2COL_CHUNK = 1 << 23
+"""Elements of one im2col block (bounds the conv2d scratch memory to ~32-64 MB)."""
 
 
 @dataclass(frozen=True)
 class SimResult:
     """Golden-model outputs for a batch of N samples.
 
+    Only layers with neurons (dense, conv2d) appear; a sum-pool has no spikes.
+    Outputs of a map layer are flattened channel-major (``i = c·H·W + y·W + x``).
+
     Attributes
     ----------
     predictions : int64 (N,)
-    spikes : dict layer name -> uint8 (N, T, out_features)
-    membranes : dict layer name -> int32 (N, T, out_features), or None without trace
+    spikes : dict layer name -> uint8 (N, T, n_neurons)
+    membranes : dict layer name -> int32 (N, T, n_neurons), or None without trace
     """
 
     predictions: np.ndarray
@@ -42,14 +71,24 @@ class SimResult:
     membranes: dict[str, np.ndarray] | None = None
 
 
-def synaptic_input(layer: IntLayer, x: np.ndarray, dtype: type = np.int64) -> np.ndarray:
-    """Return ``Σ_j W[i, j] x[..., j]`` exactly, shape ``x.shape[:-1] + (out,)``, as ``dtype``.
+def _float_type(bound: int) -> type | None:
+    return np.float32 if bound < _F32_EXACT else np.float64 if bound < _F64_EXACT else None
 
-    ``x`` holds 0/1 values. See the module docstring for why the float paths are exact.
+
+def synaptic_input(layer: NeuronLayer, x: np.ndarray, dtype: type = np.int64,
+                   x_max: int = 1) -> np.ndarray:
+    """Return every neuron's ``Σ W · x`` exactly, shape ``x.shape[:-1] + (n_neurons,)``.
+
+    ``x`` holds the layer's flattened inputs (last axis ``in_size``): 0/1 spikes, or counts
+    ``0..x_max`` after a sum-pool. Dense: ``Σ_j W[i, j] x[..., j]``; conv2d: the zero-padded
+    cross-correlation, outputs flattened channel-major. See the module docstring for why
+    the float paths are exact.
     """
     w = layer.weight
-    bound = layer.in_features * max(1, int(np.abs(w).max()))
-    ftype = np.float32 if bound < _F32_EXACT else np.float64 if bound < _F64_EXACT else None
+    bound = layer.fan_in * max(1, int(x_max)) * max(1, int(np.abs(w).max()))
+    ftype = _float_type(bound)
+    if layer.kind is LayerKind.CONV2D:
+        return _conv_input(layer, x, dtype, ftype)
     if ftype is None:  # pragma: no cover - needs > 2^37 inputs
         acc = x.reshape(-1, layer.in_features).astype(np.int64) @ w.T
     else:
@@ -60,28 +99,85 @@ def synaptic_input(layer: IntLayer, x: np.ndarray, dtype: type = np.int64) -> np
     return acc.astype(dtype).reshape(x.shape[:-1] + (layer.out_features,))
 
 
-def _work_dtype(layer: IntLayer) -> type:
+def _conv_input(layer: Conv2dLayer, x: np.ndarray, dtype: type, ftype: type | None
+                ) -> np.ndarray:
+    """im2col + one matrix product per batch chunk, on an exact type (``ftype`` or int64).
+
+    The im2col block is laid out (b, C·KH·KW, OH·OW) so that ``W (O, C·KH·KW) @ block``
+    is already channel-major (b, O, OH·OW): no transpose of the output.
+    """
+    lead = x.shape[:-1]
+    C, H, W = layer.in_shape
+    O, OH, OW = layer.out_shape
+    KH, KW = layer.kernel
+    SH, SW = layer.stride
+    PH, PW = layer.padding
+    K, P = C * KH * KW, OH * OW
+    ctype = np.int64 if ftype is None else ftype
+    B = int(np.prod(lead, dtype=np.int64))
+    xm = x.reshape(B, C, H, W)
+    wmat = layer.weight.reshape(O, K).astype(ctype)
+    out = np.empty((B, O, P), dtype)
+    chunk = max(1, _IM2COL_CHUNK // (P * K))
+    cols = np.empty((min(chunk, B), C, KH, KW, OH, OW), ctype)
+    for b0 in range(0, B, chunk):
+        xb = xm[b0:b0 + chunk]
+        b = xb.shape[0]
+        if PH or PW:
+            xb = np.pad(xb, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
+        for i in range(KH):  # one strided copy per kernel offset (i, j)
+            for j in range(KW):
+                cols[:b, :, i, j] = xb[:, :, i:i + SH * (OH - 1) + 1:SH,
+                                       j:j + SW * (OW - 1) + 1:SW]
+        np.matmul(wmat, cols[:b].reshape(b, K, P), out=out[b0:b0 + b], casting="unsafe")
+    return out.reshape(lead + (O * P,))
+
+
+def pool_counts(layer: SumPool2dLayer, x: np.ndarray) -> np.ndarray:
+    """Sum-pool counts of 0/1 inputs ``x`` (last axis ``in_size``), flattened channel-major.
+
+    Returns an unsigned integer array ``x.shape[:-1] + (out_size,)`` holding
+    ``p[c, y, x] = Σ_{i<KH, j<KW} x[c, y·SH + i, x·SW + j]`` (at most ``KH·KW``).
+    """
+    lead = x.shape[:-1]
+    C, H, W = layer.in_shape
+    _, OH, OW = layer.out_shape
+    KH, KW = layer.kernel
+    SH, SW = layer.stride
+    m = layer.max_count
+    cdt = np.uint8 if m <= 0xFF else np.uint16 if m <= 0xFFFF else np.uint32
+    xm = x.reshape(-1, C, H, W)
+    if xm.dtype != cdt:
+        xm = xm.astype(cdt)
+    out = np.zeros((xm.shape[0], C, OH, OW), cdt)
+    for i in range(KH):
+        for j in range(KW):
+            out += xm[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW]
+    return out.reshape(lead + (C * OH * OW,))
+
+
+def _work_dtype(layer: NeuronLayer, x_max: int = 1) -> type:
     """int32 when every intermediate of a step provably fits, else int64.
 
     |d| <= 2^(B-1) (a leaked, reset membrane never grows), |b| < 2^(B-1),
-    |Σ W x| <= in_features * 2^(weight_bits-1); subtract-reset adds at most θ < 2^(B-1).
+    |Σ W x| <= fan_in * x_max * 2^(weight_bits-1); subtract-reset adds at most θ < 2^(B-1).
     """
-    bound = (3 << (layer.state_bits - 1)) + layer.in_features * (1 << (layer.weight_bits - 1))
+    bound = (3 << (layer.state_bits - 1)) + layer.fan_in * x_max * (1 << (layer.weight_bits - 1))
     return np.int32 if bound < (1 << 31) else np.int64
 
 
 def layer_step(
-    layer: IntLayer, u_prev: np.ndarray, s_prev: np.ndarray, current: np.ndarray,
+    layer: NeuronLayer, u_prev: np.ndarray, s_prev: np.ndarray, current: np.ndarray,
     fires: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Advance one step: reset, leak, add input current and bias, clamp, fire.
 
     Parameters
     ----------
-    u_prev, s_prev : int64 arrays (..., out_features)
-        Membrane and spikes of the previous step.
-    current : int64 array (..., out_features)
-        ``Σ_j W[i, j] x[t][j]`` for this step.
+    u_prev, s_prev : int64 arrays (..., n_neurons)
+        Membrane and spikes of the previous step (flattened channel-major for conv2d).
+    current : int64 array (..., n_neurons)
+        The synaptic input (:func:`synaptic_input`) for this step.
     fires : bool
         False for the last layer of a ``membrane`` readout (never fires nor resets).
     """
@@ -93,15 +189,16 @@ def layer_step(
         r = u_prev - layer.threshold * s_prev
     d = r if layer.leak_shift is None else r - (r >> layer.leak_shift)
     a = d + current
-    if layer.bias is not None:
-        a = a + layer.bias
+    bias = layer.neuron_bias()
+    if bias is not None:
+        a = a + bias
     p = layer.state_precision
     u = np.clip(a, p.min, p.max)
     s = (u >= layer.threshold).astype(np.int64) if fires else np.zeros_like(u)
     return u, s
 
 
-def _run_layer(layer: IntLayer, current: np.ndarray, fires: bool, trace: bool
+def _run_layer(layer: NeuronLayer, current: np.ndarray, fires: bool, trace: bool
                ) -> tuple[np.ndarray, np.ndarray]:
     """The membrane recurrence over T steps, in place on one (N, out) buffer.
 
@@ -112,6 +209,9 @@ def _run_layer(layer: IntLayer, current: np.ndarray, fires: bool, trace: bool
     T, N, out = current.shape
     p = layer.state_precision
     theta, k = layer.threshold, layer.leak_shift
+    bias = layer.neuron_bias()
+    if bias is not None:
+        bias = bias.astype(current.dtype)
     u = np.zeros((N, out), current.dtype)
     s = np.zeros((N, out), np.bool_)
     tmp = np.empty_like(u)
@@ -127,8 +227,8 @@ def _run_layer(layer: IntLayer, current: np.ndarray, fires: bool, trace: bool
             np.right_shift(u, k, out=tmp)  # arithmetic shift: floor(u / 2^k)
             u -= tmp
         u += current[t]
-        if layer.bias is not None:
-            u += layer.bias.astype(u.dtype)
+        if bias is not None:
+            u += bias
         np.clip(u, p.min, p.max, out=u)
         if fires:
             np.greater_equal(u, theta, out=s)
@@ -154,8 +254,9 @@ def simulate(net: IntNetwork, spikes: np.ndarray, trace: bool = False) -> SimRes
     ----------
     net : IntNetwork
     spikes : array (N, T, input_size) of 0/1 (bool or any integer dtype)
+        A map input ``[C, H, W]`` is flattened channel-major (``input_size = C·H·W``).
     trace : bool
-        Also return every layer's membrane at every step.
+        Also return every neuron layer's membrane at every step.
 
     Returns
     -------
@@ -170,18 +271,28 @@ def simulate(net: IntNetwork, spikes: np.ndarray, trace: bool = False) -> SimRes
     out_spikes: dict[str, np.ndarray] = {}
     membranes: dict[str, np.ndarray] | None = {} if trace else None
     # Time-major (T, N, features) so that each step's slice is contiguous.
-    # The first layer's input goes straight to float32 (one pass) for the BLAS product.
-    layer_in = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=np.float32)
+    # A dense first layer's input goes straight to float32 (one pass) for the BLAS
+    # product; conv2d and sum-pool convert per chunk from uint8.
+    first = net.layers[0]
+    in_type = np.float32 if first.kind is LayerKind.DENSE else np.uint8
+    layer_in = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=in_type)
+    x_max = 1
     u = np.zeros((N, net.output_size), np.int64)
+    last = len(net.layers) - 1
     for li, layer in enumerate(net.layers):
-        fires = not (net.readout is Readout.MEMBRANE and li == len(net.layers) - 1)
-        dtype = _work_dtype(layer)
-        current = synaptic_input(layer, layer_in, dtype)  # (T, N, out)
+        if not layer.has_neurons:
+            layer_in = pool_counts(layer, layer_in)
+            x_max = layer.max_count
+            continue
+        fires = not (net.readout is Readout.MEMBRANE and li == last)
+        dtype = _work_dtype(layer, x_max)
+        current = synaptic_input(layer, layer_in, dtype, x_max)  # (T, N, out)
         s_all, u_all = _run_layer(layer, current, fires, trace)
         out_spikes[layer.name] = s_all.transpose(1, 0, 2)
         if membranes is not None:
             membranes[layer.name] = u_all.transpose(1, 0, 2)
         layer_in = s_all
+        x_max = 1
         u = u_all[-1] if trace else current[-1]
     preds = predict_from(net, out_spikes[net.layers[-1].name], u)
     return SimResult(predictions=preds, spikes=out_spikes, membranes=membranes)

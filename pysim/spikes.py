@@ -21,7 +21,8 @@ class SpikeData:
 
     Attributes
     ----------
-    spikes : uint8 (N, T, input_size), values 0/1
+    spikes : uint8 (N, T, input_size), values 0/1 (a map input flattened channel-major,
+        ``input_size = C·H·W``)
     labels : int64 (N,) or None
     """
 
@@ -93,9 +94,13 @@ def save_spikes(path: str | os.PathLike[str], data: SpikeData) -> None:
 
 
 def save_result(path: str | os.PathLike[str], net: IntNetwork, result: SimResult) -> None:
-    """Write golden-model outputs: ``predictions``, ``spikes.<name>``, ``membrane.<name>``."""
+    """Write golden-model outputs: ``predictions``, ``spikes.<name>``, ``membrane.<name>``.
+
+    One ``spikes.<name>`` (and ``membrane.<name>``) per layer with neurons, shape
+    (N, T, n_neurons) flattened channel-major; a sum-pool has none.
+    """
     arrays: dict[str, np.ndarray] = {"predictions": result.predictions.astype(np.int64)}
-    for layer in net.layers:
+    for layer in net.neuron_layers:
         arrays[f"spikes.{layer.name}"] = result.spikes[layer.name].astype(np.uint8)
         if result.membranes is not None:
             arrays[f"membrane.{layer.name}"] = result.membranes[layer.name].astype(np.int32)
