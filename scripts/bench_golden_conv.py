@@ -1,49 +1,105 @@
 #!/usr/bin/env python
-"""Golden-model time of a random convolutional network (NumPy only).
+"""Golden-model time of a convolutional network vs the same network's float32 forward in
+torch (one process, alternating rounds).
+
+The network is a random conv net (``pysim.random_conv_network``) on Bernoulli input
+spikes; the torch baseline runs the same recurrence in float32 with ``conv2d`` and a
+sum-pool as ``avg_pool2d * k^2``. The ratio is golden samples/s over torch samples/s.
 
     python scripts/bench_golden_conv.py [--arch 1x28x28-8c5-sp2-16c5-sp2-10] [--samples 100]
-        [--timesteps 16] [--rate 0.2] [--repeats 3] [--threads 2]
+    python scripts/bench_golden_conv.py --quick --out bench_golden_conv.json
 """
 from __future__ import annotations
 
-import argparse
+import os
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import Bench, Table, alternating_best, ratio
 
 from pysim import random_conv_network, random_spikes, simulate
 
 
+def torch_float_forward(net, x_np, torch):
+    """The float recurrence of every layer kind (docs/semantics.md), float32."""
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(x_np.astype(np.float32))
+    n, t_steps = x.shape[:2]
+    with torch.no_grad():
+        layer_in = x.reshape(n, t_steps, *net.input_shape)
+        for layer in net.layers:
+            kind = getattr(layer.kind, "value", layer.kind)
+            if kind == "sumpool2d":
+                kh, kw = layer.kernel
+                flat = layer_in.reshape(n * t_steps, *layer.in_shape)
+                p = F.avg_pool2d(flat, layer.kernel, layer.stride) * (kh * kw)
+                layer_in = p.reshape(n, t_steps, *layer.out_shape)
+                continue
+            w = torch.from_numpy(layer.weight.astype(np.float32))
+            alpha = 1.0 if layer.leak_shift is None else 1.0 - 2.0 ** -layer.leak_shift
+            if kind == "conv2d":
+                flat = layer_in.reshape(n * t_steps, *layer.in_shape)
+                cur = F.conv2d(flat, w, stride=layer.stride, padding=layer.padding)
+                cur = cur.reshape(n, t_steps, -1)
+            else:
+                cur = layer_in.reshape(n, t_steps, -1) @ w.T
+            u = torch.zeros(n, cur.shape[2])
+            s = torch.zeros_like(u)
+            outs = []
+            for t in range(t_steps):
+                u = alpha * u * (1 - s) + cur[:, t]
+                s = (u >= layer.threshold).float()
+                outs.append(s)
+            layer_in = torch.stack(outs, 1).reshape(n, t_steps, *layer.out_shape)
+        return layer_in.reshape(n, t_steps, -1).sum(1).argmax(1)
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench = Bench("bench_golden_conv", __doc__)
+    ap = bench.parser(quick="20 samples, 1 repeat", seed=0)
     ap.add_argument("--arch", default="1x28x28-8c5-sp2-16c5-sp2-10")
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--timesteps", type=int, default=16)
     ap.add_argument("--rate", type=float, default=0.2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2, help="BLAS threads")
-    args = ap.parse_args(argv)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="BLAS threads for NumPy and intra-op threads for torch (same for both)")
+    args = bench.parse(ap, argv)
+    if args.quick:
+        args.samples, args.repeats = min(args.samples, 20), 1
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
     from threadpoolctl import threadpool_limits
 
+    torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.seed)
     net = random_conv_network(rng, args.arch, timesteps=args.timesteps, state_bits=16)
     x = random_spikes(rng, args.samples, args.timesteps, net.input_size, rate=args.rate)
-    simulate(net, x[:2])
-    best = float("inf")
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        res = simulate(net, x)
-        best = min(best, time.perf_counter() - t0)
-    print(f"{args.arch}, T={args.timesteps}, {args.samples} samples: {best:.3f} s "
-          f"({args.samples / best:.0f} samples/s), {net.n_neurons} neurons")
-    for name, s in res.spikes.items():
-        print(f"  {name}: spike rate {s.mean():.3f}")
+    res = simulate(net, x[:2])
+    torch_float_forward(net, x[:2], torch)
+    bench.progress(f"timing {args.samples} samples, best of {args.repeats} alternating rounds")
+    t_golden, t_torch = alternating_best(
+        [lambda: simulate(net, x), lambda: torch_float_forward(net, x, torch)], args.repeats)
+    res = simulate(net, x)
+    golden_sps, torch_sps = args.samples / t_golden, args.samples / t_torch
+    result = {
+        "arch": args.arch, "timesteps": args.timesteps, "samples": args.samples,
+        "input_rate": args.rate, "neurons": net.n_neurons, "threads": args.threads,
+        "golden_seconds": t_golden, "torch_float32_seconds": t_torch,
+        "golden_samples_per_s": golden_sps, "torch_float32_samples_per_s": torch_sps,
+        "ratio_golden_over_torch": ratio(golden_sps, torch_sps),
+        "spike_rates": {k: float(v.mean()) for k, v in res.spikes.items()},
+    }
+    table = Table(
+        ["model", "seconds", "samples/s", "ratio"],
+        [("golden model (pysim, int exact)", f"{t_golden:.3f}", f"{golden_sps:.0f}",
+          f"{golden_sps / torch_sps:.2f}"),
+         ("torch float32 forward (baseline)", f"{t_torch:.3f}", f"{torch_sps:.0f}", "1.00")],
+        title=(f"{args.arch}, T={args.timesteps}, {args.samples} samples, {args.threads} "
+               f"threads, best of {args.repeats}"))
+    bench.finish(result, [table])
     return 0
 
 
