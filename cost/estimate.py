@@ -133,12 +133,12 @@ def requantize(net: IntNetwork, bits: int | Sequence[int]) -> IntNetwork:
     """
     per = [int(bits)] * len(net.layers) if isinstance(bits, int) else [int(b) for b in bits]
     if len(per) != len(net.layers):
-        raise InputError(f"bits: {len(per)} widths for {len(net.layers)} layers")
+        raise InputError(f"{len(per)} widths for {len(net.layers)} layers", param="bits")
     layers = []
     for layer, b in zip(net.layers, per):
         lo, hi = WEIGHT_BITS_RANGE
         if not lo <= b <= hi:
-            raise InputError(f"bits: weight width must be {lo}..{hi}, not {b}")
+            raise InputError(f"weight width must be {lo}..{hi}, not {b}", param="bits")
         w = np.asarray(layer.weight, dtype=np.int64)
         d = b - layer.weight_bits
         w = w << d if d >= 0 else w >> (-d)
@@ -229,23 +229,27 @@ def estimate(net: IntNetwork, *, targets: str | Sequence[str],
     t0 = time.perf_counter()
     tlist = parse_targets(targets)
     if pnr and model_only:
-        raise InputError("pnr: place and route needs synthesis, which model_only skips")
+        raise InputError("place and route needs synthesis, which model_only skips",
+                         param="pnr")
     if pnr and all(t.nextpnr is None for t in tlist):
-        raise InputError(f"pnr: no open place and route for "
-                         f"{', '.join(t.name for t in tlist)}; add an iCE40/ECP5 target")
+        raise InputError(f"no open place and route for "
+                         f"{', '.join(t.name for t in tlist)}; add an iCE40/ECP5 target",
+                         param="pnr")
     # With pnr, targets without an open place and route (xc7) are synthesized only.
     if sweep_bits is not None:
         sweep_bits = sorted({int(b) for b in sweep_bits})
         lo, hi = WEIGHT_BITS_RANGE
         if not sweep_bits or not all(lo <= b <= hi for b in sweep_bits):
-            raise InputError(f"sweep_bits: widths must be integers {lo}..{hi}")
+            raise InputError(f"widths must be integers {lo}..{hi}", param="sweep_bits")
     if design is not None:
         if lanes is not None:
-            raise InputError("lanes: the design fixes its lanes; give lanes without a design")
+            raise InputError("the design fixes its lanes; give lanes without a design",
+                             param="lanes")
         design.plan.check_network(net, where=str(design.path or "design"))
         plan = design.plan
     elif not model_only:
-        raise InputError("design: synthesis needs the generated design (or model_only)")
+        raise InputError("synthesis needs the generated design (or model_only)",
+                         param="design")
     else:
         plan = plan_network(net, lanes)
     synth_results = {} if model_only else _run_synthesis(design, tlist, pnr, jobs, progress,

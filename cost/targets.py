@@ -188,7 +188,8 @@ def get_target(name: str) -> Target:
     key = name.strip().lower()
     if key in TARGETS:
         return TARGETS[key]
-    raise InputError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
+    raise InputError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}",
+                     param="targets")
 
 
 def parse_targets(spec: str | list[str] | tuple[str, ...]) -> list[Target]:
@@ -196,7 +197,7 @@ def parse_targets(spec: str | list[str] | tuple[str, ...]) -> list[Target]:
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [n.strip() for n in names if n.strip()]
     if not names:
-        raise InputError("no target given; choose from " + ", ".join(TARGETS))
+        raise InputError("no target given; choose from " + ", ".join(TARGETS), param="targets")
     out: list[Target] = []
     for n in names:
         t = get_target(n)

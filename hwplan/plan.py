@@ -619,22 +619,22 @@ def network_digest(net: IntNetwork) -> str:
 
 
 def _check_lanes(layer: IntLayer, value: Any, *, exact: bool) -> int:
-    where = f"layer {layer.name!r}: lanes"
+    where = f"layer {layer.name!r}"
     if not is_int(value):
-        raise InputError(f"{where}: must be an integer, not {value!r}")
+        raise InputError(f"{where}: must be an integer, not {value!r}", param="lanes")
     value = int(value)
     if value < 1:
-        raise InputError(f"{where}: must be at least 1, not {value}")
+        raise InputError(f"{where}: must be at least 1, not {value}", param="lanes")
     if exact and value > layer.out_features:
         raise InputError(f"{where}: must be at most out_features = {layer.out_features}, "
-                         f"not {value}")
+                         f"not {value}", param="lanes")
     value = min(value, layer.out_features)
     if value > MAX_LANES:
         raise InputError(f"{where}: the generator builds at most {MAX_LANES} lanes, not "
-                         f"{value}")
+                         f"{value}", param="lanes")
     if value * layer.weight_bits > MAX_WORD_BITS:
         raise InputError(f"{where}: word width {value} x {layer.weight_bits} bits exceeds "
-                         f"the generator's {MAX_WORD_BITS}-bit maximum")
+                         f"the generator's {MAX_WORD_BITS}-bit maximum", param="lanes")
     return value
 
 
@@ -653,8 +653,8 @@ def resolve_lanes(net: IntNetwork, lanes: int | Mapping[str, int] | None) -> dic
     if isinstance(lanes, Mapping):
         unknown = [k for k in lanes if k not in names]
         if unknown:
-            raise InputError(f"lanes: no layer named {unknown[0]!r} (layers: "
-                             f"{', '.join(names)})")
+            raise InputError(f"no layer named {unknown[0]!r} (layers: {', '.join(names)})",
+                             param="lanes")
         return {layer.name: (_check_lanes(layer, lanes[layer.name], exact=True)
                              if layer.name in lanes else default_lanes(layer))
                 for layer in net.layers}
@@ -669,7 +669,7 @@ def check_realizable(net: IntNetwork) -> None:
         raise InputError(f"network: field 'timesteps': the generator supports at most "
                          f"{MAX_TIMESTEPS} steps, not {net.timesteps}")
     for layer in net.layers:
-        kind = getattr(layer, "kind", "dense")
+        kind = str(getattr(layer.kind, "value", layer.kind))
         if kind not in LAYER_KINDS or not isinstance(layer, IntLayer):
             raise InputError(f"layer {layer.name!r}: the generator does not build "
                              f"{kind} layers yet (it builds: {', '.join(LAYER_KINDS)})")

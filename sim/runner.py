@@ -266,7 +266,8 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
         When the simulator rejects the Verilog (the message names the build log).
     """
     if mode not in MODES:
-        raise InputError(f"unknown testbench mode {mode!r}: choose one of {', '.join(MODES)}")
+        raise InputError(f"unknown testbench mode {mode!r}: choose one of {', '.join(MODES)}",
+                         param="mode")
     pm = portmap if isinstance(portmap, PortMap) else PortMap.from_dict(portmap)
     env = simulator_env(simulator)
     from cocotb_tools.runner import get_runner
@@ -461,7 +462,7 @@ def verify_design(net: IntNetwork, design: GeneratedDesign, spikes: np.ndarray, 
     x = np.asarray(spikes)
     if samples is not None:
         if samples < 1:
-            raise InputError(f"samples: must be >= 1, not {samples}")
+            raise InputError(f"must be >= 1, not {samples}", param="samples")
         x = x[:samples]
     design.plan.check_network(net, where=str(design.path or "design"))
     pm = PortMap.from_dict(design.portmap)

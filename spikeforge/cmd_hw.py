@@ -53,7 +53,8 @@ def parse_lanes(text: str | None) -> int | dict[str, int] | None:
             out[name] = int(value)
         return out
     except ValueError:
-        raise InputError(f"--lanes: expected N or NAME=N,NAME=N,..., not {text!r}") from None
+        raise InputError(f"expected N or NAME=N,NAME=N,..., not {text!r}",
+                         param="lanes") from None
 
 
 def run_generate(args: argparse.Namespace) -> int:

@@ -86,10 +86,10 @@ def test_generate_lanes_int_dict_and_default() -> None:
 
 
 @pytest.mark.parametrize("lanes, message", [
-    (0, "layer 'fc1': lanes: must be at least 1, not 0"),
-    ({"fc2": 4}, "layer 'fc2': lanes: must be at most out_features = 3, not 4"),
+    (0, "lanes: layer 'fc1': must be at least 1, not 0"),
+    ({"fc2": 4}, "lanes: layer 'fc2': must be at most out_features = 3, not 4"),
     ({"fc9": 1}, "lanes: no layer named 'fc9' (layers: fc1, fc2)"),
-    ({"fc1": 1.5}, "layer 'fc1': lanes: must be an integer, not 1.5"),
+    ({"fc1": 1.5}, "lanes: layer 'fc1': must be an integer, not 1.5"),
 ])
 def test_generate_wrong_lanes(tmp_path: Path, lanes, message: str) -> None:
     with pytest.raises(pysim.InputError) as info:

@@ -105,8 +105,39 @@ def test_plan_refuses_unrealizable_networks() -> None:
     net = random_network(np.random.default_rng(0), [3, 2], timesteps=70000)
     with pytest.raises(InputError, match="at most 65535 steps"):
         plan_network(net)
-    with pytest.raises(InputError, match="^layer 'fc1': lanes: the generator builds at most"):
+    with pytest.raises(InputError, match="^lanes: layer 'fc1': the generator builds at most"):
         plan_network(random_network(np.random.default_rng(0), [3, 80]), 65)
+
+
+def test_plan_refuses_layer_kinds_the_generator_does_not_build() -> None:
+    net = pysim.random_conv_network(np.random.default_rng(0), "1x8x8-4c3-sp2-10")
+    with pytest.raises(InputError) as info:
+        plan_network(net)
+    assert str(info.value) == ("layer 'conv1': the generator does not build conv2d layers "
+                               "yet (it builds: dense)")
+
+
+def test_hw_errors_name_library_parameters_cli_flags_and_config_keys(tmp_path: Path,
+                                                                     capsys) -> None:
+    from spikeforge.cli import main
+    from spikeforge.config import load_config
+    from spikeforge.flow import Flow
+
+    net = random_network(np.random.default_rng(0), [5, 3])
+    pysim.save_network(net, tmp_path / "net")
+    with pytest.raises(InputError, match="^lanes: layer 'fc1': must be at least 1, not 0$"):
+        plan_network(net, 0)
+    assert main(["estimate", str(tmp_path / "net"), "--model-only", "--lanes", "0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "spikeforge: error: --lanes: layer 'fc1': must be at least 1, not 0")
+    assert main(["estimate", str(tmp_path / "net"), "--model-only", "--target", "ecp6"]) == 2
+    assert "error: --target: unknown target 'ecp6'" in capsys.readouterr().err
+    pysim.save_network(net, tmp_path / "run" / "net")
+    flow = Flow(load_config(None, {"verify.lanes": "fc1=x"}), tmp_path / "run",
+                progress=False)
+    with pytest.raises(InputError) as info:
+        flow._run_stage("generate")
+    assert str(info.value).startswith("config key 'verify.lanes': expected N or NAME=N")
 
 
 def test_plan_is_what_the_components_build() -> None:
