@@ -2,85 +2,16 @@
 
 Pure Python (NumPy, pysim): the generator (``hdl``), the cost model (``cost``), the
 testbenches (``sim``) and the reports read the plan; none derives lanes, groups, rows,
-widths, memory shapes or cycle formulas on its own. See :mod:`hwplan.plan`.
+widths, memory shapes or cycle formulas on its own. :mod:`hwplan.plan` computes the
+plan (:func:`plan_network`); :mod:`hwplan.design` reads a generated design directory
+back (:func:`load_design`). Everything both modules export is exported here.
 """
 from __future__ import annotations
 
-from .design import GeneratedDesign, load_design
-from .plan import (
-    BANK_WORDS,
-    DEEP_ROWS,
-    DEFAULT_GROUPS,
-    DEFAULT_WORD_BITS,
-    LAYER_KINDS,
-    MAX_ACC_BITS,
-    MAX_LANES,
-    MAX_NEURONS,
-    MAX_TIMESTEPS,
-    MAX_WORD_BITS,
-    NOMINAL_INPUT_RATE,
-    PLAN_FORMAT,
-    PLAN_VERSION,
-    CorePlan,
-    DenseLayerPlan,
-    HardwarePlan,
-    MemoryPlan,
-    SynapsePlan,
-    accumulator_bits,
-    accumulator_range,
-    bank_depths,
-    check_realizable,
-    core_plan,
-    default_lanes,
-    default_update_units,
-    dense_layer_plan,
-    network_digest,
-    pack_bias_words,
-    pack_synapse_words,
-    plan_network,
-    prediction_bits,
-    resolve_lanes,
-    synapse_plan,
-    synaptic_bits,
-    synaptic_range,
-)
+from . import design, plan
+from .design import *
+from .plan import *
 
-__all__ = [
-    "BANK_WORDS",
-    "DEEP_ROWS",
-    "DEFAULT_GROUPS",
-    "DEFAULT_WORD_BITS",
-    "LAYER_KINDS",
-    "MAX_ACC_BITS",
-    "MAX_LANES",
-    "MAX_NEURONS",
-    "MAX_TIMESTEPS",
-    "MAX_WORD_BITS",
-    "NOMINAL_INPUT_RATE",
-    "PLAN_FORMAT",
-    "PLAN_VERSION",
-    "CorePlan",
-    "DenseLayerPlan",
-    "GeneratedDesign",
-    "HardwarePlan",
-    "MemoryPlan",
-    "SynapsePlan",
-    "accumulator_bits",
-    "accumulator_range",
-    "bank_depths",
-    "check_realizable",
-    "core_plan",
-    "default_lanes",
-    "default_update_units",
-    "dense_layer_plan",
-    "load_design",
-    "network_digest",
-    "pack_bias_words",
-    "pack_synapse_words",
-    "plan_network",
-    "prediction_bits",
-    "resolve_lanes",
-    "synapse_plan",
-    "synaptic_bits",
-    "synaptic_range",
-]
+__all__ = []
+__all__ += plan.__all__
+__all__ += design.__all__
