@@ -33,6 +33,7 @@ from .targets import Target, parse_targets
 
 __all__ = [
     "DEFAULT_EVENT_RATE",
+    "DEFAULT_JOBS",
     "EstimateReport",
     "TargetEstimate",
     "cycle_bound",
@@ -41,6 +42,8 @@ __all__ = [
     "tap_ports",
 ]
 
+DEFAULT_JOBS = 2
+"""Synthesis runs in parallel by default (this project's machines have 2 cores)."""
 DEFAULT_EVENT_RATE = 0.2
 """Input spike probability per channel and step used when no spike trains are given."""
 
@@ -191,7 +194,7 @@ def estimate(net: IntNetwork, *, targets: str | Sequence[str],
              sweep_bits: Sequence[int] | None = None,
              lanes: int | Mapping[str, int] | None = None,
              out_dir: str | os.PathLike[str] | None = None, progress: bool = True,
-             spikes: np.ndarray | None = None, jobs: int = 2,
+             spikes: np.ndarray | None = None, jobs: int = DEFAULT_JOBS,
              freq_mhz: float | None = None) -> EstimateReport:
     """Estimate the cost of ``net`` on each target (model, and synthesis unless model-only).
 

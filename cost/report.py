@@ -79,7 +79,7 @@ def report_markdown(report: EstimateReport, plots: Sequence[str] = ()) -> str:
     for row in summary_rows(report):
         lines.append("| " + " | ".join(_fmt(c) for c in row) + " |")
     cyc = report.cycles
-    lines += ["", (f"Cycles per sample (contract bound, {cyc['source']}, {cyc['samples']} "
+    lines += ["", (f"Cycles per sample (the plan's event-driven bound, {cyc['source']}, {cyc['samples']} "
                    f"samples): {cyc['per_sample']:.0f} (max {cyc['max']})."), ""]
     lines += ["## Block RAM per layer", "",
               "| target | layer | synapse memory | primitive | count | allocated / weight bits |",

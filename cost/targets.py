@@ -14,7 +14,11 @@ from dataclasses import dataclass
 
 from pysim.errors import InputError
 
-__all__ = ["TARGETS", "BramPrimitive", "Target", "get_target", "parse_targets"]
+__all__ = ["DEFAULT_TARGETS", "TARGETS", "BramPrimitive", "Target", "get_target",
+           "parse_targets"]
+
+DEFAULT_TARGETS = ("ice40-up5k", "ecp5-25k", "xc7")
+"""Targets ``estimate`` costs when none are named: one part of each family."""
 
 
 @dataclass(frozen=True)

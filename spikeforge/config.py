@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cost.targets import DEFAULT_TARGETS
 from pysim.errors import InputError
 from pysim.util import is_int
 from quant.config import AllocateConfig, HessianConfig, QuantizeConfig, TrainConfig
+from sim.tools import DEFAULT_SIMULATOR, SIMULATORS
 
 from .pareto import ParetoConfig
 
@@ -83,11 +85,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "verify": {
         "samples": 100,           # test samples simulated in Verilator
-        "simulator": "verilator",
+        "simulator": DEFAULT_SIMULATOR,
         "lanes": "none",          # "16" or "fc1=16,fc2=4"
     },
     "estimate": {
-        "targets": ["ice40-up5k", "ecp5-25k", "xc7"],
+        "targets": list(DEFAULT_TARGETS),
         "pnr": True,              # nextpnr place and route where open (iCE40, ECP5): Fmax
         "model_only": False,
         "sweep_bits": [2, 3, 4, 6, 8],
@@ -108,7 +110,7 @@ CHOICES = {
     ("train", "readout"): ("spike_count", "membrane"),
     ("hessian", "method"): ("hutchinson", "gauss_newton", "both"),
     ("quantize", "policy"): ("auto", "hutchinson", "gauss_newton", "measured"),
-    ("verify", "simulator"): ("verilator", "icarus"),
+    ("verify", "simulator"): SIMULATORS,
 }
 # Keys whose value may be a string even though the default is not (or vice versa).
 _STRING_OK = {("verify", "lanes"), ("train", "data_path")}
