@@ -93,7 +93,8 @@ def read_graph(path: str | os.PathLike[str]):
     if p.is_dir():
         raise _err(str(p), "is a directory, not a NIR file")
     try:
-        graph = nir.read(p)
+        # our own checks name the node (nir's type inference names edges)
+        graph = nir.read(p, type_check=False)
     except OSError as exc:
         raise _err(str(p), f"is not an HDF5/NIR file ({_one_line(exc)})") from None
     except Exception as exc:  # nir raises ValueError/KeyError/AssertionError/TypeError
