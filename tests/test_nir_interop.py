@@ -274,16 +274,20 @@ def test_nir_snntorch_dense_float_equality(tmp_path, beta1, beta2):
     assert all(int(a.sum()) > 0 for a in ref)
 
 
+@pytest.mark.rtl
 def test_nir_snntorch_if_quantized_verified_in_rtl(tmp_path):
     """snnTorch IF network -> NIR -> import (8 bits, calibration) -> generate -> verify:
     0 mismatches between RTL and the golden model."""
     import torch
 
     pytest.importorskip("amaranth")
+    from pysim.errors import ToolMissing
     from sim.tools import find_verilator
 
-    if find_verilator() is None:
-        pytest.skip("verilator not available")
+    try:
+        find_verilator()
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
     torch.set_num_threads(1)
     net = _snn_dense(1.0, 1.0)
     _snn_export(net, np.random.randn(1, 20).astype(np.float32), tmp_path / "a.nir")
