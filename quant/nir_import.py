@@ -211,7 +211,7 @@ def _int_layers(fg: FloatGraph, names: list[str], bits: list[int], scales: list[
         b, s, sb = bits[ni], scales[ni], state_bits[ni]
         lo, hi = -(1 << (b - 1)), (1 << (b - 1)) - 1
         w = np.clip(np.round(layer.weight / s), lo, hi).astype(np.int64)
-        th = max(1, int(round(layer.threshold / s)))
+        th = max(1, round(layer.threshold / s))
         lim = (1 << (sb - 1)) - 1
         th = min(th, lim)
         bias = None
@@ -386,7 +386,7 @@ def allocate_bits(fg: FloatGraph, avg_bits: float, *, data: tuple[np.ndarray, np
         est = layer_traces(model, batches, method="gauss_newton", max_probes=32, min_probes=8,
                            progress=progress)
         traces = [max(0.0, float(t.trace)) for t in est]
-        meta = {"sensitivity": "gauss_newton", "traces": traces, "samples": int(len(xs))}
+        meta = {"sensitivity": "gauss_newton", "traces": traces, "samples": len(xs)}
     else:
         traces = [w.size / layer.threshold ** 2 for w, layer in zip(weights, nl)]
         why = ("no labelled data" if data is None else
@@ -498,7 +498,7 @@ def import_nir(path: str | os.PathLike[str], *, timesteps: int | None = None,
         names = [layer.name for layer in net.neuron_layers]
         agree = _agreement(fspk, [gold.spikes[n] for n in names])
         cal: dict[str, Any] = {
-            "samples": int(len(calib_x)),
+            "samples": len(calib_x),
             "spike_agreement": dict(zip(names, agree)),
             "prediction_agreement": float(np.mean(fpred == gold.predictions))}
         if calib_y is not None:

@@ -22,6 +22,7 @@ The parameter mapping, per framework, is in docs/interop.md.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -97,7 +98,7 @@ def read_graph(path: str | os.PathLike[str]):
         graph = nir.read(p, type_check=False)
     except OSError as exc:
         raise _err(str(p), f"is not an HDF5/NIR file ({_one_line(exc)})") from None
-    except Exception as exc:  # nir raises ValueError/KeyError/AssertionError/TypeError
+    except (ValueError, KeyError, AssertionError, TypeError, AttributeError, IndexError) as exc:
         raise _err(str(p), f"is not a valid NIR graph ({type(exc).__name__}: "
                            f"{_one_line(exc)})") from None
     if type(graph).__name__ != "NIRGraph":
@@ -740,7 +741,7 @@ def network_to_nir(net: IntNetwork, *, dt: float = 1.0):
         shape = out
     nodes["output"] = nir.Output(output_type=np.array(shape))
     order.append("output")
-    edges = list(zip(order[:-1], order[1:]))
+    edges = list(itertools.pairwise(order))
     gmeta = {METADATA_KEY: json.dumps(header, sort_keys=True, allow_nan=False,
                                       default=_json_default),
              "dt": float(dt), "generator": "spikeforge export"}

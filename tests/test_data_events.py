@@ -148,7 +148,7 @@ def test_events_dvsgesture_aedat31_segments(tmp_path):
     assert np.array_equal(ev.t, et) and np.array_equal(ev.x, ex) and np.array_equal(ev.p, ep)
     x, y = load_event_split("dvsgesture", root, "test", 5, downsample=4)
     assert x.shape == (2, 5, 2 * 32 * 32) and y.tolist() == [2, 10]
-    c, a, b = segs[1]
+    _c, a, b = segs[1]
     m = (et >= a) & (et < b)
     want = np.zeros((5, 2048), np.uint8)
     want[(et[m] - a) * 5 // (b - a), ep[m] * 1024 + (ey[m] // 4) * 32 + ex[m] // 4] = 1

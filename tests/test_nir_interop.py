@@ -8,7 +8,9 @@ import pytest
 
 nir = pytest.importorskip("nir")
 
-from pysim import (  # noqa: E402
+import itertools
+
+from pysim import (
     SpikeData,
     load_network,
     random_conv_network,
@@ -18,26 +20,25 @@ from pysim import (  # noqa: E402
     save_spikes,
     simulate,
 )
-from quant.nir_import import float_run, import_nir, spiking_mlp  # noqa: E402
-from quant.nir_io import (  # noqa: E402
+from quant.nir_import import float_run, import_nir, spiking_mlp
+from quant.nir_io import (
     leak_shift_for,
-    network_to_nir,
     parse_graph,
     read_graph,
     write_nir,
 )
-from spikeforge.cli import main  # noqa: E402
+from spikeforge.cli import main
 
 ARCHS = ["2x8x8-3c3-sp2-5", "1x9x9-4c3s2p1-6", "2x10x10-4c3p1-sp2-3c3-4",
          "3x6x6-2c2-sp2-2c1-3", "1x7x7-3c3s2-sp1-4"]
 
 
 def _random_net(rng: np.random.Generator, i: int):
-    opts = dict(timesteps=int(rng.integers(1, 9)), weight_bits=int(rng.integers(2, 9)),
-                state_bits=int(rng.integers(8, 17)),
-                leak_shift=[None, 1, 2, 3, 5][int(rng.integers(0, 5))],
-                reset=["zero", "subtract"][int(rng.integers(0, 2))], bias=bool(rng.integers(0, 2)),
-                readout=["spike_count", "membrane"][int(rng.integers(0, 2))])
+    opts = {"timesteps": int(rng.integers(1, 9)), "weight_bits": int(rng.integers(2, 9)),
+                "state_bits": int(rng.integers(8, 17)),
+                "leak_shift": [None, 1, 2, 3, 5][int(rng.integers(0, 5))],
+                "reset": ["zero", "subtract"][int(rng.integers(0, 2))], "bias": bool(rng.integers(0, 2)),
+                "readout": ["spike_count", "membrane"][int(rng.integers(0, 2))]}
     if i % 2:
         sizes = [int(v) for v in rng.integers(1, 12, size=int(rng.integers(2, 5)))]
         return random_network(rng, sizes, **opts)
@@ -105,8 +106,8 @@ def _graph(nodes, edges, **kw):
 
 
 def _lif(n, **over):
-    p = dict(tau=np.full(n, 1e-3), r=np.full(n, 10.0), v_leak=np.zeros(n),
-             v_threshold=np.ones(n), v_reset=np.zeros(n))
+    p = {"tau": np.full(n, 1e-3), "r": np.full(n, 10.0), "v_leak": np.zeros(n),
+             "v_threshold": np.ones(n), "v_reset": np.zeros(n)}
     p.update(over)
     return nir.LIF(**p)
 
@@ -336,3 +337,44 @@ def test_nir_snntorch_conv_maps(tmp_path):
     assert all(int(a.sum()) > 0 for a in ref)
     res = import_nir(tmp_path / "c.nir", timesteps=6, weight_bits=8)
     assert [layer.kind.value for layer in res.net.layers] == ["conv2d", "sumpool2d", "dense"]
+
+
+def test_nir_nmnist_shaped_cnn_imports_fast(tmp_path):
+    """The N-MNIST-shaped IF CNN (2x34x34; conv 16 5x5 s2 p1, conv 16 3x3 p1, sum-pool 2,
+    conv 8 3x3 p1, sum-pool 2, dense 128-256-10, no biases) as a Sinabs-style NIR graph
+    (IF nodes, r = 1) imports in under 5 s to the matching conv network."""
+    import time
+
+    rng = np.random.default_rng(9)
+
+    def conv(o, c, k, s, p, hw):
+        return nir.Conv2d(input_shape=hw, weight=rng.normal(0, 0.3, (o, c, k, k)), stride=s,
+                          padding=p, dilation=1, groups=1, bias=np.zeros(o))
+
+    def if_(shape):
+        return nir.IF(r=np.ones(shape), v_threshold=np.ones(shape), v_reset=np.zeros(shape))
+
+    nodes = {"input": nir.Input(input_type=np.array([2, 34, 34])),
+             "c1": conv(16, 2, 5, 2, 1, (34, 34)), "n1": if_((16, 16, 16)),
+             "c2": conv(16, 16, 3, 1, 1, (16, 16)), "n2": if_((16, 16, 16)),
+             "p2": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                                 padding=np.array([0, 0])),
+             "c3": conv(8, 16, 3, 1, 1, (8, 8)), "n3": if_((8, 8, 8)),
+             "p3": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                                 padding=np.array([0, 0])),
+             "fl": nir.Flatten(input_type={"input": np.array([8, 4, 4])}, start_dim=0),
+             "f1": nir.Linear(weight=rng.normal(0, 0.2, (256, 128))), "n4": if_((256,)),
+             "f2": nir.Linear(weight=rng.normal(0, 0.2, (10, 256))), "n5": if_((10,)),
+             "output": nir.Output(output_type=np.array([10]))}
+    order = list(nodes)
+    nir.write(tmp_path / "cnn.nir", nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(order)),
+                                                 type_check=False))
+    t0 = time.perf_counter()
+    res = import_nir(tmp_path / "cnn.nir", timesteps=8, weight_bits=6)
+    seconds = time.perf_counter() - t0
+    assert seconds < 5.0
+    kinds = [layer.kind.value for layer in res.net.layers]
+    assert kinds == ["conv2d", "conv2d", "sumpool2d", "conv2d", "sumpool2d", "dense", "dense"]
+    assert res.net.input_shape == (2, 34, 34)
+    x = random_spikes(rng, 4, 8, res.net.input_size, 0.1)
+    assert simulate(res.net, x).predictions.shape == (4,)
