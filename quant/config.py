@@ -43,6 +43,8 @@ __all__ = [
 
 DATASETS = ("digits", "mnist")
 """Dataset names ``quant.data.load_dataset`` knows."""
+EVENT_DATASETS = ("nmnist", "dvsgesture", "shd")
+"""Event datasets read from the user's files by :mod:`quant.events` (train with ``data_path``)."""
 RESETS = ("zero", "subtract")
 """Reset modes of the simplified LIF (docs/semantics.md, "One step")."""
 READOUTS = ("spike_count", "membrane")
@@ -137,9 +139,9 @@ class TrainConfig:
         Raises InputError (one line) with ``param`` the field's name.
         """
         sizes = parse_arch(self.arch)
-        if self.dataset not in DATASETS:
+        if self.dataset not in DATASETS + EVENT_DATASETS:
             raise InputError(f"unknown dataset {self.dataset!r}: choose one of "
-                             f"{', '.join(DATASETS)}", param="dataset")
+                             f"{', '.join(DATASETS + EVENT_DATASETS)}", param="dataset")
         for name, lo in (("timesteps", 1), ("epochs", 0), ("batch_size", 1)):
             v = getattr(self, name)
             if not is_int(v) or v < lo:

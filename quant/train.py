@@ -62,14 +62,21 @@ def encode(x: np.ndarray, timesteps: int, method: str = "rate", seed: int = 0,
     """Encode intensities ``x`` (N, F) in [0, 1] as spikes uint8 (N, T, F).
 
     Delegates to :func:`quant.encoding.encode` (the project's one encoder, shared with
-    the spike files the hardware consumes).
+    the spike files the hardware consumes). Already-binned event spikes (N, T, F) pass
+    through unchanged (:mod:`quant.events`).
     """
+    if np.ndim(x) == 3:
+        return np.asarray(x, np.uint8)
     return encoding.encode(x, timesteps, method=method, seed=seed, gain=gain)
 
 
 def iter_encoded(x: np.ndarray, y: np.ndarray, timesteps: int, method: str, seed: int,
                  batch_size: int, gain: float = 1.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(spikes uint8 (B, T, F), labels)`` batches in the order of ``x``."""
+    if np.ndim(x) == 3:  # event spikes, already binned
+        for i in range(0, len(y), batch_size):
+            yield np.asarray(x[i:i + batch_size], np.uint8), y[i:i + batch_size]
+        return
     yield from encoding.iter_encoded(x, y, timesteps, method, seed, batch_size, gain=gain)
 
 
@@ -172,7 +179,17 @@ def predict(model: SpikingMLP, spikes: np.ndarray | Tensor, batch_size: int = 51
 
 
 def _load_data(cfg: TrainConfig):
+    from .config import EVENT_DATASETS
     from .data import load_dataset
+
+    if cfg.dataset in EVENT_DATASETS:
+        from .events import load_event_dataset
+
+        try:
+            return load_event_dataset(cfg.dataset, cfg.data_path, timesteps=cfg.timesteps,
+                                      limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+        except InputError as exc:
+            raise exc.renamed({"name": "dataset", "path": "data_path"}) from None
 
     try:
         return load_dataset(cfg.dataset, cfg.data_path, limit_train=cfg.limit_train,
