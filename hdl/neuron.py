@@ -51,7 +51,7 @@ class NeuronCore(wiring.Component):
       ``s[t] = u[t] >= θ``; ``u[t]`` is written back to the membrane memory and the
       row's membranes and spikes leave on :attr:`upd`. A buffer that received no
       word in the step reads as 0 (one ``written`` flag per buffer, cleared when the
-      update has read it). This is contract §1 step for step: the
+      update has read it). This is docs/semantics.md's *One step*, step for step: the
       reset of step ``t`` uses step ``t-1``'s membrane and spike (recomputed from the
       stored membrane, so no spike is stored).
 
