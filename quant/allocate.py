@@ -908,7 +908,7 @@ def membrane_profile(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *
     if key in cache and not recompute:
         return MembraneProfile.from_dict(cache[key])
     x_all, _ = run.train_spikes(samples)
-    n = int(len(x_all))
+    n = len(x_all)
     L = len(model.linears)
     widths = list(range(2, MAX_PRICED_STATE_BITS + 1))
     scale = [[0.0] * len(cands) for _ in range(L)]
@@ -974,7 +974,7 @@ def _dense_layer_bram(w_int: np.ndarray, b: int, w: int, threshold: int,
                       fires: bool, target: Any, scope: str, name: str) -> int:
     """Block RAMs (target units) of one dense layer as the generator would build it."""
     from cost.resources import layer_memories, map_synapse
-    from hwplan import dense_layer_plan, default_lanes
+    from hwplan import default_lanes, dense_layer_plan
     from pysim import IntLayer
 
     layer = IntLayer(name=name, weight=w_int, weight_bits=b, state_bits=w,
@@ -1044,34 +1044,52 @@ class AllocationProblem:
               per_param: np.ndarray | None = None) -> Allocation:
         """Exact minimum of ΣΩ with ``Σ cost <= budget`` (MILP, HiGHS), scored under the
         true Ω. Ties go to the cheaper option."""
-        from scipy.optimize import Bounds, LinearConstraint, milp
-
         if budget < self.min_cost - 1e-9:
             raise self._min_error(budget)
         om = self.omega(per_param)
-        sizes = [len(o) for o in self.options]
+        # Ω spans many decades (a narrow state width's clamp error dwarfs every weight
+        # error), which a solver's tolerances cannot resolve. So: solve, then drop every
+        # option whose Ω alone exceeds the incumbent's ΣΩ (Ω >= 0: it cannot be in a
+        # better allocation), rescale and solve again until nothing is dropped. Exact.
+        keep = [np.ones(len(o), dtype=bool) for o in om]
+        for _ in range(8):
+            idx = self._milp(om, keep, budget)
+            best = float(sum(om[i][j] for i, j in enumerate(idx)))
+            drop = [k & (o > best * (1 + 1e-9) + 1e-300) for k, o in zip(keep, om)]
+            if not any(d.any() for d in drop):
+                break
+            keep = [k & ~d for k, d in zip(keep, drop)]
+        return self.make(idx, budget, kind)
+
+    def _milp(self, om: list[np.ndarray], keep: list[np.ndarray], budget: float
+              ) -> list[int]:
+        """Option index per layer minimizing ΣΩ over the kept options (MILP, HiGHS)."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        sel = [np.nonzero(k)[0] for k in keep]
+        sizes = [len(s) for s in sel]
         N = sum(sizes)
-        flat_om = np.concatenate(om)
-        flat_cost = np.concatenate(self.cost).astype(np.float64)
+        flat_om = np.concatenate([o[s] for o, s in zip(om, sel)])
+        flat_cost = np.concatenate([c[s] for c, s in zip(self.cost, sel)]).astype(np.float64)
         scale = float(np.max(np.abs(flat_om))) or 1.0
         c = flat_om / scale + 1e-9 * flat_cost / (float(flat_cost.max()) or 1.0)
         one = np.zeros((len(sizes), N))
         off = 0
-        for i, s in enumerate(sizes):
-            one[i, off:off + s] = 1.0
-            off += s
+        for i, n in enumerate(sizes):
+            one[i, off:off + n] = 1.0
+            off += n
         cons = [LinearConstraint(one, 1.0, 1.0),
                 LinearConstraint(flat_cost[None, :], -np.inf, float(budget) + 1e-9)]
         res = milp(c, constraints=cons, integrality=np.ones(N), bounds=Bounds(0, 1),
                    options={"mip_rel_gap": 0.0})
-        if res.x is None:  # pragma: no cover - feasible by the check above
+        if res.x is None:  # pragma: no cover - feasible by the check in solve
             raise InputError(f"bit allocation failed: {res.message}")
         x = np.round(res.x)
         idx, off = [], 0
-        for s in sizes:
-            idx.append(int(np.argmax(x[off:off + s])))
-            off += s
-        return self.make(idx, budget, kind)
+        for s, n in zip(sel, sizes):
+            idx.append(int(s[int(np.argmax(x[off:off + n]))]))
+            off += n
+        return idx
 
     def uniform(self, budget: float, bits: int | None = None) -> Allocation:
         """Every layer at one weight width: ``bits``, or the best (least ΣΩ, the wider on
@@ -1163,7 +1181,7 @@ class AllocationProblem:
                            for s, b, w in zip(self.layers, bits, states)))
         return Allocation(
             bits=bits, objective=float(sum(om[i][j] for i, j in enumerate(idx))),
-            budget_bits=int(math.floor(budget)) if self.unit != "bram" else 0,
+            budget_bits=math.floor(budget) if self.unit != "bram" else 0,
             used_bits=int(sum(nl * b for nl, b in zip(n, bits))), omega=table,
             candidates=self.candidates, n_params=n, kind=kind,
             meta={**self.meta, "budget_unit": self.unit}, state_bits=states,

@@ -43,9 +43,20 @@ import numpy as np
 from pysim.errors import InputError
 from quant.config import AllocateConfig, QuantizeConfig
 
-__all__ = ["SENSITIVITIES", "BASELINES", "METHODS", "UNITS", "SweepConfig", "SweepPoint",
-           "check_address", "evaluate_point", "plan_points", "run_sweep", "summarize",
-           "plot_sweep"]
+__all__ = [
+    "BASELINES",
+    "METHODS",
+    "SENSITIVITIES",
+    "UNITS",
+    "SweepConfig",
+    "SweepPoint",
+    "check_address",
+    "evaluate_point",
+    "plan_points",
+    "plot_sweep",
+    "run_sweep",
+    "summarize",
+]
 
 _A, _Q = AllocateConfig(), QuantizeConfig()
 SENSITIVITIES = ("auto", "hutchinson", "gauss_newton", "measured")
@@ -81,6 +92,8 @@ class SweepConfig:
     scope, state_policy, target : of the cost-aware allocation (see quant.allocate)
     uniform_bits : extra uniform points at these widths (every layer, any budget)
     threads : torch threads per task
+    targets : estimate every point's network on these targets too (the calibrated
+        resource model of ``cost``: LUTs, FFs, block RAMs; no synthesis run)
     """
 
     budgets: tuple[float, ...] = (2.5, 3.0, 4.0)
@@ -100,6 +113,7 @@ class SweepConfig:
     target: str = _A.target
     uniform_bits: tuple[int, ...] = ()
     threads: int = 1
+    targets: tuple[str, ...] = ()
 
     def validate(self) -> SweepConfig:
         """Check every field (InputError naming it); return self."""
@@ -110,12 +124,14 @@ class SweepConfig:
         if self.unit not in UNITS:
             raise InputError(f"must be one of {', '.join(UNITS)}, not {self.unit!r}",
                              param="unit")
-        if self.unit == "bram":
+        if self.unit == "bram" or self.targets:
             from cost.targets import get_target
             try:
                 get_target(self.target)
             except InputError as exc:
                 raise exc.renamed({"targets": "target"}) from None
+            for t in self.targets:
+                get_target(t)
         for name in ("seeds", "epochs", "threads"):
             v = getattr(self, name)
             lo = 0 if name == "epochs" else 1
@@ -223,7 +239,8 @@ def plan_points(run_dir: str | os.PathLike[str], cfg: SweepConfig, *,
     for b in cfg.budgets:
         budget = budget_of(ref, b)
         if budget < ref.min_cost - 1e-9:
-            raise ref._min_error(budget)
+            raise ref._min_error(budget).renamed({"budget_bits": "budgets",
+                                                  "budget_bram": "budgets"})
         for method in cfg.methods:
             seeds = range(n_random if method == "random" else cfg.seeds)
             for seed in seeds:
@@ -269,6 +286,8 @@ def point_key(run_digest: str, p: SweepPoint, cfg: SweepConfig) -> str:
             "seed": p.seed, "epochs": cfg.epochs, "lr": cfg.lr, "qat_batches": cfg.qat_batches,
             "test_samples": cfg.test_samples, "calib_samples": cfg.calib_samples,
             "threads": cfg.threads}
+    if cfg.targets:
+        spec["targets"] = list(cfg.targets)
     text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -330,7 +349,15 @@ def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
     net = export(model)
     preds = simulate(net, d["test_x"]).predictions
     ok = preds == d["test_y"]
+    hw = {}
+    for name in task.get("targets") or ():
+        from cost.resources import estimate_network
+
+        e = estimate_network(net, target=name)
+        hw[name] = {"luts": e.luts, "ffs": e.ffs, "bram_units": e.bram_units,
+                    "bram_bits": e.bram_bits, "fits": e.fits()}
     return {
+        **({"estimate": hw} if hw else {}),
         "accuracy": float(ok.mean()), "float_accuracy": float(d["float_accuracy"]),
         "bits": [layer.weight_bits for layer in net.layers],
         "state_bits": [layer.state_bits for layer in net.layers],
@@ -447,7 +474,7 @@ def run_sweep(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                        "state_bits": p.state_bits, "seed": p.seed, "epochs": cfg.epochs,
                        "lr": cfg.lr, "qat_batches": cfg.qat_batches,
                        "test_samples": cfg.test_samples, "calib_samples": cfg.calib_samples,
-                       "threads": cfg.threads}
+                       "threads": cfg.threads, "targets": list(cfg.targets)}
     cached = len(results)
     bar = tqdm(total=len(todo), desc=f"sweep ({cached} cached)", disable=not progress,
                unit="point", file=sys.stderr)
