@@ -312,6 +312,8 @@ def _throughput(bench: Bench, args) -> dict:
             "ray_task_seconds": t_tasks, "ray_startup_seconds": t1 - t0,
             "speedup": t_serial / t_ray, "speedup_tasks": t_serial / t_tasks,
             "identical": bool(same), "identical_predictions": bool(acc_same),
+            "point_seconds_serial": [serial[t["key"]]["seconds"] for t in tasks],
+            "point_seconds_ray": [ray_res[t["key"]]["seconds"] for t in tasks],
             "accuracies_serial": [serial[t["key"]]["accuracy"] for t in tasks],
             "accuracies_ray": [ray_res[t["key"]]["accuracy"] for t in tasks]}
 

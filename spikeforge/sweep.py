@@ -405,7 +405,7 @@ def _ray_start(workers: int, address: str | None) -> Any:
     root = str(Path(__file__).resolve().parents[1])
     env = {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH"))
                                          if p),
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     if address is None:
         ray.init(num_cpus=int(workers), include_dashboard=False, log_to_driver=False,
                  object_store_memory=200 * 1024 * 1024, configure_logging=False,
