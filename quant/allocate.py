@@ -27,6 +27,13 @@ Measured policy (``method="measured"``, :func:`measured_sensitivity`): Ω is not
 from traces at all but measured directly, ``Ω_l(b)`` = the mean training loss with only
 layer ``l``'s weights fake-quantized to ``b`` bits minus the float loss, over a fixed
 subset of encoded training samples (clipped at 0). The MILP is the same.
+
+Cost-aware allocation (:class:`AllocationProblem`, :func:`problem_for_run`; docs/hessian.md
+§14): per layer the options are pairs (weight width, state width), the objective Ω plus the
+state width's clamp error measured on the membranes (:func:`membrane_profile`) and priced
+as an equivalent weight error, the budget in weight bits, memory bits (weights +
+membranes) or block RAMs of a target (the hardware plan of each option, mapped by the
+calibrated model of :mod:`cost.resources`; imported only for a block-RAM budget).
 """
 from __future__ import annotations
 
@@ -48,21 +55,32 @@ from .config import AllocateConfig
 from .hessian import TraceEstimate
 
 __all__ = [
+    "BUDGET_SCOPES",
     "DEFAULT_CANDIDATES",
     "METHODS",
     "POLICIES",
+    "STATE_POLICIES",
     "Allocation",
+    "AllocationProblem",
+    "LayerShape",
+    "MembraneProfile",
     "allocate",
     "allocate_for_run",
     "budget_from_avg_bits",
+    "build_problem",
     "choose_traces",
     "default_quantizer",
     "measured_sensitivity",
+    "membrane_profile",
     "pareto",
+    "problem_budget",
+    "problem_for_run",
     "quant_errors",
     "random_allocation",
     "reversed_allocation",
+    "run_layer_shapes",
     "run_quantizer",
+    "run_sensitivity",
     "sensitivity_table",
 ]
 
