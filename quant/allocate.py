@@ -27,9 +27,17 @@ Measured policy (``method="measured"``, :func:`measured_sensitivity`): Ω is not
 from traces at all but measured directly, ``Ω_l(b)`` = the mean training loss with only
 layer ``l``'s weights fake-quantized to ``b`` bits minus the float loss, over a fixed
 subset of encoded training samples (clipped at 0). The MILP is the same.
+
+Cost-aware allocation (:class:`AllocationProblem`, :func:`problem_for_run`; docs/hessian.md
+§14): per layer the options are pairs (weight width, state width), the objective Ω plus the
+state width's clamp error measured on the membranes (:func:`membrane_profile`) and priced
+as an equivalent weight error, the budget in weight bits, memory bits (weights +
+membranes) or block RAMs of a target (the hardware plan of each option, mapped by the
+calibrated model of :mod:`cost.resources`; imported only for a block-RAM budget).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -47,21 +55,32 @@ from .config import AllocateConfig
 from .hessian import TraceEstimate
 
 __all__ = [
+    "BUDGET_SCOPES",
     "DEFAULT_CANDIDATES",
     "METHODS",
     "POLICIES",
+    "STATE_POLICIES",
     "Allocation",
+    "AllocationProblem",
+    "LayerShape",
+    "MembraneProfile",
     "allocate",
     "allocate_for_run",
     "budget_from_avg_bits",
+    "build_problem",
     "choose_traces",
     "default_quantizer",
     "measured_sensitivity",
+    "membrane_profile",
     "pareto",
+    "problem_budget",
+    "problem_for_run",
     "quant_errors",
     "random_allocation",
     "reversed_allocation",
+    "run_layer_shapes",
     "run_quantizer",
+    "run_sensitivity",
     "sensitivity_table",
 ]
 
@@ -194,6 +213,11 @@ class Allocation:
     n_params : weights per layer
     kind : "hessian", "measured", "random", "reversed" or "uniform"
     meta : anything else worth recording (trace source, seed, ...)
+
+    A cost-aware allocation (:class:`AllocationProblem`) also sets ``state_bits`` (the
+    chosen membrane widths), ``budget``/``used`` in ``unit`` ("weight_bits",
+    "memory_bits" or "bram"), ``scope``, ``target``, ``memory_bits`` (weights +
+    membranes) and ``objective_parts`` (the weights' and the clamps' share of ΣΩ).
     """
 
     bits: list[int]
@@ -205,6 +229,14 @@ class Allocation:
     n_params: list[int] = field(default_factory=list)
     kind: str = "hessian"
     meta: dict[str, Any] = field(default_factory=dict)
+    state_bits: list[int] | None = None
+    budget: float | None = None
+    used: float | None = None
+    unit: str = "weight_bits"
+    scope: str = "weights"
+    target: str | None = None
+    memory_bits: int | None = None
+    objective_parts: dict[str, float] | None = None
 
     @property
     def average_bits(self) -> float:
@@ -230,6 +262,11 @@ class Allocation:
             "candidates": [int(c) for c in self.candidates],
             "omega": [[float(v) for v in row] for row in np.asarray(self.omega)],
             "meta": to_jsonable(self.meta),
+            **({} if self.state_bits is None else {
+                "state_bits": [int(w) for w in self.state_bits],
+                "budget": self.budget, "used": self.used, "unit": self.unit,
+                "scope": self.scope, "target": self.target, "memory_bits": self.memory_bits,
+                "objective_parts": self.objective_parts}),
         }
 
 
@@ -402,8 +439,10 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
                      budget_bits: int | None = None,
                      candidates: Sequence[int] = DEFAULT_CANDIDATES, method: str = _A.method,
                      quantizer: Quantizer | None = None, samples: int = _A.trace_samples,
-                     max_probes: int = _A.trace_max_probes, progress: bool = True
-                     ) -> Allocation:
+                     max_probes: int = _A.trace_max_probes, progress: bool = True,
+                     budget_bram: int | None = None, target: str | None = None,
+                     budget_scope: str = _A.budget_scope,
+                     state_policy: str = _A.state_policy) -> Allocation:
     """Allocate widths for a trained run (``spikeforge train`` output).
 
     Reads ``RUN/hessian.json`` (computing and saving the traces the policy needs when
@@ -412,31 +451,103 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
     lighter than ``spikeforge hessian``'s :class:`~quant.config.HessianConfig`, so that
     ``quantize`` stays quick; run ``spikeforge hessian RUN`` first for the fuller
     estimate), builds Ω with the project's quantizer and solves the MILP. Exactly one of
-    ``avg_bits`` / ``budget_bits``. ``method`` is the trace policy
+    ``avg_bits`` / ``budget_bits`` / ``budget_bram``. ``method`` is the trace policy
     (:func:`choose_traces`), or ``"measured"``: Ω measured directly by
     :func:`measured_sensitivity` over ``samples`` training samples (cached in
     ``RUN/sensitivity.json``; no traces). The allocation's ``meta`` records the traces
     used (or the measured table), their source and the policy's reason.
-    """
-    from .hessian import traces_for_run
-    from .train import load_run
 
-    if (avg_bits is None) == (budget_bits is None):
-        raise InputError("give exactly one of avg_bits and budget_bits")
+    Cost-aware budgets (:func:`problem_for_run`): ``budget_bram`` block RAMs of
+    ``target``, or ``budget_scope="all"`` (``budget_bits``/``avg_bits`` count weights and
+    membranes; ``avg_bits`` is then bits per stored value), or a ``state_policy`` other
+    than "auto": weight and state widths are chosen together and the allocation carries
+    ``state_bits``. The default (weight bits, scope "weights") is the weight-only MILP.
+    """
+    given = sum(v is not None for v in (avg_bits, budget_bits, budget_bram))
+    if given != 1:
+        raise InputError("give exactly one of avg_bits, budget_bits and budget_bram")
     if method not in METHODS:
         raise InputError(f"must be one of {', '.join(METHODS)}, not {method!r}", param="method")
+    if budget_scope not in BUDGET_SCOPES:
+        raise InputError(f"must be one of {', '.join(BUDGET_SCOPES)}, not {budget_scope!r}",
+                         param="budget_scope")
+    if state_policy not in STATE_POLICIES:
+        raise InputError(f"must be one of {', '.join(STATE_POLICIES)}, not {state_policy!r}",
+                         param="state_policy")
+    if budget_bram is not None or budget_scope != "weights" or state_policy != "auto":
+        prob = problem_for_run(run_dir, candidates=candidates, method=method,
+                               quantizer=quantizer, samples=samples, max_probes=max_probes,
+                               progress=progress, unit=("bram" if budget_bram is not None
+                                                        else "weight_bits"
+                                                        if budget_scope == "weights"
+                                                        else "memory_bits"),
+                               target=target, budget_scope=budget_scope,
+                               state_policy=state_policy)
+        return prob.solve(problem_budget(prob, avg_bits=avg_bits, budget_bits=budget_bits,
+                                         budget_bram=budget_bram),
+                          kind=prob.meta.get("kind", "hessian"))
     cands = _check_candidates(candidates)
+    from .train import load_run
+
     run = load_run(run_dir)
-    weights = [lin.weight.detach().cpu().numpy().astype(np.float64)
-               for lin in run.model.linears]
+    weights = _run_weights(run)
     n_params = [w.size for w in weights]
     budget = (budget_from_avg_bits(avg_bits, n_params) if budget_bits is None
               else int(budget_bits))
     if budget < sum(n_params) * min(cands):
         raise _min_budget_error(budget, np.asarray(n_params), cands)
+    sens = run_sensitivity(run, cands, method=method, quantizer=quantizer, samples=samples,
+                           max_probes=max_probes, progress=progress)
+    return allocate(sens["omega"], n_params, cands, budget_bits=budget, kind=sens["kind"],
+                    meta=sens["meta"])
+
+
+def _run_weights(run: Any) -> list[np.ndarray]:
+    return [lin.weight.detach().cpu().numpy().astype(np.float64) for lin in run.model.linears]
+
+
+def run_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *,
+                    method: str = _A.method, quantizer: Quantizer | None = None,
+                    samples: int = _A.trace_samples, max_probes: int = _A.trace_max_probes,
+                    progress: bool = True) -> dict[str, Any]:
+    """The sensitivity of a run's layers by ``method`` (:data:`METHODS`).
+
+    Returns a dict: ``omega`` (L, K) Ω of the weights, ``errors`` (L, K)
+    ``||Q_b(W) - W||²``, ``per_param`` (L,) sensitivity per unit squared weight error
+    (trace / n, or for "measured" the measured Ω per unit error at the narrowest width),
+    ``meta`` (source, reason, traces...) and ``kind`` ("hessian" or "measured").
+    """
+    from .hessian import traces_for_run
+    from .train import load_run
+
+    if method not in METHODS:
+        raise InputError(f"must be one of {', '.join(METHODS)}, not {method!r}", param="method")
+    cands = _check_candidates(candidates)
+    if not hasattr(run, "model"):
+        run = load_run(run)
+    weights = _run_weights(run)
+    n_params = [w.size for w in weights]
+    q = run_quantizer(run, quantizer)
     if method == "measured":
-        return _allocate_measured(run, weights, n_params, cands, budget, quantizer,
-                                  samples=samples, progress=progress)
+        omega = measured_sensitivity(run, cands, samples=samples, progress=progress,
+                                     quantizer=quantizer)
+        errors = quant_errors(weights, cands, q)
+        k0 = int(np.argmin(cands))
+        # measured loss increase per unit squared weight error at the narrowest width: the
+        # measured analogue of trace/n (used to reverse the layer ranking for a baseline)
+        per_error = [float(omega[i, k0] / errors[i, k0]) if errors[i, k0] > 0 else 0.0
+                     for i in range(len(n_params))]
+        meta = {
+            "policy": "measured", "source": "measured",
+            "reason": (f"Ω measured directly: training-loss increase with only that layer "
+                       f"fake-quantized, over {int(samples)} training samples (clipped at 0)"),
+            "layers": [f"fc{i + 1}" for i in range(len(n_params))],
+            "samples": int(samples),
+            "errors": errors.tolist(), "per_error": per_error,
+            "quantizer": _quantizer_name(q),
+        }
+        return {"omega": omega, "errors": errors, "per_param": np.asarray(per_error),
+                "meta": meta, "kind": "measured"}
     kw = {"samples": samples, "max_probes": max_probes, "progress": progress}
     hut = gn = None
     if method in ("auto", "hutchinson"):
@@ -445,7 +556,6 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
             not (t.trace > 0 and t.significant) for t in hut or [])):
         gn = traces_for_run(run, ("gauss_newton",), **kw)["gauss_newton"]
     traces, why = choose_traces(hut, gn, policy=method)
-    q = run_quantizer(run, quantizer)
     errors = quant_errors(weights, cands, q)
     per_param = np.asarray(traces) / np.asarray(n_params, dtype=np.float64)
     omega = per_param[:, None] * errors
@@ -456,7 +566,110 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
     }
     if hut is not None and why["source"] != "hutchinson":
         meta["hutchinson_traces"] = [t.as_dict() for t in hut]
-    return allocate(omega, n_params, cands, budget_bits=budget, meta=meta)
+    return {"omega": omega, "errors": errors, "per_param": per_param, "meta": meta,
+            "kind": "hessian"}
+
+
+def run_layer_shapes(run: Any) -> list[LayerShape]:
+    """The memory shapes of a run's layers (dense: out_features membranes)."""
+    return [LayerShape(name=f"fc{i + 1}", kind="dense", n_weights=int(lin.weight.numel()),
+                       n_neurons=int(lin.weight.shape[0]))
+            for i, lin in enumerate(run.model.linears)]
+
+
+def problem_for_run(run_dir: Any, *, candidates: Sequence[int] = DEFAULT_CANDIDATES,
+                    method: str = _A.method, quantizer: Quantizer | None = None,
+                    samples: int = _A.trace_samples, max_probes: int = _A.trace_max_probes,
+                    progress: bool = True, unit: str = "weight_bits",
+                    target: str | None = None, budget_scope: str = _A.budget_scope,
+                    state_policy: str = _A.state_policy,
+                    profile_samples: int | None = None) -> AllocationProblem:
+    """The cost-aware allocation problem of a run (see :class:`AllocationProblem`).
+
+    Sensitivity by ``method`` (:func:`run_sensitivity`); the membranes measured by
+    :func:`membrane_profile` (skipped when the budget is weight bits and state widths
+    are the calibration's); block RAMs (``unit="bram"``) per dense layer from the
+    hardware plan (:func:`hwplan.dense_layer_plan` at the generator's default lanes) and
+    the calibrated model's block RAM mapping (:func:`cost.resources.map_synapse`,
+    :func:`cost.resources.layer_memories`) on ``target``, for the integer weights the
+    project's quantizer gives at each width.
+    """
+    from .train import load_run
+
+    if method not in METHODS:
+        raise InputError(f"must be one of {', '.join(METHODS)}, not {method!r}", param="method")
+    cands = _check_candidates(candidates)
+    if unit == "bram":
+        if target is None:
+            raise InputError("a block RAM budget needs a target", param="target")
+        from cost.targets import get_target
+
+        try:
+            t = get_target(str(target))
+        except InputError as exc:
+            raise exc.renamed({"targets": "target"}) from None
+        target = t.name
+    run = load_run(run_dir) if not hasattr(run_dir, "model") else run_dir
+    sens = run_sensitivity(run, cands, method=method, quantizer=quantizer, samples=samples,
+                           max_probes=max_probes, progress=progress)
+    shapes = run_layer_shapes(run)
+    policy = state_policy if state_policy != "auto" else (
+        "measured" if budget_scope == "weights" else "priced")
+    need_profile = not (unit == "weight_bits" and policy == "measured")
+    profile = (membrane_profile(run, cands, samples=profile_samples, progress=progress)
+               if need_profile else None)
+    model = run.model
+    bram_cost = None
+    if unit == "bram":
+        weights = _run_weights(run)
+        q = run_quantizer(run, quantizer)
+        n_layers = len(weights)
+        ints = {}
+        membrane = model.readout == "membrane"
+
+        def bram_cost(i: int, b: int, w: int) -> int:
+            if (i, b) not in ints:
+                ints[(i, b)] = q(weights[i], b)[0]
+            k = cands.index(b)
+            return _dense_layer_bram(
+                ints[(i, b)], b, w, profile.threshold[i][k], model.leak_shifts[i],
+                model.reset, None, not (membrane and i == n_layers - 1), target,
+                budget_scope, f"fc{i + 1}")
+        if model.has_bias:
+            raise InputError("block RAM budgets of networks with biases are not supported yet")
+    prob = build_problem(shapes, cands, weight_omega=sens["omega"], weight_error=sens["errors"],
+                         per_param=sens["per_param"], unit=unit, scope=budget_scope,
+                         state_policy=state_policy, profile=profile, target=target,
+                         bram_cost=bram_cost, leak_shifts=model.leak_shifts,
+                         meta={**sens["meta"], "kind": sens["kind"]})
+    return prob
+
+
+def problem_budget(prob: AllocationProblem, *, avg_bits: float | None = None,
+                   budget_bits: int | None = None, budget_bram: int | None = None) -> float:
+    """The budget in the problem's unit from the caller's one budget.
+
+    ``avg_bits`` is bits per weight (scope "weights") or per stored value, weights and
+    membranes (scope "all"); ``budget_bits`` total bits; ``budget_bram`` block RAMs.
+    """
+    if sum(v is not None for v in (avg_bits, budget_bits, budget_bram)) != 1:
+        raise InputError("give exactly one of avg_bits, budget_bits and budget_bram")
+    if prob.unit == "bram":
+        if budget_bram is None:
+            raise InputError("a block RAM problem needs budget_bram")
+        if not is_int(budget_bram) or budget_bram < 0:
+            raise InputError(f"must be an integer >= 0, not {budget_bram!r}",
+                             param="budget_bram")
+        return float(budget_bram)
+    if budget_bram is not None:
+        raise InputError("budget_bram needs a block RAM problem (give a target)")
+    if budget_bits is not None:
+        return float(int(budget_bits))
+    values = sum(s.n_weights + (s.n_neurons if prob.scope == "all" else 0)
+                 for s in prob.layers)
+    if not (math.isfinite(avg_bits) and avg_bits > 0):
+        raise InputError(f"must be a positive number, not {avg_bits!r}", param="avg_bits")
+    return float(math.floor(avg_bits * values + 1e-9))
 
 
 def run_quantizer(run: Any, quantizer: Quantizer | None = None) -> Quantizer:
@@ -578,26 +791,512 @@ def measured_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATE
     return omega
 
 
-def _allocate_measured(run: Any, weights: Sequence[np.ndarray], n_params: Sequence[int],
-                       cands: tuple[int, ...], budget: int, quantizer: Quantizer | None, *,
-                       samples: int, progress: bool) -> Allocation:
-    """The MILP on the measured Ω (``allocate_for_run(method="measured")``)."""
-    q = run_quantizer(run, quantizer)
-    omega = measured_sensitivity(run, cands, samples=samples, progress=progress,
-                                 quantizer=quantizer)
-    errors = quant_errors(weights, cands, q)
-    k0 = int(np.argmin(cands))
-    # measured loss increase per unit squared weight error at the narrowest width: the
-    # measured analogue of trace/n (used to reverse the layer ranking for a baseline)
-    per_error = [float(omega[i, k0] / errors[i, k0]) if errors[i, k0] > 0 else 0.0
-                 for i in range(len(n_params))]
-    meta = {
-        "policy": "measured", "source": "measured",
-        "reason": (f"Ω measured directly: training-loss increase with only that layer "
-                   f"fake-quantized, over {int(samples)} training samples (clipped at 0)"),
-        "layers": [f"fc{i + 1}" for i in range(len(n_params))],
-        "samples": int(samples),
-        "errors": errors.tolist(), "per_error": per_error,
-        "quantizer": _quantizer_name(q),
-    }
-    return allocate(omega, n_params, cands, budget_bits=budget, kind="measured", meta=meta)
+# ---------------------------------------------------------------------- cost-aware allocation
+# Joint choice of weight width b and state (membrane) width w per layer, under a budget
+# in weight bits, memory bits (weights + membranes) or block RAMs of a target (docs/hessian.md,
+# "Allocation under a hardware budget").
+BUDGET_SCOPES = ("weights", "all")
+"""What a budget counts: weight memories only, or weights and membranes."""
+STATE_POLICIES = ("auto", "measured", "priced")
+"""How a cost-aware allocation picks state widths: ``"measured"`` the calibration rule
+(widest accumulator value seen + headroom, as ``quantize`` does), ``"priced"`` a
+candidate range whose clamp error is priced in the objective, ``"auto"`` measured when
+the budget counts weights only (membranes are free), priced otherwise."""
+BUDGET_UNITS = ("weight_bits", "memory_bits", "bram")
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """What a layer's memory cost depends on, besides its widths.
+
+    ``kind`` is the IR layer kind (``"dense"``; a layer kind without a hardware plan is
+    costed in bits, see :func:`layer_option_costs`); ``n_weights`` weights,
+    ``n_neurons`` membranes (a conv layer holds one per output position).
+    """
+
+    name: str
+    kind: str
+    n_weights: int
+    n_neurons: int
+
+
+@dataclass
+class MembraneProfile:
+    """The measured membrane (accumulator) distribution of a run at each weight width.
+
+    For candidate ``candidates[k]``, with every layer fake-quantized to that width and no
+    clamp (as :func:`quant.qat.calibrate` measures), per layer ``l``: ``scale[l][k]``
+    (threshold-snapped), ``threshold[l][k]`` (θ_int), ``peak[l][k]`` (largest magnitude of
+    accumulator, threshold and bias, integer units) and ``clamp[l][k][w]``: the clamp error
+    energy ``Σ (a - clamp_w(a))²`` in float units (scale² · integer²), per sample and step
+    summed over neurons, for every state width ``w`` in 2..24; ``input_rate[l]`` is the
+    mean fraction of the layer's inputs that fire per step.
+    """
+
+    layers: list[str]
+    candidates: tuple[int, ...]
+    samples: int
+    scale: list[list[float]]
+    threshold: list[list[int]]
+    peak: list[list[int]]
+    clamp: list[list[dict[int, float]]]
+    input_rate: list[float]
+    headroom: int = 1
+
+    def measured_state_bits(self, l: int, k: int) -> int:
+        """The calibration rule's state width: the peak's signed width + headroom."""
+        from .qat import state_bits_for
+
+        return max(self.min_state_bits(l, k), state_bits_for(self.peak[l][k], self.headroom))
+
+    def min_state_bits(self, l: int, k: int, leak_shift: int | None = None) -> int:
+        """Narrowest width holding θ_int (and above the leak shift)."""
+        from .qat import state_bits_for
+
+        lo = state_bits_for(self.threshold[l][k], 0)
+        if leak_shift is not None:
+            lo = max(lo, int(leak_shift) + 1)
+        return lo
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"layers": self.layers, "candidates": list(self.candidates),
+                "samples": self.samples, "scale": self.scale, "threshold": self.threshold,
+                "peak": self.peak, "headroom": self.headroom,
+                "clamp": [[{str(w): v for w, v in d.items()} for d in row]
+                          for row in self.clamp],
+                "input_rate": self.input_rate}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MembraneProfile:
+        """Inverse of :meth:`as_dict`."""
+        return cls(layers=list(d["layers"]), candidates=tuple(d["candidates"]),
+                   samples=int(d["samples"]), scale=d["scale"], threshold=d["threshold"],
+                   peak=d["peak"], headroom=int(d.get("headroom", 1)),
+                   clamp=[[{int(w): float(v) for w, v in c.items()} for c in row]
+                          for row in d["clamp"]],
+                   input_rate=[float(v) for v in d["input_rate"]])
+
+
+MAX_PRICED_STATE_BITS = 24
+"""Widest state width a profile prices (the fake-quant float32 path is exact up to 24)."""
+
+
+def membrane_profile(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *,
+                     samples: int | None = None, headroom: int | None = None,
+                     batch_size: int = 256, progress: bool = True,
+                     recompute: bool = False) -> MembraneProfile:
+    """Measure a run's membrane distribution at every candidate weight width.
+
+    One fake-quant forward pass per candidate width over the first ``samples`` training
+    samples (epoch-0 encoding; default ``QuantizeConfig.calib_samples``, the samples
+    calibration measures the state range on), every layer at that width, no clamp,
+    scales as :func:`quant.qat.calibrate` sets them. Cached in ``RUN/membranes.json``
+    keyed by the candidates, samples and headroom.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from pysim import atomic_path
+
+    from .config import QuantizeConfig
+    from .model import LayerQuant
+    from .qat import layer_scale
+    from .train import load_run
+
+    qc = QuantizeConfig()
+    samples = qc.calib_samples if samples is None else samples
+    headroom = qc.headroom if headroom is None else headroom
+    if not hasattr(run, "model"):
+        run = load_run(run)
+    if not is_int(samples) or samples < 1:
+        raise InputError(f"must be an integer >= 1, not {samples!r}", param="samples")
+    cands = _check_candidates(candidates)
+    model = run.model
+    key = f"candidates={','.join(map(str, cands))};samples={int(samples)};headroom={headroom}"
+    path = Path(run.run_dir) / "membranes.json"
+    cache: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            cache = json.loads(path.read_text())
+        except (OSError, ValueError):
+            cache = {}
+        if not isinstance(cache, dict):
+            cache = {}
+    if key in cache and not recompute:
+        return MembraneProfile.from_dict(cache[key])
+    x_all, _ = run.train_spikes(samples)
+    n = len(x_all)
+    L = len(model.linears)
+    widths = list(range(2, MAX_PRICED_STATE_BITS + 1))
+    scale = [[0.0] * len(cands) for _ in range(L)]
+    thr = [[0] * len(cands) for _ in range(L)]
+    peak = [[0] * len(cands) for _ in range(L)]
+    clamp = [[dict.fromkeys(widths, 0.0) for _ in cands] for _ in range(L)]
+    rate_sum = np.zeros(L)
+    was_quant, was_training = model.quant, model.training
+    model.eval()
+    bar = tqdm(total=len(cands) * ((n + batch_size - 1) // batch_size), desc="membranes",
+               disable=not progress, leave=False)
+    try:
+        for k, b in enumerate(cands):
+            quant = []
+            for i, lin in enumerate(model.linears):
+                s, th, clip = layer_scale(lin.weight, b, model.threshold)
+                quant.append(LayerQuant(bits=b, scale=s, threshold=th, state_bits=None,
+                                        clip=clip))
+                scale[i][k], thr[i][k] = float(s), int(th)
+                bias = model.linears[i].bias
+                if bias is not None:
+                    peak[i][k] = max(peak[i][k], math.ceil(float(bias.abs().max()) / s))
+                peak[i][k] = max(peak[i][k], int(th))
+            model.set_quant(quant)
+            with torch.no_grad():
+                for start in range(0, n, batch_size):
+                    xb = torch.as_tensor(np.asarray(x_all[start:start + batch_size]),
+                                         dtype=torch.float32)
+                    out = model.run(xb, record=True)
+                    inputs = [xb] + list(out.spikes[:-1])
+                    for i, a in enumerate(out.membranes or []):
+                        a64 = a.double()
+                        amax = float(a64.abs().max())
+                        peak[i][k] = max(peak[i][k], math.ceil(amax))
+                        if k == 0:
+                            rate_sum[i] += float(inputs[i].double().mean()) * xb.shape[0]
+                        s2 = scale[i][k] ** 2
+                        for w in widths:
+                            hi = float((1 << (w - 1)) - 1)
+                            if amax <= hi:
+                                continue  # no clamp at this width or wider
+                            lo = -float(1 << (w - 1))
+                            err = a64 - a64.clamp(lo, hi)
+                            clamp[i][k][w] += float((err * err).sum()) * s2
+                    bar.update(1)
+    finally:
+        bar.close()
+        model.set_quant(was_quant)
+        model.train(was_training)
+    T = float(model.timesteps)
+    clamp = [[{w: v / (n * T) for w, v in d.items()} for d in row] for row in clamp]
+    prof = MembraneProfile(layers=[f"fc{i + 1}" for i in range(L)], candidates=cands,
+                           samples=n, scale=scale, threshold=thr, peak=peak, clamp=clamp,
+                           input_rate=[float(v / n) for v in rate_sum], headroom=int(headroom))
+    cache[key] = prof.as_dict()
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(cache) + "\n")
+    return prof
+
+
+def _dense_layer_bram(w_int: np.ndarray, b: int, w: int, threshold: int,
+                      leak_shift: int | None, reset: str, bias: np.ndarray | None,
+                      fires: bool, target: Any, scope: str, name: str) -> int:
+    """Block RAMs (target units) of one dense layer as the generator would build it."""
+    from cost.resources import layer_memories, map_synapse
+    from hwplan import default_lanes, dense_layer_plan
+    from pysim import IntLayer
+
+    layer = IntLayer(name=name, weight=w_int, weight_bits=b, state_bits=w,
+                     threshold=threshold, leak_shift=leak_shift, reset=reset, bias=bias)
+    lp = dense_layer_plan(layer, lanes=default_lanes(layer), fires=fires)
+    units = map_synapse(lp.synapse.memory, target).units
+    if scope == "all":
+        units += sum(m.block.units for m in layer_memories(lp, target)
+                     if m.kind == "block" and m.block is not None)
+    return int(units)
+
+
+@dataclass
+class AllocationProblem:
+    """Per layer, the options ``(weight width, state width)`` with their cost and damage.
+
+    ``weight_omega[l][j]`` is the weight part of Ω of option ``j`` (the sensitivity table
+    at its weight width), ``clamp_eq[l][j]`` the clamp error of its state width as an
+    equivalent squared weight error (clamp energy / input rate, see docs/hessian.md),
+    ``per_param[l]`` the layer's sensitivity per unit squared weight error (trace / n,
+    or the measured analogue), so Ω = weight_omega + per_param · clamp_eq;
+    ``weight_error[l][j]`` ``||Q_b(W_l) - W_l||²`` (for the reversed baseline); ``cost``
+    in ``unit`` (``"weight_bits"``, ``"memory_bits"`` or ``"bram"``).
+    """
+
+    layers: list[LayerShape]
+    candidates: tuple[int, ...]
+    options: list[list[tuple[int, int]]]
+    weight_omega: list[np.ndarray]
+    weight_error: list[np.ndarray]
+    clamp_eq: list[np.ndarray]
+    per_param: np.ndarray
+    cost: list[np.ndarray]
+    unit: str
+    scope: str
+    state_policy: str
+    target: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    # ---- the objective
+    def omega(self, per_param: np.ndarray | None = None, *, weight_scale: np.ndarray | None
+              = None) -> list[np.ndarray]:
+        """Ω per option; ``per_param`` replaces the sensitivities (reversed baseline), and
+        then the weight part is ``per_param · weight_error`` too."""
+        if per_param is None:
+            return [self.weight_omega[i] + self.per_param[i] * self.clamp_eq[i]
+                    for i in range(len(self.layers))]
+        return [per_param[i] * (self.weight_error[i] + self.clamp_eq[i])
+                for i in range(len(self.layers))]
+
+    @property
+    def min_cost(self) -> float:
+        """The cheapest any allocation can be (narrowest option of every layer)."""
+        return float(sum(c.min() for c in self.cost))
+
+    def _min_error(self, budget: float) -> InputError:
+        what = {"weight_bits": "weight bits", "memory_bits": "memory bits (weights + "
+                "membranes)", "bram": f"block RAMs of {self.target}"}[self.unit]
+        param = {"weight_bits": "budget_bits", "memory_bits": "budget_bits",
+                 "bram": "budget_bram"}[self.unit]
+        return InputError(f"no allocation fits a budget of {_fmt_num(budget)} {what}: the "
+                          f"minimum is {_fmt_num(self.min_cost)}", param=param)
+
+    # ---- solvers
+    def solve(self, budget: float, *, kind: str = "hessian",
+              per_param: np.ndarray | None = None) -> Allocation:
+        """Exact minimum of ΣΩ with ``Σ cost <= budget`` (MILP, HiGHS), scored under the
+        true Ω. Ties go to the cheaper option."""
+        if budget < self.min_cost - 1e-9:
+            raise self._min_error(budget)
+        om = self.omega(per_param)
+        # Ω spans many decades (a narrow state width's clamp error dwarfs every weight
+        # error), which a solver's tolerances cannot resolve. So: solve, then drop every
+        # option whose Ω alone exceeds the incumbent's ΣΩ (Ω >= 0: it cannot be in a
+        # better allocation), rescale and solve again until nothing is dropped. Exact.
+        keep = [np.ones(len(o), dtype=bool) for o in om]
+        for _ in range(8):
+            idx = self._milp(om, keep, budget)
+            best = float(sum(om[i][j] for i, j in enumerate(idx)))
+            drop = [k & (o > best * (1 + 1e-9) + 1e-300) for k, o in zip(keep, om)]
+            if not any(d.any() for d in drop):
+                break
+            keep = [k & ~d for k, d in zip(keep, drop)]
+        return self.make(idx, budget, kind)
+
+    def _milp(self, om: list[np.ndarray], keep: list[np.ndarray], budget: float
+              ) -> list[int]:
+        """Option index per layer minimizing ΣΩ over the kept options (MILP, HiGHS)."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        sel = [np.nonzero(k)[0] for k in keep]
+        sizes = [len(s) for s in sel]
+        N = sum(sizes)
+        flat_om = np.concatenate([o[s] for o, s in zip(om, sel)])
+        flat_cost = np.concatenate([c[s] for c, s in zip(self.cost, sel)]).astype(np.float64)
+        scale = float(np.max(np.abs(flat_om))) or 1.0
+        c = flat_om / scale + 1e-9 * flat_cost / (float(flat_cost.max()) or 1.0)
+        one = np.zeros((len(sizes), N))
+        off = 0
+        for i, n in enumerate(sizes):
+            one[i, off:off + n] = 1.0
+            off += n
+        cons = [LinearConstraint(one, 1.0, 1.0),
+                LinearConstraint(flat_cost[None, :], -np.inf, float(budget) + 1e-9)]
+        res = milp(c, constraints=cons, integrality=np.ones(N), bounds=Bounds(0, 1),
+                   options={"mip_rel_gap": 0.0})
+        if res.x is None:  # pragma: no cover - feasible by the check in solve
+            raise InputError(f"bit allocation failed: {res.message}")
+        x = np.round(res.x)
+        idx, off = [], 0
+        for s, n in zip(sel, sizes):
+            idx.append(int(s[int(np.argmax(x[off:off + n]))]))
+            off += n
+        return idx
+
+    def uniform(self, budget: float, bits: int | None = None) -> Allocation:
+        """Every layer at one weight width: ``bits``, or the best (least ΣΩ, the wider on
+        a tie) of the widths that fit the budget; state widths the best the budget leaves
+        (exact)."""
+        best: Allocation | None = None
+        for b in sorted(self.candidates, reverse=True) if bits is None else [int(bits)]:
+            sub = self.restrict(lambda i, o, b=b: o[0] == b)
+            if sub is None or sub.min_cost > budget + 1e-9:
+                continue
+            a = sub.solve(budget, kind="uniform")
+            a = self.make([self.options[i].index(o) for i, o in
+                           enumerate(zip(a.bits, a.state_bits or []))], budget, "uniform")
+            if best is None or a.objective < best.objective:
+                best = a
+        if best is not None:
+            return best
+        raise self._min_error(budget) if bits is None else InputError(
+            f"uniform width {bits} does not fit a budget of {_fmt_num(budget)} "
+            f"({self.unit})")
+
+    def reversed(self, budget: float) -> Allocation:
+        """The optimum for the layers' sensitivity ranking reversed, scored under Ω."""
+        s = np.asarray(self.per_param, dtype=np.float64)
+        order = np.argsort(-s, kind="stable")
+        s_rev = np.empty_like(s)
+        s_rev[order] = s[order[::-1]]
+        a = self.solve(budget, kind="reversed", per_param=s_rev)
+        a.meta["reversed_per_param"] = s_rev.tolist()
+        return a
+
+    def random(self, budget: float, seed: int = 0, tries: int = 4000) -> Allocation:
+        """A random feasible allocation using nearly the budget (seeded; as
+        :func:`random_allocation`, over the joint options)."""
+        if budget < self.min_cost - 1e-9:
+            raise self._min_error(budget)
+        rng = np.random.default_rng(seed)
+        draws = np.stack([rng.integers(0, len(o), size=int(tries)) for o in self.options],
+                         axis=1)
+        used = sum(self.cost[i][draws[:, i]] for i in range(len(self.options)))
+        ok = np.nonzero(used <= budget + 1e-9)[0]
+        if ok.size:
+            idx = [int(k) for k in draws[ok[np.argmax(used[ok])]]]
+        else:
+            idx = [int(np.argmin(c)) for c in self.cost]
+            for i in rng.permutation(len(self.options)):
+                for j in np.argsort(self.cost[i]):
+                    trial = list(idx)
+                    trial[i] = int(j)
+                    if sum(self.cost[t][trial[t]] for t in range(len(trial))) <= budget:
+                        idx = trial
+        a = self.make(idx, budget, "random")
+        a.meta.update({"seed": int(seed), "tries": int(tries)})
+        return a
+
+    def restrict(self, keep: Callable[[int, tuple[int, int]], bool]
+                 ) -> AllocationProblem | None:
+        """The problem with only the options ``keep(layer, option)`` accepts (None if a
+        layer loses all)."""
+        sel = [[j for j, o in enumerate(opts) if keep(i, o)]
+               for i, opts in enumerate(self.options)]
+        if any(not s for s in sel):
+            return None
+        return dataclasses.replace(
+            self, options=[[self.options[i][j] for j in s] for i, s in enumerate(sel)],
+            weight_omega=[self.weight_omega[i][s] for i, s in enumerate(sel)],
+            weight_error=[self.weight_error[i][s] for i, s in enumerate(sel)],
+            clamp_eq=[self.clamp_eq[i][s] for i, s in enumerate(sel)],
+            cost=[self.cost[i][s] for i, s in enumerate(sel)])
+
+    def make(self, idx: Sequence[int], budget: float, kind: str) -> Allocation:
+        """The allocation choosing option ``idx[l]`` of every layer."""
+        om = self.omega()
+        opts = [self.options[i][j] for i, j in enumerate(idx)]
+        bits = [o[0] for o in opts]
+        states = [o[1] for o in opts]
+        n = [s.n_weights for s in self.layers]
+        used = float(sum(self.cost[i][j] for i, j in enumerate(idx)))
+        k_of = {b: k for k, b in enumerate(self.candidates)}
+        # Allocation.omega stays the (L, K) weight table of the run (Ω at each weight width
+        # with that width's cheapest-error state option), for tables and the reversed baseline
+        table = np.full((len(n), len(self.candidates)), np.nan)
+        for i in range(len(n)):
+            for j, (b, _) in enumerate(self.options[i]):
+                k = k_of[b]
+                v = om[i][j]
+                table[i, k] = v if np.isnan(table[i, k]) else min(table[i, k], v)
+        mem_bits = int(sum(s.n_weights * b + s.n_neurons * w
+                           for s, b, w in zip(self.layers, bits, states)))
+        return Allocation(
+            bits=bits, objective=float(sum(om[i][j] for i, j in enumerate(idx))),
+            budget_bits=math.floor(budget) if self.unit != "bram" else 0,
+            used_bits=int(sum(nl * b for nl, b in zip(n, bits))), omega=table,
+            candidates=self.candidates, n_params=n, kind=kind,
+            meta={**self.meta, "budget_unit": self.unit}, state_bits=states,
+            budget=float(budget), used=used, unit=self.unit, scope=self.scope,
+            target=self.target, memory_bits=mem_bits,
+            objective_parts={
+                "weights": float(sum(self.weight_omega[i][j] for i, j in enumerate(idx))),
+                "clamp": float(sum(self.per_param[i] * self.clamp_eq[i][j]
+                                   for i, j in enumerate(idx)))})
+
+
+def _fmt_num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
+
+
+def build_problem(layers: Sequence[LayerShape], candidates: Sequence[int], *,
+                  weight_omega: np.ndarray, weight_error: np.ndarray,
+                  per_param: Sequence[float], unit: str, scope: str = "weights",
+                  state_policy: str = "auto", profile: MembraneProfile | None = None,
+                  target: str | None = None, bram_cost: Callable[[int, int, int], int]
+                  | None = None, leak_shifts: Sequence[int | None] | None = None,
+                  meta: dict[str, Any] | None = None) -> AllocationProblem:
+    """Assemble the options, costs and Ω of a cost-aware allocation.
+
+    Parameters
+    ----------
+    layers : the layers' shapes (kind, weights, membranes)
+    weight_omega, weight_error : (L, K) tables over ``candidates``: Ω of the weights
+        alone, and ``||Q_b(W) - W||²``
+    per_param : the layers' sensitivity per unit squared weight error
+    unit : "weight_bits", "memory_bits" or "bram"; scope : "weights" or "all"
+    state_policy : see :data:`STATE_POLICIES`
+    profile : the measured membranes (needed unless the budget is weight bits with
+        measured state widths, where the state width is not chosen here)
+    bram_cost : ``(layer, weight width, state width) -> block RAMs`` of a dense layer
+        (unit "bram"); a layer kind other than dense is costed as
+        ``ceil(bits / block bits)`` of the target (no hardware plan yet), noted in ``notes``
+    """
+    cands = _check_candidates(candidates)
+    if unit not in BUDGET_UNITS:
+        raise ValueError(f"unit must be one of {BUDGET_UNITS}, not {unit!r}")
+    if scope not in BUDGET_SCOPES:
+        raise InputError(f"must be one of {', '.join(BUDGET_SCOPES)}, not {scope!r}",
+                         param="budget_scope")
+    if state_policy not in STATE_POLICIES:
+        raise InputError(f"must be one of {', '.join(STATE_POLICIES)}, not {state_policy!r}",
+                         param="state_policy")
+    policy = state_policy
+    if policy == "auto":
+        policy = "measured" if scope == "weights" else "priced"
+    L = len(layers)
+    leaks = list(leak_shifts) if leak_shifts is not None else [None] * L
+    notes: list[str] = []
+    block_bits = None
+    if unit == "bram":
+        from cost.targets import get_target
+
+        block_bits = get_target(target).bram_block_bits  # type: ignore[arg-type]
+    options, w_om, w_err, c_eq, costs = [], [], [], [], []
+    for i, shape in enumerate(layers):
+        opts, om, er, ce, co = [], [], [], [], []
+        for k, b in enumerate(cands):
+            if profile is None:
+                states = [0]
+            else:
+                w_meas = profile.measured_state_bits(i, k)
+                if policy == "measured":
+                    states = [w_meas]
+                else:
+                    w_lo = profile.min_state_bits(i, k, leaks[i])
+                    states = list(range(w_lo, max(w_lo, w_meas) + 1))
+            for w in states:
+                rate = profile.input_rate[i] if profile is not None else 1.0
+                clamp = (profile.clamp[i][k].get(w, 0.0) if profile is not None and w else 0.0)
+                opts.append((int(b), int(w)))
+                om.append(float(weight_omega[i, k]))
+                er.append(float(weight_error[i, k]))
+                ce.append(clamp / rate if rate > 0 else 0.0)
+                bits = shape.n_weights * b + (shape.n_neurons * w if scope == "all" else 0)
+                if unit == "bram":
+                    if shape.kind == "dense" and bram_cost is not None:
+                        co.append(float(bram_cost(i, int(b), int(w))))
+                    else:
+                        co.append(float(math.ceil(bits / block_bits)))
+                else:
+                    co.append(float(bits))
+        options.append(opts)
+        w_om.append(np.asarray(om))
+        w_err.append(np.asarray(er))
+        c_eq.append(np.asarray(ce))
+        costs.append(np.asarray(co))
+        if unit == "bram" and shape.kind != "dense":
+            notes.append(f"layer {shape.name} ({shape.kind}): no hardware plan yet, block "
+                         f"RAMs counted as ceil(bits / {block_bits})")
+    return AllocationProblem(
+        layers=list(layers), candidates=cands, options=options, weight_omega=w_om,
+        weight_error=w_err, clamp_eq=c_eq, per_param=np.asarray(per_param, dtype=np.float64),
+        cost=costs, unit=unit, scope=scope, state_policy=policy, target=target,
+        meta={**(meta or {}), "state_policy": policy, "budget_scope": scope,
+              **({"notes": notes} if notes else {})}, notes=notes)

@@ -198,6 +198,10 @@ class AllocateConfig:
         by the allocation itself when ``RUN/hessian.json`` lacks them (lighter than
         :class:`HessianConfig`, so that ``spikeforge quantize --avg-bits`` stays quick)
     measured_samples : training samples of the measured Ω (``method="measured"``)
+    budget_scope : what a bit budget counts: "weights" or "all" (weights + membranes)
+    state_policy : state widths of a cost-aware allocation: "auto", "measured" (the
+        calibration rule) or "priced" (chosen with the clamp error in the objective)
+    target : the target whose block RAMs a ``budget_bram`` counts
     """
 
     candidates: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
@@ -205,6 +209,9 @@ class AllocateConfig:
     trace_samples: int = 256
     trace_max_probes: int = 100
     measured_samples: int = 512
+    budget_scope: str = "weights"
+    state_policy: str = "auto"
+    target: str = "ecp5-25k"
 
 
 # ----------------------------------------------------------------------------- quantize

@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "spikeforge.cmd_estimate",  # estimate
     "spikeforge.cmd_flow",      # flow
     "spikeforge.cmd_nir",       # import, export (NIR)
+    "spikeforge.cmd_sweep",     # sweep
 )
 
 # subcommand -> library parameter -> option, where the option's name is not the

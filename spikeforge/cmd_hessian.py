@@ -56,7 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", type=Path, help="run directory written by 'spikeforge train'")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--avg-bits", type=float, help="average bits per weight")
-    g.add_argument("--budget-bits", type=int, help="total weight memory in bits")
+    g.add_argument("--budget-bits", type=int, help="total weight memory in bits (with "
+                   "--budget-scope all: weights + membranes)")
+    g.add_argument("--budget-bram", type=int, help="block RAMs of --target (weight and "
+                   "state widths chosen together, from the hardware plan)")
+    add_budget_flags(p)
     cands = ",".join(map(str, _A.candidates))
     p.add_argument("--candidates", default=cands,
                    help=f"candidate widths, comma-separated (default {cands})")
@@ -74,6 +78,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also sweep these average-bit budgets, e.g. 2,2.5,3,4")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_allocate)
+
+
+def add_budget_flags(p: argparse.ArgumentParser) -> None:
+    """The cost-aware budget's flags (``allocate`` and ``quantize``)."""
+    p.add_argument("--target", default=_A.target,
+                   help=f"target whose block RAMs --budget-bram counts (default {_A.target})")
+    p.add_argument("--budget-scope", default=_A.budget_scope,
+                   help="what the budget counts: weights, or all (weights + membranes; "
+                        f"--avg-bits is then bits per stored value); default {_A.budget_scope}")
+    p.add_argument("--state-widths", default=_A.state_policy,
+                   help="state widths of a cost-aware budget: measured (the calibration "
+                        "rule), priced (chosen with the clamp error in ΣΩ) or auto "
+                        "(measured when the budget counts weights only, else priced); "
+                        f"default {_A.state_policy}")
+
+
+def budget_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The cost-aware keyword arguments of ``allocate_for_run`` from the flags."""
+    return {"budget_bram": getattr(args, "budget_bram", None), "target": args.target,
+            "budget_scope": args.budget_scope, "state_policy": args.state_widths}
 
 
 def run_hessian(args: argparse.Namespace) -> int:
@@ -116,9 +140,15 @@ def run_allocate(args: argparse.Namespace) -> int:
     samples = args.samples
     if samples is None:
         samples = _A.measured_samples if args.method == "measured" else _A.trace_samples
-    alloc = allocate_for_run(args.run, avg_bits=args.avg_bits, budget_bits=args.budget_bits,
-                             candidates=cands, method=args.method, samples=samples,
-                             progress=not args.json)
+    from pysim.errors import InputError
+
+    try:
+        alloc = allocate_for_run(args.run, avg_bits=args.avg_bits,
+                                 budget_bits=args.budget_bits, candidates=cands,
+                                 method=args.method, samples=samples,
+                                 progress=not args.json, **budget_kwargs(args))
+    except InputError as exc:
+        raise exc.renamed({"state_policy": "state_widths"}) from None
     traces = alloc.meta.get("traces")
     names = ([t["name"] for t in traces] if traces
              else list(alloc.meta.get("layers", [f"fc{i + 1}" for i in range(len(alloc.bits))])))
@@ -131,11 +161,22 @@ def run_allocate(args: argparse.Namespace) -> int:
                                 *[f"Ω({b})" for b in cands], "bits"], rows)
     data = {"run": str(args.run), "allocation": alloc.as_dict(), "pareto": []}
     what = "traces" if traces else "Ω"
+    used = (f"{alloc.used_bits} weight bits" if alloc.state_bits is not None
+            else f"{alloc.used_bits}/{alloc.budget_bits} bits")
     lines = [f"{args.run}: {what} from {alloc.meta['source']} ({alloc.meta['reason']})",
              omega_table,
-             (f"bits {alloc.bits}: {alloc.used_bits}/{alloc.budget_bits} bits, "
+             (f"bits {alloc.bits}: {used}, "
               f"{alloc.average_bits:.3f} avg bits/weight, "
               f"{alloc.percent_of_float32:.1f}% of float32, ΣΩ = {alloc.objective:.4e}")]
+    if alloc.state_bits is not None:
+        unit = {"bram": f"block RAMs of {alloc.target}", "memory_bits": "memory bits",
+                "weight_bits": "weight bits"}[alloc.unit]
+        parts = alloc.objective_parts or {}
+        lines.append(f"state widths {alloc.state_bits} ({alloc.meta.get('state_policy')}): "
+                     f"{alloc.used:g}/{alloc.budget:g} {unit} (scope {alloc.scope}), "
+                     f"{alloc.memory_bits} memory bits with membranes; ΣΩ weights "
+                     f"{parts.get('weights', 0):.4e} + clamps {parts.get('clamp', 0):.4e}")
+        lines += [f"note: {n}" for n in alloc.meta.get("notes", [])]
     if sweep:
         prow = []
         for a_bits in sweep:

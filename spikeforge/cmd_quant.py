@@ -92,6 +92,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="average weight bits budget (Hessian allocation)")
     g.add_argument("--budget-bits", type=int, default=None,
                    help="total weight-memory budget in bits (Hessian allocation)")
+    g.add_argument("--budget-bram", type=int, default=None,
+                   help="block-RAM budget on --target (weight and state widths together)")
+    from .cmd_hessian import add_budget_flags
+
+    add_budget_flags(p)
     p.add_argument("--policy", default=_Q.policy,
                    help="sensitivity source of the budget allocation: auto, hutchinson, "
                         "gauss_newton or measured (see 'spikeforge allocate'; "
@@ -155,10 +160,30 @@ def run_quantize(args: argparse.Namespace) -> int:
     """Quantize a run and write the manifest + test spikes."""
     from quant.export import quantize_run
 
+    bits, avg_bits, budget_bits = _widths(args.bits, "--bits"), args.avg_bits, args.budget_bits
+    state_bits = _widths(args.state_bits, "--state-bits")
+    cost_alloc = None
+    if args.bits is None and (args.budget_bram is not None or args.budget_scope != "weights"
+                              or args.state_widths != "auto"):
+        # cost-aware budget: weight and state widths chosen together, then quantized as given
+        from pysim.errors import InputError
+        from quant.allocate import allocate_for_run
+
+        from .cmd_hessian import budget_kwargs
+
+        try:
+            cost_alloc = allocate_for_run(args.run, avg_bits=avg_bits, budget_bits=budget_bits,
+                                          method=args.policy, progress=not args.quiet,
+                                          **budget_kwargs(args))
+        except InputError as exc:
+            raise exc.renamed({"state_policy": "state_widths", "method": "policy"}) from None
+        bits, avg_bits, budget_bits = list(cost_alloc.bits), None, None
+        if state_bits is None and cost_alloc.state_bits and all(cost_alloc.state_bits):
+            state_bits = list(cost_alloc.state_bits)
     res = quantize_run(
-        args.run, args.output, bits=_widths(args.bits, "--bits"), avg_bits=args.avg_bits,
-        budget_bits=args.budget_bits, epochs=args.epochs, lr=args.lr, method=args.quantizer,
-        headroom=args.headroom, state_bits=_widths(args.state_bits, "--state-bits"),
+        args.run, args.output, bits=bits, avg_bits=avg_bits,
+        budget_bits=budget_bits, epochs=args.epochs, lr=args.lr, method=args.quantizer,
+        headroom=args.headroom, state_bits=state_bits,
         calib_samples=args.calib_samples, progress=not args.quiet, policy=args.policy,
     )
     net = res.net
@@ -178,6 +203,11 @@ def run_quantize(args: argparse.Namespace) -> int:
             f"integer {100 * res.integer_accuracy:.2f}%  golden {100 * res.golden_accuracy:.2f}%\n"
             f"  torch integer mode == golden model on all {res.check['spikes_compared']} spikes "
             f"and {res.check['samples']} predictions")
+    if cost_alloc is not None:
+        text += (f"\n  allocation: {cost_alloc.unit} budget {cost_alloc.budget:g}, used "
+                 f"{cost_alloc.used:g} (scope {cost_alloc.scope}"
+                 + (f", target {cost_alloc.target}" if cost_alloc.unit == "bram" else "") + ")")
+        d["cost_allocation"] = cost_alloc.as_dict()
     emit(args, text, {**d, "meta": {k: v for k, v in net.meta.items()
                                     if k in ("allocation", "scales", "state_width", "leak")}})
     return 0

@@ -76,12 +76,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "candidates": list(_A.candidates),
         "policy": _Q.policy,            # Ω source: auto | hutchinson | gauss_newton | measured
         "epochs": _Q.epochs,            # quantization-aware fine-tuning epochs
+        "budget_bram": "none",          # or a block-RAM budget on quantize.target
+        "budget_scope": _A.budget_scope,  # weights | all (weights + membranes)
+        "state_widths": _A.state_policy,  # auto | measured | priced (cost-aware budgets)
+        "target": _A.target,            # the target whose block RAMs budget_bram counts
     },
     "pareto": {
         "avg_bits": list(_P.avg_bits),  # budgets for the Hessian/random/reversed sweep
         "uniform_bits": list(_P.uniform_bits),
         "random_seeds": _P.random_seeds,
         "epochs": _P.epochs,            # fine-tuning epochs per Pareto point (0: post-training)
+        "seeds": _P.seeds,              # fine-tuning seeds per point (mean and 95% interval)
+        "workers": _P.workers,          # local Ray CPUs (1: in the flow's process, no Ray)
+        "address": _none(_P.address),   # a running Ray cluster (host:6379), none: local
     },
     "verify": {
         "samples": 100,           # test samples simulated in Verilator
@@ -101,6 +108,7 @@ OPTIONAL = {
     ("train", "data_path"), ("train", "leak_shift"), ("train", "threads"),
     ("train", "limit_train"), ("train", "limit_test"), ("quantize", "budget_bits"),
     ("quantize", "bits"), ("verify", "lanes"),
+    ("quantize", "budget_bram"), ("pareto", "address"),
 }
 # Keys whose string value must be one of a fixed set.
 CHOICES = {
@@ -111,9 +119,11 @@ CHOICES = {
     ("hessian", "method"): ("hutchinson", "gauss_newton", "both"),
     ("quantize", "policy"): ("auto", "hutchinson", "gauss_newton", "measured"),
     ("verify", "simulator"): SIMULATORS,
+    ("quantize", "budget_scope"): ("weights", "all"),
+    ("quantize", "state_widths"): ("auto", "measured", "priced"),
 }
 # Keys whose value may be a string even though the default is not (or vice versa).
-_STRING_OK = {("verify", "lanes"), ("train", "data_path")}
+_STRING_OK = {("verify", "lanes"), ("train", "data_path"), ("pareto", "address")}
 # Keys holding a list of integers that may also be written as "4,3,2" or a single 4.
 _INT_LISTS = {("quantize", "bits")}
 

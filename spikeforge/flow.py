@@ -67,7 +67,10 @@ STAGE_PARAMS: dict[str, dict[str, str]] = {
     "allocate": {"bits": "quantize.bits", "avg_bits": "quantize.avg_bits",
                  "budget_bits": "quantize.budget_bits", "candidates": "quantize.candidates",
                  "method": "quantize.policy", "policy": "quantize.policy",
-                 "samples": "hessian.samples", "max_probes": "hessian.probes"},
+                 "samples": "hessian.samples", "max_probes": "hessian.probes",
+                 "budget_bram": "quantize.budget_bram", "target": "quantize.target",
+                 "budget_scope": "quantize.budget_scope",
+                 "state_policy": "quantize.state_widths"},
     "quantize": {"bits": "quantize.bits", "epochs": "quantize.epochs",
                  "policy": "quantize.policy"},
     "generate": {"lanes": "verify.lanes"},
@@ -76,7 +79,9 @@ STAGE_PARAMS: dict[str, dict[str, str]] = {
                  "model_only": "estimate.model_only", "sweep_bits": "estimate.sweep_bits"},
     "pareto": {"avg_bits": "pareto.avg_bits", "uniform_bits": "pareto.uniform_bits",
                "random_seeds": "pareto.random_seeds", "epochs": "pareto.epochs",
-               "candidates": "quantize.candidates", "policy": "quantize.policy"},
+               "candidates": "quantize.candidates", "policy": "quantize.policy",
+               "seeds": "pareto.seeds", "workers": "pareto.workers",
+               "address": "pareto.address"},
 }
 
 # Stages whose outputs depend on code beyond their config: the packages whose sources
@@ -267,20 +272,28 @@ class Flow:
             alloc = {"kind": "fixed", "bits": check_bits(q["bits"], n_layers),
                      "source": "quantize.bits"}
         else:
+            bram = q.get("budget_bram")
             a = allocate_for_run(
-                self.run / "train", avg_bits=None if q["budget_bits"] else q["avg_bits"],
-                budget_bits=q["budget_bits"], candidates=tuple(q["candidates"]),
+                self.run / "train",
+                avg_bits=None if (q["budget_bits"] or bram is not None) else q["avg_bits"],
+                budget_bits=None if bram is not None else q["budget_bits"],
+                candidates=tuple(q["candidates"]),
                 method=q["policy"], samples=self.config["hessian"]["samples"],
-                max_probes=self.config["hessian"]["probes"], progress=self.progress)
+                max_probes=self.config["hessian"]["probes"], progress=self.progress,
+                budget_bram=bram, target=q.get("target", "ecp5-25k"),
+                budget_scope=q.get("budget_scope", "weights"),
+                state_policy=q.get("state_widths", "auto"))
             alloc = {**a.as_dict(), "source": a.meta.get("source", "hessian")}
         _write_json(self.run / "allocation.json", alloc)
         return {"bits": alloc["bits"], "source": alloc["source"]}
 
     def _stage_quantize(self) -> dict[str, Any]:
         from quant.export import quantize_run
-        bits = _read_json(self.run / "allocation.json")["bits"]
-        res = quantize_run(self.run / "train", self.run / "net", bits=bits,
-                           epochs=self.config["quantize"]["epochs"], progress=self.progress)
+        alloc = _read_json(self.run / "allocation.json")
+        states = alloc.get("state_bits")  # chosen by a cost-aware allocation
+        res = quantize_run(self.run / "train", self.run / "net", bits=alloc["bits"],
+                           epochs=self.config["quantize"]["epochs"], progress=self.progress,
+                           state_bits=list(states) if states and all(states) else None)
         return res.as_dict()
 
     def _stage_golden(self) -> dict[str, Any]:
@@ -321,12 +334,16 @@ class Flow:
         from .pareto import pareto_sweep
         p = self.config["pareto"]
         q = self.config["quantize"]
-        points = pareto_sweep(
+        res = pareto_sweep(
             self.run / "train", avg_bits=p["avg_bits"], uniform_bits=p["uniform_bits"],
             random_seeds=p["random_seeds"], epochs=p["epochs"],
-            candidates=tuple(q["candidates"]), policy=q["policy"], progress=self.progress)
-        _write_json(self.run / "pareto.json", {"points": points})
-        return {"points": len(points)}
+            candidates=tuple(q["candidates"]), policy=q["policy"], progress=self.progress,
+            seeds=p.get("seeds", 3), workers=p.get("workers", 2), address=p.get("address"),
+            out_dir=self.run / "pareto_sweep")
+        _write_json(self.run / "pareto.json", res)
+        return {"points": len(res["points"]), "seeds": p.get("seeds", 3),
+                "evaluations_run": res["sweep"]["ran"],
+                "evaluations_cached": res["sweep"]["cached"]}
 
     def _lanes(self) -> Any:
         from .cmd_hw import parse_lanes

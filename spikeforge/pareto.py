@@ -1,5 +1,13 @@
 """Accuracy vs weight memory for Hessian, uniform, random and reversed allocations.
 
+The flow's ``pareto`` stage (:func:`pareto_sweep`) runs them as a seeded sweep
+(:mod:`spikeforge.sweep`): every allocation is fine-tuned from ``seeds`` seeds (the
+random baseline draws its allocation from the seed, ``random_seeds`` of them), points run
+as Ray tasks (``workers`` local CPUs, or the cluster at ``address``; ``workers = 1``: in
+this process) and are cached under ``RUN/pareto_sweep/points``; each point of
+``pareto.json`` is the mean over seeds with its 95% interval. :func:`pareto_allocations`
+is the older one-seed set of allocations (kept for scripts).
+
 With ``policy="measured"`` the optimal allocation is the MILP on the measured Ω (kind
 "measured"); its reversed baseline permutes the per-layer measured loss increase per unit
 squared weight error at the narrowest width (the measured analogue of trace/n).
@@ -13,15 +21,14 @@ by the golden model on the whole test set. Identical bit vectors are evaluated o
 """
 from __future__ import annotations
 
+import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from pysim.errors import InputError
 from quant.config import AllocateConfig
@@ -39,14 +46,20 @@ class ParetoConfig:
     ----------
     avg_bits : budgets (average bits per weight) of the Hessian/random/reversed points
     uniform_bits : widths of the uniform points
-    random_seeds : random allocations per budget
+    random_seeds : random allocations per budget (each fine-tuned from its own seed)
     epochs : fine-tuning epochs per point (0: post-training quantization)
+    seeds : fine-tuning seeds of every other point
+    workers : local Ray CPUs (1: run the points in this process, no Ray)
+    address : a running Ray cluster instead of the local one (None: local)
     """
 
     avg_bits: tuple[float, ...] = (2.0, 2.5, 3.0, 4.0, 6.0)
     uniform_bits: tuple[int, ...] = (2, 3, 4, 6, 8)
     random_seeds: int = 3
     epochs: int = 2
+    seeds: int = 3
+    workers: int = 2
+    address: str | None = None
 
 
 _P = ParetoConfig()
@@ -107,30 +120,60 @@ def pareto_sweep(run_dir: str | os.PathLike[str], *, avg_bits: Sequence[float] =
                  uniform_bits: Sequence[int] = _P.uniform_bits,
                  random_seeds: int = _P.random_seeds, epochs: int = _P.epochs,
                  candidates: Sequence[int] = _A.candidates, policy: str = _A.method,
-                 progress: bool = True) -> list[dict[str, Any]]:
-    """Quantize and score every allocation of the sweep; return one JSON-ready dict each."""
-    from quant.export import quantize_run
+                 progress: bool = True, seeds: int = _P.seeds, workers: int = _P.workers,
+                 address: str | None = _P.address,
+                 out_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The seeded sweep of the flow: ``{"points": [...], "sweep": summary}``.
 
-    allocs = pareto_allocations(run_dir, avg_bits=avg_bits, uniform_bits=uniform_bits,
-                                random_seeds=random_seeds, candidates=candidates,
-                                policy=policy, progress=progress)
-    scored: dict[tuple[int, ...], dict[str, Any]] = {}
-    unique = list(dict.fromkeys(tuple(a.bits) for a in allocs))
-    with tempfile.TemporaryDirectory() as tmp:
-        for bits in tqdm(unique, desc="pareto", disable=not progress, leave=False):
-            res = quantize_run(run_dir, Path(tmp) / "net", bits=list(bits), epochs=epochs,
-                               progress=False, write=False)
-            scored[bits] = {"accuracy": res.golden_accuracy,
-                            "float_accuracy": res.float_accuracy,
-                            "ptq_accuracy": res.ptq_accuracy,
-                            "weight_bits_total": res.net.weight_memory_bits}
+    ``points``: one per (budget, method) and per uniform width, the mean over seeds:
+    ``kind`` ("hessian"/"measured", "reversed", "random", "uniform"), ``bits`` (of the
+    first seed; ``allocations`` lists every distinct one), ``avg_bits``, ``budget_bits``,
+    ``weight_kbits``, ``accuracy`` (mean), ``accuracy_ci`` (95% half-width),
+    ``accuracies``, ``seeds``, ``float_accuracy``. ``sweep``: the table and paired
+    tests of :func:`spikeforge.sweep.run_sweep`. Points are cached in ``out_dir``
+    (default ``RUN/../pareto_sweep``).
+    """
+    from .sweep import SweepConfig, run_sweep
+
+    cfg = SweepConfig(budgets=tuple(float(a) for a in avg_bits), unit="avg_bits",
+                      methods=(policy, "reversed", "random", "uniform"), seeds=int(seeds),
+                      random_seeds=int(random_seeds), epochs=int(epochs),
+                      candidates=tuple(int(c) for c in candidates),
+                      uniform_bits=tuple(int(b) for b in uniform_bits))
+    out = Path(out_dir) if out_dir is not None else Path(run_dir).parent / "pareto_sweep"
+    try:
+        summary = run_sweep(run_dir, out, cfg, serial=int(workers) <= 1,
+                            workers=max(1, int(workers)), address=address, progress=progress)
+    except InputError as exc:  # the sweep's method is the flow's policy
+        raise exc.renamed({"methods": "policy", "budgets": "avg_bits"}) from None
+    n_weights = None
+    by_key: dict[tuple[Any, str], list[dict[str, Any]]] = {}
+    for p in summary["points"]:
+        by_key.setdefault((p["budget"], p["method"]), []).append(p)
     points = []
-    for a in allocs:
-        s = scored[tuple(a.bits)]
+    for row in summary["table"]:
+        ps = by_key[(row["budget"], row["method"])]
+        first = ps[0]
+        if n_weights is None:
+            from quant.train import load_run
+            n_weights = sum(int(lin.weight.numel()) for lin in load_run(run_dir).model.linears)
+        m = row["method"]
+        kind = ("uniform" if m.startswith("uniform") else m if m in ("reversed", "random")
+                else "measured" if m == "measured" else "hessian")
         points.append({
-            "kind": a.kind, "bits": [int(b) for b in a.bits],
-            "avg_bits": float(a.average_bits), "budget_bits": int(a.budget_bits),
-            "objective": float(a.objective), "seed": a.meta.get("seed"),
-            "weight_kbits": s["weight_bits_total"] / 1024, **s,
+            "kind": kind, "method": m, "bits": first["bits"],
+            "state_bits": first["state_bits"], "allocations": row["allocations"],
+            "avg_bits": row["weight_bits_mean"] / n_weights,
+            "budget_avg_bits": row["budget"],
+            "budget_bits": math.floor(row["budget"] * n_weights + 1e-9)
+            if row["budget"] is not None else None,
+            "objective": float(np.mean([p["objective"] for p in ps])),
+            "weight_kbits": row["weight_bits_mean"] / 1024,
+            "accuracy": row["accuracy_mean"],
+            "accuracy_ci": row["accuracy_ci"] if row["accuracy_ci"] is not None
+            and math.isfinite(row["accuracy_ci"]) else None,
+            "accuracies": row["accuracies"], "seeds": row["seeds"],
+            "float_accuracy": row["float_accuracy"],
         })
-    return points
+    return {"points": points, "sweep": {k: v for k, v in summary.items() if k != "points"},
+            "sweep_points": summary["points"]}

@@ -73,8 +73,11 @@ def plot_pareto(points: list[dict[str, Any]], chosen: dict[str, Any] | None, pat
         pts = sorted((p for p in points if p["kind"] == kind), key=lambda p: p["avg_bits"])
         if not pts:
             continue
-        ax.plot([p["weight_kbits"] for p in pts], [100 * p["accuracy"] for p in pts], style,
-                color=color, label=kind, ms=5)
+        ci = [100 * (p.get("accuracy_ci") or 0.0) for p in pts]  # seeded sweep: 95% CI
+        seeds = max(int(p.get("seeds", 1)) for p in pts)
+        ax.errorbar([p["weight_kbits"] for p in pts], [100 * p["accuracy"] for p in pts],
+                    yerr=ci if any(ci) else None, fmt=style, color=color, ms=5, capsize=3,
+                    label=kind if seeds <= 1 else f"{kind} (mean of {seeds} seeds, 95% CI)")
     if chosen:
         ax.plot([chosen["weight_kbits"]], [100 * chosen["accuracy"]], "*", ms=14, color="gold",
                 mec="black", label="flow's network (QAT)")

@@ -18,7 +18,7 @@ TINY = {
     "hessian.probes": 4, "hessian.min_probes": 2, "hessian.samples": 32,
     "quantize.epochs": 0, "quantize.avg_bits": 4.0,
     "pareto.avg_bits": [3.0], "pareto.uniform_bits": [4], "pareto.random_seeds": 1,
-    "pareto.epochs": 0,
+    "pareto.epochs": 0, "pareto.workers": 1,
     "verify.samples": 4,
     "estimate.model_only": True, "estimate.pnr": False, "estimate.targets": ["ecp5-25k"],
     "estimate.sweep_bits": [2, 4],
