@@ -398,6 +398,18 @@ def reversed_allocation(errors: np.ndarray, per_param: Sequence[float],
 
 
 # ---------------------------------------------------------------------- runs
+def _layer_names(model: Any) -> list[str]:
+    """Manifest names of a model's weight layers (``fc1``.., or ``conv1``, ``fc5``.. of a
+    convolutional network, whose conv2d layers count O·C·KH·KW weights)."""
+    names = getattr(model, "layer_names", None)
+    return list(names) if names else [f"fc{i + 1}" for i in range(len(model.linears))]
+
+
+def _layer_meta(model: Any) -> dict[str, Any]:
+    """Names and neuron counts (one membrane each) of a model's weight layers."""
+    return {"layers": _layer_names(model), "neurons": [int(n) for n in model.sizes[1:]]}
+
+
 def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
                      budget_bits: int | None = None,
                      candidates: Sequence[int] = DEFAULT_CANDIDATES, method: str = _A.method,
@@ -435,8 +447,10 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
     if budget < sum(n_params) * min(cands):
         raise _min_budget_error(budget, np.asarray(n_params), cands)
     if method == "measured":
-        return _allocate_measured(run, weights, n_params, cands, budget, quantizer,
-                                  samples=samples, progress=progress)
+        alloc = _allocate_measured(run, weights, n_params, cands, budget, quantizer,
+                                   samples=samples, progress=progress)
+        alloc.meta.setdefault("neurons", _layer_meta(run.model)["neurons"])
+        return alloc
     kw = {"samples": samples, "max_probes": max_probes, "progress": progress}
     hut = gn = None
     if method in ("auto", "hutchinson"):
@@ -453,6 +467,7 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
         **why,
         "traces": [t.as_dict() for t in (hut if why["source"] == "hutchinson" else gn)],
         "quantizer": _quantizer_name(q),
+        **_layer_meta(run.model),
     }
     if hut is not None and why["source"] != "hutchinson":
         meta["hutchinson_traces"] = [t.as_dict() for t in hut]
@@ -570,7 +585,7 @@ def measured_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATE
     omega = np.maximum(raw, 0.0)
     cache[key] = {"candidates": list(cands), "samples": n, "batch_size": int(batch_size),
                   "quantizer": qname, "data": "train[:samples], epoch-0 encoding",
-                  "float_loss": base_loss, "layers": [f"fc{i + 1}" for i in range(len(raw))],
+                  "float_loss": base_loss, "layers": _layer_names(model),
                   "loss_increase": raw.tolist(), "omega": omega.tolist(),
                   "clip": "omega = max(loss_increase, 0)"}
     with atomic_path(path) as tmp:
@@ -595,7 +610,7 @@ def _allocate_measured(run: Any, weights: Sequence[np.ndarray], n_params: Sequen
         "policy": "measured", "source": "measured",
         "reason": (f"Ω measured directly: training-loss increase with only that layer "
                    f"fake-quantized, over {int(samples)} training samples (clipped at 0)"),
-        "layers": [f"fc{i + 1}" for i in range(len(n_params))],
+        "layers": _layer_names(run.model),
         "samples": int(samples),
         "errors": errors.tolist(), "per_error": per_error,
         "quantizer": _quantizer_name(q),
