@@ -232,7 +232,7 @@ def integer_mode_check(run_dir: str | os.PathLike[str] | None, net: IntNetwork,
 
 
 def _check(net: IntNetwork, spikes: np.ndarray, model: SpikingMLP | None
-           ) -> tuple[dict[str, Any], np.ndarray]:
+           ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     if model is None:
         model = model_from_network(net)
     gold = simulate(net, spikes)
@@ -250,7 +250,8 @@ def _check(net: IntNetwork, spikes: np.ndarray, model: SpikingMLP | None
     fq_mis = int(np.count_nonzero(fq != gold.predictions))
     return {"mismatches": spike_mis + pred_mis + fq_mis, "spike_mismatches": spike_mis,
             "prediction_mismatches": pred_mis, "fake_quant_prediction_mismatches": fq_mis,
-            "samples": len(spikes), "spikes_compared": compared}, gold.predictions
+            "samples": len(spikes), "spikes_compared": compared}, gold.predictions, \
+        mine.predictions
 
 
 def check_bits(bits: Sequence[int] | int, n_layers: int) -> list[int]:
@@ -324,6 +325,8 @@ class QuantizeResult:
     check: dict[str, Any]
     seconds: float
     model: SpikingMLP | None = field(default=None, repr=False)
+    predictions: np.ndarray | None = field(default=None, repr=False)
+    """The golden model's prediction of every test sample (for paired tests)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (memory: weights, membranes, per layer and in total)."""
@@ -447,8 +450,8 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     if traces is not None:
         meta["hessian"] = traces
     net = export(model, meta=meta)
-    check, preds = _check(net, test_x, model)
-    int_acc = float(np.mean(model.run_integer(test_x).predictions == test_y))
+    check, preds, int_preds = _check(net, test_x, model)
+    int_acc = float(np.mean(int_preds == test_y))
     gold_acc = float(np.mean(preds == test_y))
     if check["mismatches"]:
         raise CheckFailed(f"torch integer mode differs from the golden model on "
@@ -465,7 +468,7 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     return QuantizeResult(net=net, out_dir=out, bits=bits_list, float_accuracy=float_acc,
                           ptq_accuracy=ptq_acc, qat_accuracy=qat_acc, integer_accuracy=int_acc,
                           golden_accuracy=gold_acc, check=check,
-                          seconds=time.perf_counter() - t0, model=model)
+                          seconds=time.perf_counter() - t0, model=model, predictions=preds)
 
 
 def _check_state_bits(state_bits: Sequence[int | None] | int | None) -> None:
