@@ -35,10 +35,10 @@ __all__ = [
     "READOUTS",
     "RESETS",
     "AllocateConfig",
+    "ArchLayer",
     "HessianConfig",
     "QuantizeConfig",
     "TrainConfig",
-    "ArchLayer",
     "is_dense_arch",
     "network_arch",
     "parse_arch",
@@ -153,7 +153,7 @@ def network_arch(spec: str) -> list[ArchLayer]:
         parsed = parse_tokens(text)
     except InputError as exc:
         detail = exc.detail
-        detail = detail[len("arch "):] if detail.startswith("arch ") else detail
+        detail = detail.removeprefix("arch ")
         raise InputError(detail, param="arch") from None
     tokens = text.split("-")[1:]
     shape = tuple(int(d) for d in parsed.input_shape)

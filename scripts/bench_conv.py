@@ -256,9 +256,9 @@ def main(argv=None) -> int:
     speed_table = Table(["variant", "ms/step (median)", "s/epoch", "time vs ours"], srows,
                         title=(f"training step, batch {cfg.batch_size}, {args.threads} threads, "
                                f"{args.speed_steps} timed steps each, interleaved"),
-                        notes=([f"the run's own {len(measured_epochs)} training epochs: "
-                                f"{statistics.mean(measured_epochs):.1f} s each on average "
-                                "(measured while training, machine shared)"]
+                        notes=([(f"the run's own {len(measured_epochs)} training epochs: "
+                                 f"{statistics.mean(measured_epochs):.1f} s each on average "
+                                 "(measured while training, machine shared)")]
                                if measured_epochs else []))
 
     # ---- 3. golden-model throughput
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
     result = {
         "dataset": cfg.dataset, "arch": cfg.arch, "timesteps": cfg.timesteps,
         "run": str(run_dir), "train_config": cfg.to_dict(), "train_history": hist,
-        "float_accuracy": float(float_ok.mean()), "n_test": int(len(test_y)),
+        "float_accuracy": float(float_ok.mean()), "n_test": len(test_y),
         "n_weights": int(n_w), "n_neurons": int(n_neurons), "qat_epochs": args.qat_epochs,
         "points": points, "train_speed": speed, "snntorch_error": snn_err,
         "train_speedup_vs_snntorch": (ratio(speed[keys[1]]["epoch_seconds"], ours)

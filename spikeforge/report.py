@@ -212,14 +212,14 @@ def _membrane_rows(net) -> list[tuple[str, str]]:
     w, m = net.weight_memory_bits, net.membrane_memory_bits
     f32 = 32 * (net.n_weights + net.n_neurons)
     return [("membrane memory", f"{m:,} bits ({net.n_neurons:,} neurons)"),
-            ("weights + membranes", f"{w + m:,} bits ({100 * (w + m) / f32:.1f}% of float32 "
-                                    "weights and membranes)")]
+            ("weights + membranes", (f"{w + m:,} bits ({100 * (w + m) / f32:.1f}% of "
+                                     "float32 weights and membranes)"))]
 
 
 def _memory_table(net) -> list[str]:
     """Per neuron layer: weights and membranes, count and bits."""
-    out = ["| layer | kind | weights | weight bits | weight memory (bits) | neurons | "
-           "state bits | membrane memory (bits) |", "|---|---|---|---|---|---|---|---|"]
+    out = [("| layer | kind | weights | weight bits | weight memory (bits) | neurons | "
+            "state bits | membrane memory (bits) |"), "|---|---|---|---|---|---|---|---|"]
     for layer in net.neuron_layers:
         out.append(f"| {layer.name} | {layer.kind.value} | {layer.n_weights:,} | "
                    f"{layer.weight_bits} | {layer.weight_memory_bits:,} | "

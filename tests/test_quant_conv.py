@@ -9,15 +9,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import pysim  # noqa: E402
-from pysim import load_network, load_spikes, random_conv_network, random_spikes  # noqa: E402
-from pysim.arch import LayerSpec  # noqa: E402
-from pysim.errors import InputError  # noqa: E402
-from quant.config import TrainConfig, network_arch  # noqa: E402
-from quant.convnet import SpikingConvNet  # noqa: E402
-from quant.export import integer_mode_check, model_from_network, quantize_run  # noqa: E402
-from quant.model import fused_bptt  # noqa: E402
-from quant.train import load_run, train  # noqa: E402
+import pysim
+from pysim import load_network, load_spikes, random_conv_network, random_spikes
+from pysim.arch import LayerSpec
+from pysim.errors import InputError
+from quant.config import TrainConfig, network_arch
+from quant.convnet import SpikingConvNet
+from quant.export import integer_mode_check, model_from_network, quantize_run
+from quant.model import fused_bptt
+from quant.train import load_run, train
 
 TINY = {"dataset": "digits", "arch": "1x8x8-6c3-sp2-10", "timesteps": 6, "epochs": 6, "lr": 5e-3,
         "batch_size": 32, "limit_train": 400, "limit_test": 90, "threads": 1, "seed": 1}
