@@ -28,8 +28,9 @@ clamp at the state width, ``u >= θ_int``. A conv2d of whole numbers below 2^24 
 float32 for any summation order; the result is also rounded (forward only, the gradient
 passes straight through) so that a convolution algorithm with a transform (Winograd, FFT)
 could not move it off the integer. Integer mode (:meth:`SpikingConvNet.run_integer`)
-convolves in float64, where every partial sum of the bound ``fan_in · x_max · max|W| <
-2^53`` is an exact integer, and runs the recurrence on int64 tensors.
+convolves in float32 where every partial sum of the bound ``fan_in · x_max · max|W|`` is
+below 2^24 (float64 below 2^53; the golden model's rule), rounds, and runs the recurrence
+on int64 tensors.
 """
 from __future__ import annotations
 
@@ -292,9 +293,9 @@ class SpikingConvNet(nn.Module):
                     batch_size: int = 256) -> IntRun:
         """Integer mode: the exported integer recurrence on int64 tensors.
 
-        Synaptic sums are float64 convolutions / products of whole numbers, exact
-        because every partial sum is bounded by ``fan_in · x_max · max|W| < 2^53``
-        (asserted), then converted to int64; pools are exact sums of 0/1 values; the
+        Synaptic sums are convolutions / products of whole numbers in float32 when every
+        partial sum is bounded by ``fan_in · x_max · max|W| < 2^24`` and in float64 when
+        below 2^53 (asserted), so exact, then converted to int64; pools are exact sums of 0/1 values; the
         recurrence (reset, arithmetic-shift leak, clamp, compare) is int64. Must agree
         with :func:`pysim.simulate` on every spike.
         """
@@ -302,7 +303,7 @@ class SpikingConvNet(nn.Module):
             raise ValueError("integer mode needs set_quant() with state_bits on every layer")
         consts = []
         for i, q in enumerate(self.quant):
-            w = self.int_weight(i).detach().double()
+            w = self.int_weight(i).detach()
             b = self.int_bias(i)
             b = None if b is None else b.detach().to(torch.int64)
             consts.append((w, b, q))
@@ -310,7 +311,7 @@ class SpikingConvNet(nn.Module):
         n_layers = len(consts)
         preds, spk, mem = [], [[] for _ in consts], [[] for _ in consts]
         for start in range(0, x_all.shape[0], batch_size):
-            h = x_all[start:start + batch_size].double()
+            h = x_all[start:start + batch_size].float()
             Bn, T = h.shape[:2]
             u = None
             x_max = 1
@@ -322,8 +323,12 @@ class SpikingConvNet(nn.Module):
                 w, b, q = consts[i]
                 mod = self.linears[i]
                 fan_in = int(w[0].numel())
-                assert fan_in * x_max * max(1, int(w.abs().max())) < 1 << 53
-                cur = self._current(a, mod, h, w, None)
+                bound = fan_in * x_max * max(1, int(w.abs().max()))
+                assert bound < 1 << 53
+                # float32 holds every partial sum exactly below 2^24 (as in the golden
+                # model), float64 below 2^53
+                ftype = torch.float32 if bound < 1 << 24 else torch.float64
+                cur = self._current(a, mod, h.to(ftype), w.to(ftype), None)
                 current = torch.round(cur).to(torch.int64)
                 if b is not None:
                     per = current.shape[2] // b.shape[0]
@@ -352,7 +357,7 @@ class SpikingConvNet(nn.Module):
                 spk[i].append(hs.to(torch.uint8).numpy())
                 if trace:
                     mem[i].append(torch.stack(us, dim=1).to(torch.int32).numpy())
-                h = hs.double() if i < n_layers - 1 else hs
+                h = hs.float() if i < n_layers - 1 else hs
                 x_max = 1
             score = h.sum(dim=1) if self.readout == "spike_count" else u
             preds.append(torch.argmax(score, dim=1).numpy())

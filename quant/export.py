@@ -420,7 +420,8 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     ptq_acc = evaluate(model, test_x, test_y)
     qat = qat_finetune(model, lambda e: run.train_batches(1000 + e), epochs=epochs, lr=lr,
                        progress=progress)
-    qat_acc = evaluate(model, test_x, test_y)
+    # no fine-tuning leaves the model as it was: its accuracy is the PTQ accuracy
+    qat_acc = ptq_acc if epochs == 0 else evaluate(model, test_x, test_y)
     meta: dict[str, Any] = {
         "generator": "spikeforge quantize",
         "run": Path(run_dir).name,
