@@ -1,6 +1,6 @@
 """quant: the PyTorch frontend, from a dataset to a verified integer network.
 
-It trains dense spiking networks, measures how sensitive each layer is to quantization,
+It trains dense and convolutional spiking networks, measures how sensitive each layer is to quantization,
 chooses per-layer weight widths under a memory budget, fine-tunes with fake
 quantization and exports the integer network the golden model (:mod:`pysim`) and the
 hardware (:mod:`hdl`) run. Submodules:
@@ -11,6 +11,8 @@ hardware (:mod:`hdl`) run. Submodules:
   files (docs/data.md);
 * :mod:`quant.neurons`, :mod:`quant.model` — the simplified LIF neuron and
   :class:`SpikingMLP` in float, fake-quant and integer mode (docs/semantics.md);
+* :mod:`quant.convnet` — :class:`SpikingConvNet`, conv2d + sum-pool + dense layers with
+  the same modes and interface (architectures: :func:`quant.config.network_arch`);
 * :mod:`quant.train` — BPTT training with surrogate gradients, run directories;
 * :mod:`quant.hessian` — per-layer Hessian traces (Hutchinson, Gauss-Newton);
 * :mod:`quant.allocate` — the sensitivity table Ω and the exact MILP bit allocation;
@@ -42,6 +44,8 @@ _EXPORTS = {
     "QuantizeConfig": "config",
     "TrainConfig": "config",
     "parse_arch": "config",
+    "network_arch": "config",
+    "SpikingConvNet": "convnet",
     "Dataset": "data",
     "load_dataset": "data",
     "fetch_mnist": "mnist",
@@ -87,6 +91,7 @@ __all__ = [
     "QuantizeResult",
     "Run",
     "SimplifiedLIF",
+    "SpikingConvNet",
     "SpikingMLP",
     "TraceEstimate",
     "TrainConfig",
@@ -108,6 +113,7 @@ __all__ = [
     "loss_fn",
     "mcnemar",
     "model_from_network",
+    "network_arch",
     "parse_arch",
     "predict",
     "qat_finetune",
@@ -140,7 +146,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         choose_traces,
         sensitivity_table,
     )
-    from .config import AllocateConfig, HessianConfig, QuantizeConfig, TrainConfig, parse_arch
+    from .config import (
+        AllocateConfig,
+        HessianConfig,
+        QuantizeConfig,
+        TrainConfig,
+        network_arch,
+        parse_arch,
+    )
+    from .convnet import SpikingConvNet
     from .data import Dataset, load_dataset
     from .encoding import encode, encode_dataset, iter_encoded, save_encoded
     from .export import QuantizeResult, integer_mode_check, model_from_network, quantize_run

@@ -435,6 +435,18 @@ def reversed_allocation(errors: np.ndarray, per_param: Sequence[float],
 
 
 # ---------------------------------------------------------------------- runs
+def _layer_names(model: Any) -> list[str]:
+    """Manifest names of a model's weight layers (``fc1``.., or ``conv1``, ``fc5``.. of a
+    convolutional network, whose conv2d layers count O·C·KH·KW weights)."""
+    names = getattr(model, "layer_names", None)
+    return list(names) if names else [f"fc{i + 1}" for i in range(len(model.linears))]
+
+
+def _layer_meta(model: Any) -> dict[str, Any]:
+    """Names and neuron counts (one membrane each) of a model's weight layers."""
+    return {"layers": _layer_names(model), "neurons": [int(n) for n in model.sizes[1:]]}
+
+
 def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
                      budget_bits: int | None = None,
                      candidates: Sequence[int] = DEFAULT_CANDIDATES, method: str = _A.method,
@@ -541,7 +553,7 @@ def run_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *,
             "policy": "measured", "source": "measured",
             "reason": (f"Ω measured directly: training-loss increase with only that layer "
                        f"fake-quantized, over {int(samples)} training samples (clipped at 0)"),
-            "layers": [f"fc{i + 1}" for i in range(len(n_params))],
+            **_layer_meta(run.model),
             "samples": int(samples),
             "errors": errors.tolist(), "per_error": per_error,
             "quantizer": _quantizer_name(q),
@@ -563,6 +575,7 @@ def run_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *,
         **why,
         "traces": [t.as_dict() for t in (hut if why["source"] == "hutchinson" else gn)],
         "quantizer": _quantizer_name(q),
+        **_layer_meta(run.model),
     }
     if hut is not None and why["source"] != "hutchinson":
         meta["hutchinson_traces"] = [t.as_dict() for t in hut]
@@ -571,10 +584,13 @@ def run_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *,
 
 
 def run_layer_shapes(run: Any) -> list[LayerShape]:
-    """The memory shapes of a run's layers (dense: out_features membranes)."""
-    return [LayerShape(name=f"fc{i + 1}", kind="dense", n_weights=int(lin.weight.numel()),
-                       n_neurons=int(lin.weight.shape[0]))
-            for i, lin in enumerate(run.model.linears)]
+    """The memory shapes of a run's layers: weights, and one membrane per neuron (a conv
+    layer has one per output position)."""
+    model = run.model
+    names = _layer_names(model)
+    return [LayerShape(name=names[i], kind="conv2d" if lin.weight.ndim == 4 else "dense",
+                       n_weights=int(lin.weight.numel()), n_neurons=int(model.sizes[i + 1]))
+            for i, lin in enumerate(model.linears)]
 
 
 def problem_for_run(run_dir: Any, *, candidates: Sequence[int] = DEFAULT_CANDIDATES,
@@ -783,7 +799,7 @@ def measured_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATE
     omega = np.maximum(raw, 0.0)
     cache[key] = {"candidates": list(cands), "samples": n, "batch_size": int(batch_size),
                   "quantizer": qname, "data": "train[:samples], epoch-0 encoding",
-                  "float_loss": base_loss, "layers": [f"fc{i + 1}" for i in range(len(raw))],
+                  "float_loss": base_loss, "layers": _layer_names(model),
                   "loss_increase": raw.tolist(), "omega": omega.tolist(),
                   "clip": "omega = max(loss_increase, 0)"}
     with atomic_path(path) as tmp:
@@ -978,7 +994,7 @@ def membrane_profile(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *
         model.train(was_training)
     T = float(model.timesteps)
     clamp = [[{w: v / (n * T) for w, v in d.items()} for d in row] for row in clamp]
-    prof = MembraneProfile(layers=[f"fc{i + 1}" for i in range(L)], candidates=cands,
+    prof = MembraneProfile(layers=_layer_names(model), candidates=cands,
                            samples=n, scale=scale, threshold=thr, peak=peak, clamp=clamp,
                            input_rate=[float(v / n) for v in rate_sum], headroom=int(headroom))
     cache[key] = prof.as_dict()

@@ -35,9 +35,12 @@ __all__ = [
     "READOUTS",
     "RESETS",
     "AllocateConfig",
+    "ArchLayer",
     "HessianConfig",
     "QuantizeConfig",
     "TrainConfig",
+    "is_dense_arch",
+    "network_arch",
     "parse_arch",
 ]
 
@@ -77,6 +80,131 @@ def parse_arch(spec: str) -> list[int]:
     return sizes
 
 
+@dataclass(frozen=True)
+class ArchLayer:
+    """One layer of a checked architecture: its token, kind, sizes and shapes.
+
+    ``kind`` is ``"dense"``, ``"conv2d"`` or ``"sumpool2d"``; ``name`` the manifest name
+    (``conv1``, ``pool2``, ``fc3``: the kind and the 1-based position among all layers);
+    ``size`` is out_features (dense) or out_channels (conv2d); ``kernel``, ``stride``,
+    ``padding`` are square. ``in_shape`` / ``out_shape`` are ``(N,)`` or ``(C, H, W)``.
+    """
+
+    token: str
+    kind: str
+    name: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    size: int = 0
+    kernel: int = 0
+    stride: int = 1
+    padding: int = 0
+
+    @property
+    def has_neurons(self) -> bool:
+        """True for dense and conv2d (a sum-pool has no neurons)."""
+        return self.kind != "sumpool2d"
+
+    @property
+    def n_weights(self) -> int:
+        """Weights of the layer: O·C·KH·KW (conv2d), out·in (dense), 0 (pool)."""
+        if self.kind == "conv2d":
+            return self.size * self.in_shape[0] * self.kernel * self.kernel
+        if self.kind == "dense":
+            return self.size * math.prod(self.in_shape)
+        return 0
+
+    @property
+    def n_neurons(self) -> int:
+        """Neurons (one membrane each): the output size, 0 for a pool."""
+        return math.prod(self.out_shape) if self.has_neurons else 0
+
+
+def is_dense_arch(spec: str) -> bool:
+    """True for a version 1 architecture (flat input, dense layers only): ``784-256-10``."""
+    return isinstance(spec, str) and bool(_ARCH.match(spec))
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def network_arch(spec: str) -> list[ArchLayer]:
+    """Parse an architecture string and check that its shapes chain (docs/frontend.md).
+
+    The grammar (one token per layer after the input shape ``CxHxW`` or ``N``):
+    ``<O>c<K>[s<S>][p<P>]`` a square conv2d (stride 1, padding 0 unless given), ``sp<K>``
+    a K×K sum-pool with stride K, ``<N>`` a dense layer (a map input is flattened
+    channel-major). ``"64-128-10"`` is the dense network of version 1.
+
+    Raises
+    ------
+    pysim.errors.InputError
+        (``param="arch"``) one line naming the string, the token at fault and why: a
+        token that does not parse, a conv2d or pool on a flat input, a kernel that does
+        not fit the map, a padding not below the kernel, a pool that is last or follows
+        a pool, a last layer that is a pool.
+    """
+    from pysim.arch import parse_arch as parse_tokens
+
+    if not isinstance(spec, str):
+        raise InputError(f"{spec!r} is not an architecture string like '1x28x28-8c5-sp2-10'",
+                         param="arch")
+    text = re.sub(r"\s+", "", spec)
+    try:
+        parsed = parse_tokens(text)
+    except InputError as exc:
+        detail = exc.detail
+        detail = detail.removeprefix("arch ")
+        raise InputError(detail, param="arch") from None
+    tokens = text.split("-")[1:]
+    shape = tuple(int(d) for d in parsed.input_shape)
+    layers: list[ArchLayer] = []
+    n = len(parsed.layers)
+    for i, (tok, ls) in enumerate(zip(tokens, parsed.layers)):
+        kind = str(getattr(ls.kind, "value", ls.kind))
+
+        def bad(why: str, tok: str = tok) -> InputError:
+            return InputError(f"{text!r}: token {tok!r}: {why}", param="arch")
+
+        if kind == "dense":
+            if ls.size > MAX_LAYER_SIZE:
+                raise bad(f"layer sizes must be <= {MAX_LAYER_SIZE}")
+            out: tuple[int, ...] = (ls.size,)
+            layers.append(ArchLayer(tok, kind, f"fc{i + 1}", shape, out, size=ls.size))
+        else:
+            what = "a conv2d" if kind == "conv2d" else "a sum-pool"
+            if len(shape) != 3:
+                prev = "the input" if i == 0 else f"token {tokens[i - 1]!r}"
+                raise bad(f"{what} needs a CxHxW map, but {prev} gives {shape[0]} flat "
+                          "values (conv2d and sum-pool layers come before dense ones)")
+            k, s, p = ls.kernel, ls.stride, ls.padding
+            if kind == "conv2d" and not p < k:
+                raise bad(f"padding {p} must be below the kernel {k}")
+            oh, ow = ((d + 2 * p - k) // s + 1 for d in shape[1:])
+            if oh < 1 or ow < 1:
+                raise bad(f"kernel {k} does not fit the {_fmt(shape[1:])} map"
+                          + (f" with padding {p}" if p else ""))
+            if kind == "sumpool2d":
+                if i == n - 1:
+                    raise bad("a sum-pool cannot be the last layer (the readout needs "
+                              "neurons)")
+                if layers and layers[-1].kind == "sumpool2d":
+                    raise bad(f"a sum-pool cannot follow another sum-pool "
+                              f"({layers[-1].token!r})")
+                out = (shape[0], oh, ow)
+                layers.append(ArchLayer(tok, kind, f"pool{i + 1}", shape, out, kernel=k,
+                                        stride=s))
+            else:
+                if ls.size > MAX_LAYER_SIZE:
+                    raise bad(f"channel counts must be <= {MAX_LAYER_SIZE}")
+                out = (ls.size, oh, ow)
+                layers.append(ArchLayer(tok, kind, f"conv{i + 1}", shape, out, size=ls.size,
+                                        kernel=k, stride=s, padding=p))
+        shape = out
+    return layers
+
+
 # ----------------------------------------------------------------------------- train
 @dataclass
 class TrainConfig:
@@ -85,7 +213,8 @@ class TrainConfig:
     Attributes
     ----------
     dataset : "digits" or "mnist"; data_path : MNIST files (None: the fetch cache)
-    arch : layer sizes, e.g. "64-128-10" (the first must match the dataset)
+    arch : layer sizes, e.g. "64-128-10", or a convolutional architecture such as
+        "1x8x8-16c3-sp2-10" (:func:`network_arch`); the input must match the dataset
     timesteps : T; encoding : "rate" or "deterministic"; gain : encoder gain
     epochs, batch_size, lr, weight_decay : Adam with a cosine learning-rate decay
     seed : weights, data order and spikes
@@ -133,12 +262,26 @@ class TrainConfig:
             raise InputError(f"train config: unknown field {unknown[0]!r}")
         return cls(**d)
 
+    @property
+    def is_conv(self) -> bool:
+        """True when ``arch`` is not a version 1 dense string (a map input or conv/pool)."""
+        return not is_dense_arch(self.arch)
+
     def validate(self) -> list[int]:
-        """Check every field; return the parsed layer sizes.
+        """Check every field; return the flattened layer sizes.
+
+        For a dense ``arch`` these are the layer sizes (``[64, 128, 10]``); for a
+        convolutional one the input size and every neuron layer's output size
+        (``1x8x8-16c3-sp2-10`` -> ``[64, 576, 10]``).
 
         Raises InputError (one line) with ``param`` the field's name.
         """
-        sizes = parse_arch(self.arch)
+        if self.is_conv:
+            layers = network_arch(self.arch)
+            sizes = [math.prod(layers[0].in_shape)] + [
+                math.prod(a.out_shape) for a in layers if a.has_neurons]
+        else:
+            sizes = parse_arch(self.arch)
         if self.dataset not in DATASETS + EVENT_DATASETS:
             raise InputError(f"unknown dataset {self.dataset!r}: choose one of "
                              f"{', '.join(DATASETS + EVENT_DATASETS)}", param="dataset")

@@ -50,7 +50,8 @@ from .config import QuantizeConfig
 from .model import LayerQuant, SpikingMLP
 
 __all__ = ["MAX_STATE_BITS_FLOAT_EXACT", "QuantizeResult", "check_bits", "export",
-           "integer_mode_check", "model_from_network", "quantize_run", "resolve_bits"]
+           "integer_mode_check", "layer_names", "memory_table", "model_from_network",
+           "quantize_run", "resolve_bits"]
 
 MAX_STATE_BITS_FLOAT_EXACT = 24
 """Widest membrane the fake-quant float32 path computes exactly (all values below 2^24)."""
@@ -58,8 +59,15 @@ _Q = QuantizeConfig()
 
 
 def layer_name(i: int) -> str:
-    """Manifest name of layer ``i`` (0-based): ``fc1``, ``fc2``, ..."""
+    """Manifest name of layer ``i`` (0-based) of a dense network: ``fc1``, ``fc2``, ..."""
     return f"fc{i + 1}"
+
+
+def layer_names(model: Any) -> list[str]:
+    """Manifest names of a model's neuron layers (``fc1``.. dense; ``conv1``, ``fc5``.. of
+    a :class:`quant.convnet.SpikingConvNet`)."""
+    names = getattr(model, "layer_names", None)
+    return list(names) if names else [layer_name(i) for i in range(len(model.linears))]
 
 
 def export(model: SpikingMLP, bits: Sequence[int] | None = None,
@@ -82,9 +90,10 @@ def export(model: SpikingMLP, bits: Sequence[int] | None = None,
     """
     if model.quant is None:
         raise ValueError("export needs a model in fake-quant mode (quant.qat.calibrate)")
+    names = layer_names(model)
     layers = []
     for i, q in enumerate(model.quant):
-        name = layer_name(i)
+        name = names[i]
         if bits is not None and int(bits[i]) != q.bits:
             raise ValueError(f"layer {name}: bits {bits[i]} but the model is quantized "
                              f"to {q.bits}")
@@ -99,11 +108,34 @@ def export(model: SpikingMLP, bits: Sequence[int] | None = None,
         if b is not None:
             b = to_int_array(b.detach().double().numpy(), IntPrecision(q.state_bits),
                              f"layer {name!r}: tensor 'bias'")
-        layers.append(IntLayer(name=name, weight=w, weight_bits=q.bits,
-                               state_bits=q.state_bits, threshold=int(q.threshold),
-                               leak_shift=model.leak_shifts[i], reset=model.reset, bias=b))
+        layers.append({"name": name, "weight": w, "weight_bits": q.bits,
+                       "state_bits": q.state_bits, "threshold": int(q.threshold),
+                       "leak_shift": model.leak_shifts[i], "reset": model.reset, "bias": b})
+    if hasattr(model, "spec"):  # a SpikingConvNet: conv2d, sum-pool and dense layers
+        return _conv_network(model, layers, meta)
+    return IntNetwork(layers=tuple(IntLayer(**d) for d in layers), timesteps=model.timesteps,
+                      readout=model.readout, meta=dict(meta or {}))
+
+
+def _conv_network(model: Any, neuron_layers: list[dict[str, Any]],
+                  meta: dict[str, Any] | None) -> IntNetwork:
+    """The version 2 network of a fake-quant SpikingConvNet (``neuron_layers``: every
+    neuron layer's whole-number constants, in order)."""
+    from pysim import Conv2dLayer, SumPool2dLayer
+
+    layers: list[Any] = []
+    it = iter(neuron_layers)
+    for a in model.spec:
+        if a.kind == "sumpool2d":
+            layers.append(SumPool2dLayer(name=a.name, in_shape=tuple(a.in_shape),
+                                         kernel=a.kernel, stride=a.stride))
+        elif a.kind == "conv2d":
+            layers.append(Conv2dLayer(in_shape=tuple(a.in_shape), stride=a.stride,
+                                      padding=a.padding, **next(it)))
+        else:
+            layers.append(IntLayer(**next(it)))
     return IntNetwork(layers=tuple(layers), timesteps=model.timesteps, readout=model.readout,
-                      meta=dict(meta or {}))
+                      meta=dict(meta or {}), input_shape=tuple(model.input_shape))
 
 
 def model_from_network(net: IntNetwork) -> SpikingMLP:
@@ -112,6 +144,8 @@ def model_from_network(net: IntNetwork) -> SpikingMLP:
     Scales are 1, so ``round(clip(W / 1)) = W_int``; used to run a manifest in torch
     integer mode (and in the fake-quant float path) for checks.
     """
+    if not net.is_dense:
+        return _conv_model_from_network(net)
     resets = {layer.reset.value for layer in net.layers}
     if len(resets) != 1:
         raise InputError("torch integer mode needs one reset mode for all layers, "
@@ -128,6 +162,50 @@ def model_from_network(net: IntNetwork) -> SpikingMLP:
             if lin.bias is not None:
                 b = layer.bias if layer.bias is not None else np.zeros(layer.out_features)
                 lin.bias.copy_(torch.from_numpy(np.asarray(b, np.float32)))
+            quant.append(LayerQuant(bits=layer.weight_bits, scale=1.0,
+                                    threshold=layer.threshold, state_bits=layer.state_bits))
+    model.set_quant(quant)
+    model.eval()
+    return model
+
+
+def _conv_model_from_network(net: IntNetwork) -> Any:
+    """:func:`model_from_network` for a version 2 network (conv2d, sum-pool, dense)."""
+    from .config import ArchLayer
+    from .convnet import SpikingConvNet
+
+    neuron_layers = net.neuron_layers
+    resets = {layer.reset.value for layer in neuron_layers}
+    if len(resets) != 1:
+        raise InputError("torch integer mode needs one reset mode for all layers, "
+                         f"the manifest mixes {sorted(resets)}")
+    spec = []
+    for layer in net.layers:
+        kind = layer.kind.value
+        if kind == "dense":
+            spec.append(ArchLayer(str(layer.out_features), kind, layer.name,
+                                  tuple(layer.in_shape), tuple(layer.out_shape),
+                                  size=layer.out_features))
+        elif kind == "conv2d":
+            spec.append(ArchLayer("", kind, layer.name, tuple(layer.in_shape),
+                                  tuple(layer.out_shape), size=layer.out_channels,
+                                  kernel=layer.kernel, stride=layer.stride,
+                                  padding=layer.padding))
+        else:
+            spec.append(ArchLayer("", kind, layer.name, tuple(layer.in_shape),
+                                  tuple(layer.out_shape), kernel=layer.kernel,
+                                  stride=layer.stride))
+    has_bias = any(layer.has_bias for layer in neuron_layers)
+    model = SpikingConvNet(spec, timesteps=net.timesteps,
+                           leak_shift=[layer.leak_shift for layer in neuron_layers],
+                           reset=resets.pop(), readout=net.readout.value, bias=has_bias)
+    quant = []
+    with torch.no_grad():
+        for mod, layer in zip(model.linears, neuron_layers):
+            mod.weight.copy_(torch.from_numpy(layer.weight.astype(np.float32)))
+            if mod.bias is not None:
+                b = layer.bias if layer.bias is not None else np.zeros(mod.bias.shape[0])
+                mod.bias.copy_(torch.from_numpy(np.asarray(b, np.float32)))
             quant.append(LayerQuant(bits=layer.weight_bits, scale=1.0,
                                     threshold=layer.threshold, state_bits=layer.state_bits))
     model.set_quant(quant)
@@ -154,14 +232,14 @@ def integer_mode_check(run_dir: str | os.PathLike[str] | None, net: IntNetwork,
 
 
 def _check(net: IntNetwork, spikes: np.ndarray, model: SpikingMLP | None
-           ) -> tuple[dict[str, Any], np.ndarray]:
+           ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     if model is None:
         model = model_from_network(net)
     gold = simulate(net, spikes)
     mine = model.run_integer(spikes)
     spike_mis = 0
     compared = 0
-    for layer, s in zip(net.layers, mine.spikes):
+    for layer, s in zip(net.neuron_layers, mine.spikes):
         g = gold.spikes[layer.name]
         spike_mis += int(np.count_nonzero(g != s)) if g.shape == s.shape else int(g.size)
         compared += int(g.size)
@@ -172,7 +250,8 @@ def _check(net: IntNetwork, spikes: np.ndarray, model: SpikingMLP | None
     fq_mis = int(np.count_nonzero(fq != gold.predictions))
     return {"mismatches": spike_mis + pred_mis + fq_mis, "spike_mismatches": spike_mis,
             "prediction_mismatches": pred_mis, "fake_quant_prediction_mismatches": fq_mis,
-            "samples": len(spikes), "spikes_compared": compared}, gold.predictions
+            "samples": len(spikes), "spikes_compared": compared}, gold.predictions, \
+        mine.predictions
 
 
 def check_bits(bits: Sequence[int] | int, n_layers: int) -> list[int]:
@@ -246,18 +325,36 @@ class QuantizeResult:
     check: dict[str, Any]
     seconds: float
     model: SpikingMLP | None = field(default=None, repr=False)
+    predictions: np.ndarray | None = field(default=None, repr=False)
+    """The golden model's prediction of every test sample (for paired tests)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
+        """JSON-ready summary (memory: weights, membranes, per layer and in total)."""
+        net = self.net
         return {"out_dir": str(self.out_dir), "bits": self.bits,
                 "float_accuracy": self.float_accuracy, "ptq_accuracy": self.ptq_accuracy,
                 "qat_accuracy": self.qat_accuracy, "integer_accuracy": self.integer_accuracy,
                 "golden_accuracy": self.golden_accuracy,
-                "weight_memory_bits": self.net.weight_memory_bits,
-                "percent_of_float32": 100.0 * self.net.weight_memory_bits
-                / (32 * self.net.n_weights),
-                "state_bits": [layer.state_bits for layer in self.net.layers],
+                "weight_memory_bits": net.weight_memory_bits,
+                "percent_of_float32": 100.0 * net.weight_memory_bits / (32 * net.n_weights),
+                "membrane_memory_bits": net.membrane_memory_bits,
+                "total_memory_bits": net.weight_memory_bits + net.membrane_memory_bits,
+                "state_bits": [layer.state_bits for layer in net.neuron_layers],
+                "layers": memory_table(net),
                 "mismatches": self.check["mismatches"], "seconds": self.seconds}
+
+
+def memory_table(net: IntNetwork) -> list[dict[str, Any]]:
+    """Per neuron layer: name, kind, weights, weight bits, neurons, membrane bits.
+
+    A conv2d layer holds one membrane per output position, so its ``membrane_bits``
+    (neurons · state_bits) can rival its ``weight_memory_bits`` (O·C·KH·KW · bits).
+    """
+    return [{"name": layer.name, "kind": layer.kind.value, "n_weights": layer.n_weights,
+             "weight_bits": layer.weight_bits, "weight_memory_bits": layer.weight_memory_bits,
+             "n_neurons": layer.n_neurons, "state_bits": layer.state_bits,
+             "membrane_memory_bits": layer.membrane_memory_bits}
+            for layer in net.neuron_layers]
 
 
 def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
@@ -302,13 +399,14 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
         raise InputError(f"{run_dir}: only simplified-LIF runs can be quantized")
     n_layers = len(model.linears)
     n_weights = sum(lin.weight.numel() for lin in model.linears)
+    names = layer_names(model)
     bits_list, alloc_meta = resolve_bits(run_dir, n_layers, bits=bits, avg_bits=avg_bits,
                                          budget_bits=budget_bits, n_weights=n_weights,
                                          progress=progress, policy=policy)
     cfg = run.cfg
     from .train import _set_threads
 
-    _set_threads(cfg.threads, list(model.sizes))
+    _set_threads(cfg.threads, model=model)
     test_x, test_y = run.test_spikes()
     float_acc = evaluate(model, test_x, test_y)
     calib_x, _ = run.train_spikes(calib_samples)
@@ -322,7 +420,8 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     ptq_acc = evaluate(model, test_x, test_y)
     qat = qat_finetune(model, lambda e: run.train_batches(1000 + e), epochs=epochs, lr=lr,
                        progress=progress)
-    qat_acc = evaluate(model, test_x, test_y)
+    # no fine-tuning leaves the model as it was: its accuracy is the PTQ accuracy
+    qat_acc = ptq_acc if epochs == 0 else evaluate(model, test_x, test_y)
     meta: dict[str, Any] = {
         "generator": "spikeforge quantize",
         "run": Path(run_dir).name,
@@ -341,7 +440,7 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
         "clips": [q.clip for q in quant],
         "float_threshold": model.threshold,
         "state_width": [c.as_dict() for c in choices],
-        "leak": [{"layer": layer_name(i), "leak_shift": k,
+        "leak": [{"layer": names[i], "leak_shift": k,
                   "reason": "kept from training (the float model was trained with "
                             f"alpha = 1 - 2^-{k})" if k is not None else "no leak in training"}
                  for i, k in enumerate(model.leak_shifts)],
@@ -352,8 +451,8 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     if traces is not None:
         meta["hessian"] = traces
     net = export(model, meta=meta)
-    check, preds = _check(net, test_x, model)
-    int_acc = float(np.mean(model.run_integer(test_x).predictions == test_y))
+    check, preds, int_preds = _check(net, test_x, model)
+    int_acc = float(np.mean(int_preds == test_y))
     gold_acc = float(np.mean(preds == test_y))
     if check["mismatches"]:
         raise CheckFailed(f"torch integer mode differs from the golden model on "
@@ -370,7 +469,7 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     return QuantizeResult(net=net, out_dir=out, bits=bits_list, float_accuracy=float_acc,
                           ptq_accuracy=ptq_acc, qat_accuracy=qat_acc, integer_accuracy=int_acc,
                           golden_accuracy=gold_acc, check=check,
-                          seconds=time.perf_counter() - t0, model=model)
+                          seconds=time.perf_counter() - t0, model=model, predictions=preds)
 
 
 def _check_state_bits(state_bits: Sequence[int | None] | int | None) -> None:

@@ -141,10 +141,13 @@ def default_loss_fn(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
 
 
 def probe_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """The weight matrices probed, named as in the manifest (``fc1``, ``fc2``, ...)."""
+    """The weight tensors probed, named as in the manifest (``fc1``, ``fc2``, ...; a
+    convolutional network's ``conv1``, ..., one 4-D kernel tensor per conv2d layer)."""
     linears = getattr(model, "linears", None)
     if linears is not None:
-        return [(f"fc{i + 1}", lin.weight) for i, lin in enumerate(linears)]
+        names = getattr(model, "layer_names", None) or [f"fc{i + 1}"
+                                                        for i in range(len(linears))]
+        return [(name, lin.weight) for name, lin in zip(names, linears)]
     return [(n.removesuffix(".weight"), p) for n, p in model.named_parameters()
             if p.dim() >= 2]
 

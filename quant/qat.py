@@ -224,6 +224,7 @@ def calibrate(model: SpikingMLP, bits: Sequence[int], spikes: np.ndarray, *,
     model.set_quant(quant)
     ranges = measure_ranges(model, spikes)
     choices = []
+    names = getattr(model, "layer_names", None) or [f"fc{i + 1}" for i in range(n)]
     for i, (q, (amin, amax)) in enumerate(zip(quant, ranges)):
         b = model.int_bias(i)
         bmax = 0 if b is None else int(b.detach().abs().max())
@@ -237,10 +238,10 @@ def calibrate(model: SpikingMLP, bits: Sequence[int], spikes: np.ndarray, *,
                       f"samples, threshold {q.threshold}: peak {peak} needs "
                       f"{state_bits_for(peak, 0)} signed bits, +{headroom} headroom")
         if (1 << (sb - 1)) - 1 < q.threshold:
-            raise InputError(f"layer fc{i + 1}: state width {sb} cannot hold threshold "
+            raise InputError(f"layer {names[i]}: state width {sb} cannot hold threshold "
                              f"{q.threshold}")
         q.state_bits = sb
-        choices.append(StateChoice(f"fc{i + 1}", sb, amin, amax, q.threshold, bmax,
+        choices.append(StateChoice(names[i], sb, amin, amax, q.threshold, bmax,
                                    headroom, reason))
     model.set_quant(quant)
     return quant, choices

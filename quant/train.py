@@ -135,8 +135,20 @@ class Run:
 
 # ----------------------------------------------------------------------------- helpers
 def build_model(cfg: TrainConfig) -> SpikingMLP:
-    """The untrained model a config describes (weights from the current torch RNG)."""
+    """The untrained model a config describes (weights from the current torch RNG).
+
+    A dense ``arch`` gives a :class:`SpikingMLP`, a convolutional one a
+    :class:`quant.convnet.SpikingConvNet`.
+    """
     sizes = cfg.validate()
+    if cfg.is_conv:
+        from .convnet import SpikingConvNet
+
+        return SpikingConvNet(cfg.arch.replace(" ", ""), timesteps=cfg.timesteps,
+                              leak_shift=cfg.leak_shift, reset=cfg.reset,
+                              readout=cfg.readout, threshold=cfg.threshold, bias=cfg.bias,
+                              slope=cfg.slope, surrogate=cfg.surrogate,
+                              init_gain=cfg.init_gain)
     return SpikingMLP(sizes, timesteps=cfg.timesteps, leak_shift=cfg.leak_shift,
                       reset=cfg.reset, readout=cfg.readout, threshold=cfg.threshold,
                       bias=cfg.bias, slope=cfg.slope, surrogate=cfg.surrogate,
@@ -198,6 +210,12 @@ def _load_data(cfg: TrainConfig):
         raise exc.renamed({"name": "dataset", "path": "data_path"}) from None
 
 
+def _map_shape(ds) -> tuple[int, ...]:
+    """A dataset's images as a (C, H, W) map: one channel (grey levels)."""
+    shape = tuple(int(d) for d in ds.shape)
+    return (1, *shape) if len(shape) == 2 else shape
+
+
 def _test_spikes(cfg: TrainConfig, ds) -> tuple[np.ndarray, np.ndarray]:
     return encode(ds.x_test, cfg.timesteps, cfg.encoding, cfg.seed, cfg.gain), ds.y_test
 
@@ -224,8 +242,30 @@ def auto_threads(sizes: list[int]) -> int | None:
     return 1 if max(a * b for a, b in itertools.pairwise(sizes)) < SMALL_LAYER else None
 
 
-def _set_threads(threads: int | None, sizes: list[int] | None = None) -> None:
-    if threads is None and sizes is not None:
+def model_from_config(config: dict[str, Any]):
+    """Rebuild a model from its ``config()`` dict (``model.pt``): an ``arch`` key means a
+    :class:`quant.convnet.SpikingConvNet`, ``sizes`` a :class:`SpikingMLP`."""
+    if "arch" in config:
+        from .convnet import SpikingConvNet
+
+        return SpikingConvNet(**config)
+    return SpikingMLP(**config)
+
+
+def model_threads(model: Any) -> int | None:
+    """Threads for ``threads=None`` for a built model: :func:`auto_threads` for a dense
+    one; for a convolutional one, 1 when a sample-step needs fewer than 65536
+    multiply-accumulates (digits-sized), else torch's default."""
+    if hasattr(model, "macs_per_step"):
+        return 1 if model.macs_per_step() < SMALL_LAYER else None
+    return auto_threads(list(model.sizes))
+
+
+def _set_threads(threads: int | None, sizes: list[int] | None = None, model: Any = None
+                 ) -> None:
+    if threads is None and model is not None:
+        threads = model_threads(model)
+    elif threads is None and sizes is not None:
         threads = auto_threads(sizes)
     if threads is not None:
         torch.set_num_threads(int(threads))
@@ -268,8 +308,14 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike[str], *, dataset=None,
     TrainResult
     """
     sizes = cfg.validate()
-    _set_threads(cfg.threads, sizes)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg)
+    _set_threads(cfg.threads, sizes, model)
     ds = dataset if dataset is not None else _load_data(cfg)
+    if cfg.is_conv and tuple(model.input_shape) != _map_shape(ds):
+        shape = "x".join(str(d) for d in _map_shape(ds))
+        raise InputError(f"input {'x'.join(map(str, model.input_shape))} does not match "
+                         f"dataset {ds.name!r} ({shape} maps)", param="arch")
     if ds.n_features != sizes[0]:
         raise InputError(f"first size {sizes[0]} does not match dataset "
                          f"{ds.name!r} ({ds.n_features} input features)", param="arch")
@@ -278,8 +324,6 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike[str], *, dataset=None,
                          f"{ds.name!r} ({ds.n_classes} classes)", param="arch")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_batches = math.ceil(len(ds.y_train) / cfg.batch_size)
     total_steps = max(1, cfg.epochs * n_batches)
@@ -375,7 +419,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
         raise InputError(f"{info_path}: not a spikeforge run record ({exc})") from None
     try:
         saved = torch.load(model_path, weights_only=False)
-        model = SpikingMLP(**saved["model_config"])
+        model = model_from_config(saved["model_config"])
         model.load_state_dict(saved["state_dict"])
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is bad input
         raise InputError(f"{model_path}: cannot be loaded ({' '.join(str(exc).split())})"

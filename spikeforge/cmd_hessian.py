@@ -108,15 +108,17 @@ def run_hessian(args: argparse.Namespace) -> int:
                          min_probes=args.min_probes, rel_tol=args.tol, seed=args.seed,
                          recompute=True, progress=not args.json)
     rows = []
+    neurons = _neurons(args.run)
     data: dict[str, Any] = {"run": str(args.run), "file": str(args.run / "hessian.json"),
-                            "samples": args.samples, "methods": {}}
+                            "samples": args.samples, "methods": {}, "neurons": neurons}
     for m, ts in res.items():
         data["methods"][m] = [t.as_dict() for t in ts]
         for t in ts:
-            rows.append([m, t.name, t.n_params, f"{t.trace:.4g} ± {t.stderr:.2g}",
+            rows.append([m, t.name, t.n_params, neurons.get(t.name, "-"),
+                         f"{t.trace:.4g} ± {t.stderr:.2g}",
                          f"{t.per_param:.3e}", t.probes, "yes" if t.significant else "NO"])
-    table = format_table(["method", "layer", "weights", "trace ± stderr", "trace/weight",
-                          "probes", "significant"], rows, align="llrrrrl")
+    table = format_table(["method", "layer", "weights", "neurons", "trace ± stderr",
+                          "trace/weight", "probes", "significant"], rows, align="llrrrrrl")
     notes = []
     for m, ts in res.items():
         neg = [t.name for t in ts if t.significant and t.trace < 0]
@@ -127,6 +129,15 @@ def run_hessian(args: argparse.Namespace) -> int:
     head = f"{args.run}: Hessian traces over {args.samples} training samples -> {data['file']}"
     emit(args, "\n".join([head, table, *notes]), data)
     return 0
+
+
+def _neurons(run: Path) -> dict[str, int]:
+    """Neurons (one membrane each) per weight layer of a run, by manifest name."""
+    from quant.allocate import _layer_meta
+    from quant.train import load_run
+
+    meta = _layer_meta(load_run(run).model)
+    return dict(zip(meta["layers"], meta["neurons"]))
 
 
 def run_allocate(args: argparse.Namespace) -> int:
@@ -152,13 +163,15 @@ def run_allocate(args: argparse.Namespace) -> int:
     traces = alloc.meta.get("traces")
     names = ([t["name"] for t in traces] if traces
              else list(alloc.meta.get("layers", [f"fc{i + 1}" for i in range(len(alloc.bits))])))
+    neurons = alloc.meta.get("neurons") or ["-"] * len(names)
     rows = []
     for i, name in enumerate(names):
         extra = [f"{traces[i]['trace']:.4g}"] if traces else []
-        rows.append([name, alloc.n_params[i], *extra,
-                     *[f"{v:.3e}" for v in alloc.omega[i]], alloc.bits[i]])
-    omega_table = format_table(["layer", "weights", *(["trace"] if traces else []),
-                                *[f"Ω({b})" for b in cands], "bits"], rows)
+        rows.append([name, alloc.n_params[i], neurons[i], *extra,
+                     *[f"{v:.3e}" for v in alloc.omega[i]], alloc.bits[i],
+                     alloc.n_params[i] * alloc.bits[i]])
+    omega_table = format_table(["layer", "weights", "neurons", *(["trace"] if traces else []),
+                                *[f"Ω({b})" for b in cands], "bits", "weight mem"], rows)
     data = {"run": str(args.run), "allocation": alloc.as_dict(), "pareto": []}
     what = "traces" if traces else "Ω"
     used = (f"{alloc.used_bits} weight bits" if alloc.state_bits is not None
@@ -177,6 +190,10 @@ def run_allocate(args: argparse.Namespace) -> int:
                      f"{alloc.memory_bits} memory bits with membranes; ΣΩ weights "
                      f"{parts.get('weights', 0):.4e} + clamps {parts.get('clamp', 0):.4e}")
         lines += [f"note: {n}" for n in alloc.meta.get("notes", [])]
+    else:
+        lines.append("membranes: one per neuron; their widths are measured by 'spikeforge "
+                     "quantize' (this budget counts weight memory; --budget-scope all "
+                     "counts membranes too)")
     if sweep:
         prow = []
         for a_bits in sweep:

@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``quantize`` to the CLI."""
     p = sub.add_parser(
         "train", help="train a float spiking network (simplified LIF, surrogate gradients)",
-        description="Train a dense spiking network of simplified LIF neurons with BPTT and "
+        description="Train a spiking network (dense, or conv2d + sum-pool + dense) of "
+                    "simplified LIF neurons with BPTT and "
                     "surrogate gradients (Adam, cosine decay) on rate- or deterministically-"
                     "encoded images, and write a run directory (model.pt, run.json, "
                     "checkpoint.pt). Re-running with the same options resumes it.",
@@ -42,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default=_T.dataset, help="digits (built in) or mnist")
     p.add_argument("--data", default=_T.data_path, help="MNIST files (directory of IDX files "
                    "or .npz); default: the 'spikeforge data fetch mnist' cache")
-    p.add_argument("--arch", default=_T.arch, help="layer sizes, e.g. 784-400-200-10 "
+    p.add_argument("--arch", default=_T.arch, help="layer sizes, e.g. 784-400-200-10, or "
+                   "a conv net: input CxHxW, then <O>c<K>[s<S>][p<P>] (conv2d), sp<K> "
+                   "(sum-pool), <N> (dense), e.g. 1x28x28-8c5-sp2-16c5-sp2-10 "
                    f"(default {_T.arch})")
     p.add_argument("--timesteps", "-T", type=int, default=_T.timesteps,
                    help=f"time steps per sample (default {_T.timesteps})")
@@ -188,16 +191,24 @@ def run_quantize(args: argparse.Namespace) -> int:
     )
     net = res.net
     rows = []
-    for i, layer in enumerate(net.layers):
-        rows.append([layer.name, f"{layer.in_features}x{layer.out_features}",
-                     layer.weight_bits, layer.state_bits, layer.threshold,
+    for i, layer in enumerate(net.neuron_layers):
+        if layer.kind.value == "conv2d":
+            size = (f"{'x'.join(map(str, layer.in_shape))}->"
+                    f"{'x'.join(map(str, layer.out_shape))} k{layer.kernel[0]}")
+        else:
+            size = f"{layer.in_features}x{layer.out_features}"
+        rows.append([layer.name, size, layer.weight_bits, layer.weight_memory_bits,
+                     layer.state_bits, layer.membrane_memory_bits, layer.threshold,
                      "-" if layer.leak_shift is None else layer.leak_shift,
                      f"{net.meta['scales'][i]:.4g}"])
-    table = format_table(["layer", "size", "w_bits", "state", "thresh", "leak", "scale"], rows,
-                         align="llrrrrr")
+    table = format_table(["layer", "size", "w_bits", "weight mem", "state", "membrane mem",
+                          "thresh", "leak", "scale"], rows, align="llrrrrrrr")
     d = res.as_dict()
     text = (f"quantized {args.run} -> {args.output} ({d['percent_of_float32']:.1f}% of float32 "
             f"weight memory)\n{table}\n"
+            f"  memory: weights {net.weight_memory_bits:,} bits + membranes "
+            f"{net.membrane_memory_bits:,} bits = "
+            f"{net.weight_memory_bits + net.membrane_memory_bits:,} bits\n"
             f"  accuracy: float {100 * res.float_accuracy:.2f}%  after PTQ "
             f"{100 * res.ptq_accuracy:.2f}%  after QAT {100 * res.qat_accuracy:.2f}%  "
             f"integer {100 * res.integer_accuracy:.2f}%  golden {100 * res.golden_accuracy:.2f}%\n"

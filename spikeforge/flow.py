@@ -33,8 +33,8 @@ from pysim.util import to_jsonable
 
 from .config import DEFAULTS, config_to_toml
 
-__all__ = ["CODE_DEPS", "FLOW_VERSION", "STAGES", "STAGE_PARAMS", "Flow", "StageRecord",
-           "code_fingerprint"]
+__all__ = ["CODE_DEPS", "FLOW_VERSION", "HW_STAGES", "STAGES", "STAGE_PARAMS", "Flow",
+           "StageRecord", "code_fingerprint"]
 
 FLOW_VERSION = 1
 
@@ -93,6 +93,11 @@ CODE_DEPS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The hardware stages: skipped (not failed) for a network the generator does not build yet
+# (a convolutional one, until hwplan plans conv2d/sum-pool layers), see Flow.hw_skip_reason.
+HW_STAGES = ("generate", "verify", "estimate")
+
+
 def code_fingerprint(packages: tuple[str, ...]) -> str:
     """A hash of the source files (``*.py``, ``*.json``) of the given top-level packages."""
     h = hashlib.sha256()
@@ -114,7 +119,7 @@ class StageRecord:
     """What one stage did in this invocation."""
 
     name: str
-    status: str  # "ran" | "cached"
+    status: str  # "ran" | "cached" | "skipped"
     seconds: float
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -196,6 +201,14 @@ class Flow:
         for name in wanted:
             key = self.stage_key(name)
             self.keys[name] = key
+            skip = self.hw_skip_reason() if name in HW_STAGES else None
+            if skip is not None:
+                rec = StageRecord(name, "skipped", 0.0, {"skipped": skip})
+                state["stages"][name] = {"key": key, "seconds": 0.0, "summary": rec.summary}
+                self._save_state(state)
+                self._log(f"[{name}] skipped: {skip}")
+                self.records.append(rec)
+                continue
             prev = state["stages"].get(name, {})
             outputs = [self.run / o for o in STAGES[name][2]]
             if prev.get("key") == key and all(p.exists() for p in outputs):
@@ -225,6 +238,28 @@ class Flow:
             if shown is exc:
                 raise
             raise shown from None
+
+    def hw_skip_reason(self) -> str | None:
+        """Why the hardware stages are skipped for this run's network, or None.
+
+        Only a network beyond version 1 (conv2d or sum-pool layers, a map input) is ever
+        skipped, and only when the generator refuses to build it
+        (:func:`hwplan.check_realizable`); a dense network's hardware stages always run
+        and fail on their own errors as before.
+        """
+        path = self.run / "net"
+        if not (path / "network.json").is_file():
+            return None
+        net = load_network(path)
+        if net.is_dense:
+            return None
+        from hwplan import check_realizable
+        try:
+            check_realizable(net)
+        except InputError as exc:
+            return (f"the hardware generator does not build this network yet "
+                    f"({' '.join(str(exc).split())}); the software stages ran")
+        return None
 
     def _closure(self, stages: list[str]) -> list[str]:
         need: set[str] = set()
@@ -266,9 +301,8 @@ class Flow:
         from quant.allocate import allocate_for_run
         q = self.config["quantize"]
         if q["bits"] is not None:
-            from quant.config import parse_arch
             from quant.export import check_bits
-            n_layers = len(parse_arch(self.config["train"]["arch"])) - 1
+            n_layers = len(self._train_config().validate()) - 1  # layers with weights
             alloc = {"kind": "fixed", "bits": check_bits(q["bits"], n_layers),
                      "source": "quantize.bits"}
         else:

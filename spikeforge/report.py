@@ -171,12 +171,15 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
         ("accuracy change, quantized - float", _pct(None if q_acc is None or float_acc is None
                                                     else q_acc - float_acc, signed=True)),
         ("paired test (McNemar, exact)", _mcnemar(golden.get("mcnemar_float_vs_quantized"))),
-        ("weight bits per layer", ", ".join(f"{l.name}={l.weight_bits}" for l in net.layers)),
-        ("state bits per layer", ", ".join(f"{l.name}={l.state_bits}" for l in net.layers)),
+        ("weight bits per layer", ", ".join(f"{l.name}={l.weight_bits}"
+                                            for l in net.neuron_layers)),
+        ("state bits per layer", ", ".join(f"{l.name}={l.state_bits}"
+                                           for l in net.neuron_layers)),
         ("weight memory", (f"{net.weight_memory_bits:,} bits "
                           f"({100 * net.weight_memory_bits / f32_bits:.1f}% of float32, "
                           f"{100 - 100 * net.weight_memory_bits / f32_bits:.1f}% smaller)")),
         ("average weight bits", f"{net.weight_memory_bits / net.n_weights:.2f}"),
+        *_membrane_rows(net),
         ("torch integer mode vs golden model", _mismatch(golden)),
         ("RTL vs golden model", _mismatch(verify)),
         ("cycles per sample (RTL, mean)", _fmt(verify.get("cycles_per_sample"), ".0f")),
@@ -184,6 +187,10 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
         *_design_rows(run, verify, estimate),
     ]
     lines += [f"| {a} | {b} |" for a, b in rows]
+    skipped = _skipped_hw(stages)
+    if skipped:
+        lines += ["", "## Hardware stages skipped", "", skipped]
+    lines += ["", "## Memory per layer", ""] + _memory_table(net)
     lines += ["", "## Hardware estimate", ""]
     lines += _estimate_table(estimate, verify.get("cycles_per_sample"))
     lines += ["", "## Wall time per stage", "", "| stage | seconds |", "|---|---|"]
@@ -201,6 +208,38 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))
     return path
+
+
+def _membrane_rows(net) -> list[tuple[str, str]]:
+    """Membrane memory (one state_bits word per neuron) and weights + membranes."""
+    w, m = net.weight_memory_bits, net.membrane_memory_bits
+    f32 = 32 * (net.n_weights + net.n_neurons)
+    return [("membrane memory", f"{m:,} bits ({net.n_neurons:,} neurons)"),
+            ("weights + membranes", (f"{w + m:,} bits ({100 * (w + m) / f32:.1f}% of "
+                                     "float32 weights and membranes)"))]
+
+
+def _memory_table(net) -> list[str]:
+    """Per neuron layer: weights and membranes, count and bits."""
+    out = [("| layer | kind | weights | weight bits | weight memory (bits) | neurons | "
+            "state bits | membrane memory (bits) |"), "|---|---|---|---|---|---|---|---|"]
+    for layer in net.neuron_layers:
+        out.append(f"| {layer.name} | {layer.kind.value} | {layer.n_weights:,} | "
+                   f"{layer.weight_bits} | {layer.weight_memory_bits:,} | "
+                   f"{layer.n_neurons:,} | {layer.state_bits} | "
+                   f"{layer.membrane_memory_bits:,} |")
+    return out
+
+
+def _skipped_hw(stages: dict[str, Any]) -> str | None:
+    """The note for hardware stages the flow skipped (a network the generator does not
+    build yet), or None."""
+    why = [(name, (rec.get("summary") or {}).get("skipped")) for name, rec in stages.items()
+           if (rec.get("summary") or {}).get("skipped")]
+    if not why:
+        return None
+    names = ", ".join(name for name, _ in why)
+    return f"{names}: skipped: {why[0][1]}. No Verilog, RTL check or resource estimate."
 
 
 def _pct(v: Any, signed: bool = False) -> str:
