@@ -359,10 +359,10 @@ def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
     return {
         **({"estimate": hw} if hw else {}),
         "accuracy": float(ok.mean()), "float_accuracy": float(d["float_accuracy"]),
-        "bits": [layer.weight_bits for layer in net.layers],
-        "state_bits": [layer.state_bits for layer in net.layers],
+        "bits": [layer.weight_bits for layer in net.neuron_layers],
+        "state_bits": [layer.state_bits for layer in net.neuron_layers],
         "weight_memory_bits": int(net.weight_memory_bits),
-        "membrane_bits": int(sum(layer.out_features * layer.state_bits for layer in net.layers)),
+        "membrane_bits": int(net.membrane_memory_bits),
         "samples": int(ok.size), "seconds": time.perf_counter() - t0,
         "correct": base64.b64encode(np.packbits(ok).tobytes()).decode(),
     }

@@ -178,7 +178,7 @@ def test_conv_flow_skips_hardware_stages(tmp_path):
         "train.threads": 1, "hessian.probes": 4, "hessian.min_probes": 2,
         "hessian.samples": 32, "quantize.epochs": 0, "quantize.avg_bits": 4.0,
         "pareto.avg_bits": [3.0], "pareto.uniform_bits": [4], "pareto.random_seeds": 1,
-        "pareto.epochs": 0, "estimate.model_only": True})
+        "pareto.epochs": 0, "pareto.workers": 1, "estimate.model_only": True})
     records = Flow(cfg, tmp_path / "run", progress=False).run_all()
     status = {r.name: r.status for r in records}
     assert status == {"train": "ran", "hessian": "ran", "allocate": "ran", "quantize": "ran",
