@@ -84,3 +84,15 @@ __all__ = [
     "synaptic_bits",
     "synaptic_range",
 ]
+
+from . import conv as _conv  # noqa: E402,F401  (registers the conv2d plan entry)
+from .conv import (  # noqa: E402
+    Conv2dLayerPlan,
+    PoolPlan,
+    conv_layer_plan,
+    pack_conv_weight_words,
+    pool_plan,
+)
+
+__all__ += ["Conv2dLayerPlan", "PoolPlan", "conv_layer_plan", "pack_conv_weight_words",
+            "pool_plan"]
