@@ -1,4 +1,4 @@
-"""Event-driven conv2d layer: tap address generator, forwarding accumulator, update walk.
+"""Event-driven conv2d layer: tap address generator, interlocked accumulator, update walk.
 
 See docs/hardware.md, "The conv2d layer", and :class:`hwplan.Conv2dLayerPlan` (every
 number used here comes from the plan).
@@ -23,10 +23,11 @@ from .pool import MapEvents
 
 __all__ = ["CONV_FAULTS", "ConvLayer", "ConvPhase"]
 
-CONV_FAULTS = ("tap_offset", "no_forward")
+CONV_FAULTS = ("tap_offset", "no_stall")
 """Test-only faults :class:`ConvLayer` can inject (``fault=``): ``"tap_offset"`` reads the
 weight of the neighbouring kernel column for every tap but the first of a row,
-``"no_forward"`` drops the accumulate pipeline's hazard forwarding."""
+``"no_stall"`` drops the accumulate pipeline's hazard interlock (a command then reads a
+sum whose write-back is still in flight)."""
 
 
 class ConvPhase(enum.Enum, shape=2):
@@ -52,8 +53,9 @@ class ConvLayer(wiring.Component):
        front, expanded into pooled window events by :class:`~hdl.pool.MapEvents`) issues
        one accumulate command per in-bounds kernel tap ``(i, j)`` and output-channel group
        ``g``: weight ROM word ``((c*KH + i)*KW + j)*G + g`` is added lane-wise into
-       accumulator word ``g*OH*OW + oy*OW + ox`` (read-modify-write in three cycles; the
-       two newest sums are forwarded, so commands to one word may follow back to back);
+       accumulator word ``g*OH*OW + oy*OW + ox`` (read-modify-write in three cycles; a
+       command whose word is still in flight in the two stages behind it waits, at most
+       two cycles: the hazard interlock);
     2. the step's marker waits for the accumulate pipeline to drain, then the update walk
        visits every neuron ``n = o*OH*OW + p`` in ascending order, one per cycle:
        ``u[t] = clamp(leak(reset(u[t-1])) + b_o + acc)``, ``s[t] = u[t] >= θ`` (contract
@@ -89,7 +91,8 @@ class ConvLayer(wiring.Component):
                 raise TypeError(f"Plan must be a hwplan.Conv2dLayerPlan, not {plan!r}")
             if lanes is not None:
                 raise ValueError("Lanes come from the plan; do not also give them")
-            own = conv_layer_plan(layer, lanes=plan.lanes, fires=plan.fires, pool=plan.pool)
+            own = conv_layer_plan(layer, lanes=plan.lanes, fires=plan.fires, pool=plan.pool,
+                                  membrane_packing=plan.membrane_units)
             if own != plan:
                 raise ValueError(f"Plan of layer {plan.name!r} does not match layer "
                                  f"{layer.name!r}")
@@ -181,7 +184,8 @@ class ConvLayer(wiring.Component):
 
         # ---- memories
         wrom = Memory(shape=unsigned(lp.weights.width), depth=lp.weights.depth,
-                      init=pack_conv_weight_words(layer.weight, wb, L))
+                      init=pack_conv_weight_words(layer.weight, wb, L),
+                      attrs={"ram_style": lp.weights.ram_style or "block"})
         accm = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
                       init=[])
         memm = Memory(shape=unsigned(lp.membrane.width), depth=lp.membrane.depth, init=[])
@@ -223,8 +227,23 @@ class ConvLayer(wiring.Component):
         t_ni = Signal.like(ta, name="tap_ni")
         t_nj = Signal.like(tb, name="tap_nj")
         t_j0rom = Signal.like(rom_addr, name="tap_j0rom")
+        # accumulate pipeline state (declared here: the interlock reads it)
+        c1_valid = Signal()
+        c2_valid = Signal()
+        c1_addr = Signal.like(acc_addr, name="c1_addr")
+        c2_addr = Signal.like(acc_addr, name="c2_addr")
+        # hazard interlock: the command's word is being summed (C1) or written (C2); its
+        # read would return the value before that write, so the command waits
+        stall = Signal()
+        go = Signal()
+        if self._fault == "no_stall":
+            m.d.comb += stall.eq(0)
+        else:
+            m.d.comb += stall.eq(cmd_valid & ((c1_valid & (c1_addr == acc_addr))
+                                              | (c2_valid & (c2_addr == acc_addr))))
+        m.d.comb += go.eq(cmd_valid & ~stall)
         last_cmd = Signal()
-        m.d.comb += last_cmd.eq(cmd_valid & (tg == G - 1) & (tb + 1 >= t_nj) & (ta + 1 >= t_ni))
+        m.d.comb += last_cmd.eq(go & (tg == G - 1) & (tb + 1 >= t_nj) & (ta + 1 >= t_ni))
         gen_free = ~cmd_valid | last_cmd
 
         # ---------------------------------------------------------------- update walk state
@@ -237,16 +256,17 @@ class ConvLayer(wiring.Component):
         wgbase = Signal.like(acc_addr, name="walk_gbase")
         w_final = Signal()
         w_first = Signal()
+        MU = lp.membrane_units
+        wml = Signal(range(max(MU, 2)), name="walk_mslot")      # slot in the membrane word
+        wmw = Signal(range(max(lp.membrane.depth, 2)), name="walk_mword")
         # update pipeline valid bits: u1 (RAM outputs) .. u4 (sum), F (offered)
-        uv = [Signal(name=f"u{k}_valid") for k in range(1, 5)]
+        # update pipeline valid bits: u1 (RAM outputs), u1b (their registers), u2 .. u4
+        uv = [Signal(name=f"u{k}_valid") for k in ("1", "1b", "2", "3", "4")]
         f_valid = Signal(name="f_valid")
         adv = Signal()
         upd_busy = Signal()
         m.d.comb += upd_busy.eq(Cat(*uv).any())
 
-        # accumulate pipeline valid bits
-        c1_valid = Signal()
-        c2_valid = Signal()
 
         # ---- taking events from the decoder
         accum = phase == ConvPhase.ACCUM
@@ -272,7 +292,7 @@ class ConvLayer(wiring.Component):
                          acc_i.eq(first_acc), acc_j.eq(first_acc),
                          t_j0rom.eq(j0rom_t[xx]),
                          ta.eq(0), tb.eq(0), tg.eq(0), t_ni.eq(ni_t[yy]), t_nj.eq(nj_t[xx])]
-        with m.Elif(cmd_valid):
+        with m.Elif(go):
             with m.If(last_cmd):
                 m.d.sync += cmd_valid.eq(0)
             with m.Elif(tg != G - 1):
@@ -295,35 +315,20 @@ class ConvLayer(wiring.Component):
             # wrong tap: every tap but a row's first reads the previous column's weights
             rom_read = Mux(tb != 0, rom_addr - G, rom_addr)
         in_update = phase == ConvPhase.UPDATE
-        c1_addr = Signal.like(acc_addr, name="c1_addr")
-        c2_addr = Signal.like(acc_addr, name="c2_addr")
         m.d.comb += [w_rd.addr.eq(rom_read), w_rd.en.eq(1)]
         m.d.comb += [a_rd.addr.eq(Mux(in_update, wacc, acc_addr)),
                      a_rd.en.eq(Mux(in_update | uv[0], adv, 1))]
-        m.d.sync += [c1_valid.eq(cmd_valid), c2_valid.eq(c1_valid), c1_addr.eq(acc_addr),
+        m.d.sync += [c1_valid.eq(go), c2_valid.eq(c1_valid), c1_addr.eq(acc_addr),
                      c2_addr.eq(c1_addr)]
         w_q = Signal(unsigned(lp.weights.width), name="c2_weights")
         a_q = Signal(unsigned(lp.accumulator.width), name="c2_acc")
         m.d.sync += [w_q.eq(w_rd.data), a_q.eq(a_rd.data)]
-        # forwarding: the sums written one and two cycles ago (their reads were stale)
-        f1_valid, f2_valid = Signal(name="fwd1_valid"), Signal(name="fwd2_valid")
-        f1_addr, f2_addr = Signal.like(acc_addr, name="fwd1_addr"), Signal.like(acc_addr, name="fwd2_addr")
-        f1_data = Signal(unsigned(lp.accumulator.width), name="fwd1_data")
-        f2_data = Signal(unsigned(lp.accumulator.width), name="fwd2_data")
         acc_sum = Signal(unsigned(lp.accumulator.width), name="acc_sum")
-        cur = Signal(unsigned(lp.accumulator.width), name="acc_cur")
-        if self._fault == "no_forward":
-            m.d.comb += cur.eq(a_q)
-        else:
-            m.d.comb += cur.eq(Mux(f1_valid & (f1_addr == c2_addr), f1_data,
-                                   Mux(f2_valid & (f2_addr == c2_addr), f2_data, a_q)))
-        cur_v = data.View(data.ArrayLayout(signed(ab), L), cur)
+        cur_v = data.View(data.ArrayLayout(signed(ab), L), a_q)
         w_v = data.View(data.ArrayLayout(signed(wb), L), w_q)
         sum_v = data.View(data.ArrayLayout(signed(ab), L), acc_sum)
         for k in range(L):
             m.d.comb += sum_v[k].eq(cur_v[k] + w_v[k])
-        m.d.sync += [f1_valid.eq(c2_valid), f1_addr.eq(c2_addr), f1_data.eq(acc_sum),
-                     f2_valid.eq(f1_valid), f2_addr.eq(f1_addr), f2_data.eq(f1_data)]
         acc_busy = Signal()
         m.d.comb += acc_busy.eq(cmd_valid | c1_valid | c2_valid)
 
@@ -349,11 +354,19 @@ class ConvLayer(wiring.Component):
                 with m.If(~acc_busy & ~upd_busy & ~f_valid):
                     m.d.sync += [phase.eq(ConvPhase.UPDATE), walking.eq(1), wn.eq(0),
                                  wo.eq(0), wp.eq(0), wk.eq(0), wacc.eq(0), wgbase.eq(0),
+                                 wml.eq(0), wmw.eq(0),
                                  w_first.eq(first_step), first_step.eq(0),
                                  w_final.eq(issued == T - 1)]
             with m.Case(ConvPhase.UPDATE):
                 with m.If(issue):
                     m.d.sync += wn.eq(wn + 1)
+                    if MU > 1:
+                        with m.If(wml == MU - 1):
+                            m.d.sync += [wml.eq(0), wmw.eq(wmw + 1)]
+                        with m.Else():
+                            m.d.sync += wml.eq(wml + 1)
+                    else:
+                        m.d.sync += wmw.eq(wmw + 1)
                     with m.If(wp == P - 1):
                         m.d.sync += [wp.eq(0), wo.eq(wo + 1)]
                         with m.If((wk == L - 1) | (wo == O - 1)):
@@ -368,30 +381,49 @@ class ConvLayer(wiring.Component):
                                                   ConvPhase.ACCUM))]
 
         # ---------------------------------------------------------------- update pipeline
-        m.d.comb += [u_rd.addr.eq(wn), u_rd.en.eq(adv)]
+        # the membrane word is read at its first neuron and held for the others
+        m.d.comb += [u_rd.addr.eq(wmw), u_rd.en.eq(adv & (wml == 0))]
         bias = layer.bias
-        n_r = [Signal(range(max(N, 2)), name=f"u{k}_n") for k in range(1, 5)]
-        fin_r = [Signal(name=f"u{k}_final") for k in range(1, 5)]
+        stages = ("1", "1b", "2", "3", "4")
+        n_r = [Signal(range(max(N, 2)), name=f"u{k}_n") for k in stages]
+        fin_r = [Signal(name=f"u{k}_final") for k in stages]
         first_r = Signal(name="u1_first")
         lane_r = Signal.like(wk, name="u1_lane")
         o_r = Signal.like(wo, name="u1_o")
+        ms_r = [Signal.like(wml, name=f"u{k}_mslot") for k in stages]
+        mw_r = [Signal.like(wmw, name=f"u{k}_mword") for k in stages]
         with m.If(adv):
             m.d.sync += [uv[0].eq(issue), n_r[0].eq(wn), fin_r[0].eq(w_final),
-                         first_r.eq(w_first), lane_r.eq(wk), o_r.eq(wo)]
-            for k in range(1, 4):
+                         first_r.eq(w_first), lane_r.eq(wk), o_r.eq(wo),
+                         ms_r[0].eq(wml), mw_r[0].eq(wmw)]
+            for k in range(1, 5):
                 m.d.sync += [uv[k].eq(uv[k - 1]), n_r[k].eq(n_r[k - 1]),
-                             fin_r[k].eq(fin_r[k - 1])]
-        acc_lanes = data.View(data.ArrayLayout(signed(ab), L), a_rd.data)
-        syn_sel = acc_lanes[0] if L == 1 else mux_tree([acc_lanes[k] for k in range(L)], lane_r)
+                             fin_r[k].eq(fin_r[k - 1]), ms_r[k].eq(ms_r[k - 1]),
+                             mw_r[k].eq(mw_r[k - 1])]
+        # stage 1b: the RAM outputs registered (a block RAM's clock-to-out is long: nothing
+        # but a register follows it)
+        acc_word = Signal.like(a_rd.data, name="u1b_acc_word")
+        mem_word = Signal.like(u_rd.data, name="u1b_mem_word")
+        first_b = Signal(name="u1b_first")
+        lane_b = Signal.like(wk, name="u1b_lane")
+        o_b = Signal.like(wo, name="u1b_o")
+        with m.If(adv):
+            m.d.sync += [acc_word.eq(a_rd.data), mem_word.eq(u_rd.data), first_b.eq(first_r),
+                         lane_b.eq(lane_r), o_b.eq(o_r)]
+        acc_lanes = data.View(data.ArrayLayout(signed(ab), L), acc_word)
+        syn_sel = acc_lanes[0] if L == 1 else mux_tree([acc_lanes[k] for k in range(L)], lane_b)
         # stage 2: operands
         syn2 = Signal(signed(ab), name="u2_syn")
         up2 = Signal(signed(sb), name="u2_uprev")
         bias2 = Signal(signed(sb), name="u2_bias")
         with m.If(adv):
-            m.d.sync += [syn2.eq(syn_sel), up2.eq(Mux(first_r, 0, u_rd.data.as_signed()))]
+            mem_slots = data.View(data.ArrayLayout(signed(sb), MU), mem_word)
+            u_sel = mem_slots[0] if MU == 1 else mux_tree([mem_slots[j] for j in range(MU)],
+                                                          ms_r[1])
+            m.d.sync += [syn2.eq(syn_sel), up2.eq(Mux(first_b, 0, u_sel))]
             if bias is not None:
                 bt = Array(Const(int(v), signed(sb)) for v in np.asarray(bias))
-                m.d.sync += bias2.eq(bt[o_r])
+                m.d.sync += bias2.eq(bt[o_b])
         # stage 3: reset and syn + bias
         if not lp.fires:
             r_val = up2
@@ -424,9 +456,23 @@ class ConvLayer(wiring.Component):
         f_final = Signal(name="f_final")
         f_u = Signal(signed(sb), name="f_u")
         with m.If(adv):
-            m.d.sync += [f_valid.eq(uv[3]), f_n.eq(n_r[3]), f_spike.eq(fire),
-                         f_last.eq(n_r[3] == N - 1), f_final.eq(fin_r[3]), f_u.eq(u_new)]
-        m.d.comb += [u_wr.addr.eq(n_r[3]), u_wr.data.eq(u_new), u_wr.en.eq(adv & uv[3])]
+            m.d.sync += [f_valid.eq(uv[4]), f_n.eq(n_r[4]), f_spike.eq(fire),
+                         f_last.eq(n_r[4] == N - 1), f_final.eq(fin_r[4]), f_u.eq(u_new)]
+        # write back: slots collect in ``wb``; the word is written after its last neuron
+        if MU == 1:
+            m.d.comb += [u_wr.addr.eq(mw_r[4]), u_wr.data.eq(u_new), u_wr.en.eq(adv & uv[4])]
+        else:
+            wb = Signal(data.ArrayLayout(signed(sb), MU), name="membrane_word")
+            slot = ms_r[4]
+            with m.If(adv & uv[4]):
+                for j in range(MU):
+                    with m.If(slot == j):
+                        m.d.sync += wb[j].eq(u_new)
+            m.d.comb += [
+                u_wr.addr.eq(mw_r[4]),
+                u_wr.data.eq(Cat(*[Mux(slot == j, u_new, wb[j]) for j in range(MU)])),
+                u_wr.en.eq(adv & uv[4] & ((slot == MU - 1) | (n_r[4] == N - 1))),
+            ]
 
         # ---- emitter
         o = self.o_events

@@ -40,17 +40,43 @@ __all__ = [
     "PoolPlan",
     "conv_default_lanes",
     "conv_layer_plan",
+    "membrane_units",
     "pack_conv_weight_words",
     "pool_plan",
 ]
 
 CONV_HAZARD_DISTANCE = 2
-"""Accumulate commands to the same accumulator word closer than this many cycles read a
-value whose write-back is still in flight: the pipeline forwards the two newest sums."""
-CONV_UPDATE_LATENCY = 5
+"""An accumulate command reads its word in the cycle it issues and writes the sum two
+cycles later; a command to a word one of the two commands issued just before it is
+still summing would read the old value, so it waits (at most this many cycles)."""
+CONV_UPDATE_LATENCY = 6
 """Cycles from issuing a neuron of the per-step update until its membrane is written."""
 CONV_ACC_LATENCY = 3
 """Cycles from issuing an accumulate command until its sum is written."""
+
+
+_BLOCK_MODES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+"""Depth x width modes of an 18-Kbit block RAM (ECP5 DP16KD, Xilinx RAMB18)."""
+MAX_MEMBRANE_UNITS = 8
+"""Most neurons :func:`membrane_units` packs into one membrane word."""
+
+
+def _blocks_18k(depth: int, width: int) -> int:
+    """18-Kbit blocks of a ``depth`` x ``width`` RAM in its cheapest mode."""
+    return min(ceil_div(depth, d) * ceil_div(width, w) for d, w in _BLOCK_MODES)
+
+
+def membrane_units(neurons: int, state_bits: int) -> int:
+    """Neurons per membrane word: the packing ``U`` (1..8, words of at most 72 bits) with
+    the fewest 18-Kbit blocks for ``ceil(neurons / U)`` words of ``U * state_bits`` bits
+    (fewest neurons per word on a tie). E.g. 12-bit states pack three to a 36-bit word,
+    so a 4608-neuron map takes 3 blocks instead of 5."""
+    best = None
+    for u in range(1, min(MAX_MEMBRANE_UNITS, max(1, 72 // state_bits)) + 1):
+        cost = _blocks_18k(ceil_div(neurons, u), u * state_bits)
+        if best is None or cost < best[0]:
+            best = (cost, u)
+    return best[1] if best else 1
 
 
 def _window_table(n_in: int, kernel: int, stride: int, n_out: int) -> list[tuple[int, int]]:
@@ -193,6 +219,26 @@ def conv_default_lanes(layer: Conv2dLayer) -> int:
 
 
 @dataclass(frozen=True)
+class ConvWeightsView:
+    """The weight ROM of a conv layer where a dense plan has its ``synapse``."""
+
+    memory: MemoryPlan
+    latency: int = 1
+
+
+@dataclass(frozen=True)
+class ConvCoreView:
+    """The accumulator and membrane RAM of a conv layer where a dense plan has ``core``
+    (one accumulator copy: accumulation and update of one layer do not overlap)."""
+
+    accumulator: MemoryPlan
+    membrane: MemoryPlan
+    bias: MemoryPlan | None = None
+    last_row_neurons: int = 1
+    update_latency: int = CONV_UPDATE_LATENCY
+
+
+@dataclass(frozen=True)
 class Conv2dLayerPlan:
     """Plan of one event-driven conv2d layer.
 
@@ -205,8 +251,9 @@ class Conv2dLayerPlan:
     Memories: weight ROM word ``((c * KH + i) * KW + j) * G + g`` holds ``W[g*L + k, c,
     i, j]`` in lane ``k``; accumulator RAM word ``g * OH * OW + oy * OW + ox`` holds the
     step's synaptic sums of channels ``g*L .. g*L+L-1`` at ``(oy, ox)`` (cleared by the
-    update walk after its last lane is read); membrane RAM word ``o * OH * OW + oy * OW
-    + ox`` holds ``u[t-1]`` of that neuron.
+    update walk after its last lane is read); membrane RAM word ``n // U`` holds ``u[t-1]`` of
+    neurons ``n = o * OH * OW + oy * OW + ox`` with ``n % U`` its slot (``U`` =
+    :attr:`membrane_units` neurons per word).
 
     Cycle formulas per timestep (``w`` = the step's accumulate work ``Σ_events taps``):
 
@@ -240,6 +287,9 @@ class Conv2dLayerPlan:
     accumulator: MemoryPlan
     membrane: MemoryPlan
     pool: PoolPlan | None = None
+    membrane_units: int = 1
+    """Neurons per membrane word (:func:`membrane_units`); the walk still updates one
+    neuron per cycle, reading a word at its first neuron and writing it after its last."""
 
     # ---- geometry
     @property
@@ -314,8 +364,20 @@ class Conv2dLayerPlan:
 
     @property
     def membrane_efficiency(self) -> float:
-        """Membrane RAM data bits / (neurons x state bits) (1.0: no padding words)."""
+        """Membrane RAM word bits / (neurons x state bits) (above 1.0 only by the unused
+        neurons of the last packed word)."""
         return self.membrane.bits / (self.out_features * self.state_bits)
+
+    # ---- views shaped like a dense plan's parts (tables and cost read them alike)
+    @property
+    def synapse(self) -> ConvWeightsView:
+        """The weight ROM as a dense plan's ``synapse`` (``memory``, ``latency``)."""
+        return ConvWeightsView(memory=self.weights)
+
+    @property
+    def core(self) -> ConvCoreView:
+        """The read-write memories as a dense plan's ``core``."""
+        return ConvCoreView(accumulator=self.accumulator, membrane=self.membrane)
 
     # ---- the address generator's tables
     def row_taps(self) -> list[tuple[int, int, int]]:
@@ -390,6 +452,7 @@ class Conv2dLayerPlan:
             "synapse_memory": self.weights.as_dict(),
             "accumulator_memory": self.accumulator.as_dict(),
             "membrane_memory": self.membrane.as_dict(),
+            "membrane_units": self.membrane_units,
             "bias_memory": None,
             "pool": None if self.pool is None else self.pool.as_dict(),
         }
@@ -418,6 +481,7 @@ class Conv2dLayerPlan:
             accumulator=MemoryPlan.from_dict(d["accumulator_memory"]),
             membrane=MemoryPlan.from_dict(d["membrane_memory"]),
             pool=None if pool is None else PoolPlan.from_dict(pool),
+            membrane_units=int(d.get("membrane_units", 1)),
         )
 
 
@@ -431,9 +495,11 @@ def conv_synaptic_range(layer: Conv2dLayer, count: int = 1) -> tuple[int, int]:
 
 
 def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
-                    pool: PoolPlan | None = None) -> Conv2dLayerPlan:
+                    pool: PoolPlan | None = None,
+                    membrane_packing: int | None = None) -> Conv2dLayerPlan:
     """Plan one conv2d layer with ``lanes`` output channels per group (validated by the
-    caller); ``pool`` is the sum-pool in front of it."""
+    caller); ``pool`` is the sum-pool in front of it; ``membrane_packing`` neurons per
+    membrane word (default :func:`membrane_units`)."""
     o = layer.out_channels
     c, h, w = (int(v) for v in layer.in_shape)
     kh, kw = (int(v) for v in layer.kernel)
@@ -450,6 +516,8 @@ def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
     positions = out_shape[1] * out_shape[2]
     words = c * kh * kw * groups
     neurons = o * positions
+    mu = membrane_units(neurons, sb) if membrane_packing is None else int(membrane_packing)
+    mwords = ceil_div(neurons, mu)
     return Conv2dLayerPlan(
         name=layer.name, in_shape=(c, h, w), out_shape=out_shape,
         kernel=(kh, kw), stride=tuple(int(v) for v in layer.stride),
@@ -464,8 +532,9 @@ def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
                            ram_style="block"),
         accumulator=MemoryPlan(role="accumulator", depth=max(2, groups * positions),
                                width=lanes * acc_bits, words=groups * positions),
-        membrane=MemoryPlan(role="membrane", depth=max(2, neurons), width=sb, words=neurons),
-        pool=pool,
+        membrane=MemoryPlan(role="membrane", depth=max(2, mwords), width=mu * sb,
+                            words=mwords),
+        pool=pool, membrane_units=mu,
     )
 
 

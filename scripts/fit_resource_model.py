@@ -144,7 +144,7 @@ def design_matrix(rec: dict[str, Any], family: str) -> tuple[np.ndarray, np.ndar
     for lp in plan.layers:
         mems = R.layer_memories(lp, target)
         f = R.layer_features(lp, mems)
-        xl += np.array([f[k] for k in R.FEATURES])
+        xl += np.array([f.get(k, 0.0) for k in R.FEATURES])
         bram += R.map_synapse(lp.synapse.memory, target).count
         bram += sum(mm.block.count for mm in mems if mm.block)
     tf = R.top_features(plan)
