@@ -270,7 +270,9 @@ class ConvLayer(wiring.Component):
 
         # ---- taking events from the decoder
         accum = phase == ConvPhase.ACCUM
-        take_ok = accum & ~uv[0]
+        # the accumulation starts when the walk's last neuron has left the RAM-output
+        # register it shares with the accumulate pipeline (``acc_word``)
+        take_ok = accum & ~uv[0] & ~uv[1]
         ev_taps = Signal()
         yy, xx = ev.payload.y, ev.payload.x
         m.d.comb += ev_taps.eq((ni_t[yy] != 0) & (nj_t[xx] != 0))
@@ -317,12 +319,16 @@ class ConvLayer(wiring.Component):
         in_update = phase == ConvPhase.UPDATE
         m.d.comb += [w_rd.addr.eq(rom_read), w_rd.en.eq(1)]
         m.d.comb += [a_rd.addr.eq(Mux(in_update, wacc, acc_addr)),
-                     a_rd.en.eq(Mux(in_update | uv[0], adv, 1))]
+                     a_rd.en.eq(Mux(in_update | uv[0] | uv[1], adv, 1))]
         m.d.sync += [c1_valid.eq(go), c2_valid.eq(c1_valid), c1_addr.eq(acc_addr),
                      c2_addr.eq(c1_addr)]
         w_q = Signal(unsigned(lp.weights.width), name="c2_weights")
-        a_q = Signal(unsigned(lp.accumulator.width), name="c2_acc")
-        m.d.sync += [w_q.eq(w_rd.data), a_q.eq(a_rd.data)]
+        # the accumulator RAM's output register, shared: every cycle while accumulating
+        # (C2's operand), with the update pipeline's advance while walking (stage u1b)
+        a_q = Signal(unsigned(lp.accumulator.width), name="acc_word")
+        m.d.sync += w_q.eq(w_rd.data)
+        with m.If(Mux(in_update | uv[0] | uv[1], adv, 1)):
+            m.d.sync += a_q.eq(a_rd.data)
         acc_sum = Signal(unsigned(lp.accumulator.width), name="acc_sum")
         cur_v = data.View(data.ArrayLayout(signed(ab), L), a_q)
         w_v = data.View(data.ArrayLayout(signed(wb), L), w_q)
@@ -402,13 +408,13 @@ class ConvLayer(wiring.Component):
                              mw_r[k].eq(mw_r[k - 1])]
         # stage 1b: the RAM outputs registered (a block RAM's clock-to-out is long: nothing
         # but a register follows it)
-        acc_word = Signal.like(a_rd.data, name="u1b_acc_word")
+        acc_word = a_q
         mem_word = Signal.like(u_rd.data, name="u1b_mem_word")
         first_b = Signal(name="u1b_first")
         lane_b = Signal.like(wk, name="u1b_lane")
         o_b = Signal.like(wo, name="u1b_o")
         with m.If(adv):
-            m.d.sync += [acc_word.eq(a_rd.data), mem_word.eq(u_rd.data), first_b.eq(first_r),
+            m.d.sync += [mem_word.eq(u_rd.data), first_b.eq(first_r),
                          lane_b.eq(lane_r), o_b.eq(o_r)]
         acc_lanes = data.View(data.ArrayLayout(signed(ab), L), acc_word)
         syn_sel = acc_lanes[0] if L == 1 else mux_tree([acc_lanes[k] for k in range(L)], lane_b)
@@ -473,6 +479,13 @@ class ConvLayer(wiring.Component):
                 u_wr.data.eq(Cat(*[Mux(slot == j, u_new, wb[j]) for j in range(MU)])),
                 u_wr.en.eq(adv & uv[4] & ((slot == MU - 1) | (n_r[4] == N - 1))),
             ]
+
+        # debug probes (benchmarks read them in simulation): waiting = accumulating with
+        # no command and nothing from upstream (the layer idles on its input)
+        waiting = Signal(name="waiting_for_input")
+        m.d.comb += waiting.eq(accum & ~cmd_valid & ~dec.busy & ~dec.i.valid)
+        self._probe = {"phase": phase, "waiting": waiting, "stall": stall, "go": go,
+                       "issue": issue}
 
         # ---- emitter
         o = self.o_events

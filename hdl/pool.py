@@ -63,6 +63,7 @@ class MapEvents(wiring.Component):
     ----------
     i : In(stream.Signature(event_layout(index_bits(C*H*W))))
     o : Out(stream.Signature(map_event_layout(out_shape)))
+    busy : Out(1): an event is being decoded or expanded
     """
 
     @quiet_on_error
@@ -83,6 +84,7 @@ class MapEvents(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(event_layout(index_bits(c * h * w)))),
             "o": Out(stream.Signature(map_event_layout(self._out_shape))),
+            "busy": Out(1),
         })
 
     @property
@@ -151,16 +153,37 @@ class MapEvents(wiring.Component):
         finishing = Signal()
         free = Signal()
         load = Signal()
+        # input: the event being decoded (``have``) and a skid register behind it, so
+        # ``i.ready`` is a register (no combinational ready chain through the layers)
+        have2 = Signal(name="skid_valid")
+        idx2 = Signal.like(idx, name="skid_index")
+        last2 = Signal(name="skid_last")
+        consume = Signal()
+        accept = Signal()
         m.d.comb += [
             free.eq(~emitting | (o.ready & finishing)),
             load.eq(in_row & free),
-            i.ready.eq(~have | load | drop_oob),
+            consume.eq(load | drop_oob),
+            i.ready.eq(~have2),
+            accept.eq(i.valid & ~have2),
         ]
-        with m.If(i.valid & i.ready):
-            m.d.sync += [have.eq(1), idx.eq(i.payload.index), is_last.eq(i.payload.last)]
-        with m.Elif(load | drop_oob):
-            m.d.sync += have.eq(0)
-        m.d.comb += o.valid.eq(emitting)
+        with m.If(consume):
+            with m.If(have2):
+                m.d.sync += [idx.eq(idx2), is_last.eq(last2)]
+                with m.If(accept):
+                    m.d.sync += [idx2.eq(i.payload.index), last2.eq(i.payload.last)]
+                with m.Else():
+                    m.d.sync += have2.eq(0)
+            with m.Elif(accept):
+                m.d.sync += [idx.eq(i.payload.index), is_last.eq(i.payload.last)]
+            with m.Else():
+                m.d.sync += have.eq(0)
+        with m.Elif(accept):
+            with m.If(~have):
+                m.d.sync += [have.eq(1), idx.eq(i.payload.index), is_last.eq(i.payload.last)]
+            with m.Else():
+                m.d.sync += [have2.eq(1), idx2.eq(i.payload.index), last2.eq(i.payload.last)]
+        m.d.comb += [o.valid.eq(emitting), self.busy.eq(have | have2 | emitting)]
         with m.If(o.ready & finishing):
             m.d.sync += emitting.eq(0)
         if pool is None:
