@@ -166,7 +166,7 @@ class ConvLayer(wiring.Component):
         return self._plan.fires
 
     # ------------------------------------------------------------------ hardware
-    def elaborate(self, platform: Any) -> Module:  # noqa: C901 (one datapath)
+    def elaborate(self, platform: Any) -> Module:
         """Build the decoder, the tap generator, the accumulator and the update walk."""
         m = Module()
         lp, layer = self._plan, self._layer
@@ -350,41 +350,37 @@ class ConvLayer(wiring.Component):
         m.d.comb += issue.eq(in_update & walking & adv)
         last_n = wn == N - 1
         with m.Switch(phase):
-            with m.Case(ConvPhase.IDLE):
-                with m.If(self.start & ~self.busy):
-                    m.d.sync += [phase.eq(ConvPhase.ACCUM), issued.eq(0), first_step.eq(1)]
-            with m.Case(ConvPhase.ACCUM):
-                with m.If(take_marker):
-                    m.d.sync += phase.eq(ConvPhase.DRAIN)
-            with m.Case(ConvPhase.DRAIN):
-                with m.If(~acc_busy & ~upd_busy & ~f_valid):
-                    m.d.sync += [phase.eq(ConvPhase.UPDATE), walking.eq(1), wn.eq(0),
-                                 wo.eq(0), wp.eq(0), wk.eq(0), wacc.eq(0), wgbase.eq(0),
-                                 wml.eq(0), wmw.eq(0),
-                                 w_first.eq(first_step), first_step.eq(0),
-                                 w_final.eq(issued == T - 1)]
-            with m.Case(ConvPhase.UPDATE):
-                with m.If(issue):
-                    m.d.sync += wn.eq(wn + 1)
-                    if MU > 1:
-                        with m.If(wml == MU - 1):
-                            m.d.sync += [wml.eq(0), wmw.eq(wmw + 1)]
-                        with m.Else():
-                            m.d.sync += wml.eq(wml + 1)
-                    else:
-                        m.d.sync += wmw.eq(wmw + 1)
-                    with m.If(wp == P - 1):
-                        m.d.sync += [wp.eq(0), wo.eq(wo + 1)]
-                        with m.If((wk == L - 1) | (wo == O - 1)):
-                            m.d.sync += [wk.eq(0), wgbase.eq(wgbase + P), wacc.eq(wgbase + P)]
-                        with m.Else():
-                            m.d.sync += [wk.eq(wk + 1), wacc.eq(wgbase)]
+            with m.Case(ConvPhase.IDLE), m.If(self.start & ~self.busy):
+                m.d.sync += [phase.eq(ConvPhase.ACCUM), issued.eq(0), first_step.eq(1)]
+            with m.Case(ConvPhase.ACCUM), m.If(take_marker):
+                m.d.sync += phase.eq(ConvPhase.DRAIN)
+            with m.Case(ConvPhase.DRAIN), m.If(~acc_busy & ~upd_busy & ~f_valid):
+                m.d.sync += [phase.eq(ConvPhase.UPDATE), walking.eq(1), wn.eq(0),
+                             wo.eq(0), wp.eq(0), wk.eq(0), wacc.eq(0), wgbase.eq(0),
+                             wml.eq(0), wmw.eq(0),
+                             w_first.eq(first_step), first_step.eq(0),
+                             w_final.eq(issued == T - 1)]
+            with m.Case(ConvPhase.UPDATE), m.If(issue):
+                m.d.sync += wn.eq(wn + 1)
+                if MU > 1:
+                    with m.If(wml == MU - 1):
+                        m.d.sync += [wml.eq(0), wmw.eq(wmw + 1)]
                     with m.Else():
-                        m.d.sync += [wp.eq(wp + 1), wacc.eq(wacc + 1)]
-                    with m.If(last_n):
-                        m.d.sync += [walking.eq(0), issued.eq(issued + 1),
-                                     phase.eq(Mux(issued == T - 1, ConvPhase.IDLE,
-                                                  ConvPhase.ACCUM))]
+                        m.d.sync += wml.eq(wml + 1)
+                else:
+                    m.d.sync += wmw.eq(wmw + 1)
+                with m.If(wp == P - 1):
+                    m.d.sync += [wp.eq(0), wo.eq(wo + 1)]
+                    with m.If((wk == L - 1) | (wo == O - 1)):
+                        m.d.sync += [wk.eq(0), wgbase.eq(wgbase + P), wacc.eq(wgbase + P)]
+                    with m.Else():
+                        m.d.sync += [wk.eq(wk + 1), wacc.eq(wgbase)]
+                with m.Else():
+                    m.d.sync += [wp.eq(wp + 1), wacc.eq(wacc + 1)]
+                with m.If(last_n):
+                    m.d.sync += [walking.eq(0), issued.eq(issued + 1),
+                                 phase.eq(Mux(issued == T - 1, ConvPhase.IDLE,
+                                              ConvPhase.ACCUM))]
 
         # ---------------------------------------------------------------- update pipeline
         # the membrane word is read at its first neuron and held for the others

@@ -85,8 +85,8 @@ __all__ = [
     "synaptic_range",
 ]
 
-from . import conv as _conv  # noqa: E402,F401  (registers the conv2d plan entry)
-from .conv import (  # noqa: E402
+from . import conv as _conv  # noqa: F401  (registers the conv2d plan entry)
+from .conv import (
     Conv2dLayerPlan,
     PoolPlan,
     conv_layer_plan,

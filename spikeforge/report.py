@@ -269,8 +269,8 @@ def _estimate_table(estimate: dict[str, Any], rtl_cycles: float | None) -> list[
     if mem_rows:
         out += ["", ("Block RAM by memory (model, exact): weight ROM and membrane RAM apart, "
                      "each with allocated bits / data bits."), "",
-                "| target | layer | kind | weight BRAM | weight eff | membrane BRAM | "
-                "membrane eff |", "|---|---|---|---|---|---|---|", *mem_rows]
+                ("| target | layer | kind | weight BRAM | weight eff | membrane BRAM | "
+                 "membrane eff |"), "|---|---|---|---|---|---|---|", *mem_rows]
     out += ["", ("Latency = cycles per sample measured in RTL simulation / Fmax from nextpnr "
                 "(no Fmax without `estimate.pnr = true`). Full estimate: "
                 "[estimate/report.md](estimate/report.md).")]

@@ -86,9 +86,9 @@ def test_pool_plan_windows_follow_floor_semantics(pool):
     assert np.array_equal(lp.pool.apply(spikes), pool_counts(net.layers[1], spikes)
                           .reshape(lp.pool.apply(spikes).shape))
     # the windows of every input position, from the tables
-    c, h, w = lp.pool.in_shape
+    _, h, w = lp.pool.in_shape
     rows, cols = lp.pool.row_windows(), lp.pool.col_windows()
-    _, oh, ow = lp.pool.out_shape
+    oh = lp.pool.out_shape[1]
     for y in range(h):
         want = [py for py in range(oh) if py * s <= y < py * s + k]
         assert (rows[y][1] == len(want)) and (not want or rows[y][0] == want[0])
@@ -106,8 +106,8 @@ def test_conv_plan_refuses_bad_lanes():
 
 def _run(net, x, lanes=None, faults=None, **kw):
     pytest.importorskip("amaranth")
-    import sim.amsim as amsim
     from hdl.network import Network
+    from sim import amsim
     if faults:
         orig = amsim.Network
         amsim.Network = functools.partial(Network, _faults=faults)
@@ -198,6 +198,7 @@ def test_conv_amsim_wrong_tap_offset_is_caught():
 @pytest.mark.parametrize("packing", [2, 3])
 def test_conv_amsim_packed_membrane_words(packing):
     import dataclasses
+
     from hdl.network import Network
     net = _net("1x7x7-3c3-sp2-4", bias=True, readout="membrane")
     plan = plan_network(net)
@@ -207,7 +208,7 @@ def test_conv_amsim_packed_membrane_words(packing):
     packed = conv_layer_plan(conv, lanes=lp.lanes, fires=lp.fires, membrane_packing=packing)
     assert packed.membrane.width == packing * conv.state_bits
     plan = dataclasses.replace(plan, layers=(packed, *plan.layers[1:]))
-    import sim.amsim as amsim
+    from sim import amsim
     orig = amsim.Network
     amsim.Network = lambda network, lanes=None: Network(network=network, plan=plan)
     try:

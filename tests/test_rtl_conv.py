@@ -139,3 +139,18 @@ def test_rtl_conv_sweep_100_random_networks(tmp_path):
         if res.mismatches:
             failures.append((i, res.first_mismatch))
     assert not failures, failures[:3]
+
+
+def test_rtl_conv_icarus_when_installed(tmp_path):
+    from sim.tools import find_icarus
+    try:
+        find_icarus()
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
+    import hdl
+    from sim import verify_design
+    net = pysim.random_conv_network(np.random.default_rng(4), "1x6x6-2c3-sp2-3", timesteps=3)
+    x = _spikes(net, 4, 0.4, 2)
+    res = verify_design(net, hdl.emit_verilog(net), x, simulator="icarus",
+                        build_dir=tmp_path / "build", progress=False)
+    assert res.mismatches == 0, res.first_mismatch
