@@ -171,8 +171,8 @@ def write_report(run: str | os.PathLike[str], config: dict[str, Any]) -> Path:
         ("accuracy change, quantized - float", _pct(None if q_acc is None or float_acc is None
                                                     else q_acc - float_acc, signed=True)),
         ("paired test (McNemar, exact)", _mcnemar(golden.get("mcnemar_float_vs_quantized"))),
-        ("weight bits per layer", ", ".join(f"{l.name}={l.weight_bits}" for l in net.layers)),
-        ("state bits per layer", ", ".join(f"{l.name}={l.state_bits}" for l in net.layers)),
+        ("weight bits per layer", ", ".join(f"{l.name}={l.weight_bits}" for l in net.neuron_layers)),
+        ("state bits per layer", ", ".join(f"{l.name}={l.state_bits}" for l in net.neuron_layers)),
         ("weight memory", (f"{net.weight_memory_bits:,} bits "
                           f"({100 * net.weight_memory_bits / f32_bits:.1f}% of float32, "
                           f"{100 - 100 * net.weight_memory_bits / f32_bits:.1f}% smaller)")),

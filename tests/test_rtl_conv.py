@@ -1,9 +1,11 @@
 """RTL verification of conv2d / sum-pool designs (Verilator) against the golden model.
 
-Default tier: a few random conv networks (pools tiling and not, padding and stride, a
-conv last layer with the membrane readout), one of them through ``spikeforge verify`` on
-a version 2 manifest, and a corrupted design (a wrong tap offset) that must be caught.
-Slow tier (``-m slow``): a sweep over 100 random conv networks.
+Default tier: two random conv networks, one through ``spikeforge generate`` / ``verify``
+/ ``estimate`` on a version 2 manifest (a non-tiling pool in front of a conv layer,
+padding, bias), one with a strided conv last layer and the membrane readout (the hdl
+tier covers the rest and the injected faults). Slow tier (``-m slow``): a corrupted
+design (a wrong tap offset) caught through Verilator, and a sweep over 100 random conv
+networks.
 """
 from __future__ import annotations
 
@@ -42,16 +44,10 @@ def _verify(net, x, tmp_path, **kw):
     return verify_design(net, design, x, build_dir=tmp_path / "build", progress=False)
 
 
-def test_rtl_conv_random_networks_match_golden(tmp_path):
+def test_rtl_conv_last_layer_membrane_readout_matches_golden(tmp_path):
     _need_verilator()
     rng = np.random.default_rng(5)
-    nonTiling = ((1, 9, 9), [LayerSpec(kind=LayerKind.CONV2D, size=3, kernel=3, padding=1),
-                             LayerSpec(kind=LayerKind.SUMPOOL2D, kernel=3, stride=2),
-                             LayerSpec(kind=LayerKind.DENSE, size=5)])
-    cases = [
-        (nonTiling, {"bias": True}),
-        ("1x8x8-3c3s2p1-4c2-3", {"readout": "membrane", "reset": "subtract"}),
-    ]
+    cases = [("1x8x8-3c3s2p1-4c2-3", {"readout": "membrane", "reset": "subtract"})]
     for i, (arch, kw) in enumerate(cases):
         net = pysim.random_conv_network(rng, arch, timesteps=5, **kw)
         x = _spikes(net, 16, 0.3, i)
@@ -62,14 +58,17 @@ def test_rtl_conv_random_networks_match_golden(tmp_path):
         assert res.samples == 16
 
 
-def test_rtl_conv_cli_verify_v2_manifest(tmp_path, capsys):
+def test_rtl_conv_cli_verify_v2_manifest_non_tiling_pool(tmp_path, capsys):
     _need_verilator()
     from spikeforge.cli import main
-    net = pysim.random_conv_network(np.random.default_rng(2), "2x8x8-4c3p1-sp2-3c3-5",
-                                    timesteps=4)
+    arch = ((2, 9, 9), [LayerSpec(kind=LayerKind.CONV2D, size=4, kernel=3, padding=1),
+                        LayerSpec(kind=LayerKind.SUMPOOL2D, kernel=3, stride=2),
+                        LayerSpec(kind=LayerKind.CONV2D, size=3, kernel=2),
+                        LayerSpec(kind=LayerKind.DENSE, size=5)])
+    net = pysim.random_conv_network(np.random.default_rng(2), arch, timesteps=4, bias=True)
     assert net.format_version == 2
     pysim.save_network(net, tmp_path / "net")
-    x = _spikes(net, 12, 0.3, 7)
+    x = _spikes(net, 16, 0.3, 7)
     pysim.save_spikes(tmp_path / "spikes.npz", pysim.SpikeData(x))
     assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "hw")]) == 0
     capsys.readouterr()
@@ -78,6 +77,7 @@ def test_rtl_conv_cli_verify_v2_manifest(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert status == 0 and out["mismatches"] == 0
     assert set(out["mismatches_by_layer"]) == {"conv1", "conv3", "fc4"}
+    assert out["samples"] == 16
     assert main(["estimate", str(tmp_path / "net"), "--design", str(tmp_path / "hw"),
                  "--model-only", "--json"]) == 0
     est = json.loads(capsys.readouterr().out)
@@ -85,6 +85,7 @@ def test_rtl_conv_cli_verify_v2_manifest(tmp_path, capsys):
     assert lay["kind"] == "conv2d" and "membrane_bram_units" in lay
 
 
+@pytest.mark.slow
 def test_rtl_conv_wrong_tap_offset_is_caught(tmp_path, monkeypatch):
     _need_verilator()
     import sys
