@@ -22,7 +22,7 @@ def _mnist_plan():
 
 @pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k", "xc7"])
 def test_estimate_conv_memories_apart_and_membrane_ratio(target):
-    net, plan = _mnist_plan()
+    _, plan = _mnist_plan()
     est = estimate_network(plan, target=target)
     conv1 = est.layers[0]
     assert conv1.kind == "conv2d"
