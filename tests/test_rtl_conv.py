@@ -101,14 +101,12 @@ def test_rtl_conv_wrong_tap_offset_is_caught(tmp_path, monkeypatch):
     assert "conv1" in (res.first_mismatch or "")
 
 
-@pytest.mark.slow
-def test_rtl_conv_sweep_100_random_networks(tmp_path):
-    """100 random conv networks: every spike of every neuron layer and every prediction."""
-    _need_verilator()
-    rng = np.random.default_rng(2026)
+def random_conv_cases(rng: np.random.Generator):
+    """Endless random conv networks with their input spikes: ``(attempt, net, x)``,
+    skipping architectures whose output map would be empty."""
     shapes = [(1, 8, 8), (2, 7, 7), (1, 10, 9), (3, 6, 6), (2, 9, 11)]
-    failures = []
-    for i in range(100):
+    i = 0
+    while True:
         shape = shapes[i % len(shapes)]
         k = int(rng.integers(1, 4))
         pad = int(rng.integers(0, k))
@@ -134,8 +132,21 @@ def test_rtl_conv_sweep_100_random_networks(tmp_path):
                 reset=str(rng.choice(["zero", "subtract"])),
                 leak_shift=None if rng.random() < 0.3 else int(rng.integers(1, 4)))
         except pysim.InputError:
+            i += 1
             continue  # an output map of size < 1
         x = _spikes(net, 6, float(rng.uniform(0.1, 0.5)), i)
+        yield i, net, x
+        i += 1
+
+
+@pytest.mark.slow
+def test_rtl_conv_sweep_100_random_networks(tmp_path):
+    """100 random conv networks: every spike of every neuron layer and every prediction."""
+    _need_verilator()
+    failures = []
+    cases = random_conv_cases(np.random.default_rng(2026))
+    for _ in range(100):
+        i, net, x = next(cases)
         res = _verify(net, x, tmp_path / f"n{i}")
         if res.mismatches:
             failures.append((i, res.first_mismatch))
