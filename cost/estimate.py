@@ -134,11 +134,17 @@ def requantize(net: IntNetwork, bits: int | Sequence[int]) -> IntNetwork:
     narrowing, left when widening) and clipped to the new range; thresholds are left as
     they are. Meant for cost sweeps, not for accuracy.
     """
-    per = [int(bits)] * len(net.layers) if isinstance(bits, int) else [int(b) for b in bits]
-    if len(per) != len(net.layers):
-        raise InputError(f"{len(per)} widths for {len(net.layers)} layers", param="bits")
+    nl = len(net.neuron_layers)
+    per = [int(bits)] * nl if isinstance(bits, int) else [int(b) for b in bits]
+    if len(per) != nl:
+        raise InputError(f"{len(per)} widths for {nl} layers", param="bits")
     layers = []
-    for layer, b in zip(net.layers, per):
+    it = iter(per)
+    for layer in net.layers:
+        if not layer.has_neurons:
+            layers.append(layer)
+            continue
+        b = next(it)
         lo, hi = WEIGHT_BITS_RANGE
         if not lo <= b <= hi:
             raise InputError(f"weight width must be {lo}..{hi}, not {b}", param="bits")
@@ -173,11 +179,13 @@ def cycle_bound(net: IntNetwork, plan: HardwarePlan, spikes: np.ndarray | None =
 
 def _network_summary(net: IntNetwork) -> dict[str, Any]:
     return {
-        "sizes": [net.input_size] + [layer.out_features for layer in net.layers],
+        "sizes": [net.input_size] + [layer.out_size for layer in net.neuron_layers],
         "timesteps": net.timesteps,
-        "layers": [{"name": layer.name, "in": layer.in_features, "out": layer.out_features,
+        "layers": [{"name": layer.name, "in": layer.in_size, "out": layer.out_size,
                     "weight_bits": layer.weight_bits, "state_bits": layer.state_bits,
-                    "weight_memory_bits": layer.weight_memory_bits} for layer in net.layers],
+                    "weight_memory_bits": layer.weight_memory_bits}
+                   | ({} if layer.kind.value == "dense" else {"kind": layer.kind.value})
+                   for layer in net.neuron_layers],
         "weight_memory_bits": net.weight_memory_bits,
         "float32_bits": net.n_weights * 32,
     }

@@ -20,7 +20,8 @@ from pysim.util import to_jsonable
 if TYPE_CHECKING:
     from .estimate import EstimateReport
 
-__all__ = ["SUMMARY_HEADERS", "report_markdown", "summary_rows", "write_outputs"]
+__all__ = ["MEMORY_HEADERS", "SUMMARY_HEADERS", "memory_rows", "report_markdown",
+           "summary_rows", "write_outputs"]
 
 
 def _fmt(v: Any) -> str:
@@ -46,6 +47,24 @@ def summary_rows(report: EstimateReport) -> list[list[Any]]:
                          None if s.fmax_mhz is None else round(s.fmax_mhz, 1),
                          None if lat is None else round(lat, 1),
                          "-" if s.fits is None else ("yes" if s.fits else "NO")])
+    return rows
+
+
+MEMORY_HEADERS = ["target", "layer", "kind", "weight BRAM", "weight eff", "membrane BRAM",
+                  "membrane eff", "acc BRAM"]
+
+
+def memory_rows(report: EstimateReport) -> list[list[Any]]:
+    """Block RAM per target and layer, weight and membrane memory apart (model figures,
+    exact): units, and allocated bits / data bits (weights x weight bits; neurons x state
+    bits, "-" when the membranes are not in block RAM)."""
+    rows = []
+    for te in report.targets:
+        for lay in te.model.layers:
+            mr = lay.membrane_ratio
+            rows.append([te.target, lay.name, lay.kind, lay.weight_bram_units,
+                         round(lay.bram_ratio, 3), lay.membrane_bram_units,
+                         "-" if mr is None else round(mr, 3), lay.accumulator_bram_units])
     return rows
 
 
@@ -90,6 +109,10 @@ def report_markdown(report: EstimateReport, plots: Sequence[str] = ()) -> str:
             lines.append(f"| {te.target} | {lay.name} | {s.depth}x{s.width} | "
                          f"{s.cell} {s.shape[0]}x{s.shape[1]} | {s.count} | "
                          f"{lay.bram_ratio:.3f} |")
+    lines += ["", "## Block RAM by memory (weights and membranes apart)", "",
+              "| " + " | ".join(MEMORY_HEADERS) + " |", "|" + "---|" * len(MEMORY_HEADERS)]
+    for row in memory_rows(report):
+        lines.append("| " + " | ".join(_fmt(c) for c in row) + " |")
     if report.sweep:
         lines += ["", ("## Sweep over uniform weight widths (model; generator default lanes "
                        "unless --lanes)"), "",

@@ -232,7 +232,18 @@ FEATURES: tuple[str, ...] = (
     "lutram_bits",      # accumulator and membrane bits in LUT-RAM
     "units_state",      # update units x state bits (reset, leak, sum, clamp pipeline)
     "bank_bits",        # banked synapse ROM: bank output registers and the bank multiplexer
+    # conv2d layers and sum-pools (zero for a dense layer without a pool, so the dense
+    # figures do not depend on these coefficients)
+    "pool_bits",        # sum-pool in front: row cursor, window tables and counters
+    "conv_layer",       # per conv layer constant (controller, emitter, handshakes)
+    "conv_lanes_acc",   # lanes x accumulator bits (adders, two forwarding registers, muxes)
+    "conv_addr_bits",   # address generation: tap / accumulator / membrane / cursor widths
+    "conv_state",       # update pipeline: state + sum + syn-bias bits, lane select
 )
+CONV_FEATURES: tuple[str, ...] = ("pool_bits", "conv_layer", "conv_lanes_acc",
+                                  "conv_addr_bits", "conv_state")
+"""The features a conv2d layer or a pool adds; fitted on conv designs with the dense
+coefficients held (``scripts/fit_resource_model.py --conv``)."""
 TOP_FEATURES: tuple[str, ...] = ("top", "count_bits")
 
 
@@ -240,12 +251,29 @@ def layer_memories(lp: DenseLayerPlan, target: str | Target) -> list[MembraneMap
     """Where Yosys puts a layer's read-write memories: the two accumulator step buffers
     and the membrane memory (see :func:`map_membrane`)."""
     acc, mem = lp.core.accumulator, lp.core.membrane
+    if lp.kind == "conv2d":
+        # whole-map memories: block RAM unless tiny (the same free choice as Yosys)
+        return [map_membrane(acc.depth, acc.width, target),
+                map_membrane(mem.depth, mem.width, target)]
     a = map_membrane(acc.depth, acc.width, target)
     return [a] * acc.copies + [map_membrane(mem.depth, mem.width, target)]
 
 
-def layer_features(lp: DenseLayerPlan, mems: Sequence[MembraneMapping]) -> dict[str, float]:
+def _pool_bits(lp: Any) -> float:
+    pool = getattr(lp, "pool", None)
+    if pool is None:
+        return 0.0
+    from pysim.util import index_bits
+    c, h, w = pool.in_shape
+    # cursor (row start/end, c, y), the pooled index and window counters
+    return float(3 * index_bits(pool.in_size) + index_bits(pool.out_size) + index_bits(c)
+                 + index_bits(h) + index_bits(w))
+
+
+def layer_features(lp: Any, mems: Sequence[MembraneMapping]) -> dict[str, float]:
     """The linear model's regressors for one layer (``mems``: :func:`layer_memories`)."""
+    if lp.kind == "conv2d":
+        return _conv_features(lp, mems)
     syn = lp.synapse.memory
     return {
         "layer": 1.0,
@@ -257,6 +285,25 @@ def layer_features(lp: DenseLayerPlan, mems: Sequence[MembraneMapping]) -> dict[
         "units_state": float(lp.update_units * lp.state_bits),
         # banked synapse ROM: the banks' output registers and the bank multiplexer
         "bank_bits": float(len(syn.banks) * syn.width if len(syn.banks) > 1 else 0),
+        **({} if lp.pool is None else {"pool_bits": _pool_bits(lp)}),
+    }
+
+
+def _conv_features(lp: Any, mems: Sequence[MembraneMapping]) -> dict[str, float]:
+    from pysim.util import index_bits
+    c, h, w = lp.in_shape
+    addr = (lp.weights.addr_bits * 5 + lp.accumulator.addr_bits * 9
+            + lp.membrane.addr_bits * 6 + 3 * index_bits(c * h * w) + index_bits(c)
+            + index_bits(h) + index_bits(w))
+    return {
+        "mem_ff_bits": float(sum(mm.bits for mm in mems if mm.kind == "ff")),
+        "lutram_bits": float(sum(mm.lutram_bits for mm in mems)),
+        "pool_bits": _pool_bits(lp),
+        "conv_layer": 1.0,
+        "conv_lanes_acc": float(lp.lanes * lp.acc_bits),
+        "conv_addr_bits": float(addr),
+        "conv_state": float(2 * lp.state_bits + lp.sum_bits + lp.syn_bias_bits
+                            + lp.acc_bits),
     }
 
 
@@ -298,11 +345,38 @@ class LayerEstimate:
     luts: float
     ffs: float
     accumulator: MemoryMapping | None = None
+    kind: str = "dense"
+    accumulator_copies: int = 2
+    membrane_bits_total: int = 0
+    """Neurons x state bits (the membrane RAM's data)."""
 
     def _rw(self) -> list[MemoryMapping]:
-        """Block mappings of the read-write memories (two accumulator buffers, membrane)."""
-        acc = [self.accumulator] * 2 if self.accumulator else []
+        """Block mappings of the read-write memories (accumulator buffers, membrane)."""
+        acc = [self.accumulator] * self.accumulator_copies if self.accumulator else []
         return acc + ([self.membrane] if self.membrane else [])
+
+    @property
+    def weight_bram_units(self) -> int:
+        """Block RAMs of the weight (synapse) ROM."""
+        return self.synapse.units
+
+    @property
+    def membrane_bram_units(self) -> int:
+        """Block RAMs of the membrane RAM (0 when in LUT-RAM or flip-flops)."""
+        return self.membrane.units if self.membrane else 0
+
+    @property
+    def accumulator_bram_units(self) -> int:
+        """Block RAMs of the accumulator buffers."""
+        return self.accumulator.units * self.accumulator_copies if self.accumulator else 0
+
+    @property
+    def membrane_ratio(self) -> float | None:
+        """Membrane block RAM bits allocated / (neurons x state bits); None when the
+        membranes are not in block RAM."""
+        if self.membrane is None or not self.membrane_bits_total:
+            return None
+        return self.membrane.allocated_bits / self.membrane_bits_total
 
     @property
     def bram_count(self) -> int:
@@ -335,6 +409,12 @@ class LayerEstimate:
             "luts": round(self.luts, 1), "ffs": round(self.ffs, 1),
             "bram_count": self.bram_count, "bram_units": self.bram_units,
             "bram_bits": self.bram_bits, "bram_ratio": round(self.bram_ratio, 4),
+            "kind": self.kind, "weight_bram_units": self.weight_bram_units,
+            "membrane_bram_units": self.membrane_bram_units,
+            "accumulator_bram_units": self.accumulator_bram_units,
+            "membrane_bits": self.membrane_bits_total,
+            "membrane_ratio": None if self.membrane_ratio is None
+            else round(self.membrane_ratio, 4),
         }
 
 
@@ -390,6 +470,9 @@ class ResourceEstimate:
             "bram_count": self.bram_count, "bram_units": self.bram_units,
             "bram_bits": self.bram_bits, "weight_memory_bits": self.weight_memory_bits,
             "fits": self.fits(), "layers": [lay.as_dict() for lay in self.layers],
+            "weight_bram_units": sum(lay.weight_bram_units for lay in self.layers),
+            "membrane_bram_units": sum(lay.membrane_bram_units for lay in self.layers),
+            "accumulator_bram_units": sum(lay.accumulator_bram_units for lay in self.layers),
         }
 
 
@@ -430,7 +513,9 @@ def estimate_network(design: IntNetwork | HardwarePlan, *, target: str | Target,
             name=lp.name, lanes=lp.lanes, weight_bits=lp.weight_bits,
             weight_bits_total=lp.weight_memory_bits, synapse=syn, membrane=mems[-1].block,
             luts=_predict(fam["luts"], feats), ffs=_predict(fam["ffs"], feats),
-            accumulator=mems[0].block,
+            accumulator=mems[0].block, kind=lp.kind,
+            accumulator_copies=lp.core.accumulator.copies,
+            membrane_bits_total=lp.out_features * lp.state_bits,
         ))
     top = top_features(plan)
     return ResourceEstimate(

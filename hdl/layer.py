@@ -126,11 +126,13 @@ class Layer(wiring.Component):
             update_units = default_update_units(layer.in_features, layer.out_features, lanes)
         self._neurons = NeuronCore(
             out_features=layer.out_features, lanes=lanes, weight_bits=layer.weight_bits,
-            state_bits=layer.state_bits, acc_bits=synaptic_bits(layer.weight),
+            state_bits=layer.state_bits,
+            acc_bits=synaptic_bits(layer.weight) if plan is None else plan.acc_bits,
             threshold=layer.threshold, leak_shift=layer.leak_shift, reset=layer.reset.value,
             bias=layer.bias, fires=fires, update_units=update_units,
         )
-        own = dense_layer_plan(layer, lanes=lanes, fires=fires, update_units=update_units)
+        own = dense_layer_plan(layer, lanes=lanes, fires=fires, update_units=update_units,
+                               pool=None if plan is None else plan.pool)
         if plan is not None and plan != own:
             raise ValueError(f"Plan of layer {plan.name!r} does not match layer "
                              f"{layer.name!r}")

@@ -1,7 +1,6 @@
 """The network top: layers chained by event streams, start/done, prediction, taps."""
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +12,9 @@ from hwplan import HardwarePlan, plan_network
 from pysim import IntNetwork, Readout
 
 from ._params import quiet_on_error
+from .conv import ConvLayer
 from .layer import Layer, event_layout
+from .pool import MapEvents
 
 __all__ = ["Network", "tap_signature"]
 
@@ -50,11 +51,16 @@ class Network(wiring.Component):
     plan : hwplan.HardwarePlan or None
         The design's plan (default: :func:`hwplan.plan_network` of ``network`` and
         ``lanes``); every layer is built from its entry.
+    _faults : dict or None
+        Test only: ``{conv layer name: fault}`` injects a fault of
+        :data:`hdl.conv.CONV_FAULTS` into that layer (a corrupted design the verification
+        must catch).
     """
 
     @quiet_on_error
     def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None,
-                 plan: HardwarePlan | None = None) -> None:
+                 plan: HardwarePlan | None = None,
+                 _faults: Mapping[str, str] | None = None) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
         if plan is None:
@@ -65,8 +71,18 @@ class Network(wiring.Component):
             raise ValueError("Lanes come from the plan; do not also give them")
         self._network = network
         self._plan = plan
-        self._layers = [Layer(layer=layer, timesteps=network.timesteps, plan=lp)
-                        for layer, lp in zip(network.layers, plan.layers, strict=True)]
+        faults = dict(_faults or {})
+        self._layers: list[Any] = []
+        self._pools: dict[str, MapEvents] = {}
+        for layer, lp in zip(network.neuron_layers, plan.layers, strict=True):
+            if lp.kind == "conv2d":
+                self._layers.append(ConvLayer(layer=layer, timesteps=network.timesteps,
+                                              plan=lp, fault=faults.get(layer.name)))
+                continue
+            self._layers.append(Layer(layer=layer, timesteps=network.timesteps, plan=lp))
+            if lp.pool is not None:
+                # a sum-pool in front of a dense layer: address arithmetic on its events
+                self._pools[lp.name] = MapEvents(in_shape=lp.pool.in_shape, pool=lp.pool)
         members: dict[str, Any] = {
             "start": In(1),
             "busy": Out(1),
@@ -94,7 +110,7 @@ class Network(wiring.Component):
         return self._plan.lanes
 
     @property
-    def layers(self) -> list[Layer]:
+    def layers(self) -> list[Any]:
         """The layer components, input to output (a copy of the list)."""
         return list(self._layers)
 
@@ -117,9 +133,18 @@ class Network(wiring.Component):
         for layer in layers:
             m.d.comb += layer.start.eq(begin)
 
-        connect(m, flipped(self.events), layers[0].i_events)
-        for a, b in itertools.pairwise(layers):
-            connect(m, a.o_events, b.i_events)
+        sources = [flipped(self.events)] + [a.o_events for a in layers[:-1]]
+        for src, b in zip(sources, layers, strict=True):
+            pool = self._pools.get(b.name)
+            if pool is None:
+                connect(m, src, b.i_events)
+                continue
+            m.submodules[f"{b.name}_pool"] = pool
+            connect(m, src, pool.i)
+            m.d.comb += [b.i_events.valid.eq(pool.o.valid),
+                         b.i_events.payload.index.eq(pool.o.payload.index),
+                         b.i_events.payload.last.eq(pool.o.payload.last),
+                         pool.o.ready.eq(b.i_events.ready)]
         last = layers[-1]
         m.d.comb += last.o_events.ready.eq(1)
         for layer in layers:
@@ -198,7 +223,7 @@ class Network(wiring.Component):
         L, G = last.update_units, last.rows
         sb = last.layer.state_bits
         ro = last.readout
-        valid_last = last.plan.core.last_row_neurons
+        valid_last = last.plan.last_row_neurons
         # argmax within the group (lanes past the last neuron excluded)
         grp_best_v = ro.u[0]
         grp_best_k: Any = 0

@@ -418,6 +418,9 @@ class DenseLayerPlan:
     weight_memory_bits: int
     synapse: SynapsePlan
     core: CorePlan
+    pool: Any = None
+    """A :class:`hwplan.conv.PoolPlan` when a sum-pool feeds this layer (its input
+    events are then the pooled addresses, counts as repeated events), else None."""
 
     # ---- convenience views of the parts
     @property
@@ -446,9 +449,26 @@ class DenseLayerPlan:
         return self.core.acc_bits
 
     @property
+    def stream_in_features(self) -> int:
+        """Flat size of what arrives on the input stream (the pool's input, if any)."""
+        return self.pool.in_size if self.pool is not None else self.in_features
+
+    @property
+    def last_row_neurons(self) -> int:
+        """Neurons in the last update row."""
+        return self.core.last_row_neurons
+
+    @property
     def in_index_bits(self) -> int:
-        """Width of the index of the layer's input events."""
+        """Width of the index of the layer's input events (after the pool: the pooled
+        index the dense core receives)."""
         return index_bits(self.in_features)
+
+    def step_work(self, x: Any) -> np.ndarray:
+        """Input events per step of the layer's input ``x`` (N, T, in_features), int64."""
+        return np.asarray(x, dtype=np.int64).sum(axis=-1)
+
+    step_events = step_work
 
     @property
     def out_index_bits(self) -> int:
@@ -499,13 +519,17 @@ class DenseLayerPlan:
             "accumulator_memory": c.accumulator.as_dict(),
             "membrane_memory": c.membrane.as_dict(),
             "bias_memory": None if c.bias is None else c.bias.as_dict(),
-        }
+        } | ({} if self.pool is None else {"pool": self.pool.as_dict()})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DenseLayerPlan:
         """Inverse of :meth:`as_dict` (re-derives nothing: every number is read)."""
         syn_mem = MemoryPlan.from_dict(d["synapse_memory"])
         bias = d.get("bias_memory")
+        pool = d.get("pool")
+        if pool is not None:
+            from .conv import PoolPlan
+            pool = PoolPlan.from_dict(pool)
         core = CorePlan(
             out_features=int(d["out_features"]), lanes=int(d["lanes"]),
             groups=int(d["groups"]), update_units=int(d["update_units"]),
@@ -524,14 +548,17 @@ class DenseLayerPlan:
         return cls(name=str(d["name"]), in_features=int(d["in_features"]),
                    out_features=int(d["out_features"]), weight_bits=int(d["weight_bits"]),
                    state_bits=int(d["state_bits"]), fires=bool(d["fires"]),
-                   weight_memory_bits=int(d["weight_memory_bits"]), synapse=syn, core=core)
+                   weight_memory_bits=int(d["weight_memory_bits"]), synapse=syn, core=core,
+                   pool=pool)
 
 
 def dense_layer_plan(layer: IntLayer, *, lanes: int, fires: bool = True,
-                     update_units: int | None = None) -> DenseLayerPlan:
+                     update_units: int | None = None, pool: Any = None) -> DenseLayerPlan:
     """Plan one dense layer with ``lanes`` lanes (validated by the caller).
 
-    ``update_units`` None takes :func:`default_update_units`.
+    ``update_units`` None takes :func:`default_update_units`. ``pool`` (a
+    :class:`hwplan.conv.PoolPlan`) is the sum-pool feeding the layer: inputs are then
+    counts up to its ``max_count``, which widens the exact accumulator.
     """
     if update_units is None:
         update_units = default_update_units(layer.in_features, layer.out_features, lanes)
@@ -543,8 +570,12 @@ def dense_layer_plan(layer: IntLayer, *, lanes: int, fires: bool = True,
         weight_memory_bits=layer.weight_memory_bits,
         synapse=synapse_plan(layer.in_features, layer.out_features, layer.weight_bits, lanes),
         core=core_plan(out_features=layer.out_features, lanes=lanes,
-                       state_bits=layer.state_bits, acc_bits=synaptic_bits(layer.weight),
+                       state_bits=layer.state_bits,
+                       acc_bits=synaptic_bits(layer.weight) if pool is None else
+                       signed_bits_for(*(v * pool.max_count
+                                         for v in synaptic_range(layer.weight))),
                        bias_range=bias_range, fires=fires, update_units=update_units),
+        pool=pool,
     )
 
 
@@ -618,17 +649,34 @@ def network_digest(net: IntNetwork) -> str:
     return h.hexdigest()
 
 
+def _lane_width(layer: Any) -> int:
+    """Most lanes a layer can use: its neurons (dense) or output channels (conv2d)."""
+    return layer.out_channels if _kind(layer) == "conv2d" else layer.out_features
+
+
+def _kind(layer: Any) -> str:
+    return str(getattr(layer.kind, "value", layer.kind))
+
+
+def _default_lanes_any(layer: Any) -> int:
+    if _kind(layer) == "conv2d":
+        from .conv import conv_default_lanes
+        return conv_default_lanes(layer)
+    return default_lanes(layer)
+
+
 def _check_lanes(layer: IntLayer, value: Any, *, exact: bool) -> int:
     where = f"layer {layer.name!r}"
+    what = "out_channels" if _kind(layer) == "conv2d" else "out_features"
     if not is_int(value):
         raise InputError(f"{where}: must be an integer, not {value!r}", param="lanes")
     value = int(value)
     if value < 1:
         raise InputError(f"{where}: must be at least 1, not {value}", param="lanes")
-    if exact and value > layer.out_features:
-        raise InputError(f"{where}: must be at most out_features = {layer.out_features}, "
+    if exact and value > _lane_width(layer):
+        raise InputError(f"{where}: must be at most {what} = {_lane_width(layer)}, "
                          f"not {value}", param="lanes")
-    value = min(value, layer.out_features)
+    value = min(value, _lane_width(layer))
     if value > MAX_LANES:
         raise InputError(f"{where}: the generator builds at most {MAX_LANES} lanes, not "
                          f"{value}", param="lanes")
@@ -647,18 +695,19 @@ def resolve_lanes(net: IntNetwork, lanes: int | Mapping[str, int] | None) -> dic
     Raises :class:`pysim.InputError` (one line, naming the layer) when a lane count is
     not realizable.
     """
-    names = [layer.name for layer in net.layers]
+    layers = [layer for layer in net.layers if _kind(layer) != "sumpool2d"]
+    names = [layer.name for layer in layers]
     if lanes is None:
-        return {layer.name: default_lanes(layer) for layer in net.layers}
+        return {layer.name: _default_lanes_any(layer) for layer in layers}
     if isinstance(lanes, Mapping):
         unknown = [k for k in lanes if k not in names]
         if unknown:
             raise InputError(f"no layer named {unknown[0]!r} (layers: {', '.join(names)})",
                              param="lanes")
         return {layer.name: (_check_lanes(layer, lanes[layer.name], exact=True)
-                             if layer.name in lanes else default_lanes(layer))
-                for layer in net.layers}
-    return {layer.name: _check_lanes(layer, lanes, exact=False) for layer in net.layers}
+                             if layer.name in lanes else _default_lanes_any(layer))
+                for layer in layers}
+    return {layer.name: _check_lanes(layer, lanes, exact=False) for layer in layers}
 
 
 def check_realizable(net: IntNetwork) -> None:
@@ -668,16 +717,24 @@ def check_realizable(net: IntNetwork) -> None:
     if net.timesteps > MAX_TIMESTEPS:
         raise InputError(f"network: field 'timesteps': the generator supports at most "
                          f"{MAX_TIMESTEPS} steps, not {net.timesteps}")
+    count = 1
     for layer in net.layers:
-        kind = str(getattr(layer.kind, "value", layer.kind))
-        if kind not in LAYER_KINDS or not isinstance(layer, IntLayer):
+        kind = _kind(layer)
+        if kind == "sumpool2d":
+            count = int(layer.max_count)
+            continue
+        if kind not in LAYER_KINDS:
             raise InputError(f"layer {layer.name!r}: the generator does not build "
-                             f"{kind} layers yet (it builds: {', '.join(LAYER_KINDS)})")
-        ab = accumulator_bits(layer.weight, layer.state_bits, layer.bias)
+                             f"{kind} layers yet (it builds: "
+                             f"{', '.join([*LAYER_KINDS, 'sumpool2d'])})")
+        w = np.asarray(layer.weight, np.int64).reshape(layer.weight.shape[0], -1)
+        lo, hi = accumulator_range(w * count, layer.state_bits, layer.bias)
+        count = 1
+        ab = signed_bits_for(lo, hi)
         if ab > MAX_ACC_BITS:
             raise InputError(f"layer {layer.name!r}: accumulator needs {ab} bits, more than "
                              f"the generator's {MAX_ACC_BITS}")
-        if layer.out_features > MAX_NEURONS or layer.in_features > MAX_NEURONS:
+        if layer.out_size > MAX_NEURONS or layer.in_size > MAX_NEURONS:
             raise InputError(f"layer {layer.name!r}: more than 2^24 inputs or neurons")
 
 
@@ -699,7 +756,7 @@ class HardwarePlan:
     input_size: int
     n_classes: int
     readout: str
-    layers: tuple[DenseLayerPlan, ...]
+    layers: tuple[Any, ...]
     network_sha256: str = ""
 
     @property
@@ -722,7 +779,7 @@ class HardwarePlan:
         """Lanes per layer."""
         return {lp.name: lp.lanes for lp in self.layers}
 
-    def layer(self, name: str) -> DenseLayerPlan:
+    def layer(self, name: str) -> Any:
         """The plan of layer ``name``."""
         for lp in self.layers:
             if lp.name == name:
@@ -737,20 +794,37 @@ class HardwarePlan:
         ``spikes`` (N, T, input_size) feeds the first layer; ``layer_spikes[name]`` (N, T,
         out) (e.g. ``pysim.simulate(...).spikes``) the layer after ``name``.
         """
+        return {name: lp.step_events(x) for (name, x), lp
+                in zip(self.layer_inputs(spikes, layer_spikes).items(), self.layers,
+                       strict=True)}
+
+    def layer_inputs(self, spikes: Any, layer_spikes: Mapping[str, Any]
+                     ) -> dict[str, np.ndarray]:
+        """What every layer's synapses see per sample and step, (N, T, in_features):
+        the spikes of the layer before (or the input), pooled to counts when a sum-pool
+        sits between (each count is that many input events)."""
         x = np.asarray(spikes)
         n = x.shape[0]
-        out: dict[str, np.ndarray] = {}
-        layer_in = x
+        out: dict[str, Any] = {}
+        layer_in: Any = x
         for lp in self.layers:
-            out[lp.name] = np.asarray(layer_in).reshape(n, self.timesteps, -1).sum(
-                axis=2, dtype=np.int64)
+            a = np.asarray(layer_in).reshape(n, self.timesteps, -1)
+            out[lp.name] = a if lp.pool is None else lp.pool.apply(a)
             layer_in = layer_spikes[lp.name]
         return out
+
+    def layer_work(self, spikes: Any, layer_spikes: Mapping[str, Any]
+                   ) -> dict[str, np.ndarray]:
+        """Accumulate work per sample and step of every layer, int64 (N, T): input
+        events (dense), ``Σ_events in-bounds taps`` (conv2d)."""
+        return {name: lp.step_work(x) for (name, x), lp
+                in zip(self.layer_inputs(spikes, layer_spikes).items(), self.layers,
+                       strict=True)}
 
     def cycle_bounds(self, spikes: Any, layer_spikes: Mapping[str, Any]) -> np.ndarray:
         """Event-driven lower bound of every sample's cycles, int64 (N,):
         ``Σ_layers Σ_t step_cycles_bound(events)``."""
-        events = self.layer_input_events(spikes, layer_spikes)
+        events = self.layer_work(spikes, layer_spikes)
         total = np.zeros(np.asarray(spikes).shape[0], np.int64)
         for lp in self.layers:
             total += lp.step_cycles_bound(events[lp.name]).sum(axis=1)
@@ -758,7 +832,8 @@ class HardwarePlan:
 
     def cycles(self, spikes: Any, layer_spikes: Mapping[str, Any]) -> dict[str, Any]:
         """Cycle figures per sample: the bound (total and per layer) and the model."""
-        events = self.layer_input_events(spikes, layer_spikes)
+        events = self.layer_work(spikes, layer_spikes)
+        n_events = self.layer_input_events(spikes, layer_spikes)
         per_layer = {}
         total = np.zeros(np.asarray(spikes).shape[0], np.int64)
         model = np.zeros_like(total)
@@ -767,8 +842,13 @@ class HardwarePlan:
             cyc = lp.step_cycles_bound(ev).sum(axis=1)
             model += lp.step_cycles_model(ev).sum(axis=1)
             per_layer[lp.name] = {"groups": lp.groups,
-                                  "input_events_per_sample": float(ev.sum(axis=1).mean()),
+                                  "input_events_per_sample":
+                                      float(n_events[lp.name].sum(axis=1).mean()),
                                   "cycles_per_sample": float(cyc.mean())}
+            if lp.kind != "dense":
+                per_layer[lp.name]["kind"] = lp.kind
+                per_layer[lp.name]["accumulate_work_per_sample"] = float(
+                    ev.sum(axis=1).mean())
             total += cyc
         return {"per_sample": float(total.mean()), "max": int(total.max()),
                 "model_per_sample": float(model.mean()), "samples": int(total.shape[0]),
@@ -794,7 +874,11 @@ class HardwarePlan:
                          "out_features + update_latency + 64",
             },
             "layers": [lp.as_dict() for lp in self.layers],
-        }
+        } | ({} if all(lp.kind == "dense" for lp in self.layers) else {"cycles_conv2d": {
+            "bound": "per conv2d layer and timestep: work * groups + rows, work = the "
+                     "in-bounds kernel taps summed over the step's input events",
+            "model": "bound + accumulate latency + update latency + 1",
+        }})
 
     @classmethod
     def from_dict(cls, d: Any, *, where: str = "plan") -> HardwarePlan:
@@ -849,10 +933,24 @@ def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None
     lane_map = resolve_lanes(net, lanes)
     n = len(net.layers)
     membrane = net.readout is Readout.MEMBRANE
-    layers = tuple(
-        dense_layer_plan(layer, lanes=lane_map[layer.name],
-                         fires=not (membrane and i == n - 1))
-        for i, layer in enumerate(net.layers))
+    entries = []
+    pool = None
+    for i, layer in enumerate(net.layers):
+        kind = _kind(layer)
+        fires = not (membrane and i == n - 1)
+        if kind == "sumpool2d":
+            from .conv import pool_plan
+            pool = pool_plan(layer)
+            continue
+        if kind == "conv2d":
+            from .conv import conv_layer_plan
+            entries.append(conv_layer_plan(layer, lanes=lane_map[layer.name], fires=fires,
+                                           pool=pool))
+        else:
+            entries.append(dense_layer_plan(layer, lanes=lane_map[layer.name], fires=fires,
+                                            pool=pool))
+        pool = None
+    layers = tuple(entries)
     return HardwarePlan(timesteps=net.timesteps, input_size=net.input_size,
                         n_classes=net.output_size, readout=net.readout.value, layers=layers,
                         network_sha256=network_digest(net))

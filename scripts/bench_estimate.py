@@ -58,7 +58,7 @@ def run_one(name: str, alloc: str, targets: list, pnr: bool, workroot: Path | No
     cyc = cycle_bound(net, design.plan, rate=rate, samples=32)
     rec: dict[str, Any] = {
         "net": name, "alloc": alloc, "sizes": sizes, "timesteps": T,
-        "weight_bits": [layer.weight_bits for layer in net.layers],
+        "weight_bits": [layer.weight_bits for layer in net.neuron_layers],
         "weight_memory_bits": net.weight_memory_bits, "lanes": design.lanes,
         "input_rate": rate, "cycles_per_sample": cyc["per_sample"], "cycles": cyc,
         "targets": {},
@@ -193,7 +193,7 @@ def model_only_table(timing: dict[str, float], targets: list, nets: list[str],
                 recs.append({"net": name, "alloc": alloc, "target": t.name, "luts": m.luts,
                              "ffs": m.ffs, "bram_units": m.bram_units,
                              "bram_bits": m.bram_bits, "fits": m.fits()})
-                rows.append((name, alloc, "/".join(str(la.weight_bits) for la in net.layers),
+                rows.append((name, alloc, "/".join(str(la.weight_bits) for la in net.neuron_layers),
                              t.name, m.luts, m.ffs, m.bram_units, m.fits()))
     tab = Table(["net", "alloc", "bits", "target", "LUT (model)", "FF (model)",
                  "BRAM (model)", "fits"], rows, align="llllrrrl",

@@ -13,6 +13,12 @@ Two phases (both by default):
 
 example: python scripts/fit_resource_model.py --jobs 2 [--out fit_errors.json] [--md fit.md]
          python scripts/fit_resource_model.py --phase fit   # refit on the cached runs only
+         python scripts/fit_resource_model.py --grid conv   # conv2d/sum-pool designs
+
+``--grid conv`` synthesizes a grid of random conv2d / sum-pool networks instead and fits
+only the conv features (``cost.resources.CONV_FEATURES``) to what the dense coefficients
+already in the model file leave unexplained: the dense coefficients, and so every dense
+design's figures, stay exactly as they are.
 
 ``--model`` is the fitted model file (default ``cost/resource_model.json``); ``--out`` and
 ``--md`` write the error table (JSON / Markdown).
@@ -63,6 +69,26 @@ HELDOUT: list[tuple[str, list[int], list[int], int, Any, int]] = [
 ]
 
 
+# conv grid: (name, arch, weight_bits, state_bits, lanes per neuron layer or None, T)
+CONV_TRAIN: list[tuple[str, str, int, int, Any, int]] = [
+    ("c01", "1x8x8-4c3-sp2-10", 4, 12, None, 8),
+    ("c02", "1x12x12-8c3-sp2-10", 4, 10, None, 8),
+    ("c03", "2x10x10-4c3p1-sp2-6c3-8", 3, 12, None, 8),
+    ("c04", "1x16x16-8c5-sp2-10", 6, 12, None, 8),
+    ("c05", "1x16x16-16c3-sp2-10", 4, 14, None, 8),
+    ("c06", "1x12x12-8c3-sp2-8c3-10", 4, 12, [4, 8, None], 8),
+    ("c07", "3x8x8-4c3s2p1-6c3-5", 5, 12, None, 8),
+    ("c08", "1x20x20-6c5-sp2-12c3-sp2-10", 4, 12, None, 8),
+    ("c09", "1x14x14-12c3-sp2-10", 8, 16, [6, None], 8),
+    ("c10", "1x10x10-2c3-4c3-6", 4, 10, None, 8),
+]
+CONV_HELDOUT: list[tuple[str, str, int, int, Any, int]] = [
+    ("ch1", "1x28x28-8c5-sp2-16c5-sp2-10", 4, 12, None, 8),   # MNIST-size
+    ("ch2", "1x8x8-6c3-sp2-10", 5, 12, None, 8),              # digits-size
+    ("ch3", "2x12x12-8c3p1-sp2-8c3-10", 4, 12, [4, None, None], 8),
+]
+
+
 def config_key(cfg: tuple) -> str:
     """Stable cache key of a configuration (name + content hash)."""
     h = hashlib.sha256(json.dumps(cfg[1:], sort_keys=True).encode()).hexdigest()[:10]
@@ -73,6 +99,9 @@ def make_net(cfg: tuple) -> pysim.IntNetwork:
     """The random network of a configuration (fixed seed)."""
     name, sizes, wbits, sbits, _lanes, T = cfg
     rng = np.random.default_rng(int(hashlib.sha256(name.encode()).hexdigest()[:8], 16))
+    if isinstance(sizes, str):  # a conv architecture string
+        return pysim.random_conv_network(rng, sizes, timesteps=T, weight_bits=wbits,
+                                         state_bits=sbits)
     return pysim.random_network(rng, sizes, timesteps=T, weight_bits=wbits, state_bits=sbits)
 
 
@@ -80,7 +109,8 @@ def lanes_of(cfg: tuple, net: pysim.IntNetwork) -> dict[str, int] | None:
     """The lanes option of a configuration."""
     if cfg[4] is None:
         return None
-    return {layer.name: int(n) for layer, n in zip(net.layers, cfg[4])}
+    return {layer.name: int(n) for layer, n in zip(net.neuron_layers, cfg[4])
+            if n is not None}
 
 
 def collect_one(cfg: tuple, family: str, cache: Path) -> dict[str, Any]:
@@ -103,9 +133,10 @@ def collect_one(cfg: tuple, family: str, cache: Path) -> dict[str, Any]:
     return rec
 
 
-def collect(cache: Path, jobs: int, families: list[str]) -> None:
+def collect(cache: Path, jobs: int, families: list[str], cfgs: list[tuple] | None = None
+            ) -> None:
     """Run every (configuration, family) synthesis not yet cached."""
-    todo = [(cfg, fam) for cfg in TRAIN + HELDOUT for fam in families
+    todo = [(cfg, fam) for cfg in (cfgs or TRAIN + HELDOUT) for fam in families
             if not (cache / fam / f"{config_key(cfg)}.json").exists()]
     print(f"collect: {len(todo)} synthesis runs to do ({jobs} at a time)", file=sys.stderr)
     t0 = time.perf_counter()
@@ -144,7 +175,7 @@ def design_matrix(rec: dict[str, Any], family: str) -> tuple[np.ndarray, np.ndar
     for lp in plan.layers:
         mems = R.layer_memories(lp, target)
         f = R.layer_features(lp, mems)
-        xl += np.array([f[k] for k in R.FEATURES])
+        xl += np.array([f.get(k, 0.0) for k in R.FEATURES])
         bram += R.map_synapse(lp.synapse.memory, target).count
         bram += sum(mm.block.count for mm in mems if mm.block)
     tf = R.top_features(plan)
@@ -234,6 +265,78 @@ def fit_and_report(cache: Path, families: list[str], out: Path, bench: Bench) ->
     return 0
 
 
+def fit_conv_and_report(cache: Path, families: list[str], out: Path, bench: Bench) -> int:
+    """Fit the conv features on conv designs with the dense coefficients held."""
+    from scipy.optimize import nnls
+
+    model = json.loads(out.read_text())
+    model["features"] = list(R.FEATURES)
+    conv_idx = [R.FEATURES.index(k) for k in R.CONV_FEATURES]
+    table = []
+    model.setdefault("fit_conv", {})
+    for fam in families:
+        famc = model["families"].get(fam)
+        train = load_records(cache, fam, CONV_TRAIN)
+        held = load_records(cache, fam, CONV_HELDOUT)
+        if famc is None or len(train) < len(R.CONV_FEATURES):
+            print(f"{fam}: {len(train)} conv training runs cached; skipped", file=sys.stderr)
+            continue
+        rows = [design_matrix(r, fam) for r in train]
+        fixed = {}
+        for what, top in (("luts", "top_luts"), ("ffs", "top_ffs")):
+            dense = np.array([famc[what].get(k, 0.0) if k not in R.CONV_FEATURES else 0.0
+                              for k in R.FEATURES])
+            topc = np.array([famc[top].get(k, 0.0) for k in R.TOP_FEATURES])
+            fixed[what] = (dense, topc)
+            X = np.array([xl[conv_idx] for xl, _, _ in rows])
+            y = np.array([r["synth"][what] for r in train], dtype=float)
+            base = np.array([xl @ dense + xt @ topc for xl, xt, _ in rows])
+            w = 1.0 / np.maximum(y, 1.0)
+            c, _ = nnls(X * w[:, None], (y - base) * w)
+            for k, v in zip(R.CONV_FEATURES, c):
+                famc[what][k] = round(float(v), 4)
+        info: dict[str, Any] = {"train_runs": len(train), "heldout": []}
+        for split, recs in (("train", train), ("heldout", held)):
+            errs: dict[str, list[float]] = {"luts": [], "ffs": []}
+            for r in recs:
+                xl, xt, chk = design_matrix(r, fam)
+                row = {"config": r["config"][0], "split": split, "family": fam,
+                       "arch": r["config"][1]}
+                for what in ("luts", "ffs"):
+                    coef = np.array([famc[what].get(k, 0.0) for k in R.FEATURES])
+                    pred = float(xl @ coef + xt @ fixed[what][1])
+                    true = float(r["synth"][what])
+                    row[what], row[f"{what}_model"] = int(true), round(pred)
+                    row[f"{what}_err"] = (pred - true) / true
+                    errs[what].append(abs(row[f"{what}_err"]))
+                row["bram"], row["bram_model"] = r["synth"]["bram_count"], chk["model_bram"]
+                table.append(row)
+                if split == "heldout":
+                    info["heldout"].append(row)
+            for what in ("luts", "ffs"):
+                if errs[what]:
+                    info[f"{split}_{what}_mean_abs_err"] = float(np.mean(errs[what]))
+                    info[f"{split}_{what}_max_abs_err"] = float(np.max(errs[what]))
+        model["fit_conv"][fam] = info
+    out.write_text(json.dumps(model, indent=1, sort_keys=False) + "\n")
+    bench.progress(f"wrote {out} (conv features; dense coefficients unchanged)")
+    tab = Table(
+        ["config", "arch", "split", "family", "LUT", "model", "err", "FF", "model", "err",
+         "BRAM", "model"],
+        [(r["config"], r["arch"], r["split"], r["family"], r["luts"], r["luts_model"],
+          f"{100 * r['luts_err']:+.1f}%", r["ffs"], r["ffs_model"],
+          f"{100 * r['ffs_err']:+.1f}%", r["bram"], r["bram_model"]) for r in table],
+        align="llll" + "r" * 8,
+        notes=[f"{fam}: conv held-out mean |err| LUT "
+               f"{100 * info.get('heldout_luts_mean_abs_err', float('nan')):.1f}% (max "
+               f"{100 * info.get('heldout_luts_max_abs_err', float('nan')):.1f}%), FF "
+               f"{100 * info.get('heldout_ffs_mean_abs_err', float('nan')):.1f}% (max "
+               f"{100 * info.get('heldout_ffs_max_abs_err', float('nan')):.1f}%)"
+               for fam, info in model["fit_conv"].items()])
+    bench.finish({"rows": table, "fit_conv": model["fit_conv"]}, [tab])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     bench = Bench("fit_resource_model", __doc__)
@@ -243,10 +346,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="parallel synthesis runs")
     ap.add_argument("--families", default="ice40,ecp5,xc7")
     ap.add_argument("--phase", choices=["collect", "fit", "all"], default="all")
+    ap.add_argument("--grid", choices=["dense", "conv"], default="dense",
+                    help="conv: the conv2d/sum-pool grid, fitting only the conv features")
     ap.add_argument("--model", type=Path, default=ROOT / "cost" / "resource_model.json",
                     help="the fitted model file written by the fit phase")
     args = bench.parse(ap, argv)
     fams = [f.strip() for f in args.families.split(",") if f.strip()]
+    if args.grid == "conv":
+        if args.phase in ("collect", "all"):
+            collect(args.cache, args.jobs, fams, CONV_TRAIN + CONV_HELDOUT)
+        if args.phase in ("fit", "all"):
+            return fit_conv_and_report(args.cache, fams, args.model, bench)
+        return 0
     if args.phase in ("collect", "all"):
         collect(args.cache, args.jobs, fams)
     if args.phase in ("fit", "all"):

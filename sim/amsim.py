@@ -58,7 +58,7 @@ def run_network(net: IntNetwork, spikes: np.ndarray, *,
     N, T = x.shape[0], net.timesteps
     dut = Network(network=net, lanes=lanes)
     names = [hw.name for hw in dut.layers]
-    out_sizes = {hw.name: hw.layer.out_features for hw in dut.layers}
+    out_sizes = {hw.name: hw.plan.out_features for hw in dut.layers}
     got = {n: np.zeros((N, T, out_sizes[n]), np.uint8) for n in names}
     markers = {n: np.zeros(N, np.int64) for n in names}
     preds = np.full(N, -1, np.int64)

@@ -120,8 +120,8 @@ def check_events(net: IntNetwork, golden: SimResult, events: np.ndarray,
     """
     N = golden.predictions.shape[0]
     T = net.timesteps
-    L = len(net.layers)
-    names = [layer.name for layer in net.layers]
+    L = len(net.neuron_layers)
+    names = [layer.name for layer in net.neuron_layers]
     by_ls = np.zeros((L, T), np.int64)
     proto = {name: 0 for name in names}
     first: list[tuple[int, int, int, str]] = []  # (sample, layer, step, text)
@@ -137,8 +137,8 @@ def check_events(net: IntNetwork, golden: SimResult, events: np.ndarray,
             first.append((-1, int(li), -1, msg))
     ev = ev[~outside & (ev[:, 0] < N)]
 
-    for li, layer in enumerate(net.layers):
-        out = layer.out_features
+    for li, layer in enumerate(net.neuron_layers):
+        out = layer.out_size
         gold = golden.spikes[layer.name]
         rtl = np.zeros((N, T, out), np.uint8)
         mine = ev[ev[:, 1] == li]

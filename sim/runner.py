@@ -332,9 +332,9 @@ def _check_inputs(net: IntNetwork, spikes: np.ndarray, pm: PortMap) -> np.ndarra
     if pm.timesteps != net.timesteps or pm.input_size != net.input_size:
         raise InputError(f"portmap: design is for T={pm.timesteps}, input {pm.input_size}; "
                          f"network has T={net.timesteps}, input {net.input_size}")
-    if pm.tap_layers != [la.name for la in net.layers]:
+    if pm.tap_layers != [la.name for la in net.neuron_layers]:
         raise InputError(f"portmap: taps {pm.tap_layers} do not match the network's layers "
-                         f"{[la.name for la in net.layers]}")
+                         f"{[la.name for la in net.neuron_layers]}")
     return x.astype(np.uint8, copy=False)
 
 
@@ -443,7 +443,7 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
         sim_seconds=float(res["sim_seconds"]),
         samples_per_second=N / max(float(res["sim_seconds"]), 1e-9),
         build_seconds=build.seconds,
-        rtl_spikes={la.name: arrays[f"spikes.{la.name}"] for la in net.layers},
+        rtl_spikes={la.name: arrays[f"spikes.{la.name}"] for la in net.neuron_layers},
         rtl_predictions=arrays["predictions"].astype(np.int64),
         simulator=build.simulator, mode=build.mode, lanes=dict(pm.lanes),
     )

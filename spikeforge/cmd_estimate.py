@@ -116,6 +116,8 @@ def run_estimate(args: argparse.Namespace) -> int:
     if report.design:
         lines.append(f"design: {report.design['verilog']} sha256 {report.design['sha256']}")
     lines.append(table)
+    from cost.report import MEMORY_HEADERS, memory_rows
+    lines.append(format_table(MEMORY_HEADERS, memory_rows(report), align="lllrrrrr"))
     if report.files and args.output is not None:
         lines.append(f"wrote {', '.join(str(args.output / f) for f in report.files.values())}")
     data: dict[str, Any] = report.as_dict()

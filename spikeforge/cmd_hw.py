@@ -69,7 +69,9 @@ def run_generate(args: argparse.Namespace) -> int:
     for lp in design.plan.layers:
         syn, acc, mem = lp.synapse.memory, lp.core.accumulator, lp.core.membrane
         rows.append([
-            lp.name, f"{lp.in_features}x{lp.out_features}", lp.lanes, lp.groups,
+            lp.name, (f"{lp.in_features}x{lp.out_features}" if lp.kind == "dense" else
+                      "x".join(map(str, lp.in_shape)) + "->" + "x".join(map(str, lp.out_shape))),
+            lp.lanes, lp.groups,
             lp.update_units, lp.weight_bits, lp.acc_bits, f"{syn.depth}x{syn.width}",
             syn.bits, f"{acc.copies}x{acc.depth}x{acc.width}", f"{mem.depth}x{mem.width}",
         ])

@@ -95,9 +95,10 @@ def plot_raster(net, golden_spikes: dict[str, np.ndarray], rtl_spikes: dict[str,
                 sample: int, path: Path) -> str:
     """One sample's spikes per layer: golden (dots) and RTL (rings) overlaid."""
     plt = _plt()
-    n = len(net.layers)
+    layers = net.neuron_layers  # a sum-pool has no spikes of its own
+    n = len(layers)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.0), squeeze=False)
-    for ax, layer in zip(axes[0], net.layers):
+    for ax, layer in zip(axes[0], layers):
         g = golden_spikes[layer.name][sample]
         t, i = np.nonzero(g)
         ax.scatter(t, i, s=10, c="C0", label="golden", zorder=2)
@@ -108,7 +109,9 @@ def plot_raster(net, golden_spikes: dict[str, np.ndarray], rtl_spikes: dict[str,
         ax.set_title(f"{layer.name}: {int(g.sum())} spikes", fontsize=9)
         ax.set_xlabel("timestep")
         ax.set_xlim(-0.5, net.timesteps - 0.5)
-        ax.set_ylim(-0.5, layer.out_features - 0.5)
+        ax.set_ylim(-0.5, layer.out_size - 0.5)
+        if layer.kind.value == "conv2d":
+            ax.set_ylabel("neuron (c·OH·OW + y·OW + x)", fontsize=7)
     axes[0][0].set_ylabel("neuron")
     axes[0][-1].legend(fontsize=7, loc="upper right")
     fig.suptitle(f"Test sample {sample}: golden model and RTL spikes", fontsize=10)
@@ -296,6 +299,20 @@ def _estimate_table(estimate: dict[str, Any], rtl_cycles: float | None) -> list[
                    f"{_fmt(t.get('bram_bits'))} | {_fmt(t.get('fmax_mhz'), '.1f')} | "
                    f"{_latency(t.get('fmax_mhz'), rtl_cycles, t.get('latency_us'))} | "
                    f"{'-' if fits is None else 'yes' if fits else 'NO'} |")
+    mem_rows = []
+    for name, t in targets.items():
+        m = t.get("model") or {}
+        for lay in m.get("layers", []):
+            if "weight_bram_units" in lay:
+                mem_rows.append(
+                    f"| {name} | {lay['name']} | {lay.get('kind', 'dense')} | "
+                    f"{lay['weight_bram_units']} | {_fmt(lay.get('bram_ratio'), '.3f')} | "
+                    f"{lay['membrane_bram_units']} | {_fmt(lay.get('membrane_ratio'), '.3f')} |")
+    if mem_rows:
+        out += ["", ("Block RAM by memory (model, exact): weight ROM and membrane RAM apart, "
+                     "each with allocated bits / data bits."), "",
+                ("| target | layer | kind | weight BRAM | weight eff | membrane BRAM | "
+                 "membrane eff |"), "|---|---|---|---|---|---|---|", *mem_rows]
     out += ["", ("Latency = cycles per sample measured in RTL simulation / Fmax from nextpnr "
                 "(no Fmax without `estimate.pnr = true`). Full estimate: "
                 "[estimate/report.md](estimate/report.md).")]

@@ -109,12 +109,15 @@ def test_plan_refuses_unrealizable_networks() -> None:
         plan_network(random_network(np.random.default_rng(0), [3, 80]), 65)
 
 
-def test_plan_refuses_layer_kinds_the_generator_does_not_build() -> None:
+def test_plan_builds_conv_and_pool_layers() -> None:
+    # conv2d is a plan entry, the sum-pool a field of the layer after it (issue 12)
     net = pysim.random_conv_network(np.random.default_rng(0), "1x8x8-4c3-sp2-10")
-    with pytest.raises(InputError) as info:
-        plan_network(net)
-    assert str(info.value) == ("layer 'conv1': the generator does not build conv2d layers "
-                               "yet (it builds: dense)")
+    plan = plan_network(net)
+    assert [lp.kind for lp in plan.layers] == ["conv2d", "dense"]
+    assert plan.layers[1].pool is not None and plan.layers[1].pool.name == "pool2"
+    with pytest.raises(InputError, match="^lanes: layer 'conv1': must be at most "
+                                         "out_channels = 4, not 5$"):
+        plan_network(net, {"conv1": 5})
 
 
 def test_hw_errors_name_library_parameters_cli_flags_and_config_keys(tmp_path: Path,

@@ -168,26 +168,39 @@ def test_conv_traces_and_allocation(conv_run):
     assert a.meta["layers"] == ["conv1", "fc3"] and a.meta["neurons"] == [216, 10]
 
 
-def test_conv_flow_skips_hardware_stages(tmp_path):
+@pytest.mark.rtl
+def test_conv_flow_end_to_end(tmp_path):
+    """A conv arch through every stage: train ... quantize, then generate, verify (RTL ==
+    golden on every spike) and estimate on the files generate wrote."""
+    from pysim.errors import ToolMissing
+    from sim.tools import find_verilator
     from spikeforge.config import load_config
     from spikeforge.flow import Flow
 
+    try:
+        find_verilator()
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
     cfg = load_config(None, {
         "train.arch": "1x8x8-4c3-sp2-10", "train.epochs": 1, "train.timesteps": 4,
         "train.limit_train": 200, "train.limit_test": 30, "train.batch_size": 64,
         "train.threads": 1, "hessian.probes": 4, "hessian.min_probes": 2,
         "hessian.samples": 32, "quantize.epochs": 0, "quantize.avg_bits": 4.0,
         "pareto.avg_bits": [3.0], "pareto.uniform_bits": [4], "pareto.random_seeds": 1,
-        "pareto.epochs": 0, "pareto.workers": 1, "estimate.model_only": True})
+        "pareto.epochs": 0, "pareto.workers": 1, "verify.samples": 4,
+        "estimate.model_only": True, "estimate.pnr": False,
+        "estimate.targets": ["ecp5-25k"], "estimate.sweep_bits": [4]})
     records = Flow(cfg, tmp_path / "run", progress=False).run_all()
-    status = {r.name: r.status for r in records}
-    assert status == {"train": "ran", "hessian": "ran", "allocate": "ran", "quantize": "ran",
-                      "golden": "ran", "pareto": "ran", "generate": "skipped",
-                      "verify": "skipped", "estimate": "skipped", "report": "ran"}
-    skipped = {r.name: r.summary["skipped"] for r in records if r.status == "skipped"}
-    assert all("does not build" in why and "conv2d" in why for why in skipped.values())
-    golden = json.loads((tmp_path / "run" / "golden_check.json").read_text())
-    assert golden["mismatches"] == 0
+    assert {r.name: r.status for r in records} == {s: "ran" for s in (
+        "train", "hessian", "allocate", "quantize", "golden", "pareto", "generate",
+        "verify", "estimate", "report")}
+    run = tmp_path / "run"
+    golden = json.loads((run / "golden_check.json").read_text())
+    verify = json.loads((run / "verify.json").read_text())
+    assert golden["mismatches"] == 0 and verify["mismatches"] == 0 and verify["samples"] == 4
+    plan = json.loads((run / "hw" / "portmap.json").read_text())["plan"]
+    assert [lp["kind"] for lp in plan["layers"]] == ["conv2d", "dense"]
+    assert "RTL vs golden model | 0 mismatches on 4 samples" in (run / "report.md").read_text()
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## Hardware stages skipped" in report and "| conv1 | conv2d |" in report
     assert "membrane memory" in report
