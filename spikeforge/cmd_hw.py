@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="parallel neurons per layer: N for every layer (capped at its size) "
                         "or NAME=N,NAME=N,... (others default)")
     p.add_argument("--top", default="spikeforge_top", help="top module name")
+    p.add_argument("--wrap", choices=("axis",), default=None,
+                   help="put the core inside a standard wrapper: 'axis' = AXI4-Stream "
+                        "events in, AXI4-Stream results out, AXI-Lite control and status "
+                        "(see docs/integration.md)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_generate)
 
@@ -64,7 +68,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
     lanes = parse_lanes(args.lanes)
     net = load_network(args.net)
-    design = hdl.generate(net, args.output, lanes=lanes, top=args.top)
+    wrap = getattr(args, "wrap", None)
+    design = hdl.generate(net, args.output, lanes=lanes, top=args.top, wrap=wrap)
     rows = []
     for lp in design.plan.layers:
         syn, acc, mem = lp.synapse.memory, lp.core.accumulator, lp.core.membrane
@@ -89,5 +94,12 @@ def run_generate(args: argparse.Namespace) -> int:
         "plan": design.portmap["plan"],
         "synapse_memory_bits": sum(lp.synapse.memory.bits for lp in design.plan.layers),
     }
+    if wrap is not None:
+        wp = design.portmap["wrapper"]
+        head += (f"\nwrapper {wrap}: s_axis {wp['in_data_bits']} bits, m_axis "
+                 f"{wp['out_data_bits']} bits ({wp['packet_beats']} beats per sample), "
+                 f"AXI-Lite {len(wp['registers'])} registers")
+        data["wrap"] = wrap
+        data["wrapper"] = wp
     emit(args, head + "\n" + table, data)
     return 0
