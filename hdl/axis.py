@@ -114,9 +114,9 @@ class AxisWrapper(wiring.Component):
         """The wrapped core."""
         return self._core
 
-    def elaborate(self, platform: Any) -> Module:  # noqa: C901 (one datapath)
+    def elaborate(self, platform: Any) -> Module:
         m = Module()
-        wp, plan = self._wp, self._plan
+        wp = self._wp
         T, n_in, n_cls = wp.timesteps, wp.input_size, wp.n_classes
         m.domains.sync = ClockDomain("sync")
         m.d.comb += [ClockSignal("sync").eq(self.aclk), ResetSignal("sync").eq(~self.aresetn)]

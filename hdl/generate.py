@@ -164,11 +164,15 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
 
 def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
              lanes: int | Mapping[str, int] | None = None,
-             top: str = "spikeforge_top", wrap: str | None = None) -> GeneratedDesign:
+             top: str = "spikeforge_top", wrap: str | None = None,
+             memfiles: bool = False) -> GeneratedDesign:
     """Write ``out_dir/<top>.v`` and ``out_dir/portmap.json`` (atomically, deterministic).
 
     The directory is replaced as a whole only when both files are complete. ``wrap``: see
-    :func:`emit_verilog`.
+    :func:`emit_verilog`. ``memfiles``: also write every memory's contents as a
+    ``$readmemh`` file ``mem/<layer>_<block>_<memory>.hex``, their list
+    ``mem/memories.json`` and ``<top>_readmemh.v``, the same design loading them (see
+    :mod:`hdl.memfiles`); ``<top>.v`` is unchanged.
     """
     design = emit_verilog(net, lanes=lanes, top=top, wrap=wrap)
     out_dir = Path(out_dir)
@@ -179,4 +183,14 @@ def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
         (tmp / f"{design.top}.v").write_text(design.verilog, encoding="utf-8")
         (tmp / "portmap.json").write_text(json.dumps(design.portmap, indent=2) + "\n",
                                           encoding="utf-8")
+        if memfiles:
+            from .memfiles import split_memories
+
+            text, files = split_memories(design.verilog, prefix="mem/")
+            (tmp / "mem").mkdir()
+            for f in files:
+                (tmp / "mem" / f.file).write_text(f.text, encoding="utf-8")
+            (tmp / "mem" / "memories.json").write_text(
+                json.dumps([f.as_dict() for f in files], indent=2) + "\n", encoding="utf-8")
+            (tmp / f"{design.top}_readmemh.v").write_text(text, encoding="utf-8")
     return dataclasses.replace(design, path=out_dir)

@@ -38,8 +38,8 @@ __all__ = [
     "WRAPPER_ID",
     "WRAPPER_KINDS",
     "AxisWrapperPlan",
-    "Register",
     "RegField",
+    "Register",
     "axis_wrapper_plan",
     "register_table",
     "stream_tables",
@@ -53,16 +53,16 @@ AXIL_DATA_BITS = 32
 DEDUP_WORD_BITS = 32
 
 FLAGS: dict[str, tuple[int, str]] = {
-    "RANGE": (0, "an input index >= input_size (or a reserved index bit set): the sample "
-                 "is aborted"),
-    "DUPLICATE": (1, "an input index came twice in one step: merged (counted once), the "
-                     "result is still exact"),
-    "SHORT": (2, "the sample ended (EOS) before its T-th step marker, or EOS came "
-                 "without TLAST: the sample is aborted"),
-    "LONG": (3, "the T-th step marker came without EOS (more steps follow): the sample is "
-                "aborted and the input is discarded up to the next EOS"),
-    "ABORTED": (4, "the result is not valid (one of RANGE, SHORT, LONG); prediction and "
-                   "scores are 0"),
+    "RANGE": (0, ("an input index >= input_size (or a reserved index bit set): the sample "
+                 "is aborted")),
+    "DUPLICATE": (1, ("an input index came twice in one step: merged (counted once), the "
+                     "result is still exact")),
+    "SHORT": (2, ("the sample ended (EOS) before its T-th step marker, or EOS came "
+                 "without TLAST: the sample is aborted")),
+    "LONG": (3, ("the T-th step marker came without EOS (more steps follow): the sample is "
+                "aborted and the input is discarded up to the next EOS")),
+    "ABORTED": (4, ("the result is not valid (one of RANGE, SHORT, LONG); prediction and "
+                   "scores are 0")),
 }
 """Error/status flags of a sample: bit -> meaning (header bits 16+, ERROR register)."""
 
@@ -285,16 +285,15 @@ def register_table(wp: AxisWrapperPlan) -> str:
 
 def stream_tables(wp: AxisWrapperPlan) -> str:
     """The input word, the output packet and the header as Markdown tables."""
-    out = ["Input word (`s_axis_tdata`, "
-           f"{wp.in_data_bits} bits for this network):", "",
+    out = [f"Input word (`s_axis_tdata`, {wp.in_data_bits} bits for this network):", "",
            "| bits | field | meaning |", "|---|---|---|",
-           f"| {wp.index_field_bits - 1}:0 | INDEX | input that spiked at this step "
-           f"(valid: 0..{wp.input_size - 1}) |",
+           (f"| {wp.index_field_bits - 1}:0 | INDEX | input that spiked at this step "
+            f"(valid: 0..{wp.input_size - 1}) |"),
            f"| {wp.nospike_bit} | NOSPIKE | the beat carries no spike |",
            f"| {wp.eos_bit} | EOS | end of sample (with the T-th TLAST) |",
            "| tlast | TLAST | end of step |", "",
-           f"Output packet (`m_axis_tdata`, {wp.out_data_bits} bits, {wp.packet_beats} "
-           "beats, TLAST on the last):", "",
+           (f"Output packet (`m_axis_tdata`, {wp.out_data_bits} bits, {wp.packet_beats} "
+            "beats, TLAST on the last):"), "",
            "| beat | content |", "|---|---|",
            "| 0 | header (below) |",
            f"| 1..{wp.n_classes} | score of class 0..{wp.n_classes - 1}: "

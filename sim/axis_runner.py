@@ -25,9 +25,9 @@ from pysim import IntNetwork, save_network
 from pysim.errors import CheckFailed, InputError
 
 from .runner import (
+    _MAKE_FIX,
     CONFIG_ENV,
     _env,
-    _MAKE_FIX,
     _runtime_cache,
     _store_runtime,
     _tail,

@@ -302,7 +302,7 @@ class AxisTB:
 
     async def phase_control(self) -> None:
         """Registers, interrupt, soft reset and reset mid-sample, start while busy."""
-        wp, regs = self.wp, self.wp
+        regs = self.wp
         ok = True
         if await self.rd("ID") != regs.register("ID").reset:
             self.fail("ID register")

@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="put the core inside a standard wrapper: 'axis' = AXI4-Stream "
                         "events in, AXI4-Stream results out, AXI-Lite control and status "
                         "(see docs/integration.md)")
+    p.add_argument("--memfiles", action="store_true",
+                   help="also write every memory's contents as a $readmemh file (mem/*.hex, "
+                        "listed in mem/memories.json) and <top>_readmemh.v loading them, for "
+                        "icebram/ecpbram/updatemem; <top>.v is unchanged")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_generate)
 
@@ -69,7 +73,9 @@ def run_generate(args: argparse.Namespace) -> int:
     lanes = parse_lanes(args.lanes)
     net = load_network(args.net)
     wrap = getattr(args, "wrap", None)
-    design = hdl.generate(net, args.output, lanes=lanes, top=args.top, wrap=wrap)
+    memfiles = bool(getattr(args, "memfiles", False))
+    design = hdl.generate(net, args.output, lanes=lanes, top=args.top, wrap=wrap,
+                          memfiles=memfiles)
     rows = []
     for lp in design.plan.layers:
         syn, acc, mem = lp.synapse.memory, lp.core.accumulator, lp.core.membrane
@@ -94,6 +100,13 @@ def run_generate(args: argparse.Namespace) -> int:
         "plan": design.portmap["plan"],
         "synapse_memory_bits": sum(lp.synapse.memory.bits for lp in design.plan.layers),
     }
+    if memfiles:
+        import json
+
+        mems = json.loads((args.output / "mem" / "memories.json").read_text())
+        head += (f"\nmemory files: {len(mems)} in {args.output / 'mem'} and "
+                 f"{args.output / (design.top + '_readmemh.v')}")
+        data["memory_files"] = mems
     if wrap is not None:
         wp = design.portmap["wrapper"]
         head += (f"\nwrapper {wrap}: s_axis {wp['in_data_bits']} bits, m_axis "
