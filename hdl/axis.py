@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from amaranth.hdl import (
+    Cat,
     ClockDomain,
     ClockSignal,
     Const,
@@ -83,11 +84,17 @@ class AxisWrapper(wiring.Component):
         See :func:`hwplan.resolve_lanes` (not with ``plan``).
     plan : hwplan.HardwarePlan or None
         The core's plan (default: :func:`hwplan.plan_network`).
+    writable : bool
+        Run-time writable weights (default False): every synapse memory gets a write
+        port, driven by the AXI-Lite weight window (registers ``MEM_*``). The loaded
+        weights must keep each neuron's synaptic sum inside the generated accumulator
+        width (``hwplan`` plan ``acc_bits``); :func:`sim.axis_runner.weight_writes`
+        checks that on the host.
     """
 
     @quiet_on_error
     def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None,
-                 plan: HardwarePlan | None = None) -> None:
+                 plan: HardwarePlan | None = None, writable: bool = False) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
         if plan is None:
@@ -96,7 +103,9 @@ class AxisWrapper(wiring.Component):
             raise ValueError("Lanes come from the plan; do not also give them")
         self._core = Network(network=network, plan=plan, scores=True)
         self._plan = plan
-        self._wp = axis_wrapper_plan(plan)
+        self._wp = axis_wrapper_plan(plan, writable=writable)
+        self._write_ports = ([layer.synapses.add_write_port() for layer in self._core.layers]
+                             if writable else [])
         super().__init__(_members(self._wp))
 
     @property
@@ -132,7 +141,7 @@ class AxisWrapper(wiring.Component):
         enable = Signal(init=1)
         irq_en = Signal(2)
         irq_st = Signal(2)
-        err_sticky = Signal(4)
+        err_sticky = Signal(5 if wp.writable else 4)
         n_samples = Signal(32)
         n_aborted = Signal(32)
         last_cycles = Signal(32)
@@ -349,7 +358,7 @@ class AxisWrapper(wiring.Component):
         err_set = Signal(4)
         m.d.comb += err_set.eq(Mux(s1_done & ~start, beat_flags[:4], 0))
         clr_err = Mux(wsel("ERROR"), wdata[:4], 0)
-        m.d.sync += err_sticky.eq((err_sticky & ~clr_err) | err_set)
+        m.d.sync += err_sticky[:4].eq((err_sticky[:4] & ~clr_err) | err_set)
         irq_set = Signal(2)
         m.d.comb += [irq_set[0].eq(sent), irq_set[1].eq(sent & (res_flags[:4] != 0))]
         clr_irq = Mux(wsel("IRQ_STATUS"), wdata[:2], 0)
@@ -371,6 +380,9 @@ class AxisWrapper(wiring.Component):
             "GEOMETRY0": Const(regs["GEOMETRY0"].reset, 32),
             "GEOMETRY1": Const(regs["GEOMETRY1"].reset, 32),
         }
+        if wp.writable:
+            self._weight_window(m, regs, values, wsel, wdata, err_sticky, ~core.busy
+                                & ~in_sample & ~res_pending & ~pad & ~s1_valid)
         assert set(values) == set(regs), "register map and RTL disagree"
         ar_ok = Signal()
         m.d.comb += [ar_ok.eq(self.s_axil_arvalid & ~self.s_axil_rvalid),
@@ -384,6 +396,38 @@ class AxisWrapper(wiring.Component):
         with m.Elif(self.s_axil_rready):
             m.d.sync += self.s_axil_rvalid.eq(0)
         return m
+
+    def _weight_window(self, m: Module, regs: dict[str, Any], values: dict[str, Any],
+                       wsel: Any, wdata: Any, err: Any, idle: Any) -> None:
+        """MEM_SELECT/MEM_ADDR/MEM_DATA registers and MEM_COMMIT into the synapse RAMs."""
+        from hwplan.wrapper import WRITE_REFUSED_BIT, mem_data_words
+
+        n = mem_data_words(self._plan)
+        sel = Signal(8, name="mem_select")
+        addr = Signal(24, name="mem_addr")
+        data = [Signal(32, name=f"mem_data{i}") for i in range(n)]
+        commit = Signal()
+        m.d.comb += commit.eq(wsel("MEM_COMMIT") & wdata[0])
+        with m.If(wsel("MEM_SELECT")):
+            m.d.sync += sel.eq(wdata[:8])
+        with m.If(wsel("MEM_ADDR")):
+            m.d.sync += addr.eq(wdata[:24])
+        with m.Elif(commit & idle):
+            m.d.sync += addr.eq(addr + 1)
+        for i, d in enumerate(data):
+            with m.If(wsel(f"MEM_DATA{i}")):
+                m.d.sync += d.eq(wdata)
+        word = Cat(*data)
+        for i, port in enumerate(self._write_ports):
+            m.d.comb += [port.addr.eq(addr[:len(port.addr)]),
+                         port.data.eq(word[:len(port.data)]),
+                         port.en.eq(commit & idle & (sel == i))]
+        clr = Mux(wsel("ERROR"), wdata[WRITE_REFUSED_BIT], 0)
+        m.d.sync += err[WRITE_REFUSED_BIT].eq((err[WRITE_REFUSED_BIT] & ~clr)
+                                              | (commit & ~idle))
+        values.update({"MEM_SELECT": sel, "MEM_ADDR": addr, "MEM_COMMIT": Const(0, 32),
+                       "MEM_INFO": Const(regs["MEM_INFO"].reset, 32)})
+        values.update({f"MEM_DATA{i}": d for i, d in enumerate(data)})
 
 
 def axis_portmap(design: AxisWrapper, top: str) -> dict[str, Any]:

@@ -111,7 +111,8 @@ WRAPS = ("axis",)
 
 
 def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = None,
-                 top: str = "spikeforge_top", wrap: str | None = None) -> GeneratedDesign:
+                 top: str = "spikeforge_top", wrap: str | None = None,
+                 writable_weights: bool = False) -> GeneratedDesign:
     """Generate the Verilog of ``net`` in memory.
 
     Parameters
@@ -125,6 +126,9 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
         None (default): the bare core. ``"axis"``: the core inside the AXI4-Stream /
         AXI-Lite wrapper (:class:`hdl.axis.AxisWrapper`); the port map then lists the
         wrapper's ports and carries its plan under ``wrapper``.
+    writable_weights : bool
+        With ``wrap="axis"``: run-time writable synapse memories behind the AXI-Lite
+        weight window (default False).
 
     Returns
     -------
@@ -139,13 +143,16 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
     if not isinstance(net, IntNetwork):
         raise InputError(f"network: expected a pysim.IntNetwork, not {type(net).__name__}")
     plan = plan_network(net, lanes)
+    if writable_weights and wrap is None:
+        raise InputError("writable weights need a wrapper (wrap='axis')",
+                         param="writable_weights")
     if wrap is not None:
         if wrap not in WRAPS:
             raise InputError(f"unknown wrapper {wrap!r}: choose one of {', '.join(WRAPS)}",
                              param="wrap")
         from .axis import AxisWrapper, axis_portmap
 
-        wrapped = AxisWrapper(network=net, plan=plan)
+        wrapped = AxisWrapper(network=net, plan=plan, writable=bool(writable_weights))
         pmap = axis_portmap(wrapped, top)
         text = verilog.convert(wrapped, name=top, emit_src=False, strip_internal_attrs=True)
         bad = check_ports(text, top, pmap)
@@ -165,7 +172,7 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
 def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
              lanes: int | Mapping[str, int] | None = None,
              top: str = "spikeforge_top", wrap: str | None = None,
-             memfiles: bool = False) -> GeneratedDesign:
+             memfiles: bool = False, writable_weights: bool = False) -> GeneratedDesign:
     """Write ``out_dir/<top>.v`` and ``out_dir/portmap.json`` (atomically, deterministic).
 
     The directory is replaced as a whole only when both files are complete. ``wrap``: see
@@ -174,7 +181,8 @@ def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
     ``mem/memories.json`` and ``<top>_readmemh.v``, the same design loading them (see
     :mod:`hdl.memfiles`); ``<top>.v`` is unchanged.
     """
-    design = emit_verilog(net, lanes=lanes, top=top, wrap=wrap)
+    design = emit_verilog(net, lanes=lanes, top=top, wrap=wrap,
+                          writable_weights=writable_weights)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         umask = os.umask(0)

@@ -37,12 +37,16 @@ __all__ = [
     "WRAPPER_FORMAT",
     "WRAPPER_ID",
     "WRAPPER_KINDS",
+    "WRITE_REFUSED_BIT",
     "AxisWrapperPlan",
     "RegField",
     "Register",
     "axis_wrapper_plan",
+    "mem_data_words",
     "register_table",
+    "same_but_weights",
     "stream_tables",
+    "weight_writes",
 ]
 
 WRAPPER_FORMAT = "spikeforge.wrapper"
@@ -102,9 +106,45 @@ def _flag_fields() -> tuple[RegField, ...]:
     return tuple(RegField(n, b, 1, d) for n, (b, d) in FLAGS.items() if n != "ABORTED")
 
 
-def _registers(plan: HardwarePlan) -> tuple[Register, ...]:
+WRITE_REFUSED_BIT = 4
+"""ERROR register bit set when a weight write came while the core was not idle."""
+MEM_DATA_OFFSET = 0x40
+
+
+def mem_data_words(plan: HardwarePlan) -> int:
+    """32-bit MEM_DATA registers needed for the widest synapse-memory word."""
+    return ceil_div(max(lp.synapse.memory.width for lp in plan.layers), 32)
+
+
+def _mem_registers(plan: HardwarePlan) -> tuple[Register, ...]:
+    n = mem_data_words(plan)
+    regs = [
+        Register("MEM_SELECT", 0x30, "RW", 0x0, "weight window: the layer (0 = first) "
+                 "whose synapse memory MEM_COMMIT writes"),
+        Register("MEM_ADDR", 0x34, "RW", 0x0, "weight window: the word address "
+                 "(j * groups + g, as hwplan.pack_synapse_words); +1 after each commit"),
+        Register("MEM_COMMIT", 0x38, "WO", 0x0, "write 1: store MEM_DATA into word MEM_ADDR "
+                 "of layer MEM_SELECT; refused (ERROR.WRITE_REFUSED) unless the core is idle "
+                 "and no sample is in flight"),
+        Register("MEM_INFO", 0x3C, "RO", (len(plan.layers) << 8) | n, "weight window: "
+                 "layers and MEM_DATA registers", (
+                     RegField("DATA_WORDS", 0, 8, "MEM_DATA registers"),
+                     RegField("LAYERS", 8, 8, "layers"),
+                 )),
+    ]
+    for i in range(n):
+        regs.append(Register(f"MEM_DATA{i}", MEM_DATA_OFFSET + 4 * i, "RW", 0x0,
+                             f"weight window: bits {32 * i + 31}:{32 * i} of the word"))
+    return tuple(regs)
+
+
+def _registers(plan: HardwarePlan, writable: bool = False) -> tuple[Register, ...]:
     geom0 = (plan.n_classes << 16) | plan.timesteps
-    return (
+    err_fields = _flag_fields()
+    if writable:
+        err_fields += (RegField("WRITE_REFUSED", WRITE_REFUSED_BIT, 1,
+                                "a MEM_COMMIT came while the core was not idle"),)
+    regs = (
         Register("ID", 0x00, "RO", WRAPPER_ID, "identification: 'SF' and the map version"),
         Register("CTRL", 0x04, "RW", 0x1, "control", (
             RegField("ENABLE", 0, 1, "accept samples on s_axis (1 after reset)"),
@@ -118,7 +158,7 @@ def _registers(plan: HardwarePlan) -> tuple[Register, ...]:
             RegField("IRQ", 3, 1, "the irq output"),
         )),
         Register("ERROR", 0x0C, "RW1C", 0x0, "sticky error flags of all samples since "
-                 "cleared", _flag_fields()),
+                 "cleared", err_fields),
         Register("IRQ_ENABLE", 0x10, "RW", 0x0, "interrupt enables", (
             RegField("DONE", 0, 1, "interrupt when a result packet has been sent"),
             RegField("ERROR", 1, 1, "interrupt when a sample had an error flag"),
@@ -141,6 +181,7 @@ def _registers(plan: HardwarePlan) -> tuple[Register, ...]:
             RegField("INPUTS", 0, 24, "inputs (valid indices 0..INPUTS-1)"),
         )),
     )
+    return regs + (_mem_registers(plan) if writable else ())
 
 
 @dataclass(frozen=True)
@@ -172,6 +213,7 @@ class AxisWrapperPlan:
     dedup_word_bits: int
     registers: tuple[Register, ...] = field(repr=False)
     kind: str = "axis"
+    writable: bool = False
 
     @property
     def index_field_bits(self) -> int:
@@ -232,6 +274,7 @@ class AxisWrapperPlan:
             "axil_addr_bits": self.axil_addr_bits, "axil_data_bits": AXIL_DATA_BITS,
             "dedup_word_bits": self.dedup_word_bits, "dedup_words": self.dedup_words,
             "registers": [r.as_dict() for r in self.registers],
+            "writable_weights": self.writable,
         }
 
     @classmethod
@@ -240,15 +283,16 @@ class AxisWrapperPlan:
         """Read :meth:`as_dict` back; it must equal the wrapper plan of ``plan``."""
         if not isinstance(d, Mapping) or d.get("format") != WRAPPER_FORMAT:
             raise InputError(f"{where}: not a spikeforge wrapper plan")
-        own = axis_wrapper_plan(plan)
+        own = axis_wrapper_plan(plan, writable=bool(d.get("writable_weights", False)))
         if own.as_dict() != dict(d):
             raise InputError(f"{where}: the wrapper plan does not match the core's plan "
                              f"(generate the design again)")
         return own
 
 
-def axis_wrapper_plan(plan: HardwarePlan) -> AxisWrapperPlan:
-    """The ``axis`` wrapper plan of a core's plan."""
+def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False) -> AxisWrapperPlan:
+    """The ``axis`` wrapper plan of a core's plan; ``writable``: with the weight window
+    (run-time writable synapse memories, registers ``MEM_*``)."""
     if not isinstance(plan, HardwarePlan):
         raise TypeError(f"Plan must be a hwplan.HardwarePlan, not {plan!r}")
     if plan.n_classes > 1 << 16:
@@ -262,7 +306,8 @@ def axis_wrapper_plan(plan: HardwarePlan) -> AxisWrapperPlan:
         timesteps=plan.timesteps, input_size=plan.input_size, n_classes=plan.n_classes,
         in_data_bits=in_bits, out_data_bits=OUT_DATA_BITS,
         score="membrane" if membrane else "count", score_bits=score_bits,
-        axil_addr_bits=8, dedup_word_bits=DEDUP_WORD_BITS, registers=_registers(plan))
+        axil_addr_bits=8, dedup_word_bits=DEDUP_WORD_BITS,
+        registers=_registers(plan, writable), writable=bool(writable))
 
 
 WRAPPER_KINDS = {"axis": axis_wrapper_plan}
@@ -305,3 +350,86 @@ def stream_tables(wp: AxisWrapperPlan) -> str:
         bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
         out.append(f"| {bits} | {f.name} | {f.doc} |")
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------- host side: weight loads
+def weight_writes(plan: HardwarePlan, wp: AxisWrapperPlan, net: Any) -> list[tuple[int, int]]:
+    """The AXI-Lite writes ``(offset, value)`` that load ``net``'s weights into a running
+    design with the weight window (``generate --wrap axis --writable-weights``).
+
+    ``net`` must equal the design's network in everything but the weights (shapes, bits,
+    thresholds, biases, leaks, resets, timesteps, readout), and each neuron's synaptic
+    sum must stay inside the design's accumulator width (``acc_bits`` of each layer's
+    plan), so the loaded network computes exactly; else :class:`pysim.InputError`.
+    """
+    from .plan import pack_synapse_words, synaptic_range
+
+    if not wp.writable:
+        raise InputError("the design has no weight window (generate it with "
+                         "--writable-weights)", param="design")
+    if (net.timesteps, net.input_size, net.readout.value, len(net.layers)) != (
+            plan.timesteps, plan.input_size, plan.readout, len(plan.layers)):
+        raise InputError("the network to load differs from the design's in timesteps, "
+                         "inputs, readout or depth", param="net")
+    regs = {r.name: r.offset for r in wp.registers}
+    n_data = sum(1 for r in wp.registers if r.name.startswith("MEM_DATA"))
+    writes: list[tuple[int, int]] = []
+    for i, (layer, lp) in enumerate(zip(net.layers, plan.layers, strict=True)):
+        if (layer.in_features, layer.out_features, layer.weight_bits, layer.state_bits) != (
+                lp.in_features, lp.out_features, lp.weight_bits, lp.state_bits):
+            raise InputError(f"layer {layer.name!r}: shape or bits differ from the design's "
+                             f"layer {lp.name!r}", param="net")
+        lo, hi = synaptic_range(layer.weight)
+        acc = lp.acc_bits
+        if lo < -(1 << (acc - 1)) or hi > (1 << (acc - 1)) - 1:
+            raise InputError(f"layer {layer.name!r}: synaptic sums {lo}..{hi} exceed the "
+                             f"design's {acc}-bit accumulator", param="net")
+        writes += [(regs["MEM_SELECT"], i), (regs["MEM_ADDR"], 0)]
+        for word in pack_synapse_words(layer.weight, layer.weight_bits, lp.lanes):
+            for k in range(n_data):
+                if k * 32 < lp.synapse.memory.width:
+                    writes.append((regs[f"MEM_DATA{k}"], (word >> (32 * k)) & 0xFFFFFFFF))
+            writes.append((regs["MEM_COMMIT"], 1))
+    return writes
+
+
+def same_but_weights(a: Any, b: Any) -> bool:
+    """True when networks ``a`` and ``b`` differ at most in their weight matrices."""
+    import numpy as np
+
+    if (a.timesteps, a.input_size, a.readout, len(a.layers)) != (
+            b.timesteps, b.input_size, b.readout, len(b.layers)):
+        return False
+    for x, y in zip(a.layers, b.layers, strict=True):
+        if (x.name, x.in_features, x.out_features, x.weight_bits, x.state_bits, x.threshold,
+                x.leak_shift, x.reset) != (y.name, y.in_features, y.out_features,
+                                           y.weight_bits, y.state_bits, y.threshold,
+                                           y.leak_shift, y.reset):
+            return False
+        if (x.bias is None) != (y.bias is None) or (
+                x.bias is not None and not np.array_equal(x.bias, y.bias)):
+            return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hwplan.wrapper NET [--writable-weights]``: print the register map and
+    stream tables of NET's wrapper (the tables of docs/integration.md)."""
+    import argparse
+
+    from pysim import load_network
+
+    from .plan import plan_network
+
+    ap = argparse.ArgumentParser(prog="python -m hwplan.wrapper", description=main.__doc__)
+    ap.add_argument("net")
+    ap.add_argument("--writable-weights", action="store_true")
+    args = ap.parse_args(argv)
+    wp = axis_wrapper_plan(plan_network(load_network(args.net)),
+                           writable=args.writable_weights)
+    print(register_table(wp) + "\n\n" + stream_tables(wp))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -37,7 +37,7 @@ from .tools import simulator_env
 
 __all__ = ["PHASES", "AxisResult", "build_axis", "run_axis", "verify_axis_design"]
 
-PHASES = ("stream", "malformed", "control")
+PHASES = ("stream", "malformed", "control", "reload")
 _TB_MODULE = "sim.tb_axis"
 
 
@@ -63,6 +63,7 @@ class AxisResult:
     backpressure: float
     verilog_sha256: str | None = None
     phases: tuple[str, ...] = field(default=("stream",))
+    reload_matched: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -75,7 +76,8 @@ class AxisResult:
                 "coverage": dict(self.coverage), "sim_seconds": self.sim_seconds,
                 "build_seconds": self.build_seconds, "gap": self.gap,
                 "backpressure": self.backpressure, "phases": list(self.phases),
-                "verilog_sha256": self.verilog_sha256, "wrap": "axis"}
+                "verilog_sha256": self.verilog_sha256, "wrap": "axis",
+                "reload_matched": self.reload_matched}
 
 
 @dataclass(frozen=True)
@@ -119,9 +121,14 @@ def build_axis(design: GeneratedDesign, build_dir: Path) -> AxisBuild:
 
 def run_axis(build: AxisBuild, net: IntNetwork, spikes: np.ndarray, run_dir: Path, *,
              phases: tuple[str, ...] = ("stream",), gap: float = 0.3,
-             backpressure: float = 0.3, seed: int = 0, dup_every: int = 0
-             ) -> AxisResult:
-    """Run :mod:`sim.tb_axis` on a built wrapped design."""
+             backpressure: float = 0.3, seed: int = 0, dup_every: int = 0,
+             reload: IntNetwork | None = None) -> AxisResult:
+    """Run :mod:`sim.tb_axis` on a built wrapped design.
+
+    ``reload`` (with the ``reload`` phase): a network that differs from ``net`` only in
+    its weights; the testbench loads them through the weight window and checks every
+    sample against its golden model.
+    """
     bad = [p for p in phases if p not in PHASES]
     if bad:
         raise InputError(f"unknown phase {bad[0]!r}: choose from {', '.join(PHASES)}",
@@ -138,6 +145,13 @@ def run_axis(build: AxisBuild, net: IntNetwork, spikes: np.ndarray, run_dir: Pat
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     save_network(net, run_dir / "network")
+    if "reload" in phases:
+        from hwplan.wrapper import same_but_weights
+
+        if reload is None or not same_but_weights(net, reload):
+            raise InputError("the reload phase needs a network that differs from the "
+                             "design's only in its weights", param="reload")
+        save_network(reload, run_dir / "reload")
     np.savez(run_dir / "spikes.npz", spikes=x.astype(np.uint8))
     from hwplan import HardwarePlan
 
@@ -148,7 +162,8 @@ def run_axis(build: AxisBuild, net: IntNetwork, spikes: np.ndarray, run_dir: Pat
     cfg = {"network": str(run_dir / "network"), "spikes": str(run_dir / "spikes.npz"),
            "portmap": str(build.build_dir / "portmap.json"), "phases": list(phases),
            "gap": gap, "backpressure": backpressure, "seed": seed, "timeout": timeout,
-           "dup_every": dup_every, "result_json": str(run_dir / "result.json")}
+           "dup_every": dup_every, "result_json": str(run_dir / "result.json"),
+           "reload": str(run_dir / "reload")}
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
     extra = {CONFIG_ENV: str(run_dir / "config.json"),
              "COCOTB_REWRITE_ASSERTION_FILES": "tb_axis.py", "COCOTB_LOG_LEVEL": "WARNING"}
@@ -175,14 +190,14 @@ def run_axis(build: AxisBuild, net: IntNetwork, spikes: np.ndarray, run_dir: Pat
                       stream_matched=int(res["stream_matched"]), cases=res["cases"],
                       coverage=res["coverage"], sim_seconds=float(res["sim_seconds"]),
                       build_seconds=build.seconds, gap=gap, backpressure=backpressure,
-                      phases=tuple(phases))
+                      phases=tuple(phases), reload_matched=res.get("reload_matched"))
 
 
 def verify_axis_design(net: IntNetwork, design: GeneratedDesign, spikes: np.ndarray, *,
                        samples: int | None = None, build_dir: Path | None = None,
                        phases: tuple[str, ...] = ("stream",), gap: float = 0.3,
-                       backpressure: float = 0.3, seed: int = 0, dup_every: int = 0
-                       ) -> AxisResult:
+                       backpressure: float = 0.3, seed: int = 0, dup_every: int = 0,
+                       reload: IntNetwork | None = None) -> AxisResult:
     """Build a wrapped design and verify it through its AXI interfaces (module docstring)."""
     x = np.asarray(spikes)
     if samples is not None:
@@ -198,7 +213,8 @@ def verify_axis_design(net: IntNetwork, design: GeneratedDesign, spikes: np.ndar
     try:
         build = build_axis(design, Path(build_dir) / "axis-build")
         res = run_axis(build, net, x, Path(build_dir) / "axis-run", phases=phases, gap=gap,
-                       backpressure=backpressure, seed=seed, dup_every=dup_every)
+                       backpressure=backpressure, seed=seed, dup_every=dup_every,
+                       reload=reload)
         from dataclasses import replace
 
         return replace(res, verilog_sha256=design.sha256)

@@ -228,6 +228,54 @@ class AxisTB:
         await self.send(self.frames(self.spikes[n]))
         return self.check_packet(await self.recv(what), n, what)
 
+    async def phase_reload(self) -> None:
+        """Load another network's weights through the weight window, then every sample
+        must match that network's golden model; a write while busy is refused."""
+        from hwplan.wrapper import WRITE_REFUSED_BIT, weight_writes
+
+        other = load_network(self.cfg["reload"])
+        writes = weight_writes(self.plan, self.wp, other)
+        T = self.net.timesteps
+        # refused while a sample is in flight
+        await self.wr("ERROR", 0x1F)
+        addr0 = await self.rd("MEM_ADDR")
+        await self.send(self.frames(self.spikes[0])[: max(1, T // 2)])
+        await self.src.wait()
+        await ClockCycles(self.clk, 5)
+        await self.wr("MEM_COMMIT", 1)
+        refused = bool(await self.rd("ERROR") & (1 << WRITE_REFUSED_BIT)) and \
+            await self.rd("MEM_ADDR") == addr0
+        await self.wr("CTRL", 0b11)
+        await self.wr("ERROR", 0x1F)
+        if not refused:
+            self.fail("a MEM_COMMIT during a sample was not refused")
+        self.cases["write_refused_while_busy"] = refused
+        t0 = cocotb.utils.get_sim_time("ns")
+        for off, val in writes:
+            await self.axil.write_dword(off, val)
+        self.coverage["weight_load_writes"] = len(writes)
+        self.coverage["weight_load_cycles"] = int((cocotb.utils.get_sim_time("ns") - t0) // 10)
+        if await self.rd("ERROR"):
+            self.fail("ERROR set by the weight load")
+        self.net = other
+        self.golden = simulate(other, self.spikes, trace=self.wp.score == "membrane")
+        before = await self.rd("SAMPLES")
+        N = self.spikes.shape[0]
+
+        async def producer() -> None:
+            for n in range(N):
+                await self.send(self.frames(self.spikes[n]))
+
+        cocotb.start_soon(producer())
+        ok = 0
+        for n in range(N):
+            words = await self.recv(f"reloaded sample {n}")
+            if words is None:
+                break
+            ok += self.check_packet(words, n, f"reloaded sample {n}")
+        self.reload_ok = ok
+        self.cases["reload"] = ok == N and await self.rd("SAMPLES") == before + N
+
     async def phase_malformed(self) -> None:
         """Each input error of the checker, then a good sample (recovery)."""
         wp, T, n_in = self.wp, self.net.timesteps, self.net.input_size
@@ -394,8 +442,12 @@ async def axis_wrapper_matches_golden(dut: Any) -> None:
             await tb.phase_malformed()
         if "control" in phases:
             await tb.phase_control()
+        tb.reload_ok = None
+        if "reload" in phases:
+            await tb.phase_reload()
         res = {
             "samples": int(tb.spikes.shape[0]), "stream_matched": tb.stream_ok,
+            "reload_matched": tb.reload_ok,
             "mismatches": tb.mismatches, "first_mismatch": tb.first, "cases": tb.cases,
             "coverage": tb.coverage, "sim_seconds": time.perf_counter() - t0,
             "error": None,

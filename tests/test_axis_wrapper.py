@@ -8,6 +8,7 @@ checked on its membranes. Slow tier: 20 random networks and the digits network.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -113,34 +114,73 @@ def test_network_scores_option_adds_only_a_port() -> None:
 
 
 # ---------------------------------------------------------------- RTL through AXI
+def _permuted(net: pysim.IntNetwork, seed: int) -> pysim.IntNetwork:
+    """``net`` with each neuron's weights permuted: another network whose synaptic sums
+    keep their ranges (so it fits the same accumulators)."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for la in net.layers:
+        w = la.weight.copy()
+        for i in range(w.shape[0]):
+            w[i] = w[i, rng.permutation(w.shape[1])]
+        layers.append(dataclasses.replace(la, weight=w))
+    return dataclasses.replace(net, layers=tuple(layers))
+
+
 @pytest.fixture(scope="module")
 def axis_build(tmp_path_factory):
+    """The small network inside the wrapper with the weight window, built once."""
     _need_verilator()
     import hdl
     from sim.axis_runner import build_axis
 
     net = _small_net()
-    design = hdl.emit_verilog(net, wrap="axis")
+    design = hdl.emit_verilog(net, wrap="axis", writable_weights=True)
     return net, build_axis(design, tmp_path_factory.mktemp("axis") / "build")
 
 
 @pytest.mark.rtl
-def test_axis_stream_malformed_and_control_match(axis_build, tmp_path) -> None:
+def test_axis_stream_malformed_control_and_reload_match(axis_build, tmp_path) -> None:
     """Every packet equals the golden model under gaps/backpressure (duplicates merged),
-    every malformed input is flagged as specified, the control paths work."""
+    every malformed input is flagged as specified, the control paths work, and after
+    loading another network's weights every packet equals that network's golden model."""
     from sim.axis_runner import run_axis
 
     net, build = axis_build
+    other = _permuted(net, 5)
     x = random_spikes(np.random.default_rng(1), 10, net.timesteps, net.input_size, 0.25)
-    res = run_axis(build, net, x, tmp_path / "run", phases=("stream", "malformed", "control"),
-                   gap=0.4, backpressure=0.5, seed=3, dup_every=3)
+    assert (pysim.simulate(net, x).predictions != pysim.simulate(other, x).predictions).any()
+    res = run_axis(build, net, x, tmp_path / "run",
+                   phases=("stream", "malformed", "control", "reload"),
+                   gap=0.4, backpressure=0.5, seed=3, dup_every=3, reload=other)
     assert res.mismatches == 0, res.first_mismatch
-    assert res.passed and res.stream_matched == 10
+    assert res.passed and res.stream_matched == 10 and res.reload_matched == 10
     assert set(res.cases) >= {"stream", "range", "duplicate", "short", "eos_without_tlast",
                               "long", "registers", "enable", "soft_reset_mid_sample",
-                              "start_while_busy", "reset_mid_sample"}
+                              "start_while_busy", "reset_mid_sample",
+                              "write_refused_while_busy", "reload"}
     assert res.coverage["output_backpressure_cycles"] > 0
     assert res.coverage["duplicates_merged"] >= 3
+
+
+def test_weight_writes_refuse_what_does_not_fit() -> None:
+    from hwplan import plan_network
+    from hwplan.wrapper import axis_wrapper_plan, weight_writes
+
+    net = _small_net()
+    plan = plan_network(net)
+    wp = axis_wrapper_plan(plan, writable=True)
+    writes = weight_writes(plan, wp, _permuted(net, 1))
+    commits = [v for off, v in writes if off == wp.register("MEM_COMMIT").offset]
+    assert len(commits) == sum(lp.synapse.memory.depth for lp in plan.layers)
+    big = net.layers[0]
+    hi = (1 << (big.weight_bits - 1)) - 1
+    wide = dataclasses.replace(net, layers=(dataclasses.replace(
+        big, weight=np.full_like(big.weight, hi)), *net.layers[1:]))
+    with pytest.raises(pysim.InputError, match="accumulator"):
+        weight_writes(plan, wp, wide)
+    with pytest.raises(pysim.InputError, match="weight window"):
+        weight_writes(plan, axis_wrapper_plan(plan), net)
 
 
 @pytest.mark.rtl
@@ -234,7 +274,8 @@ def test_integration_doc_tables_are_generated_from_the_plan() -> None:
     from hwplan.wrapper import axis_wrapper_plan, register_table, stream_tables
 
     doc = (Path(__file__).parent.parent / "docs" / "integration.md").read_text()
-    wp = axis_wrapper_plan(plan_network(pysim.load_network(FIXTURES / "digits_flow")))
+    wp = axis_wrapper_plan(plan_network(pysim.load_network(FIXTURES / "digits_flow")),
+                           writable=True)
     assert register_table(wp) in doc
     assert stream_tables(wp) in doc
     assert not re.search(r"\.\./shared|contract\.md", doc)

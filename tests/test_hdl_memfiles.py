@@ -2,8 +2,9 @@
 
 Default tier: the hex files hold exactly the plan's packed words (synapse ROM banks
 concatenated, bias ROM), the ``$readmemh`` Verilog has no element-wise initial blocks
-left, the default Verilog is unchanged, the CLI writes the files. Slow tier: the
-``$readmemh`` Verilog simulated by Verilator equals the golden model.
+left, the default Verilog is unchanged, the CLI writes the files. Slow tier: the banked
+ROMs of the MNIST-size network, and the ``$readmemh`` Verilog simulated by Verilator
+equals the golden model.
 """
 from __future__ import annotations
 
@@ -25,27 +26,35 @@ def _net() -> pysim.IntNetwork:
                           weight_bits=[3, 6], state_bits=[9, 10], bias=True)
 
 
-def test_memfiles_hold_the_plan_words(tmp_path) -> None:
+def _check_plan_words(net: pysim.IntNetwork) -> None:
     hdl = pytest.importorskip("hdl")
     from hdl.memfiles import read_hex, split_memories
     from hwplan import pack_bias_words, pack_synapse_words
 
-    for net, lanes in ((_net(), None),
-                       (pysim.load_network(FIXTURES / "mnist_784_256_10_w3_6"), None)):
-        design = hdl.emit_verilog(net, lanes=lanes)
-        text, files = split_memories(design.verilog)
-        assert "$readmemh" in text and not any(f"{f.name}[0] =" in text for f in files)
-        by = {(f.module.split(".")[1], f.module.split(".")[-1], f.name): f for f in files}
-        for layer, lp in zip(net.layers, design.plan.layers, strict=True):
-            roms = sorted((k for k in by if k[0] == layer.name and k[1] == "synapses"),
-                          key=lambda k: (len(k[2]), k[2]))
-            words = [w for k in roms for w in read_hex(by[k].text)]
-            assert words == pack_synapse_words(layer.weight, layer.weight_bits, lp.lanes)
-            assert sum(by[k].depth for k in roms) == lp.synapse.memory.depth
-            if layer.bias is not None:
-                f = by[(layer.name, "neurons", "bias_rom")]
-                assert read_hex(f.text) == pack_bias_words(layer.bias, layer.state_bits,
-                                                           lp.update_units)
+    design = hdl.emit_verilog(net)
+    text, files = split_memories(design.verilog)
+    assert "$readmemh" in text and not any(f"{f.name}[0] =" in text for f in files)
+    by = {(f.module.split(".")[1], f.module.split(".")[-1], f.name): f for f in files}
+    for layer, lp in zip(net.layers, design.plan.layers, strict=True):
+        roms = sorted((k for k in by if k[0] == layer.name and k[1] == "synapses"),
+                      key=lambda k: (len(k[2]), k[2]))
+        words = [w for k in roms for w in read_hex(by[k].text)]
+        assert words == pack_synapse_words(layer.weight, layer.weight_bits, lp.lanes)
+        assert sum(by[k].depth for k in roms) == lp.synapse.memory.depth
+        if layer.bias is not None:
+            f = by[(layer.name, "neurons", "bias_rom")]
+            assert read_hex(f.text) == pack_bias_words(layer.bias, layer.state_bits,
+                                                       lp.update_units)
+
+
+def test_memfiles_hold_the_plan_words() -> None:
+    _check_plan_words(_net())
+
+
+@pytest.mark.slow
+def test_memfiles_hold_the_plan_words_banked() -> None:
+    """The MNIST-size network: its first layer's ROM is banked (several hex files)."""
+    _check_plan_words(pysim.load_network(FIXTURES / "mnist_784_256_10_w3_6"))
 
 
 def test_generate_memfiles_cli_keeps_default_verilog(tmp_path) -> None:
