@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="put the core inside a standard wrapper: 'axis' = AXI4-Stream "
                         "events in, AXI4-Stream results out, AXI-Lite control and status "
                         "(see docs/integration.md)")
+    p.add_argument("--writable-weights", action="store_true",
+                   help="with --wrap axis: run-time writable synapse memories behind the "
+                        "AXI-Lite weight window (MEM_* registers)")
     p.add_argument("--memfiles", action="store_true",
                    help="also write every memory's contents as a $readmemh file (mem/*.hex, "
                         "listed in mem/memories.json) and <top>_readmemh.v loading them, for "
@@ -74,8 +77,11 @@ def run_generate(args: argparse.Namespace) -> int:
     net = load_network(args.net)
     wrap = getattr(args, "wrap", None)
     memfiles = bool(getattr(args, "memfiles", False))
+    writable = bool(getattr(args, "writable_weights", False))
+    if writable and wrap is None:
+        raise InputError("needs --wrap axis", param="writable_weights")
     design = hdl.generate(net, args.output, lanes=lanes, top=args.top, wrap=wrap,
-                          memfiles=memfiles)
+                          memfiles=memfiles, writable_weights=writable)
     rows = []
     for lp in design.plan.layers:
         syn, acc, mem = lp.synapse.memory, lp.core.accumulator, lp.core.membrane

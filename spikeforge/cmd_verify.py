@@ -49,8 +49,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --wrap axis: also drive every malformed input (range, "
                         "duplicate, short, long) and the control paths (registers, irq, "
                         "soft reset and reset mid-sample, start while busy)")
-    p.add_argument("--gap", type=float, default=0.3,
-                   help="with --wrap axis: probability of an idle input cycle (default 0.3)")
+    p.add_argument("--gap", type=float, default=None,
+                   help="probability of an idle input cycle after each beat (default 0.3 "
+                        "with --wrap axis, else 0)")
+    p.add_argument("--restart-while-busy", action="store_true",
+                   help="pulse start every 8th cycle while the core is busy (it must be "
+                        "ignored)")
+    p.add_argument("--reset-mid-run", type=int, default=None, metavar="SAMPLE",
+                   help="assert reset in the middle of sample SAMPLE, then run it again")
+    p.add_argument("--randomize-init", action="store_true",
+                   help="strip register initializers and RAM contents and start from "
+                        "random power-up state (verilator --x-initial unique, "
+                        "+verilator+rand+reset+2)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the gaps and the random power-up state (default 0)")
     p.add_argument("--backpressure", type=float, default=0.3,
                    help="with --wrap axis: probability of tready low on the output "
                         "(default 0.3)")
@@ -93,7 +105,10 @@ def run_verify(args: argparse.Namespace) -> int:
     res = sim.verify_design(net, design, data.spikes, samples=args.samples,
                             simulator=args.sim, build_dir=args.build_dir,
                             progress=not args.json,
-                            mode="percycle" if args.percycle else "buffered")
+                            mode="percycle" if args.percycle else "buffered",
+                            randomize=args.randomize_init, gap=args.gap or 0.0,
+                            restart=args.restart_while_busy,
+                            reset_sample=args.reset_mid_run, seed=args.seed)
     summary: dict[str, Any] = {"net": str(args.net), "input": str(args.input),
                                **res.as_dict()}
     rows = [[name, n] for name, n in res.mismatches_by_layer.items()]
@@ -110,6 +125,8 @@ def run_verify(args: argparse.Namespace) -> int:
         f"ratio {res.bound_ratio:.3f}"),
         (f"throughput: {res.samples_per_second:.1f} samples/s "
         f"({res.sim_seconds:.2f} s simulated, build {res.build_seconds:.1f} s)"),
+        "coverage: " + ", ".join(f"{k} {v}" for k, v in res.coverage.items()
+                                 if k != "layers"),
     ]
     emit(args, "\n".join(lines), summary)
     if not res.passed:
@@ -128,9 +145,13 @@ def _verify_axis(args: argparse.Namespace, net: Any, design: Any, spikes: Any) -
     if args.percycle:
         raise InputError("--percycle: not with --wrap (the axis testbench is per cycle)")
     phases = ("stream", "malformed", "control") if args.axis_checks else ("stream",)
+    if args.randomize_init or args.restart_while_busy or args.reset_mid_run is not None:
+        raise InputError("--randomize-init/--restart-while-busy/--reset-mid-run: for the "
+                         "bare core (with --wrap axis use --axis-checks)")
     res = verify_axis_design(net, design, spikes, samples=args.samples,
-                             build_dir=args.build_dir, phases=phases, gap=args.gap,
-                             backpressure=args.backpressure)
+                             build_dir=args.build_dir, phases=phases,
+                             gap=0.3 if args.gap is None else args.gap,
+                             backpressure=args.backpressure, seed=args.seed)
     summary: dict[str, Any] = {"net": str(args.net), "input": str(args.input),
                                **res.as_dict()}
     rows = [[name, "ok" if ok else "FAILED"] for name, ok in res.cases.items()]

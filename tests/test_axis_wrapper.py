@@ -1,10 +1,12 @@
 """The ``axis`` wrapper: its plan, its Verilog and its behaviour through AXI (cocotbext-axi).
 
 Default tier: the plan and the emitted ports (no simulator); one spike-count design
-built once and driven through every phase (stream under random gaps and backpressure
-with merged duplicates, every malformed input, registers/irq/soft reset/reset/start
-while busy), a wrong reference that must be caught, and a membrane-readout design
-checked on its membranes. Slow tier: 20 random networks and the digits network.
+with the weight window built once and driven through every phase (stream under random
+gaps and backpressure with merged duplicates, every malformed input, registers/irq/soft
+reset/reset/start while busy, a second network's weights loaded at run time), and a
+wrong reference that must be caught. Slow tier: a membrane-readout design through the
+CLI (checked on its membranes), 20 random networks (half of them membrane readouts) and
+the digits network.
 """
 from __future__ import annotations
 
@@ -195,6 +197,7 @@ def test_axis_wrong_reference_is_caught(axis_build, tmp_path) -> None:
     assert res.mismatches > 0 and not res.passed
 
 
+@pytest.mark.slow
 @pytest.mark.rtl
 def test_axis_membrane_readout_checked_on_membranes(tmp_path) -> None:
     """A membrane-readout design: every class's last-step membrane through the CLI."""
