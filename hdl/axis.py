@@ -53,10 +53,11 @@ from .network import Network
 __all__ = ["AxisWrapper"]
 
 
-def _members(wp: AxisWrapperPlan) -> dict[str, Any]:
+def _members(wp: AxisWrapperPlan, clock_ports: bool = True) -> dict[str, Any]:
     a = wp.axil_addr_bits
+    clock = {"aclk": In(1), "aresetn": In(1)} if clock_ports else {}
     return {
-        "aclk": In(1), "aresetn": In(1),
+        **clock,
         "s_axis_tdata": In(wp.in_data_bits), "s_axis_tvalid": In(1),
         "s_axis_tready": Out(1), "s_axis_tlast": In(1),
         "m_axis_tdata": Out(wp.out_data_bits), "m_axis_tvalid": Out(1),
@@ -88,13 +89,18 @@ class AxisWrapper(wiring.Component):
         Run-time writable weights (default False): every synapse memory gets a write
         port, driven by the AXI-Lite weight window (registers ``MEM_*``). The loaded
         weights must keep each neuron's synaptic sum inside the generated accumulator
-        width (``hwplan`` plan ``acc_bits``); :func:`sim.axis_runner.weight_writes`
+        width (``hwplan`` plan ``acc_bits``); :func:`hwplan.wrapper.weight_writes`
         checks that on the host.
+    clock_ports : bool
+        True (default): the ports ``aclk`` and ``aresetn`` clock and reset the wrapper.
+        False: no such ports; the wrapper runs in the enclosing ``sync`` domain (a board
+        top, a simulation).
     """
 
     @quiet_on_error
     def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None,
-                 plan: HardwarePlan | None = None, writable: bool = False) -> None:
+                 plan: HardwarePlan | None = None, writable: bool = False,
+                 clock_ports: bool = True) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
         if plan is None:
@@ -106,7 +112,8 @@ class AxisWrapper(wiring.Component):
         self._wp = axis_wrapper_plan(plan, writable=writable)
         self._write_ports = ([layer.synapses.add_write_port() for layer in self._core.layers]
                              if writable else [])
-        super().__init__(_members(self._wp))
+        self._clock_ports = bool(clock_ports)
+        super().__init__(_members(self._wp, self._clock_ports))
 
     @property
     def plan(self) -> HardwarePlan:
@@ -127,8 +134,10 @@ class AxisWrapper(wiring.Component):
         m = Module()
         wp = self._wp
         T, n_in, n_cls = wp.timesteps, wp.input_size, wp.n_classes
-        m.domains.sync = ClockDomain("sync")
-        m.d.comb += [ClockSignal("sync").eq(self.aclk), ResetSignal("sync").eq(~self.aresetn)]
+        if self._clock_ports:
+            m.domains.sync = ClockDomain("sync")
+            m.d.comb += [ClockSignal("sync").eq(self.aclk),
+                         ResetSignal("sync").eq(~self.aresetn)]
 
         soft_rst = Signal()
         core = self._core
@@ -148,6 +157,8 @@ class AxisWrapper(wiring.Component):
         last_result = Signal(32)
 
         # ---------------------------------------------------------------- input stage
+        # s_axis -> stage 1 (the checks: range, duplicate bitmap, framing) -> stage 2 (the
+        # beats for the core, from registers only) -> the core's event stream.
         IDX = wp.index_field_bits
         WB = wp.dedup_word_bits
         words = max(wp.dedup_words, 2)
@@ -156,10 +167,10 @@ class AxisWrapper(wiring.Component):
         tdata = self.s_axis_tdata
 
         in_sample = Signal()            # first beat taken, EOS not yet
-        step = Signal(range(T + 2))     # markers forwarded to the core in this sample
+        step = Signal(range(T + 2))     # step markers decided in this sample (stage 1)
         abort = Signal()                # the sample is aborted
         flags = Signal(5)               # flags of the sample in flight
-        pad = Signal()                  # emitting empty steps after a SHORT sample
+        pad = Signal(range(T + 1))      # empty steps still to emit after a SHORT sample
         res_pending = Signal()          # result packet being sent
         core_started = Signal()         # core started for the sample in flight
 
@@ -168,7 +179,10 @@ class AxisWrapper(wiring.Component):
         s1_nospike = Signal()
         s1_last = Signal()
         s1_eos = Signal()
-        ev_sent = Signal()
+        s2_valid = Signal()
+        s2_index = Signal(IDX)
+        s2_ev = Signal()                # stage 2 holds a spike for the core
+        s2_mk = Signal()                # stage 2 holds a step marker for the core
 
         dedup = Memory(shape=WB, depth=words, init=[])
         dp.submodules.dedup = dedup
@@ -178,13 +192,15 @@ class AxisWrapper(wiring.Component):
 
         ev = core.events
         s1_done = Signal()
+        s2_done = Signal()
+        s2_free = Signal()
         accept = Signal()
         can_start = Signal()
         cont = Signal()  # the next beat belongs to the sample in flight
         ready = Signal()
         dp.d.comb += [
-            can_start.eq(enable & ~core.busy & ~res_pending & ~pad & ~core_started
-                         & ~s1_valid),
+            can_start.eq(enable & ~core.busy & ~res_pending & (pad == 0) & ~core_started
+                         & ~s1_valid & ~s2_valid),
             cont.eq(in_sample & ~(s1_valid & s1_eos)),
             ready.eq((~s1_valid | s1_done) & (cont | can_start)),
             accept.eq(self.s_axis_tvalid & ready),
@@ -199,7 +215,7 @@ class AxisWrapper(wiring.Component):
         with dp.Elif(s1_done):
             dp.d.sync += s1_valid.eq(0)
 
-        # checks of the beat in stage 1
+        # stage 1: the checks of the beat
         in_range = Signal()
         s1_word = Signal(word_bits)
         s1_bit = Signal(range(WB))
@@ -216,8 +232,8 @@ class AxisWrapper(wiring.Component):
         e_dup = Signal()
         e_long = Signal()
         e_short = Signal()
-        need_ev = Signal()
-        need_mk = Signal()
+        fwd_ev = Signal()
+        fwd_mk = Signal()
         dp.d.comb += [
             live.eq(step < T),
             is_event.eq(~s1_nospike & live),
@@ -225,24 +241,33 @@ class AxisWrapper(wiring.Component):
             e_dup.eq(is_event & in_range & seen),
             e_long.eq(s1_last & ~s1_eos & (step == T - 1)),
             e_short.eq(s1_eos & live & ~(s1_last & (step == T - 1))),
-            need_ev.eq(is_event & in_range & ~seen & ~abort & ~ev_sent),
-            need_mk.eq(s1_last & live),
+            fwd_ev.eq(is_event & in_range & ~seen & ~abort),
+            fwd_mk.eq(s1_last & live),
+            s2_free.eq(~s2_valid | s2_done),
+            s1_done.eq(s1_valid & s2_free),
         ]
+        with dp.If(s1_done):
+            dp.d.sync += [s2_valid.eq(fwd_ev | fwd_mk), s2_index.eq(s1_index),
+                          s2_ev.eq(fwd_ev), s2_mk.eq(fwd_mk)]
+        with dp.Elif(s2_done):
+            dp.d.sync += s2_valid.eq(0)
+
+        # stage 2: the core's beats, a spike then a marker when the beat has both; the
+        # missing steps of a SHORT sample once stage 2 is empty
         xfer = Signal()
-        pad_xfer = Signal()
+        s2_ev_now = Signal()
+        pad_now = Signal()
         dp.d.comb += [
-            ev.valid.eq((s1_valid & (need_ev | need_mk)) | pad),
-            ev.payload.index.eq(Mux(s1_valid & need_ev & ~pad, s1_index, 0)),
-            ev.payload.last.eq(pad | ~need_ev),
+            s2_ev_now.eq(s2_valid & s2_ev),
+            pad_now.eq(~s2_valid & (pad != 0)),
+            ev.valid.eq(s2_valid | pad_now),
+            ev.payload.index.eq(s2_index),
+            ev.payload.last.eq(~s2_ev_now),
             xfer.eq(ev.valid & ev.ready),
-            pad_xfer.eq(pad & xfer),
-            s1_done.eq(s1_valid & ~pad & ((~need_ev & ~need_mk)
-                                          | (xfer & ~(need_ev & need_mk)))),
+            s2_done.eq(s2_valid & xfer & ~(s2_ev & s2_mk)),
         ]
-        with dp.If(s1_valid & ~pad & xfer & need_ev & need_mk):
-            dp.d.sync += ev_sent.eq(1)
-        with dp.Elif(s1_done):
-            dp.d.sync += ev_sent.eq(0)
+        with dp.If(s2_valid & xfer & s2_ev & s2_mk):
+            dp.d.sync += s2_ev.eq(0)  # the spike went; the marker follows
         # the duplicate bitmap: written when a spike is forwarded, cleared per step
         dp.d.comb += [
             wr.addr.eq(s1_word),
@@ -268,20 +293,18 @@ class AxisWrapper(wiring.Component):
         with dp.If(start):
             dp.d.sync += [in_sample.eq(1), step.eq(0), abort.eq(0), flags.eq(0),
                           core_started.eq(1)]
-        with dp.Else():
-            with dp.If(s1_done):
-                dp.d.sync += flags.eq(flags | beat_flags)
-                with dp.If(e_range | e_short | e_long):
-                    dp.d.sync += abort.eq(1)
-                with dp.If(s1_eos):
-                    dp.d.sync += in_sample.eq(0)
-                    # pad the steps the core still needs
-                    with dp.If(step + need_mk < T):
-                        dp.d.sync += pad.eq(1)
-            with dp.If(xfer & ev.payload.last):
+        with dp.Elif(s1_done):
+            dp.d.sync += flags.eq(flags | beat_flags)
+            with dp.If(e_range | e_short | e_long):
+                dp.d.sync += abort.eq(1)
+            with dp.If(fwd_mk):
                 dp.d.sync += step.eq(step + 1)
-            with dp.If(pad_xfer & (step == T - 1)):
-                dp.d.sync += pad.eq(0)
+            with dp.If(s1_eos):
+                dp.d.sync += in_sample.eq(0)
+                # the steps the core still needs
+                dp.d.sync += pad.eq(Mux(live, T - step - fwd_mk, 0))
+        with dp.If(pad_now & xfer):
+            dp.d.sync += pad.eq(pad - 1)
 
         # ---------------------------------------------------------------- cycles
         cyc = Signal(32)
@@ -382,7 +405,8 @@ class AxisWrapper(wiring.Component):
         }
         if wp.writable:
             self._weight_window(m, regs, values, wsel, wdata, err_sticky, ~core.busy
-                                & ~in_sample & ~res_pending & ~pad & ~s1_valid)
+                                & ~in_sample & ~res_pending & (pad == 0) & ~s1_valid
+                                & ~s2_valid)
         assert set(values) == set(regs), "register map and RTL disagree"
         ar_ok = Signal()
         m.d.comb += [ar_ok.eq(self.s_axil_arvalid & ~self.s_axil_rvalid),

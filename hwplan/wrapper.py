@@ -42,10 +42,15 @@ __all__ = [
     "RegField",
     "Register",
     "axis_wrapper_plan",
+    "decode_packet",
+    "encode_uart_sample",
     "mem_data_words",
+    "packet_bytes",
     "register_table",
     "same_but_weights",
+    "sample_beats",
     "stream_tables",
+    "uart_beat_bytes",
     "weight_writes",
 ]
 
@@ -410,6 +415,56 @@ def same_but_weights(a: Any, b: Any) -> bool:
                 x.bias is not None and not np.array_equal(x.bias, y.bias)):
             return False
     return True
+
+
+# ---------------------------------------------------------------- host side: the UART link
+def uart_beat_bytes(wp: AxisWrapperPlan) -> int:
+    """Bytes per input beat on the board's UART link: the ``s_axis_tdata`` word with
+    TLAST as bit ``in_data_bits``, little-endian."""
+    return ceil_div(wp.in_data_bits + 1, 8)
+
+
+def sample_beats(wp: AxisWrapperPlan, x: Any) -> list[tuple[int, bool]]:
+    """The input beats ``(tdata, tlast)`` of one sample ``x`` (T, input_size) of 0/1:
+    spikes in ascending order, a NOSPIKE beat for an empty step, EOS on the last."""
+    import numpy as np
+
+    arr = np.asarray(x)
+    beats: list[tuple[int, bool]] = []
+    T = arr.shape[0]
+    for t in range(T):
+        idx = [int(i) for i in np.flatnonzero(arr[t])]
+        step = [wp.encode_beat(i, last=False) for i in idx] or [wp.encode_beat(None,
+                                                                              last=True)]
+        if t == T - 1:
+            step[-1] |= 1 << wp.eos_bit
+        beats += [(w, k == len(step) - 1) for k, w in enumerate(step)]
+    return beats
+
+
+def encode_uart_sample(wp: AxisWrapperPlan, x: Any) -> bytes:
+    """The bytes the host sends over the UART link for one sample."""
+    n = uart_beat_bytes(wp)
+    out = bytearray()
+    for word, last in sample_beats(wp, x):
+        out += (word | (int(last) << wp.in_data_bits)).to_bytes(n, "little")
+    return bytes(out)
+
+
+def packet_bytes(wp: AxisWrapperPlan) -> int:
+    """Bytes of one result packet on the UART link (32-bit words, little-endian)."""
+    return 4 * wp.packet_beats
+
+
+def decode_packet(wp: AxisWrapperPlan, data: bytes) -> dict[str, Any]:
+    """One result packet (``packet_bytes`` bytes) as prediction, flags, sequence, scores."""
+    words = [int.from_bytes(data[4 * k:4 * k + 4], "little") for k in range(wp.packet_beats)]
+    hdr = wp.decode_header(words[0])
+    scores = [((w ^ (1 << 31)) - (1 << 31)) if wp.score == "membrane" else w
+              for w in words[1:]]
+    return {"prediction": hdr["PREDICTION"], "sequence": hdr["SEQUENCE"],
+            "flags": {k: hdr[k] for k in FLAGS}, "aborted": bool(hdr["ABORTED"]),
+            "scores": scores, "header": words[0]}
 
 
 def main(argv: list[str] | None = None) -> int:

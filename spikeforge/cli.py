@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "spikeforge.cmd_verify",    # verify
     "spikeforge.cmd_estimate",  # estimate
     "spikeforge.cmd_flow",      # flow
+    "spikeforge.cmd_board",     # board, board run
 )
 
 # subcommand -> library parameter -> option, where the option's name is not the
