@@ -77,8 +77,3 @@ class SimSerialPort:
         out, self._rx = bytes(self._rx[:n]), self._rx[n:]
         return out
 
-    def __enter__(self) -> SimSerialPort:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
