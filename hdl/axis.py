@@ -179,6 +179,7 @@ class AxisWrapper(wiring.Component):
         s1_nospike = Signal()
         s1_last = Signal()
         s1_eos = Signal()
+        s1_inrange = Signal()
         s2_valid = Signal()
         s2_index = Signal(IDX)
         s2_ev = Signal()                # stage 2 holds a spike for the core
@@ -211,7 +212,7 @@ class AxisWrapper(wiring.Component):
         with dp.If(accept):
             dp.d.sync += [s1_valid.eq(1), s1_index.eq(tdata[:IDX]),
                           s1_nospike.eq(tdata[wp.nospike_bit]), s1_last.eq(self.s_axis_tlast),
-                          s1_eos.eq(tdata[wp.eos_bit])]
+                          s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(tdata[:IDX] < n_in)]
         with dp.Elif(s1_done):
             dp.d.sync += s1_valid.eq(0)
 
@@ -221,7 +222,7 @@ class AxisWrapper(wiring.Component):
         s1_bit = Signal(range(WB))
         seen = Signal()
         dp.d.comb += [
-            in_range.eq(s1_index < n_in),
+            in_range.eq(s1_inrange),
             s1_word.eq(s1_index[wsh:wsh + word_bits] if n_in > WB else 0),
             s1_bit.eq(s1_index[:wsh]),
             seen.eq(word_valid.bit_select(s1_word, 1) & rd.data.bit_select(s1_bit, 1)),
@@ -243,7 +244,9 @@ class AxisWrapper(wiring.Component):
             e_short.eq(s1_eos & live & ~(s1_last & (step == T - 1))),
             fwd_ev.eq(is_event & in_range & ~seen & ~abort),
             fwd_mk.eq(s1_last & live),
-            s2_free.eq(~s2_valid | s2_done),
+            # stage 1 moves only into an empty stage 2, so the core's ready does not reach
+            # the bitmap's write enable (timing); at most one spike every two cycles
+            s2_free.eq(~s2_valid),
             s1_done.eq(s1_valid & s2_free),
         ]
         with dp.If(s1_done):
@@ -372,7 +375,8 @@ class AxisWrapper(wiring.Component):
         def wsel(name: str) -> Any:
             return aw_ok & (waddr == regs[name].offset >> 2)
 
-        m.d.comb += soft_rst.eq(wsel("CTRL") & wdata[1])
+        # registered: the soft reset reaches the datapath's flip-flops from one register
+        m.d.sync += soft_rst.eq(wsel("CTRL") & wdata[1])
         with m.If(wsel("CTRL")):
             m.d.sync += enable.eq(wdata[0])
         with m.If(wsel("IRQ_ENABLE")):

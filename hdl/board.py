@@ -196,16 +196,17 @@ class BoardTop(Elaboratable):
         m = Module()
         spec = self.spec
         clk_io = platform.request(platform.default_clk, dir="-")
-        m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_io)
         pll_clk, locked = Signal(), Signal()
         if spec.family == "ice40":
+            # the UP5K's clock pin is the PLL's pad: SB_PLL40_PAD takes it directly
             p = spec.pll
             m.submodules.pll = Instance(
-                "SB_PLL40_CORE", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"],
+                "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"],
                 p_DIVF=p["DIVF"], p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"],
-                i_REFERENCECLK=clk_buf.i, i_RESETB=1, i_BYPASS=0,
+                i_PACKAGEPIN=clk_io.io, i_RESETB=1, i_BYPASS=0,
                 o_PLLOUTGLOBAL=pll_clk, o_LOCK=locked)
         else:
+            m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_io)
             p = spec.pll
             m.submodules.pll = Instance(
                 "EHXPLLL", p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED",
