@@ -206,11 +206,8 @@ class AxisWrapper(wiring.Component):
             ready.eq((~s1_valid | s1_done) & (cont | can_start)),
             accept.eq(self.s_axis_tvalid & ready),
             self.s_axis_tready.eq(ready),
-            # the word of the beat being taken, else re-read the word of stage 1's beat
-            # (so a write since its first read is seen)
-            rd.addr.eq(Mux(accept, tdata[wsh:wsh + word_bits], s1_index[wsh:wsh + word_bits])
-                       if n_in > WB else 0),
-            rd.en.eq(1),
+            rd.addr.eq(tdata[wsh:wsh + word_bits] if n_in > WB else 0),
+            rd.en.eq(accept),
         ]
         with dp.If(accept):
             dp.d.sync += [s1_valid.eq(1), s1_index.eq(tdata[:IDX]),
@@ -219,12 +216,7 @@ class AxisWrapper(wiring.Component):
         with dp.Elif(s1_done):
             dp.d.sync += s1_valid.eq(0)
 
-        # stage 1: the checks of the beat. The bitmap write is registered (timing), so the
-        # word read for this beat may miss the previous beat's write: forward it.
-        w_pend = Signal()
-        w_addr_q = Signal(word_bits)
-        w_data_q = Signal(WB)
-        cur_word = Signal(WB)
+        # stage 1: the checks of the beat
         in_range = Signal()
         s1_word = Signal(word_bits)
         s1_bit = Signal(range(WB))
@@ -233,8 +225,7 @@ class AxisWrapper(wiring.Component):
             in_range.eq(s1_inrange),
             s1_word.eq(s1_index[wsh:wsh + word_bits] if n_in > WB else 0),
             s1_bit.eq(s1_index[:wsh]),
-            cur_word.eq(Mux(w_pend & (w_addr_q == s1_word), w_data_q, rd.data)),
-            seen.eq(word_valid.bit_select(s1_word, 1) & cur_word.bit_select(s1_bit, 1)),
+            seen.eq(word_valid.bit_select(s1_word, 1) & rd.data.bit_select(s1_bit, 1)),
         ]
         live = Signal()       # the sample still feeds the core
         is_event = Signal()
@@ -280,17 +271,16 @@ class AxisWrapper(wiring.Component):
         ]
         with dp.If(s2_valid & xfer & s2_ev & s2_mk):
             dp.d.sync += s2_ev.eq(0)  # the spike went; the marker follows
-        # the duplicate bitmap: written (one cycle later) when a spike is forwarded,
-        # cleared per step (the per-word valid bits)
-        set_bit = Signal()
-        dp.d.comb += set_bit.eq(s1_done & is_event & in_range & ~seen)
-        dp.d.sync += [w_pend.eq(set_bit), w_addr_q.eq(s1_word),
-                      w_data_q.eq(Mux(word_valid.bit_select(s1_word, 1), cur_word, 0)
-                                  | (Const(1, WB) << s1_bit))]
-        dp.d.comb += [wr.addr.eq(w_addr_q), wr.data.eq(w_data_q), wr.en.eq(w_pend)]
+        # the duplicate bitmap: written when a spike is forwarded, cleared per step
+        dp.d.comb += [
+            wr.addr.eq(s1_word),
+            wr.data.eq(Mux(word_valid.bit_select(s1_word, 1), rd.data, 0)
+                       | (Const(1, WB) << s1_bit)),
+            wr.en.eq(s1_done & is_event & in_range & ~seen),
+        ]
         with dp.If(s1_done & (s1_last | s1_eos)):
-            dp.d.sync += [word_valid.eq(0), w_pend.eq(0)]
-        with dp.Elif(set_bit):
+            dp.d.sync += word_valid.eq(0)
+        with dp.Elif(wr.en):
             dp.d.sync += word_valid.eq(word_valid | (Const(1, words) << s1_word))
 
         # sample framing
