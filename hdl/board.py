@@ -262,6 +262,11 @@ def build_board(net: IntNetwork, board: str, out_dir: str | os.PathLike[str], *,
     bindir = Path(sys.executable).parent
     env = {k: str(bindir / v) if (bindir / v).exists() else (shutil.which(v) or v)
            for k, v in _TOOLS.items()}
+    # the platforms also require their programmers, which a build never runs
+    for prog in ("openFPGALoader", "iceprog"):
+        var = prog.upper()
+        if not shutil.which(os.environ.get(var, prog)):
+            env[var] = "true"
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     t0 = time.perf_counter()
