@@ -106,8 +106,13 @@ def portmap(design: Network, top: str = "spikeforge_top") -> dict[str, Any]:
     }
 
 
+WRAPS = ("axis",)
+"""Wrappers ``emit_verilog(wrap=...)`` builds around the core (see :mod:`hdl.axis`)."""
+
+
 def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = None,
-                 top: str = "spikeforge_top") -> GeneratedDesign:
+                 top: str = "spikeforge_top", wrap: str | None = None,
+                 writable_weights: bool = False) -> GeneratedDesign:
     """Generate the Verilog of ``net`` in memory.
 
     Parameters
@@ -117,6 +122,13 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
         Lanes per layer (see :func:`hwplan.resolve_lanes`).
     top : str
         Name of the top module.
+    wrap : None or "axis"
+        None (default): the bare core. ``"axis"``: the core inside the AXI4-Stream /
+        AXI-Lite wrapper (:class:`hdl.axis.AxisWrapper`); the port map then lists the
+        wrapper's ports and carries its plan under ``wrapper``.
+    writable_weights : bool
+        With ``wrap="axis"``: run-time writable synapse memories behind the AXI-Lite
+        weight window (default False).
 
     Returns
     -------
@@ -131,6 +143,22 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
     if not isinstance(net, IntNetwork):
         raise InputError(f"network: expected a pysim.IntNetwork, not {type(net).__name__}")
     plan = plan_network(net, lanes)
+    if writable_weights and wrap is None:
+        raise InputError("writable weights need a wrapper (wrap='axis')",
+                         param="writable_weights")
+    if wrap is not None:
+        if wrap not in WRAPS:
+            raise InputError(f"unknown wrapper {wrap!r}: choose one of {', '.join(WRAPS)}",
+                             param="wrap")
+        from .axis import AxisWrapper, axis_portmap
+
+        wrapped = AxisWrapper(network=net, plan=plan, writable=bool(writable_weights))
+        pmap = axis_portmap(wrapped, top)
+        text = verilog.convert(wrapped, name=top, emit_src=False, strip_internal_attrs=True)
+        bad = check_ports(text, top, pmap)
+        if bad:  # pragma: no cover - the generator's own consistency check
+            raise AssertionError(f"portmap does not match the emitted Verilog: {bad}")
+        return GeneratedDesign(verilog=text, portmap=pmap, top=top, plan=plan)
     design = Network(network=net, plan=plan)
     pmap = portmap(design, top)
     text = verilog.convert(design, name=top, emit_src=False, strip_internal_attrs=True)
@@ -143,12 +171,18 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
 
 def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
              lanes: int | Mapping[str, int] | None = None,
-             top: str = "spikeforge_top") -> GeneratedDesign:
+             top: str = "spikeforge_top", wrap: str | None = None,
+             memfiles: bool = False, writable_weights: bool = False) -> GeneratedDesign:
     """Write ``out_dir/<top>.v`` and ``out_dir/portmap.json`` (atomically, deterministic).
 
-    The directory is replaced as a whole only when both files are complete.
+    The directory is replaced as a whole only when both files are complete. ``wrap``: see
+    :func:`emit_verilog`. ``memfiles``: also write every memory's contents as a
+    ``$readmemh`` file ``mem/<layer>_<block>_<memory>.hex``, their list
+    ``mem/memories.json`` and ``<top>_readmemh.v``, the same design loading them (see
+    :mod:`hdl.memfiles`); ``<top>.v`` is unchanged.
     """
-    design = emit_verilog(net, lanes=lanes, top=top)
+    design = emit_verilog(net, lanes=lanes, top=top, wrap=wrap,
+                          writable_weights=writable_weights)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         umask = os.umask(0)
@@ -157,4 +191,14 @@ def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
         (tmp / f"{design.top}.v").write_text(design.verilog, encoding="utf-8")
         (tmp / "portmap.json").write_text(json.dumps(design.portmap, indent=2) + "\n",
                                           encoding="utf-8")
+        if memfiles:
+            from .memfiles import split_memories
+
+            text, files = split_memories(design.verilog, prefix="mem/")
+            (tmp / "mem").mkdir()
+            for f in files:
+                (tmp / "mem" / f.file).write_text(f.text, encoding="utf-8")
+            (tmp / "mem" / "memories.json").write_text(
+                json.dumps([f.as_dict() for f in files], indent=2) + "\n", encoding="utf-8")
+            (tmp / f"{design.top}_readmemh.v").write_text(text, encoding="utf-8")
     return dataclasses.replace(design, path=out_dir)

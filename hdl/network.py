@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from hwplan import HardwarePlan, plan_network
@@ -51,6 +51,11 @@ class Network(wiring.Component):
     plan : hwplan.HardwarePlan or None
         The design's plan (default: :func:`hwplan.plan_network` of ``network`` and
         ``lanes``); every layer is built from its entry.
+    scores : bool
+        Also expose the class scores as the ``scores`` port (default False: the port and
+        its logic are absent and the Verilog is unchanged): the spike counters
+        (``count_bits`` each) for a spike-count readout, the last-step membranes
+        (signed ``state_bits``) for a membrane readout; valid with ``prediction``.
     _faults : dict or None
         Test only: ``{conv layer name: fault}`` injects a fault of
         :data:`hdl.conv.CONV_FAULTS` into that layer (a corrupted design the verification
@@ -59,7 +64,7 @@ class Network(wiring.Component):
 
     @quiet_on_error
     def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None,
-                 plan: HardwarePlan | None = None,
+                 plan: HardwarePlan | None = None, scores: bool = False,
                  _faults: Mapping[str, str] | None = None) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
@@ -92,6 +97,11 @@ class Network(wiring.Component):
         }
         for lp in plan.layers:
             members[f"tap_{lp.name}"] = Out(tap_signature(lp.out_index_bits))
+        self._scores = bool(scores)
+        if self._scores:
+            shape = (signed(plan.layers[-1].state_bits) if network.readout is Readout.MEMBRANE
+                     else unsigned(plan.count_bits))
+            members["scores"] = Out(data.ArrayLayout(shape, network.output_size))
         super().__init__(members)
 
     @property
@@ -216,6 +226,8 @@ class Network(wiring.Component):
             with m.If(cmp_q & ((cmp_count > best_count)
                                | ((cmp_count == best_count) & (cmp_idx < best)))):
                 m.d.sync += [best.eq(cmp_idx), best_count.eq(cmp_count)]
+        if self._scores:
+            m.d.comb += [self.scores[i].eq(c) for i, c in enumerate(counts)]
 
     def _membrane_readout(self, m: Module, begin: Any, last: Layer, best: Any) -> None:
         """Running argmax of the final membranes, row by row (``update_units`` neurons each)
@@ -243,3 +255,10 @@ class Network(wiring.Component):
             m.d.sync += [first.eq(1), best.eq(0), best_v.eq(0)]
         with m.Elif(ro.valid & ro.final), m.If(first | (grp_best_v > best_v)):
             m.d.sync += [first.eq(0), best.eq(cand), best_v.eq(grp_best_v)]
+        if self._scores:  # the last step's membranes, captured row by row
+            n = self._network.output_size
+            with m.If(ro.valid & ro.final), m.Switch(ro.row):
+                for r in range(G):
+                    with m.Case(r):
+                        m.d.sync += [self.scores[r * L + k].eq(ro.u[k])
+                                     for k in range(L) if r * L + k < n]

@@ -1,6 +1,7 @@
 """Synapse memory: one layer's integer weights, packed ``lanes`` per word, in block RAM."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,16 @@ from pysim import WEIGHT_BITS_RANGE
 from ._logic import mux_tree
 from ._params import check_int, check_int_array, quiet_on_error
 
-__all__ = ["SynapseMemory"]
+__all__ = ["SynapseMemory", "SynapseWritePort"]
+
+
+@dataclass(frozen=True)
+class SynapseWritePort:
+    """The run-time write port of a :class:`SynapseMemory` (see ``add_write_port``)."""
+
+    addr: Signal
+    data: Signal
+    en: Signal
 
 
 class SynapseMemory(wiring.Component):
@@ -61,6 +71,7 @@ class SynapseMemory(wiring.Component):
             shape=unsigned(mem.width), depth=mem.depth,
             init=pack_synapse_words(w, self._weight_bits, self._lanes),
         )
+        self._write: SynapseWritePort | None = None
         super().__init__({
             "addr": In(unsigned(self._plan.memory.addr_bits)),
             "en": In(1, init=1),
@@ -133,6 +144,32 @@ class SynapseMemory(wiring.Component):
         """Cycles from the address to the data: 1, or 2 when the ROM is banked."""
         return self._plan.latency
 
+    def add_write_port(self) -> SynapseWritePort:
+        """Make the memory writable at run time (a RAM with its initial contents) and
+        return its write port: ``addr``, ``data`` (a packed word, as
+        :func:`hwplan.pack_synapse_words` lays it out) and ``en`` (write this cycle).
+
+        Without this call (the default) the memory stays a ROM and the Verilog is
+        unchanged. The owner must not write while the layer runs (the wrapper refuses).
+        """
+        if self._write is None:
+            mem = self._plan.memory
+            self._write = SynapseWritePort(
+                addr=Signal(unsigned(mem.addr_bits), name="wr_addr"),
+                data=Signal(unsigned(mem.width), name="wr_data"),
+                en=Signal(name="wr_en"))
+        return self._write
+
+    def _connect_write(self, m: Module, mem: Memory, lo: int, bits: int, bank: int | None
+                       ) -> None:
+        wr = self._write
+        if wr is None:
+            return
+        port = mem.write_port()
+        sel = 1 if bank is None else (wr.addr[lo:] == bank)
+        m.d.comb += [port.addr.eq(wr.addr[:bits]), port.data.eq(wr.data),
+                     port.en.eq(wr.en & sel)]
+
     def elaborate(self, platform: Any) -> Module:
         """Build the ROM (or its banks) and the synchronous read path."""
         m = Module()
@@ -145,6 +182,7 @@ class SynapseMemory(wiring.Component):
                 port.en.eq(self.en),
                 self.data.as_value().eq(port.data),
             ]
+            self._connect_write(m, rom, 0, len(port.addr), None)
             return m
         words = list(self._mem_data.init)
         lo_bits = self._plan.bank_select_lsb
@@ -161,6 +199,7 @@ class SynapseMemory(wiring.Component):
             q = Signal(self._mem_data.shape, name=f"bank_q_{b}")
             m.d.comb += [port.addr.eq(self.addr[:len(port.addr)]),
                          port.en.eq(self.en)]
+            self._connect_write(m, mem, lo_bits, len(port.addr), b)
             with m.If(self.en):
                 m.d.sync += q.eq(port.data)
             outs.append(q)

@@ -64,6 +64,7 @@ class Build:
     toplevel: str
     portmap: PortMap
     seconds: float
+    randomized: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class VerifyResult:
     mode: str = "buffered"
     lanes: dict[str, int] = field(default_factory=dict)
     verilog_sha256: str | None = None
+    coverage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -138,7 +140,7 @@ class VerifyResult:
             "sim_seconds": self.sim_seconds, "samples_per_second": self.samples_per_second,
             "build_seconds": self.build_seconds, "simulator": self.simulator,
             "mode": self.mode, "lanes": dict(self.lanes),
-            "verilog_sha256": self.verilog_sha256,
+            "verilog_sha256": self.verilog_sha256, "coverage": dict(self.coverage),
         }
 
 
@@ -255,8 +257,13 @@ def _verilator_runner(*, public_all: bool, cache: Path | None) -> Any:
 
 
 def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Path, *,
-                 simulator: str = "verilator", mode: str = "buffered") -> Build:
+                 simulator: str = "verilator", mode: str = "buffered",
+                 randomize: bool = False) -> Build:
     """Compile ``verilog`` (the design) plus, in buffered mode, its testbench wrapper.
+
+    ``randomize`` (Verilator only): strip the register initializers and RAM contents
+    (:func:`sim.xinit.strip_initial_state`) and build with ``--x-initial unique``, so
+    every run starts from random (seeded) power-up state and only the reset defines it.
 
     Raises
     ------
@@ -274,6 +281,12 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
 
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
+    if randomize:
+        if simulator != "verilator":
+            raise InputError("randomized initial state needs verilator", param="randomize")
+        from .xinit import strip_initial_state
+
+        verilog, _ = strip_initial_state(verilog)
     design_v = build_dir / f"{pm.top}.v"
     design_v.write_text(verilog)
     (build_dir / "portmap.json").write_text(json.dumps(pm.raw, indent=2, sort_keys=True))
@@ -295,6 +308,11 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
                        f'public_flat_rw -module "{WRAPPER_TOP}" -var "samples_done"\n')
         sources.append(vlt)
     args = _verilator_args(mode) if simulator == "verilator" else []
+    if randomize:
+        from .xinit import VERILATOR_RANDOM_ARGS
+
+        i = args.index("--x-assign")
+        args = args[:i] + args[i + 4:] + VERILATOR_RANDOM_ARGS
     log = build_dir / "build.log"
     sim_dir = build_dir / "sim"
     cache = None
@@ -317,7 +335,7 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
         if cache is not None:
             _store_runtime(cache, sim_dir)
     return Build(simulator=simulator, mode=mode, build_dir=build_dir, toplevel=top,
-                 portmap=pm, seconds=time.perf_counter() - t0)
+                 portmap=pm, seconds=time.perf_counter() - t0, randomized=randomize)
 
 
 def _check_inputs(net: IntNetwork, spikes: np.ndarray, pm: PortMap) -> np.ndarray:
@@ -364,8 +382,18 @@ def _progress_thread(log: Path, total: int, stop: threading.Event) -> threading.
 
 
 def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path, *,
-                progress: bool = False, timeout_factor: float = 8.0) -> VerifyResult:
-    """Simulate ``spikes`` (N, T, in) on a built design and compare with the golden model."""
+                progress: bool = False, timeout_factor: float = 8.0, gap: float = 0.0,
+                restart: bool = False, reset_sample: int | None = None,
+                seed: int = 0) -> VerifyResult:
+    """Simulate ``spikes`` (N, T, in) on a built design and compare with the golden model.
+
+    Stress options (buffered mode; see :mod:`sim.wrapper`): ``gap`` the probability of an
+    idle input cycle after each beat; ``restart`` pulses ``start`` while the design is
+    busy (it must be ignored); ``reset_sample`` resets the design in the middle of that
+    sample, which then runs again; ``seed`` seeds the gaps and, on a randomized build,
+    the power-up state. The result's ``coverage`` counts them and the golden model's
+    corners (:func:`sim.coverage.golden_coverage`).
+    """
     pm = build.portmap
     x = _check_inputs(net, spikes, pm)
     N = x.shape[0]
@@ -393,6 +421,28 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
     plusargs = [f"+sf_in={cfg['beats']}", f"+sf_log={cfg['log']}", f"+sf_n={N}",
                 f"+sf_timeout={timeout}"]
+    stress = gap > 0 or restart or reset_sample is not None
+    if stress and build.mode != "buffered":
+        raise InputError("gaps, restarts and resets need the buffered testbench",
+                         param="mode")
+    if not 0 <= gap < 1:
+        raise InputError(f"must be a probability in [0, 1), not {gap}", param="gap")
+    plusargs += [f"+sf_gap={round(100 * gap)}", f"+sf_seed={int(seed) + 1}",
+                 f"+sf_restart={int(bool(restart))}"]
+    if reset_sample is not None:
+        if not 0 <= reset_sample < N:
+            raise InputError(f"must be a sample index below {N}, not {reset_sample}",
+                             param="reset_sample")
+        from pysim import simulate as _simulate
+
+        bound = pm.plan.cycle_bounds(x[reset_sample:reset_sample + 1],
+                                     _simulate(net, x[reset_sample:reset_sample + 1]).spikes)
+        plusargs += [f"+sf_reset_sample={reset_sample}",
+                     f"+sf_reset_cyc={max(1, int(bound[0]) // 2)}"]
+    if build.randomized:
+        from .xinit import random_plusargs
+
+        plusargs += random_plusargs(seed + 1)
     extra_env = {CONFIG_ENV: str(run_dir / "config.json"),
                  "COCOTB_REWRITE_ASSERTION_FILES": "tb_network.py",
                  "COCOTB_LOG_LEVEL": "WARNING"}
@@ -426,6 +476,10 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
         raise CheckFailed(f"testbench error: {res['error']} (log: {sim_log})")
     with np.load(run_dir / "result.npz") as z:
         arrays = {k: z[k] for k in z.files}
+    from .coverage import golden_coverage
+
+    coverage = {**golden_coverage(net, x), **res.get("stress", {}),
+                "randomized_initial_state": build.randomized}
     cycles = arrays["cycles"].astype(np.int64)
     bounds = arrays["bounds"].astype(np.int64)
     ok = cycles >= 0
@@ -446,13 +500,16 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
         rtl_spikes={la.name: arrays[f"spikes.{la.name}"] for la in net.neuron_layers},
         rtl_predictions=arrays["predictions"].astype(np.int64),
         simulator=build.simulator, mode=build.mode, lanes=dict(pm.lanes),
+        coverage=coverage,
     )
 
 
 def verify_design(net: IntNetwork, design: GeneratedDesign, spikes: np.ndarray, *,
                   samples: int | None = None, simulator: str = "verilator",
                   build_dir: Path | None = None, progress: bool = True,
-                  mode: str = "buffered") -> VerifyResult:
+                  mode: str = "buffered", randomize: bool = False, gap: float = 0.0,
+                  restart: bool = False, reset_sample: int | None = None,
+                  seed: int = 0) -> VerifyResult:
     """Build a generated design (e.g. :func:`hwplan.load_design` of a ``generate``
     directory) and verify it against the golden model of ``net``.
 
@@ -474,9 +531,10 @@ def verify_design(net: IntNetwork, design: GeneratedDesign, spikes: np.ndarray, 
         build_dir = Path(tmp.name)
     try:
         build = build_design(design.verilog, pm, Path(build_dir) / f"{simulator}-{mode}",
-                             simulator=simulator, mode=mode)
+                             simulator=simulator, mode=mode, randomize=randomize)
         res = run_samples(build, net, x, Path(build_dir) / f"run-{simulator}-{mode}",
-                          progress=progress)
+                          progress=progress, gap=gap, restart=restart,
+                          reset_sample=reset_sample, seed=seed)
         return dataclasses.replace(res, verilog_sha256=design.sha256)
     finally:
         if tmp is not None:

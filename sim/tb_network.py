@@ -64,6 +64,7 @@ class TB:
         self.finished = np.zeros(self.N, bool)
         self.errors: list[str] = []
         self.sim_seconds = 0.0
+        self.stress: dict[str, int] = {}
 
     # ---------------------------------------------------------------- buffered mode
     async def run_buffered(self) -> None:
@@ -76,12 +77,15 @@ class TB:
         rec = parse_log(Path(self.cfg["log"]).read_text())
         taps = rec[rec[:, 0] == KIND_TAP]
         self.events = taps[:, 1:5]
-        for kind, s, a, b, _ in rec[rec[:, 0] != KIND_TAP]:
+        for kind, s, a, b, d in rec[rec[:, 0] != KIND_TAP]:
             if kind == KIND_DONE and 0 <= s < self.N:
                 self.cycles[s], self.predictions[s], self.finished[s] = a, b, True
             elif kind == KIND_TIMEOUT:
                 self.errors.append(f"sample {s}: no done within {self.cfg['timeout']} "
                                    f"cycles ({b} end-of-step markers sent)")
+            elif kind == 6:  # stress counters (sim.wrapper)
+                self.stress = {"input_stall_cycles": int(s), "input_gap_cycles": int(a),
+                               "ignored_starts": int(b), "mid_run_resets": int(d)}
             elif kind == KIND_EARLY_DONE:
                 self.errors.append(f"sample {s}: done before its input was consumed "
                                    f"({a} markers sent)")
@@ -203,6 +207,7 @@ class TB:
             "prediction_mismatches": rep.prediction_mismatches,
             "unfinished": rep.unfinished, "first_mismatch": first,
             "errors": self.errors, "sim_seconds": self.sim_seconds, "error": None,
+            "stress": self.stress,
         }
         Path(self.cfg["result_json"]).write_text(json.dumps(res, indent=2))
 

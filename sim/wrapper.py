@@ -13,7 +13,14 @@ into the simulator:
 * the **monitors**: every layer tap's beat, every start and every ``done`` (with the
   cycle count and the prediction) is appended to a log file with ``$fwrite``;
 * a watchdog that stops on a sample taking more than ``+sf_timeout`` cycles;
-* ``finished`` goes high after the last sample; cocotb awaits only that edge.
+* ``finished`` goes high after the last sample; cocotb awaits only that edge;
+* optional stress (plusargs, all off by default): ``+sf_gap=P`` drops ``valid`` for a
+  cycle after a transfer (and keeps it low) with probability ``P`` percent (seed
+  ``+sf_seed``); ``+sf_restart=1`` pulses ``start`` every 8th cycle while the design is
+  busy (it must be ignored); ``+sf_reset_sample=K +sf_reset_cyc=R`` asserts reset ``R``
+  cycles into sample ``K``, discards that attempt's tap beats and runs the sample again
+  from its first beat. At the end a record ``6 stalls gaps ignored_starts resets`` counts
+  them.
 
 The log has one record per line, five decimal integers ``kind a b c d``
 (see :mod:`sim.checker` for the kinds). Every port name and width comes from the
@@ -140,7 +147,8 @@ def wrapper_verilog(pm: PortMap) -> str:
     for port in pm.input_ports + pm.output_ports:
         lines.append(f"  wire [{w[port] - 1}:0] p_{port};")
     # inputs: drive each field's slice of its port
-    for role, src in (("start", "start"), ("in_valid", "in_valid"),
+    lines.append("  wire extra_start;")
+    for role, src in (("start", "start | extra_start"), ("in_valid", "in_valid"),
                       ("in_index", "in_index"), ("in_last", "in_last")):
         fl = f[role]
         lines.append(f"  assign {_sl('p_' + fl.port, fl, w[fl.port])} = {src};")
@@ -153,6 +161,8 @@ def wrapper_verilog(pm: PortMap) -> str:
             fl = tap[k]
             lines.append(f"  wire [{fl.width - 1}:0] tap{i}_{k} = "
                          f"{_sl('p_' + fl.port, fl, w[fl.port])};")
+    lines.append("  assign extra_start = (restart != 0) && (state == 3'd3 || state == 3'd4) "
+                 "&& o_busy[0] && (cyc % 8 == 0);")
     conns = [f".{pm.clock}(clk)", f".{pm.reset}(rst)"]
     conns += [f".{port}(p_{port})" for port in pm.input_ports + pm.output_ports]
     lines.append(f"  {pm.top} dut (")
@@ -162,11 +172,19 @@ def wrapper_verilog(pm: PortMap) -> str:
         "  reg [8*4096-1:0] in_name, log_name;",
         "  integer fin, flog, rc, n_samples, timeout;",
         "  integer cyc = 0, cyc_start = 0, sample = 0, markers = 0, wait_cyc = 0;",
+        "  integer gap_pct = 0, seed = 1, restart = 0, reset_sample = -1, reset_cyc = 0;",
+        "  integer n_stall = 0, n_gap = 0, n_restart = 0, n_reset = 0, pos = 0, rst_cnt = 0;",
+        "  reg discard = 1'b0;",
         "  reg [2:0] state = 3'd0;",
         f"  reg [{ww - 1}:0] word;",
         "  initial begin",
         "    finished = 1'b0;",
         "    samples_done = 32'd0;",
+        "    if (!$value$plusargs(\"sf_gap=%d\", gap_pct)) gap_pct = 0;",
+        "    if (!$value$plusargs(\"sf_seed=%d\", seed)) seed = 1;",
+        "    if (!$value$plusargs(\"sf_restart=%d\", restart)) restart = 0;",
+        "    if (!$value$plusargs(\"sf_reset_sample=%d\", reset_sample)) reset_sample = -1;",
+        "    if (!$value$plusargs(\"sf_reset_cyc=%d\", reset_cyc)) reset_cyc = 0;",
         "    if (!$value$plusargs(\"sf_in=%s\", in_name)) $display(\"sf: +sf_in missing\");",
         "    if (!$value$plusargs(\"sf_log=%s\", log_name)) $display(\"sf: +sf_log missing\");",
         "    if (!$value$plusargs(\"sf_n=%d\", n_samples)) n_samples = 0;",
@@ -180,11 +198,14 @@ def wrapper_verilog(pm: PortMap) -> str:
     ]
     # monitors first, so a tap beat in the cycle of done is logged before the done record
     for i in range(len(pm.taps)):
-        lines.append(f"    if (!rst && tap{i}_valid[0]) $fwrite(flog, \"0 %0d {i} %0d %0d\\n\", "
+        lines.append(f"    if (!rst && !discard && tap{i}_valid[0]) $fwrite(flog, \"0 %0d {i} %0d %0d\\n\", "
                      f"(state == 3'd3 || state == 3'd4) ? sample : -1, tap{i}_last[0], "
                      f"tap{i}_index);")
     lines += [
         "    if (start) cyc_start <= cyc;",
+        "    if (extra_start) n_restart <= n_restart + 1;",
+        "    if (in_valid && !o_in_ready[0] && state == 3'd3) n_stall <= n_stall + 1;",
+        "    if (!in_valid && state == 3'd3) n_gap <= n_gap + 1;",
         "    case (state)",
         "      3'd0: if (cyc == 3) begin rst <= 1'b0; state <= 3'd1; end",
         "      3'd1: if (o_busy[0]) begin",
@@ -200,9 +221,13 @@ def wrapper_verilog(pm: PortMap) -> str:
         "        if (sample < n_samples) begin",
         "          start <= 1'b1;",
         "          markers <= 0;",
-        "          $fwrite(flog, \"1 %0d %0d 0 0\\n\", sample, cyc);",
+        "          pos = $ftell(fin);",
+        "          discard <= (sample == reset_sample) && (n_reset == 0);",
+        "          if (!((sample == reset_sample) && (n_reset == 0)))",
+        "            $fwrite(flog, \"1 %0d %0d 0 0\\n\", sample, cyc);",
         "          state <= 3'd2;",
         "        end else begin",
+        "          $fwrite(flog, \"6 %0d %0d %0d %0d\\n\", n_stall, n_gap, n_restart, n_reset);",
         "          finished <= 1'b1;",
         "          $fflush(flog);",
         "          state <= 3'd5;",
@@ -223,11 +248,30 @@ def wrapper_verilog(pm: PortMap) -> str:
         f"          if (in_word[{iw}]) markers <= markers + 1;",
         "          rc = $fscanf(fin, \"%d\\n\", word);",
         "          in_word <= word;",
+        "          if (gap_pct > 0 && {$random(seed)} % 100 < gap_pct) in_valid <= 1'b0;",
+        "        end",
+        "      end else if (!in_valid) begin",
+        "        if ({$random(seed)} % 100 >= gap_pct) in_valid <= 1'b1;",
+        "      end",
+        "      3'd6: begin",
+        "        rst_cnt <= rst_cnt + 1;",
+        "        if (rst_cnt == 3) begin",
+        "          rst <= 1'b0;",
+        "          discard <= 1'b0;",
+        "          rc = $fseek(fin, pos, 0);",
+        "          state <= 3'd1;",
         "        end",
         "      end",
         "      default: ;",
         "    endcase",
-        "    if (o_done[0] && (state == 3'd3 || state == 3'd4)) begin",
+        "    if (discard && (state == 3'd3 || state == 3'd4) && cyc - cyc_start == reset_cyc) begin",
+        "      rst <= 1'b1;",
+        "      rst_cnt <= 0;",
+        "      in_valid <= 1'b0;",
+        "      n_reset <= n_reset + 1;",
+        "      state <= 3'd6;",
+        "    end",
+        "    if (o_done[0] && !discard && (state == 3'd3 || state == 3'd4)) begin",
         "      if (state == 3'd3) $fwrite(flog, \"4 %0d %0d 0 0\\n\", sample, markers);",
         "      $fwrite(flog, \"2 %0d %0d %0d 0\\n\", sample, cyc - cyc_start, o_prediction);",
         "      $fflush(flog);",

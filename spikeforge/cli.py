@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "spikeforge.cmd_flow",      # flow
     "spikeforge.cmd_nir",       # import, export (NIR)
     "spikeforge.cmd_sweep",     # sweep
+    "spikeforge.cmd_board",     # board, board run
 )
 
 # subcommand -> library parameter -> option, where the option's name is not the

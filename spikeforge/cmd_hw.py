@@ -31,6 +31,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="parallel neurons per layer: N for every layer (capped at its size) "
                         "or NAME=N,NAME=N,... (others default)")
     p.add_argument("--top", default="spikeforge_top", help="top module name")
+    p.add_argument("--wrap", choices=("axis",), default=None,
+                   help="put the core inside a standard wrapper: 'axis' = AXI4-Stream "
+                        "events in, AXI4-Stream results out, AXI-Lite control and status "
+                        "(see docs/integration.md)")
+    p.add_argument("--writable-weights", action="store_true",
+                   help="with --wrap axis: run-time writable synapse memories behind the "
+                        "AXI-Lite weight window (MEM_* registers)")
+    p.add_argument("--memfiles", action="store_true",
+                   help="also write every memory's contents as a $readmemh file (mem/*.hex, "
+                        "listed in mem/memories.json) and <top>_readmemh.v loading them, for "
+                        "icebram/ecpbram/updatemem; <top>.v is unchanged")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_generate)
 
@@ -64,7 +75,13 @@ def run_generate(args: argparse.Namespace) -> int:
 
     lanes = parse_lanes(args.lanes)
     net = load_network(args.net)
-    design = hdl.generate(net, args.output, lanes=lanes, top=args.top)
+    wrap = getattr(args, "wrap", None)
+    memfiles = bool(getattr(args, "memfiles", False))
+    writable = bool(getattr(args, "writable_weights", False))
+    if writable and wrap is None:
+        raise InputError("needs --wrap axis", param="writable_weights")
+    design = hdl.generate(net, args.output, lanes=lanes, top=args.top, wrap=wrap,
+                          memfiles=memfiles, writable_weights=writable)
     rows = []
     for lp in design.plan.layers:
         syn, acc, mem = lp.synapse.memory, lp.core.accumulator, lp.core.membrane
@@ -91,5 +108,19 @@ def run_generate(args: argparse.Namespace) -> int:
         "plan": design.portmap["plan"],
         "synapse_memory_bits": sum(lp.synapse.memory.bits for lp in design.plan.layers),
     }
+    if memfiles:
+        import json
+
+        mems = json.loads((args.output / "mem" / "memories.json").read_text())
+        head += (f"\nmemory files: {len(mems)} in {args.output / 'mem'} and "
+                 f"{args.output / (design.top + '_readmemh.v')}")
+        data["memory_files"] = mems
+    if wrap is not None:
+        wp = design.portmap["wrapper"]
+        head += (f"\nwrapper {wrap}: s_axis {wp['in_data_bits']} bits, m_axis "
+                 f"{wp['out_data_bits']} bits ({wp['packet_beats']} beats per sample), "
+                 f"AXI-Lite {len(wp['registers'])} registers")
+        data["wrap"] = wrap
+        data["wrapper"] = wp
     emit(args, head + "\n" + table, data)
     return 0

@@ -43,6 +43,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep the build and run files here (default: a temporary directory)")
     p.add_argument("--percycle", action="store_true",
                    help="drive and monitor from cocotb at every clock edge (slow baseline)")
+    p.add_argument("--wrap", choices=("axis",), default=None,
+                   help="verify through the AXI wrapper (cocotbext-axi drivers and "
+                        "monitors, random valid gaps and backpressure); implied by a "
+                        "--design generated with --wrap")
+    p.add_argument("--axis-checks", action="store_true",
+                   help="with --wrap axis: also drive every malformed input (range, "
+                        "duplicate, short, long) and the control paths (registers, irq, "
+                        "soft reset and reset mid-sample, start while busy)")
+    p.add_argument("--gap", type=float, default=None,
+                   help="probability of an idle input cycle after each beat (default 0.3 "
+                        "with --wrap axis, else 0)")
+    p.add_argument("--restart-while-busy", action="store_true",
+                   help="pulse start every 8th cycle while the core is busy (it must be "
+                        "ignored)")
+    p.add_argument("--reset-mid-run", type=int, default=None, metavar="SAMPLE",
+                   help="assert reset in the middle of sample SAMPLE, then run it again")
+    p.add_argument("--randomize-init", action="store_true",
+                   help="strip register initializers and RAM contents and start from "
+                        "random power-up state (verilator --x-initial unique, "
+                        "+verilator+rand+reset+2)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the gaps and the random power-up state (default 0)")
+    p.add_argument("--backpressure", type=float, default=0.3,
+                   help="with --wrap axis: probability of tready low on the output "
+                        "(default 0.3)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_verify)
 
@@ -65,16 +90,27 @@ def run_verify(args: argparse.Namespace) -> int:
     data = load_spikes(args.input, net)
     if args.samples is not None and args.samples < 1:
         raise InputError(f"--samples must be >= 1, not {args.samples}")
+    wrap = getattr(args, "wrap", None)
     if args.design is not None:
         design = load_design(args.design, net)
+        if "wrapper" in design.portmap:
+            wrap = design.portmap["wrapper"]["kind"]
+        elif wrap is not None:
+            raise InputError("--wrap: the design directory holds a bare core; generate it "
+                             "with --wrap or drop --wrap")
     else:
         import hdl
 
-        design = hdl.emit_verilog(net, lanes=lanes)
+        design = hdl.emit_verilog(net, lanes=lanes, wrap=wrap)
+    if wrap is not None:
+        return _verify_axis(args, net, design, data.spikes)
     res = sim.verify_design(net, design, data.spikes, samples=args.samples,
                             simulator=args.sim, build_dir=args.build_dir,
                             progress=not args.json,
-                            mode="percycle" if args.percycle else "buffered")
+                            mode="percycle" if args.percycle else "buffered",
+                            randomize=args.randomize_init, gap=args.gap or 0.0,
+                            restart=args.restart_while_busy,
+                            reset_sample=args.reset_mid_run, seed=args.seed)
     summary: dict[str, Any] = {"net": str(args.net), "input": str(args.input),
                                **res.as_dict()}
     rows = [[name, n] for name, n in res.mismatches_by_layer.items()]
@@ -91,9 +127,49 @@ def run_verify(args: argparse.Namespace) -> int:
         f"ratio {res.bound_ratio:.3f}"),
         (f"throughput: {res.samples_per_second:.1f} samples/s "
         f"({res.sim_seconds:.2f} s simulated, build {res.build_seconds:.1f} s)"),
+        "coverage: " + ", ".join(f"{k} {v}" for k, v in res.coverage.items()
+                                 if k != "layers"),
     ]
     emit(args, "\n".join(lines), summary)
     if not res.passed:
         raise CheckFailed(f"RTL differs from the golden model: {res.mismatches} mismatches; "
                           f"first: {res.first_mismatch}")
+    return 0
+
+
+def _verify_axis(args: argparse.Namespace, net: Any, design: Any, spikes: Any) -> int:
+    """``verify --wrap axis``: through the AXI interfaces."""
+    from pysim.errors import CheckFailed, InputError
+    from sim.axis_runner import verify_axis_design
+
+    if args.sim != "verilator":
+        raise InputError("--sim: the axis testbench runs on verilator only")
+    if args.percycle:
+        raise InputError("--percycle: not with --wrap (the axis testbench is per cycle)")
+    phases = ("stream", "malformed", "control") if args.axis_checks else ("stream",)
+    if args.randomize_init or args.restart_while_busy or args.reset_mid_run is not None:
+        raise InputError("--randomize-init/--restart-while-busy/--reset-mid-run: for the "
+                         "bare core (with --wrap axis use --axis-checks)")
+    res = verify_axis_design(net, design, spikes, samples=args.samples,
+                             build_dir=args.build_dir, phases=phases,
+                             gap=0.3 if args.gap is None else args.gap,
+                             backpressure=args.backpressure, seed=args.seed)
+    summary: dict[str, Any] = {"net": str(args.net), "input": str(args.input),
+                               **res.as_dict()}
+    rows = [[name, "ok" if ok else "FAILED"] for name, ok in res.cases.items()]
+    cov = ", ".join(f"{k} {v}" for k, v in res.coverage.items())
+    lines = [
+        (f"{args.net}: {res.samples} samples through the axis wrapper (verilator, "
+         f"cocotbext-axi; gaps {res.gap}, backpressure {res.backpressure})"),
+        f"design: {design.verilog_file} sha256 {design.sha256}",
+        format_table(["case", "result"], rows, align="ll"),
+        f"packets matched: {res.stream_matched}/{res.samples}; mismatches: {res.mismatches}"
+        + ("" if res.passed else f"  first: {res.first_mismatch}"),
+        f"coverage: {cov}",
+        f"simulated {res.sim_seconds:.2f} s, build {res.build_seconds:.1f} s",
+    ]
+    emit(args, "\n".join(lines), summary)
+    if not res.passed:
+        raise CheckFailed(f"the wrapped design differs: {res.mismatches} mismatches; first: "
+                          f"{res.first_mismatch}")
     return 0

@@ -1,0 +1,477 @@
+"""The core inside an AXI4-Stream / AXI-Lite wrapper: IP a hardware engineer can drop in.
+
+:class:`AxisWrapper` puts a :class:`~hdl.network.Network` (built with ``scores=True``)
+behind standard interfaces. Every width, bit field and register comes from the
+wrapper's plan (:func:`hwplan.wrapper.axis_wrapper_plan`); ``docs/integration.md``
+describes the protocol and shows the tables of the same plan.
+
+* ``s_axis`` (input): spike events, one beat per spike; TLAST ends a step; the EOS flag on
+  the T-th TLAST beat ends the sample (see :mod:`hwplan.wrapper`). The first beat of a
+  sample starts the core.
+* the **input checker**: an index ``>= input_size`` (RANGE) aborts the sample; a second
+  beat with the same index in one step (DUPLICATE) is dropped, so the sum is exact; a
+  sample that ends before its T-th step (SHORT) is padded with empty steps and aborted; a
+  T-th TLAST without EOS (LONG) aborts the sample and the input is discarded up to the
+  next EOS. The core always sees exactly T step markers, so it never hangs; an aborted
+  sample's packet says so (header flag ABORTED, prediction and scores 0).
+* ``m_axis`` (output): one packet per sample, the header (prediction, flags, sequence)
+  then one 32-bit score per class.
+* ``s_axil`` (AXI-Lite slave, 32-bit): control, status, sticky errors, interrupt enable and
+  status, sample/abort/cycle counters, the last result, the geometry.
+* ``irq``: ``|(IRQ_STATUS & IRQ_ENABLE)``, level.
+
+The clock is ``aclk``; ``aresetn`` is the synchronous, active-low AXI reset.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from amaranth.hdl import (
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    Const,
+    Module,
+    Mux,
+    ResetInserter,
+    ResetSignal,
+    Shape,
+    Signal,
+)
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hwplan import HardwarePlan, plan_network
+from hwplan.wrapper import FLAGS, AxisWrapperPlan, axis_wrapper_plan
+from pysim import IntNetwork
+
+from ._params import quiet_on_error
+from .network import Network
+
+__all__ = ["AxisWrapper"]
+
+
+def _members(wp: AxisWrapperPlan, clock_ports: bool = True) -> dict[str, Any]:
+    a = wp.axil_addr_bits
+    clock = {"aclk": In(1), "aresetn": In(1)} if clock_ports else {}
+    return {
+        **clock,
+        "s_axis_tdata": In(wp.in_data_bits), "s_axis_tvalid": In(1),
+        "s_axis_tready": Out(1), "s_axis_tlast": In(1),
+        "m_axis_tdata": Out(wp.out_data_bits), "m_axis_tvalid": Out(1),
+        "m_axis_tready": In(1), "m_axis_tlast": Out(1),
+        "s_axil_awaddr": In(a), "s_axil_awprot": In(3), "s_axil_awvalid": In(1),
+        "s_axil_awready": Out(1),
+        "s_axil_wdata": In(32), "s_axil_wstrb": In(4), "s_axil_wvalid": In(1),
+        "s_axil_wready": Out(1),
+        "s_axil_bresp": Out(2), "s_axil_bvalid": Out(1), "s_axil_bready": In(1),
+        "s_axil_araddr": In(a), "s_axil_arprot": In(3), "s_axil_arvalid": In(1),
+        "s_axil_arready": Out(1),
+        "s_axil_rdata": Out(32), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1),
+        "s_axil_rready": In(1),
+        "irq": Out(1),
+    }
+
+
+class AxisWrapper(wiring.Component):
+    """A network core behind AXI4-Stream in/out and AXI-Lite control (module docstring).
+
+    Parameters
+    ----------
+    network : pysim.IntNetwork
+    lanes : int, dict or None
+        See :func:`hwplan.resolve_lanes` (not with ``plan``).
+    plan : hwplan.HardwarePlan or None
+        The core's plan (default: :func:`hwplan.plan_network`).
+    writable : bool
+        Run-time writable weights (default False): every synapse memory gets a write
+        port, driven by the AXI-Lite weight window (registers ``MEM_*``). The loaded
+        weights must keep each neuron's synaptic sum inside the generated accumulator
+        width (``hwplan`` plan ``acc_bits``); :func:`hwplan.wrapper.weight_writes`
+        checks that on the host.
+    clock_ports : bool
+        True (default): the ports ``aclk`` and ``aresetn`` clock and reset the wrapper.
+        False: no such ports; the wrapper runs in the enclosing ``sync`` domain (a board
+        top, a simulation).
+    """
+
+    @quiet_on_error
+    def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None,
+                 plan: HardwarePlan | None = None, writable: bool = False,
+                 clock_ports: bool = True) -> None:
+        if not isinstance(network, IntNetwork):
+            raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
+        if plan is None:
+            plan = plan_network(network, lanes)
+        elif lanes is not None:
+            raise ValueError("Lanes come from the plan; do not also give them")
+        self._core = Network(network=network, plan=plan, scores=True)
+        self._plan = plan
+        self._wp = axis_wrapper_plan(plan, writable=writable)
+        self._write_ports = ([layer.synapses.add_write_port() for layer in self._core.layers]
+                             if writable else [])
+        self._clock_ports = bool(clock_ports)
+        super().__init__(_members(self._wp, self._clock_ports))
+
+    @property
+    def plan(self) -> HardwarePlan:
+        """The core's plan."""
+        return self._plan
+
+    @property
+    def wrapper_plan(self) -> AxisWrapperPlan:
+        """The wrapper's interface plan."""
+        return self._wp
+
+    @property
+    def core(self) -> Network:
+        """The wrapped core."""
+        return self._core
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        wp = self._wp
+        T, n_in, n_cls = wp.timesteps, wp.input_size, wp.n_classes
+        if self._clock_ports:
+            m.domains.sync = ClockDomain("sync")
+            m.d.comb += [ClockSignal("sync").eq(self.aclk),
+                         ResetSignal("sync").eq(~self.aresetn)]
+
+        soft_rst = Signal()
+        core = self._core
+        m.submodules.core = ResetInserter(soft_rst)(core)
+        dp = Module()  # the stream datapath (also reset by SOFT_RESET)
+        m.submodules.datapath = ResetInserter(soft_rst)(dp)
+        bit = {name: b for name, (b, _) in FLAGS.items()}
+
+        # ---------------------------------------------------------------- registers
+        enable = Signal(init=1)
+        irq_en = Signal(2)
+        irq_st = Signal(2)
+        err_sticky = Signal(5 if wp.writable else 4)
+        n_samples = Signal(32)
+        n_aborted = Signal(32)
+        last_cycles = Signal(32)
+        last_result = Signal(32)
+
+        # ---------------------------------------------------------------- input stage
+        # s_axis -> stage 1 (the checks: range, duplicate bitmap, framing) -> stage 2 (the
+        # beats for the core, from registers only) -> the core's event stream.
+        IDX = wp.index_field_bits
+        WB = wp.dedup_word_bits
+        words = max(wp.dedup_words, 2)
+        word_bits = max(1, (words - 1).bit_length())
+        wsh = WB.bit_length() - 1
+        tdata = self.s_axis_tdata
+
+        in_sample = Signal()            # first beat taken, EOS not yet
+        step = Signal(range(T + 2))     # step markers decided in this sample (stage 1)
+        abort = Signal()                # the sample is aborted
+        flags = Signal(5)               # flags of the sample in flight
+        pad = Signal(range(T + 1))      # empty steps still to emit after a SHORT sample
+        res_pending = Signal()          # result packet being sent
+        core_started = Signal()         # core started for the sample in flight
+
+        s1_valid = Signal()
+        s1_index = Signal(IDX)
+        s1_nospike = Signal()
+        s1_last = Signal()
+        s1_eos = Signal()
+        s1_inrange = Signal()
+        s2_valid = Signal()
+        s2_index = Signal(IDX)
+        s2_ev = Signal()                # stage 2 holds a spike for the core
+        s2_mk = Signal()                # stage 2 holds a step marker for the core
+
+        dedup = Memory(shape=WB, depth=words, init=[])
+        dp.submodules.dedup = dedup
+        wr = dedup.write_port()
+        rd = dedup.read_port(transparent_for=(wr,))
+        word_valid = Signal(words)
+
+        ev = core.events
+        s1_done = Signal()
+        s2_done = Signal()
+        s2_free = Signal()
+        accept = Signal()
+        can_start = Signal()
+        cont = Signal()  # the next beat belongs to the sample in flight
+        ready = Signal()
+        dp.d.comb += [
+            can_start.eq(enable & ~core.busy & ~res_pending & (pad == 0) & ~core_started
+                         & ~s1_valid & ~s2_valid),
+            cont.eq(in_sample & ~(s1_valid & s1_eos)),
+            ready.eq((~s1_valid | s1_done) & (cont | can_start)),
+            accept.eq(self.s_axis_tvalid & ready),
+            self.s_axis_tready.eq(ready),
+            rd.addr.eq(tdata[wsh:wsh + word_bits] if n_in > WB else 0),
+            rd.en.eq(accept),
+        ]
+        with dp.If(accept):
+            dp.d.sync += [s1_valid.eq(1), s1_index.eq(tdata[:IDX]),
+                          s1_nospike.eq(tdata[wp.nospike_bit]), s1_last.eq(self.s_axis_tlast),
+                          s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(tdata[:IDX] < n_in)]
+        with dp.Elif(s1_done):
+            dp.d.sync += s1_valid.eq(0)
+
+        # stage 1: the checks of the beat
+        in_range = Signal()
+        s1_word = Signal(word_bits)
+        s1_bit = Signal(range(WB))
+        seen = Signal()
+        dp.d.comb += [
+            in_range.eq(s1_inrange),
+            s1_word.eq(s1_index[wsh:wsh + word_bits] if n_in > WB else 0),
+            s1_bit.eq(s1_index[:wsh]),
+            seen.eq(word_valid.bit_select(s1_word, 1) & rd.data.bit_select(s1_bit, 1)),
+        ]
+        live = Signal()       # the sample still feeds the core
+        is_event = Signal()
+        e_range = Signal()
+        e_dup = Signal()
+        e_long = Signal()
+        e_short = Signal()
+        fwd_ev = Signal()
+        fwd_mk = Signal()
+        dp.d.comb += [
+            live.eq(step < T),
+            is_event.eq(~s1_nospike & live),
+            e_range.eq(is_event & ~in_range),
+            e_dup.eq(is_event & in_range & seen),
+            e_long.eq(s1_last & ~s1_eos & (step == T - 1)),
+            e_short.eq(s1_eos & live & ~(s1_last & (step == T - 1))),
+            fwd_ev.eq(is_event & in_range & ~seen & ~abort),
+            fwd_mk.eq(s1_last & live),
+            # stage 1 moves only into an empty stage 2, so the core's ready does not reach
+            # the bitmap's write enable (timing); at most one spike every two cycles
+            s2_free.eq(~s2_valid),
+            s1_done.eq(s1_valid & s2_free),
+        ]
+        with dp.If(s1_done):
+            dp.d.sync += [s2_valid.eq(fwd_ev | fwd_mk), s2_index.eq(s1_index),
+                          s2_ev.eq(fwd_ev), s2_mk.eq(fwd_mk)]
+        with dp.Elif(s2_done):
+            dp.d.sync += s2_valid.eq(0)
+
+        # stage 2: the core's beats, a spike then a marker when the beat has both; the
+        # missing steps of a SHORT sample once stage 2 is empty
+        xfer = Signal()
+        s2_ev_now = Signal()
+        pad_now = Signal()
+        dp.d.comb += [
+            s2_ev_now.eq(s2_valid & s2_ev),
+            pad_now.eq(~s2_valid & (pad != 0)),
+            ev.valid.eq(s2_valid | pad_now),
+            ev.payload.index.eq(s2_index),
+            ev.payload.last.eq(~s2_ev_now),
+            xfer.eq(ev.valid & ev.ready),
+            s2_done.eq(s2_valid & xfer & ~(s2_ev & s2_mk)),
+        ]
+        with dp.If(s2_valid & xfer & s2_ev & s2_mk):
+            dp.d.sync += s2_ev.eq(0)  # the spike went; the marker follows
+        # the duplicate bitmap: written when a spike is forwarded, cleared per step
+        dp.d.comb += [
+            wr.addr.eq(s1_word),
+            wr.data.eq(Mux(word_valid.bit_select(s1_word, 1), rd.data, 0)
+                       | (Const(1, WB) << s1_bit)),
+            wr.en.eq(s1_done & is_event & in_range & ~seen),
+        ]
+        with dp.If(s1_done & (s1_last | s1_eos)):
+            dp.d.sync += word_valid.eq(0)
+        with dp.Elif(wr.en):
+            dp.d.sync += word_valid.eq(word_valid | (Const(1, words) << s1_word))
+
+        # sample framing
+        beat_flags = Signal(5)
+        dp.d.comb += [
+            beat_flags[bit["RANGE"]].eq(e_range), beat_flags[bit["DUPLICATE"]].eq(e_dup),
+            beat_flags[bit["SHORT"]].eq(e_short), beat_flags[bit["LONG"]].eq(e_long),
+            beat_flags[bit["ABORTED"]].eq(e_range | e_short | e_long),
+        ]
+        start = Signal()
+        dp.d.comb += start.eq(accept & ~in_sample)
+        m.d.comb += core.start.eq(start)
+        with dp.If(start):
+            dp.d.sync += [in_sample.eq(1), step.eq(0), abort.eq(0), flags.eq(0),
+                          core_started.eq(1)]
+        with dp.Elif(s1_done):
+            dp.d.sync += flags.eq(flags | beat_flags)
+            with dp.If(e_range | e_short | e_long):
+                dp.d.sync += abort.eq(1)
+            with dp.If(fwd_mk):
+                dp.d.sync += step.eq(step + 1)
+            with dp.If(s1_eos):
+                dp.d.sync += in_sample.eq(0)
+                # the steps the core still needs
+                dp.d.sync += pad.eq(Mux(live, T - step - fwd_mk, 0))
+        with dp.If(pad_now & xfer):
+            dp.d.sync += pad.eq(pad - 1)
+
+        # ---------------------------------------------------------------- cycles
+        cyc = Signal(32)
+        with dp.If(start):
+            dp.d.sync += cyc.eq(0)
+        with dp.Elif(core.busy):
+            dp.d.sync += cyc.eq(cyc + 1)
+
+        # ---------------------------------------------------------------- output
+        beat = Signal(range(wp.packet_beats + 1))
+        res_flags = Signal(5)
+        seq = Signal(8)
+        header = Signal(32)
+        pred_bits = min(16, len(core.prediction))
+        dp.d.comb += [
+            header[0:pred_bits].eq(Mux(res_flags[bit["ABORTED"]], 0,
+                                       core.prediction[:pred_bits])),
+            header[16:21].eq(res_flags),
+            header[24:32].eq(seq),
+        ]
+        with dp.If(core.done):
+            dp.d.sync += [res_pending.eq(1), beat.eq(0), res_flags.eq(flags),
+                          last_cycles.eq(cyc + 1), core_started.eq(0)]
+        score = Signal(32)
+        sb = wp.score_bits
+        with dp.Switch(beat):
+            for k in range(n_cls):
+                with dp.Case(k + 1):
+                    v = core.scores[k]
+                    if wp.score == "membrane":
+                        dp.d.comb += score.eq(v.as_signed())
+                    else:
+                        dp.d.comb += score.eq(v)
+        assert sb <= 32
+        out_xfer = Signal()
+        dp.d.comb += [
+            self.m_axis_tvalid.eq(res_pending),
+            self.m_axis_tdata.eq(Mux(beat == 0, header,
+                                     Mux(res_flags[bit["ABORTED"]], 0, score))),
+            self.m_axis_tlast.eq(beat == wp.packet_beats - 1),
+            out_xfer.eq(res_pending & self.m_axis_tready),
+        ]
+        sent = Signal()
+        dp.d.comb += sent.eq(out_xfer & (beat == wp.packet_beats - 1))
+        with dp.If(out_xfer):
+            dp.d.sync += beat.eq(beat + 1)
+        with dp.If(sent):
+            dp.d.sync += [res_pending.eq(0), seq.eq(seq + 1)]
+
+        # ---------------------------------------------------------------- AXI-Lite
+        regs = {r.name: r for r in wp.registers}
+        aw_ok = Signal()
+        m.d.comb += [
+            aw_ok.eq(self.s_axil_awvalid & self.s_axil_wvalid & ~self.s_axil_bvalid),
+            self.s_axil_awready.eq(aw_ok), self.s_axil_wready.eq(aw_ok),
+            self.s_axil_bresp.eq(0), self.s_axil_rresp.eq(0),
+        ]
+        with m.If(aw_ok):
+            m.d.sync += self.s_axil_bvalid.eq(1)
+        with m.Elif(self.s_axil_bready):
+            m.d.sync += self.s_axil_bvalid.eq(0)
+        waddr = self.s_axil_awaddr[2:]
+        wdata = self.s_axil_wdata
+
+        def wsel(name: str) -> Any:
+            return aw_ok & (waddr == regs[name].offset >> 2)
+
+        # registered: the soft reset reaches the datapath's flip-flops from one register
+        m.d.sync += soft_rst.eq(wsel("CTRL") & wdata[1])
+        with m.If(wsel("CTRL")):
+            m.d.sync += enable.eq(wdata[0])
+        with m.If(wsel("IRQ_ENABLE")):
+            m.d.sync += irq_en.eq(wdata[:2])
+        # sticky bits: set by events, cleared by writing 1
+        err_set = Signal(4)
+        m.d.comb += err_set.eq(Mux(s1_done & ~start, beat_flags[:4], 0))
+        clr_err = Mux(wsel("ERROR"), wdata[:4], 0)
+        m.d.sync += err_sticky[:4].eq((err_sticky[:4] & ~clr_err) | err_set)
+        irq_set = Signal(2)
+        m.d.comb += [irq_set[0].eq(sent), irq_set[1].eq(sent & (res_flags[:4] != 0))]
+        clr_irq = Mux(wsel("IRQ_STATUS"), wdata[:2], 0)
+        m.d.sync += irq_st.eq((irq_st & ~clr_irq) | irq_set)
+        m.d.comb += self.irq.eq((irq_st & irq_en).any())
+        with m.If(sent):
+            m.d.sync += [n_samples.eq(n_samples + 1), last_result.eq(header)]
+            with m.If(res_flags[bit["ABORTED"]]):
+                m.d.sync += n_aborted.eq(n_aborted + 1)
+
+        status = Signal(32)
+        m.d.comb += [status[0].eq(core.busy), status[1].eq(in_sample),
+                     status[2].eq(res_pending), status[3].eq(self.irq)]
+        values = {
+            "ID": Const(regs["ID"].reset, 32), "CTRL": enable,
+            "STATUS": status, "ERROR": err_sticky, "IRQ_ENABLE": irq_en,
+            "IRQ_STATUS": irq_st, "SAMPLES": n_samples, "ABORTED": n_aborted,
+            "CYCLES": last_cycles, "RESULT": last_result,
+            "GEOMETRY0": Const(regs["GEOMETRY0"].reset, 32),
+            "GEOMETRY1": Const(regs["GEOMETRY1"].reset, 32),
+        }
+        if wp.writable:
+            self._weight_window(m, regs, values, wsel, wdata, err_sticky, ~core.busy
+                                & ~in_sample & ~res_pending & (pad == 0) & ~s1_valid
+                                & ~s2_valid)
+        assert set(values) == set(regs), "register map and RTL disagree"
+        ar_ok = Signal()
+        m.d.comb += [ar_ok.eq(self.s_axil_arvalid & ~self.s_axil_rvalid),
+                     self.s_axil_arready.eq(~self.s_axil_rvalid)]
+        with m.If(ar_ok):
+            m.d.sync += [self.s_axil_rvalid.eq(1), self.s_axil_rdata.eq(0)]
+            with m.Switch(self.s_axil_araddr[2:]):
+                for name, value in values.items():
+                    with m.Case(regs[name].offset >> 2):
+                        m.d.sync += self.s_axil_rdata.eq(value)
+        with m.Elif(self.s_axil_rready):
+            m.d.sync += self.s_axil_rvalid.eq(0)
+        return m
+
+    def _weight_window(self, m: Module, regs: dict[str, Any], values: dict[str, Any],
+                       wsel: Any, wdata: Any, err: Any, idle: Any) -> None:
+        """MEM_SELECT/MEM_ADDR/MEM_DATA registers and MEM_COMMIT into the synapse RAMs."""
+        from hwplan.wrapper import WRITE_REFUSED_BIT, mem_data_words
+
+        n = mem_data_words(self._plan)
+        sel = Signal(8, name="mem_select")
+        addr = Signal(24, name="mem_addr")
+        data = [Signal(32, name=f"mem_data{i}") for i in range(n)]
+        commit = Signal()
+        m.d.comb += commit.eq(wsel("MEM_COMMIT") & wdata[0])
+        with m.If(wsel("MEM_SELECT")):
+            m.d.sync += sel.eq(wdata[:8])
+        with m.If(wsel("MEM_ADDR")):
+            m.d.sync += addr.eq(wdata[:24])
+        with m.Elif(commit & idle):
+            m.d.sync += addr.eq(addr + 1)
+        for i, d in enumerate(data):
+            with m.If(wsel(f"MEM_DATA{i}")):
+                m.d.sync += d.eq(wdata)
+        word = Cat(*data)
+        for i, port in enumerate(self._write_ports):
+            m.d.comb += [port.addr.eq(addr[:len(port.addr)]),
+                         port.data.eq(word[:len(port.data)]),
+                         port.en.eq(commit & idle & (sel == i))]
+        clr = Mux(wsel("ERROR"), wdata[WRITE_REFUSED_BIT], 0)
+        m.d.sync += err[WRITE_REFUSED_BIT].eq((err[WRITE_REFUSED_BIT] & ~clr)
+                                              | (commit & ~idle))
+        values.update({"MEM_SELECT": sel, "MEM_ADDR": addr, "MEM_COMMIT": Const(0, 32),
+                       "MEM_INFO": Const(regs["MEM_INFO"].reset, 32)})
+        values.update({f"MEM_DATA{i}": d for i, d in enumerate(data)})
+
+
+def axis_portmap(design: AxisWrapper, top: str) -> dict[str, Any]:
+    """The ``portmap.json`` of a wrapped design: every port (names as in the Verilog),
+    no taps, the core's plan under ``plan`` and the wrapper's under ``wrapper``."""
+    from hwplan.design import PORTMAP_FORMAT, PORTMAP_VERSION
+
+    ports = {}
+    for name, member in design.signature.members.items():
+        if name in ("aclk", "aresetn"):
+            continue
+        ports[name] = {"name": name, "width": Shape.cast(member.shape).width,
+                       "dir": "in" if member.flow == In else "out"}
+    return {
+        "format": PORTMAP_FORMAT, "version": PORTMAP_VERSION, "top": top,
+        "clock": "aclk", "reset": "aresetn", "reset_active": "low",
+        "ports": ports, "taps": [], "plan": design.plan.as_dict(),
+        "wrapper": design.wrapper_plan.as_dict(),
+    }

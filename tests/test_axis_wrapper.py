@@ -1,0 +1,284 @@
+"""The ``axis`` wrapper: its plan, its Verilog and its behaviour through AXI (cocotbext-axi).
+
+Default tier: the plan and the emitted ports (no simulator); one spike-count design
+with the weight window built once and driven through every phase (stream under random
+gaps and backpressure with merged duplicates, every malformed input, registers/irq/soft
+reset/reset/start while busy, a second network's weights loaded at run time), and a
+wrong reference that must be caught. Slow tier: a membrane-readout design through the
+CLI (checked on its membranes), 20 random networks (half of them membrane readouts) and
+the digits network.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pysim
+from pysim import random_network, random_spikes
+
+FIXTURES = Path(__file__).parent / "fixtures" / "golden_verilog"
+
+
+def _need_verilator() -> None:
+    from pysim.errors import ToolMissing
+    from sim.tools import find_verilator
+
+    try:
+        find_verilator()
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
+    pytest.importorskip("cocotbext.axi")
+
+
+def _small_net(seed: int = 11, readout: str = "spike_count") -> pysim.IntNetwork:
+    rng = np.random.default_rng(seed)
+    return random_network(rng, [23, 13, 5], timesteps=6, weight_bits=[3, 6],
+                          state_bits=[9, 10], reset=["subtract", "zero"], bias=True,
+                          readout=readout)
+
+
+# ---------------------------------------------------------------- plan and Verilog
+def test_wrapper_plan_fields_and_tables() -> None:
+    from hwplan import plan_network
+    from hwplan.wrapper import WRAPPER_ID, axis_wrapper_plan, register_table, stream_tables
+
+    net = pysim.load_network(FIXTURES / "mnist_784_256_10_w3_6")
+    wp = axis_wrapper_plan(plan_network(net))
+    assert (wp.in_data_bits, wp.index_field_bits, wp.nospike_bit, wp.eos_bit) == (16, 14, 14, 15)
+    assert wp.packet_beats == 11 and wp.dedup_words == 25
+    assert wp.register("ID").reset == WRAPPER_ID
+    assert wp.register("GEOMETRY0").reset == (10 << 16) | net.timesteps
+    offsets = [r.offset for r in wp.registers]
+    assert offsets == sorted(set(offsets)) and all(o % 4 == 0 for o in offsets)
+    assert wp.encode_beat(None, last=True, eos=True) == 0xC000
+    assert wp.decode_header(0x05_11_0003) == {"PREDICTION": 3, "RANGE": 1, "DUPLICATE": 0,
+                                               "SHORT": 0, "LONG": 0, "ABORTED": 1,
+                                               "SEQUENCE": 5}
+    table = register_table(wp)
+    assert "| 0x0C | ERROR | RW1C |" in table and "DUPLICATE" in table
+    assert "| 15 | EOS |" in stream_tables(wp)
+
+
+def test_wrapper_plan_roundtrip_refuses_other_core() -> None:
+    from hwplan import plan_network
+    from hwplan.wrapper import AxisWrapperPlan, axis_wrapper_plan
+
+    a, b = plan_network(_small_net(1)), plan_network(_small_net(2, "membrane"))
+    d = axis_wrapper_plan(a).as_dict()
+    assert AxisWrapperPlan.from_dict(json.loads(json.dumps(d)), a) == axis_wrapper_plan(a)
+    with pytest.raises(pysim.InputError, match="does not match"):
+        AxisWrapperPlan.from_dict(d, b)
+
+
+def test_generate_wrap_axis_ports_follow_the_plan(tmp_path) -> None:
+    hdl = pytest.importorskip("hdl")
+    from hwplan import load_design
+    from hwplan.design import verilog_ports
+
+    net = _small_net()
+    bare = hdl.emit_verilog(net)
+    design = hdl.generate(net, tmp_path / "rtl", wrap="axis")
+    wp = design.portmap["wrapper"]
+    ports = verilog_ports(design.verilog, design.top)
+    assert ports["s_axis_tdata"] == ("input", wp["in_data_bits"])
+    assert ports["m_axis_tdata"] == ("output", 32)
+    assert ports["s_axil_awaddr"] == ("input", wp["axil_addr_bits"])
+    assert ports["aclk"] == ("input", 1) and ports["aresetn"] == ("input", 1)
+    assert {"irq", "s_axil_rdata", "m_axis_tlast", "s_axis_tready"} <= set(ports)
+    assert "clk" not in ports and "rst" not in ports
+    # the core inside is the bare core plus its scores port; the default is unchanged
+    assert hdl.emit_verilog(net).verilog == bare.verilog
+    again = load_design(tmp_path / "rtl", net)
+    assert again.sha256 == design.sha256 and again.portmap["wrapper"] == wp
+    with pytest.raises(pysim.InputError, match="unknown wrapper"):
+        hdl.emit_verilog(net, wrap="apb")
+
+
+def test_network_scores_option_adds_only_a_port() -> None:
+    pytest.importorskip("hdl")
+    from hdl import Network
+
+    net = _small_net()
+    plain, scored = Network(network=net), Network(network=net, scores=True)
+    assert "scores" not in plain.signature.members
+    assert set(scored.signature.members) - set(plain.signature.members) == {"scores"}
+    mem = Network(network=_small_net(3, "membrane"), scores=True)
+    assert mem.signature.members["scores"].shape.elem_shape.signed
+    from amaranth.hdl import Fragment
+
+    for design in (plain, scored, mem):
+        Fragment.get(design, None)
+
+
+# ---------------------------------------------------------------- RTL through AXI
+def _permuted(net: pysim.IntNetwork, seed: int) -> pysim.IntNetwork:
+    """``net`` with each neuron's weights permuted: another network whose synaptic sums
+    keep their ranges (so it fits the same accumulators)."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for la in net.layers:
+        w = la.weight.copy()
+        for i in range(w.shape[0]):
+            w[i] = w[i, rng.permutation(w.shape[1])]
+        layers.append(dataclasses.replace(la, weight=w))
+    return dataclasses.replace(net, layers=tuple(layers))
+
+
+@pytest.fixture(scope="module")
+def axis_build(tmp_path_factory):
+    """The small network inside the wrapper with the weight window, built once."""
+    _need_verilator()
+    import hdl
+    from sim.axis_runner import build_axis
+
+    net = _small_net()
+    design = hdl.emit_verilog(net, wrap="axis", writable_weights=True)
+    return net, build_axis(design, tmp_path_factory.mktemp("axis") / "build")
+
+
+@pytest.mark.rtl
+def test_axis_stream_malformed_control_and_reload_match(axis_build, tmp_path) -> None:
+    """Every packet equals the golden model under gaps/backpressure (duplicates merged),
+    every malformed input is flagged as specified, the control paths work, and after
+    loading another network's weights every packet equals that network's golden model."""
+    from sim.axis_runner import run_axis
+
+    net, build = axis_build
+    other = _permuted(net, 5)
+    x = random_spikes(np.random.default_rng(1), 10, net.timesteps, net.input_size, 0.25)
+    assert (pysim.simulate(net, x).predictions != pysim.simulate(other, x).predictions).any()
+    res = run_axis(build, net, x, tmp_path / "run",
+                   phases=("stream", "malformed", "control", "reload"),
+                   gap=0.4, backpressure=0.5, seed=3, dup_every=3, reload=other)
+    assert res.mismatches == 0, res.first_mismatch
+    assert res.passed and res.stream_matched == 10 and res.reload_matched == 10
+    assert set(res.cases) >= {"stream", "range", "duplicate", "short", "eos_without_tlast",
+                              "long", "registers", "enable", "soft_reset_mid_sample",
+                              "start_while_busy", "reset_mid_sample",
+                              "write_refused_while_busy", "reload"}
+    assert res.coverage["output_backpressure_cycles"] > 0
+    assert res.coverage["duplicates_merged"] >= 3
+
+
+def test_weight_writes_refuse_what_does_not_fit() -> None:
+    from hwplan import plan_network
+    from hwplan.wrapper import axis_wrapper_plan, weight_writes
+
+    net = _small_net()
+    plan = plan_network(net)
+    wp = axis_wrapper_plan(plan, writable=True)
+    writes = weight_writes(plan, wp, _permuted(net, 1))
+    commits = [v for off, v in writes if off == wp.register("MEM_COMMIT").offset]
+    assert len(commits) == sum(lp.synapse.memory.depth for lp in plan.layers)
+    big = net.layers[0]
+    hi = (1 << (big.weight_bits - 1)) - 1
+    wide = dataclasses.replace(net, layers=(dataclasses.replace(
+        big, weight=np.full_like(big.weight, hi)), *net.layers[1:]))
+    with pytest.raises(pysim.InputError, match="accumulator"):
+        weight_writes(plan, wp, wide)
+    with pytest.raises(pysim.InputError, match="weight window"):
+        weight_writes(plan, axis_wrapper_plan(plan), net)
+
+
+@pytest.mark.rtl
+def test_axis_wrong_reference_is_caught(axis_build, tmp_path) -> None:
+    """The same design checked against another network's golden model fails."""
+    from sim.axis_runner import run_axis
+
+    net, build = axis_build
+    other = _small_net(12)
+    x = random_spikes(np.random.default_rng(4), 6, net.timesteps, net.input_size, 0.3)
+    res = run_axis(build, other, x, tmp_path / "run", gap=0.0, backpressure=0.0)
+    assert res.mismatches > 0 and not res.passed
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_axis_membrane_readout_checked_on_membranes(tmp_path) -> None:
+    """A membrane-readout design: every class's last-step membrane through the CLI."""
+    _need_verilator()
+    from spikeforge.cli import main
+
+    net = random_network(np.random.default_rng(5), [20, 12, 4], timesteps=5,
+                         readout="membrane", bias=True)
+    pysim.save_network(net, tmp_path / "net")
+    np.savez(tmp_path / "x.npz",
+             spikes=random_spikes(np.random.default_rng(2), 8, 5, 20, 0.3))
+    assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "rtl"),
+                 "--wrap", "axis", "--json"]) == 0
+    rc = main(["verify", str(tmp_path / "net"), "-i", str(tmp_path / "x.npz"),
+               "--design", str(tmp_path / "rtl"), "--build-dir", str(tmp_path / "b"),
+               "--json"])
+    assert rc == 0
+    res = json.loads((tmp_path / "b" / "axis-run" / "result.json").read_text())
+    assert res["mismatches"] == 0 and res["stream_matched"] == 8
+
+
+# ---------------------------------------------------------------- slow sweep
+def _sweep_net(seed: int) -> pysim.IntNetwork:
+    rng = np.random.default_rng(1000 + seed)
+    depth = int(rng.integers(1, 4))
+    sizes = [int(rng.integers(4, 70))] + [int(rng.integers(2, 40)) for _ in range(depth)]
+    return random_network(
+        rng, sizes, timesteps=int(rng.integers(1, 9)),
+        weight_bits=[int(rng.integers(2, 9)) for _ in range(depth)],
+        state_bits=[int(rng.integers(6, 16)) for _ in range(depth)],
+        leak_shift=[None if rng.random() < 0.3 else int(rng.integers(1, 5))
+                    for _ in range(depth)],
+        reset=[str(rng.choice(["zero", "subtract"])) for _ in range(depth)],
+        bias=bool(rng.random() < 0.5),
+        readout=str(rng.choice(["spike_count", "membrane"])))
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("seed", range(20))
+def test_axis_sweep_random_networks(seed: int, tmp_path) -> None:
+    _need_verilator()
+    import hdl
+    from sim.axis_runner import verify_axis_design
+
+    net = _sweep_net(seed)
+    rng = np.random.default_rng(seed)
+    lanes = None if seed % 2 else int(rng.integers(1, 5))
+    design = hdl.emit_verilog(net, lanes=lanes, wrap="axis")
+    x = random_spikes(rng, 12, net.timesteps, net.input_size, float(rng.uniform(0.05, 0.5)))
+    phases = ("stream", "malformed") if seed % 4 == 0 else ("stream",)
+    res = verify_axis_design(net, design, x, build_dir=tmp_path, phases=phases,
+                             gap=float(rng.uniform(0, 0.6)),
+                             backpressure=float(rng.uniform(0, 0.8)), seed=seed,
+                             dup_every=4)
+    assert res.mismatches == 0 and res.passed, res.first_mismatch
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_axis_digits_network(tmp_path) -> None:
+    _need_verilator()
+    import hdl
+    from sim.axis_runner import verify_axis_design
+
+    net = pysim.load_network(FIXTURES / "digits_flow")
+    design = hdl.emit_verilog(net, wrap="axis")
+    x = random_spikes(np.random.default_rng(9), 24, net.timesteps, net.input_size, 0.2)
+    res = verify_axis_design(net, design, x, build_dir=tmp_path,
+                             phases=("stream", "malformed", "control"), dup_every=5)
+    assert res.mismatches == 0 and res.passed, res.first_mismatch
+
+
+def test_integration_doc_tables_are_generated_from_the_plan() -> None:
+    """docs/integration.md carries the tables of the plan (digits network) verbatim."""
+    from hwplan import plan_network
+    from hwplan.wrapper import axis_wrapper_plan, register_table, stream_tables
+
+    doc = (Path(__file__).parent.parent / "docs" / "integration.md").read_text()
+    wp = axis_wrapper_plan(plan_network(pysim.load_network(FIXTURES / "digits_flow")),
+                           writable=True)
+    assert register_table(wp) in doc
+    assert stream_tables(wp) in doc
+    assert not re.search(r"\.\./shared|contract\.md", doc)
