@@ -24,12 +24,12 @@ def golden_coverage(net: IntNetwork, spikes: np.ndarray) -> dict[str, Any]:
     sat_hi = sat_lo = 0
     resets = {"zero": 0, "subtract": 0}
     per_layer = {}
-    n = len(net.layers)
-    for i, layer in enumerate(net.layers):
+    last_layer = net.layers[-1]
+    for layer in net.neuron_layers:   # sum-pools hold no state
         u = res.membranes[layer.name]
         hi, lo = (1 << (layer.state_bits - 1)) - 1, -(1 << (layer.state_bits - 1))
         h, lw = int((u == hi).sum()), int((u == lo).sum())
-        fires = not (net.readout is Readout.MEMBRANE and i == n - 1)
+        fires = not (net.readout is Readout.MEMBRANE and layer is last_layer)
         r = int(res.spikes[layer.name][:, :-1].sum()) if fires else 0
         resets[layer.reset.value] += r
         sat_hi, sat_lo = sat_hi + h, sat_lo + lw
