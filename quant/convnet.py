@@ -44,8 +44,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import READOUTS, ArchLayer, network_arch
-from .model import IntRun, LayerQuant, RunOutput, floor_ste, round_ste
-from .neurons import RESETS, SURROGATES, SimplifiedLIF, lif_sequence, spike
+from .model import IntRun, LayerQuant, RunOutput, quant_neuron_sequence, round_ste
+from .neurons import RESETS, SURROGATES, SimplifiedLIF
 
 __all__ = ["SpikingConvNet", "arch_string"]
 
@@ -250,42 +250,8 @@ class SpikingConvNet(nn.Module):
     def _quant_neuron(self, i: int, current: Tensor, rec: list[Tensor] | None,
                       ranges: list[tuple[float, float]] | None) -> tuple[Tensor, Tensor]:
         """The fake-quant recurrence in integer units (as ``SpikingMLP._quant_layer``)."""
-        q = self.quant[i]  # type: ignore[index]
-        neu = self.neurons[i]
-        B, T, N = current.shape
-        th = float(q.threshold)
-        k = self.leak_shifts[i]
-        div = float(1 << k) if k is not None else 0.0
-        lo = hi = None
-        if q.state_bits is not None:
-            lo, hi = -float(1 << (q.state_bits - 1)), float((1 << (q.state_bits - 1)) - 1)
-        if rec is None and ranges is None and neu.fused:
-            return lif_sequence(current, alpha=neu.alpha, shift=k, threshold=th,
-                                reset=self.reset, fires=neu.fires, lo=lo, hi=hi,
-                                gscale=q.scale, slope=neu.slope, surrogate=neu.surrogate)
-        u = current.new_zeros(B, N)
-        s = current.new_zeros(B, N)
-        out = []
-        amin, amax = float("inf"), float("-inf")
-        for t in range(T):
-            if neu.fires:
-                r = u * (1.0 - s) if self.reset == "zero" else u - th * s
-            else:
-                r = u
-            d = r - floor_ste(r / div) if k is not None else r
-            a = d + current[:, t]
-            if ranges is not None:
-                amin = min(amin, float(a.min()))
-                amax = max(amax, float(a.max()))
-            u = torch.clamp(a, lo, hi) if lo is not None else a
-            if rec is not None:
-                rec.append(u)
-            if neu.fires:
-                s = spike((u - th) * q.scale, neu.slope, neu.surrogate)
-            out.append(s)
-        if ranges is not None:
-            ranges.append((amin, amax))
-        return torch.stack(out, dim=1), u
+        return quant_neuron_sequence(current, self.quant[i], self.neurons[i],  # type: ignore[index]
+                                     self.leak_shifts[i], self.reset, rec, ranges)
 
     # ------------------------------------------------------------------ integer mode
     @torch.no_grad()

@@ -307,41 +307,8 @@ class SpikingMLP(nn.Module):
         b = self.int_bias(i)
         if b is not None:
             current = current + b
-        B, T, N = current.shape
-        th = float(q.threshold)
-        k = self.leak_shifts[i]
-        div = float(1 << k) if k is not None else 0.0
-        lo = hi = None
-        if q.state_bits is not None:
-            lo, hi = -float(1 << (q.state_bits - 1)), float((1 << (q.state_bits - 1)) - 1)
-        if rec is None and ranges is None and neu.fused:
-            return lif_sequence(current, alpha=neu.alpha, shift=k, threshold=th,
-                                reset=self.reset, fires=neu.fires, lo=lo, hi=hi,
-                                gscale=q.scale, slope=neu.slope, surrogate=neu.surrogate)
-        u = current.new_zeros(B, N)
-        s = current.new_zeros(B, N)
-        out = []
-        amin, amax = float("inf"), float("-inf")
-        for t in range(T):
-            if neu.fires:
-                r = u * (1.0 - s) if self.reset == "zero" else u - th * s
-            else:
-                r = u
-            d = r - floor_ste(r / div) if k is not None else r
-            a = d + current[:, t]
-            if ranges is not None:
-                amin = min(amin, float(a.min()))
-                amax = max(amax, float(a.max()))
-            u = torch.clamp(a, lo, hi) if lo is not None else a
-            if rec is not None:
-                rec.append(u)
-            if neu.fires:
-                # sign of q.scale·(u - θ) is the sign of (u - θ): the step is exact
-                s = spike((u - th) * q.scale, neu.slope, neu.surrogate)
-            out.append(s)
-        if ranges is not None:
-            ranges.append((amin, amax))
-        return torch.stack(out, dim=1), u
+        return quant_neuron_sequence(current, q, neu, self.leak_shifts[i], self.reset, rec,
+                                     ranges)
 
     # ------------------------------------------------------------------ integer mode
     @torch.no_grad()
@@ -420,3 +387,52 @@ class SpikingMLP(nn.Module):
         return dtype_bytes * sum(
             n.state_numel(batch, self.sizes[i], self.sizes[i + 1])
             for i, n in enumerate(self.neurons))
+
+
+def quant_neuron_sequence(current: Tensor, q: Any, neu: Any, leak_shift: int | None,
+                          reset: str, rec: list[Tensor] | None,
+                          ranges: list[tuple[float, float]] | None) -> tuple[Tensor, Tensor]:
+    """The fake-quant neuron recurrence of one layer in integer units.
+
+    ``current`` (B, T, N) is the layer's synaptic input (plus bias) in integer units; the
+    reset, floor-shift leak, clamp to ``q.state_bits`` and fire follow docs/semantics.md
+    (*One step*) with straight-through gradients; ``rec`` collects every step's membrane
+    and ``ranges`` the range of the unclamped sum (calibration). Shared by every model
+    kind (dense and conv layers differ only in how ``current`` is computed).
+    Returns the spikes (B, T, N) and the last membrane.
+    """
+    B, T, N = current.shape
+    th = float(q.threshold)
+    k = leak_shift
+    div = float(1 << k) if k is not None else 0.0
+    lo = hi = None
+    if q.state_bits is not None:
+        lo, hi = -float(1 << (q.state_bits - 1)), float((1 << (q.state_bits - 1)) - 1)
+    if rec is None and ranges is None and neu.fused:
+        return lif_sequence(current, alpha=neu.alpha, shift=k, threshold=th,
+                            reset=reset, fires=neu.fires, lo=lo, hi=hi,
+                            gscale=q.scale, slope=neu.slope, surrogate=neu.surrogate)
+    u = current.new_zeros(B, N)
+    s = current.new_zeros(B, N)
+    out = []
+    amin, amax = float("inf"), float("-inf")
+    for t in range(T):
+        if neu.fires:
+            r = u * (1.0 - s) if reset == "zero" else u - th * s
+        else:
+            r = u
+        d = r - floor_ste(r / div) if k is not None else r
+        a = d + current[:, t]
+        if ranges is not None:
+            amin = min(amin, float(a.min()))
+            amax = max(amax, float(a.max()))
+        u = torch.clamp(a, lo, hi) if lo is not None else a
+        if rec is not None:
+            rec.append(u)
+        if neu.fires:
+            # sign of q.scale·(u - θ) is the sign of (u - θ): the step is exact
+            s = spike((u - th) * q.scale, neu.slope, neu.surrogate)
+        out.append(s)
+    if ranges is not None:
+        ranges.append((amin, amax))
+    return torch.stack(out, dim=1), u
