@@ -44,7 +44,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import READOUTS, ArchLayer, network_arch
-from .model import IntRun, LayerQuant, RunOutput, quant_neuron_sequence, round_ste
+from .model import (
+    FakeQuantLayers,
+    IntRun,
+    LayerQuant,
+    RunOutput,
+    quant_neuron_sequence,
+)
 from .neurons import RESETS, SURROGATES, SimplifiedLIF
 
 __all__ = ["SpikingConvNet", "arch_string"]
@@ -61,7 +67,7 @@ def arch_string(input_shape: Sequence[int], layers: Sequence[ArchLayer]) -> str:
     return "-".join(["x".join(str(d) for d in input_shape)] + [a.token for a in layers])
 
 
-class SpikingConvNet(nn.Module):
+class SpikingConvNet(FakeQuantLayers, nn.Module):
     """A spiking network of conv2d, sum-pool and dense layers (simplified LIF neurons).
 
     Parameters
@@ -159,24 +165,6 @@ class SpikingConvNet(nn.Module):
             if len(quant) != len(self.linears):
                 raise ValueError(f"{len(quant)} LayerQuant for {len(self.linears)} layers")
         self.quant = quant
-
-    def int_weight(self, i: int) -> Tensor:
-        """Neuron layer ``i``'s integer weights ``round(clip(W/s))`` as float, STE gradient."""
-        q = self.quant[i]  # type: ignore[index]
-        w = self.linears[i].weight / q.scale
-        return round_ste(torch.clamp(w, q.wmin, q.wmax))
-
-    def int_bias(self, i: int) -> Tensor | None:
-        """Neuron layer ``i``'s integer bias ``round(b/s)`` (per output channel for conv2d)."""
-        b = self.linears[i].bias
-        if b is None:
-            return None
-        q = self.quant[i]  # type: ignore[index]
-        b = b / q.scale
-        if q.state_bits is not None:
-            lim = float(1 << (q.state_bits - 1))
-            b = torch.clamp(b, -lim, lim - 1)
-        return round_ste(b)
 
     # ------------------------------------------------------------------ synapses
     @staticmethod

@@ -31,6 +31,7 @@ from .neurons import RESETS, SURROGATES, DecolleLIF, SimplifiedLIF, lif_sequence
 __all__ = [
     "NEURONS",
     "READOUTS",
+    "FakeQuantLayers",
     "IntRun",
     "LayerQuant",
     "RunOutput",
@@ -38,6 +39,7 @@ __all__ = [
     "floor_ste",
     "fused_bptt",
     "parse_arch",
+    "quant_neuron_sequence",
     "round_ste",
 ]
 
@@ -141,7 +143,35 @@ class IntRun:
     membranes: list[np.ndarray] | None = None
 
 
-class SpikingMLP(nn.Module):
+class FakeQuantLayers:
+    """The integer view of a model's synaptic layers in fake-quant mode (shared by every
+    model kind): ``self.linears[i]`` holds layer ``i``'s float weights, ``self.quant[i]``
+    its :class:`LayerQuant`."""
+
+    linears: Any
+    quant: Any
+
+    def int_weight(self, i: int) -> Tensor:
+        """Layer ``i``'s integer weights ``round(clip(W/s))`` as float, STE gradient."""
+        q = self.quant[i]  # type: ignore[index]
+        w = self.linears[i].weight / q.scale
+        return round_ste(torch.clamp(w, q.wmin, q.wmax))
+
+    def int_bias(self, i: int) -> Tensor | None:
+        """Layer ``i``'s integer bias ``round(b/s)`` clipped to the state range, or None (one
+        per output channel for a conv2d layer)."""
+        b = self.linears[i].bias
+        if b is None:
+            return None
+        q = self.quant[i]  # type: ignore[index]
+        b = b / q.scale
+        if q.state_bits is not None:
+            lim = float(1 << (q.state_bits - 1))
+            b = torch.clamp(b, -lim, lim - 1)
+        return round_ste(b)
+
+
+class SpikingMLP(FakeQuantLayers, nn.Module):
     """A dense spiking network ``sizes[0] - sizes[1] - ... - sizes[-1]``.
 
     Parameters
@@ -240,23 +270,6 @@ class SpikingMLP(nn.Module):
                 raise ValueError("only the simplified LIF ('lif') can be quantized")
         self.quant = quant
 
-    def int_weight(self, i: int) -> Tensor:
-        """Layer ``i``'s integer weights ``round(clip(W/s))`` as float, STE gradient."""
-        q = self.quant[i]  # type: ignore[index]
-        w = self.linears[i].weight / q.scale
-        return round_ste(torch.clamp(w, q.wmin, q.wmax))
-
-    def int_bias(self, i: int) -> Tensor | None:
-        """Layer ``i``'s integer bias ``round(b/s)`` clipped to the state range, or None."""
-        b = self.linears[i].bias
-        if b is None:
-            return None
-        q = self.quant[i]  # type: ignore[index]
-        b = b / q.scale
-        if q.state_bits is not None:
-            lim = float(1 << (q.state_bits - 1))
-            b = torch.clamp(b, -lim, lim - 1)
-        return round_ste(b)
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: Tensor) -> Tensor:
