@@ -49,6 +49,7 @@ from .model import (
     IntRun,
     LayerQuant,
     RunOutput,
+    integer_neuron_sequence,
     quant_neuron_sequence,
 )
 from .neurons import RESETS, SURROGATES, SimplifiedLIF
@@ -266,7 +267,6 @@ class SpikingConvNet(FakeQuantLayers, nn.Module):
         preds, spk, mem = [], [[] for _ in consts], [[] for _ in consts]
         for start in range(0, x_all.shape[0], batch_size):
             h = x_all[start:start + batch_size].float()
-            Bn, T = h.shape[:2]
             u = None
             x_max = 1
             for a, i in zip(self.spec, self._index):
@@ -287,27 +287,9 @@ class SpikingConvNet(FakeQuantLayers, nn.Module):
                 if b is not None:
                     per = current.shape[2] // b.shape[0]
                     current = current + b.repeat_interleave(per)
-                N = current.shape[2]
-                k = self.leak_shifts[i]
-                fires = self.neurons[i].fires
-                lo, hi = -(1 << (q.state_bits - 1)), (1 << (q.state_bits - 1)) - 1
-                u = torch.zeros(Bn, N, dtype=torch.int64)
-                s = torch.zeros(Bn, N, dtype=torch.int64)
-                outs, us = [], []
-                for t in range(T):
-                    if not fires:
-                        r = u
-                    elif self.reset == "zero":
-                        r = u * (1 - s)
-                    else:
-                        r = u - q.threshold * s
-                    d = r - (r >> k) if k is not None else r
-                    u = torch.clamp(d + current[:, t], lo, hi)
-                    s = (u >= q.threshold).to(torch.int64) if fires else torch.zeros_like(u)
-                    outs.append(s)
-                    if trace:
-                        us.append(u)
-                hs = torch.stack(outs, dim=1)
+                hs, us = integer_neuron_sequence(current, q, self.neurons[i].fires,
+                                                 self.leak_shifts[i], self.reset)
+                u = us[-1]
                 spk[i].append(hs.to(torch.uint8).numpy())
                 if trace:
                     mem[i].append(torch.stack(us, dim=1).to(torch.int32).numpy())

@@ -38,6 +38,7 @@ __all__ = [
     "SpikingMLP",
     "floor_ste",
     "fused_bptt",
+    "integer_neuron_sequence",
     "parse_arch",
     "quant_neuron_sequence",
     "round_ste",
@@ -356,25 +357,9 @@ class SpikingMLP(FakeQuantLayers, nn.Module):
                 current = torch.matmul(h.double(), w.t().double()).to(torch.int64)
                 if b is not None:
                     current = current + b
-                Bn, T, N = current.shape
-                k = self.leak_shifts[i]
-                lo, hi = -(1 << (q.state_bits - 1)), (1 << (q.state_bits - 1)) - 1
-                u = torch.zeros(Bn, N, dtype=torch.int64)
-                s = torch.zeros(Bn, N, dtype=torch.int64)
-                outs, us = [], []
-                for t in range(T):
-                    if not fires:
-                        r = u
-                    elif self.reset == "zero":
-                        r = u * (1 - s)
-                    else:
-                        r = u - q.threshold * s
-                    d = r - (r >> k) if k is not None else r
-                    u = torch.clamp(d + current[:, t], lo, hi)
-                    s = (u >= q.threshold).to(torch.int64) if fires else torch.zeros_like(u)
-                    outs.append(s)
-                    us.append(u)
-                h = torch.stack(outs, dim=1)
+                h, us = integer_neuron_sequence(current, q, fires, self.leak_shifts[i],
+                                                self.reset)
+                u = us[-1]
                 spk[i].append(h.to(torch.uint8).numpy())
                 if trace:
                     mem[i].append(torch.stack(us, dim=1).to(torch.int32).numpy())
@@ -449,3 +434,31 @@ def quant_neuron_sequence(current: Tensor, q: Any, neu: Any, leak_shift: int | N
     if ranges is not None:
         ranges.append((amin, amax))
     return torch.stack(out, dim=1), u
+
+
+def integer_neuron_sequence(current: Tensor, q: Any, fires: bool, leak_shift: int | None,
+                            reset: str) -> tuple[Tensor, list[Tensor]]:
+    """The exported integer recurrence of one layer on int64 tensors (docs/semantics.md,
+    *One step*): reset, arithmetic-shift leak, exact sum, clamp to ``q.state_bits``, fire
+    at ``u >= q.threshold``. ``current`` (B, T, N) is the integer synaptic input plus
+    bias. Returns the spikes (B, T, N) and every step's membrane. Shared by every model
+    kind."""
+    Bn, T, N = current.shape
+    k = leak_shift
+    lo, hi = -(1 << (q.state_bits - 1)), (1 << (q.state_bits - 1)) - 1
+    u = torch.zeros(Bn, N, dtype=torch.int64)
+    s = torch.zeros(Bn, N, dtype=torch.int64)
+    outs, us = [], []
+    for t in range(T):
+        if not fires:
+            r = u
+        elif reset == "zero":
+            r = u * (1 - s)
+        else:
+            r = u - q.threshold * s
+        d = r - (r >> k) if k is not None else r
+        u = torch.clamp(d + current[:, t], lo, hi)
+        s = (u >= q.threshold).to(torch.int64) if fires else torch.zeros_like(u)
+        outs.append(s)
+        us.append(u)
+    return torch.stack(outs, dim=1), us
