@@ -435,6 +435,15 @@ def reversed_allocation(errors: np.ndarray, per_param: Sequence[float],
 
 
 # ---------------------------------------------------------------------- runs
+def _read_json_cache(path: Path) -> dict[str, Any]:
+    """A run's JSON cache file as a dict (empty when missing, unreadable or not a dict)."""
+    try:
+        cache = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
 def _layer_names(model: Any) -> list[str]:
     """Manifest names of a model's weight layers (``fc1``.., or ``conv1``, ``fc5``.. of a
     convolutional network, whose conv2d layers count O·C·KH·KW weights)."""
@@ -744,14 +753,7 @@ def measured_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATE
     qname = _quantizer_name(q)
     key = f"candidates={','.join(map(str, cands))};samples={int(samples)};quantizer={qname}"
     path = Path(run.run_dir) / "sensitivity.json"
-    cache: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            cache = json.loads(path.read_text())
-        except (OSError, ValueError):
-            cache = {}
-        if not isinstance(cache, dict):
-            cache = {}
+    cache = _read_json_cache(path)
     entry = cache.get(key)
     if entry is not None and not recompute:
         omega = np.asarray(entry["omega"], dtype=np.float64)
@@ -931,14 +933,7 @@ def membrane_profile(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *
     model = run.model
     key = f"candidates={','.join(map(str, cands))};samples={int(samples)};headroom={headroom}"
     path = Path(run.run_dir) / "membranes.json"
-    cache: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            cache = json.loads(path.read_text())
-        except (OSError, ValueError):
-            cache = {}
-        if not isinstance(cache, dict):
-            cache = {}
+    cache = _read_json_cache(path)
     if key in cache and not recompute:
         return MembraneProfile.from_dict(cache[key])
     x_all, _ = run.train_spikes(samples)
