@@ -58,8 +58,8 @@ class ConvLayer(wiring.Component):
        two cycles: the hazard interlock);
     2. the step's marker waits for the accumulate pipeline to drain, then the update walk
        visits every neuron ``n = o*OH*OW + p`` in ascending order, one per cycle:
-       ``u[t] = clamp(leak(reset(u[t-1])) + b_o + acc)``, ``s[t] = u[t] >= θ`` (contract
-       §1), writes ``u[t]`` back, clears the accumulator word after its last lane is read
+       ``u[t] = clamp(leak(reset(u[t-1])) + b_o + acc)``, ``s[t] = u[t] >= θ`` (docs/semantics.md,
+       *One step*), writes ``u[t]`` back, clears the accumulator word after its last lane is read
        (so the next step starts from zero sums without touching words no event reached)
        and sends the spikes as events in ascending order, then the marker.
 

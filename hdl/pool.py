@@ -49,7 +49,7 @@ class MapEvents(wiring.Component):
 
     With a pool, a decoded spike at ``(c, y, x)`` leaves as one event per window
     ``(c, py, px)`` containing it (``py`` in a run from a per-row table, ``px`` from a
-    per-column table: the contract's floor semantics, so a position outside every window
+    per-column table: the floor semantics of docs/semantics.md, so a position outside every window
     sends nothing), one per cycle. Markers (``last``) pass through in order.
 
     Parameters

@@ -167,7 +167,7 @@ class PoolPlan:
 
     def apply(self, x: Any) -> np.ndarray:
         """Pooled counts of spikes ``x`` (..., C*H*W) -> int64 (..., C*OH*OW): the
-        contract's floor semantics (the events this plan's hardware sends)."""
+        floor semantics of docs/semantics.md (the events this plan's hardware sends)."""
         a = np.asarray(x, dtype=np.int64)
         c, h, w = self.in_shape
         _, oh, ow = self.out_shape
