@@ -8,6 +8,10 @@ sum-pool as ``avg_pool2d * k^2``. The ratio is golden samples/s over torch sampl
 
     python scripts/bench_golden_conv.py [--arch 1x28x28-8c5-sp2-16c5-sp2-10] [--samples 100]
     python scripts/bench_golden_conv.py --quick --out bench_golden_conv.json
+    python scripts/bench_golden_conv.py --net RUN/net [--spikes RUN/net/test_spikes.npz]
+
+With ``--net`` the network is a saved one (a trained, quantized conv net) and the input
+its own ``test_spikes.npz`` (or ``--spikes``), first ``--samples`` samples.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import sys
 import numpy as np
 from benchlib import Bench, Table, alternating_best, ratio
 
-from pysim import random_conv_network, random_spikes, simulate
+from pysim import load_network, load_spikes, random_conv_network, random_spikes, simulate
 
 
 def torch_float_forward(net, x_np, torch):
@@ -59,6 +63,9 @@ def main(argv=None) -> int:
     bench = Bench("bench_golden_conv", __doc__)
     ap = bench.parser(quick="20 samples, 1 repeat", seed=0)
     ap.add_argument("--arch", default="1x28x28-8c5-sp2-16c5-sp2-10")
+    ap.add_argument("--net", default=None, help="a saved network directory (instead of --arch)")
+    ap.add_argument("--spikes", default=None,
+                    help="input spike file with --net (default NET/test_spikes.npz)")
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--timesteps", type=int, default=16)
     ap.add_argument("--rate", type=float, default=0.2)
@@ -75,8 +82,17 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)
     rng = np.random.default_rng(args.seed)
-    net = random_conv_network(rng, args.arch, timesteps=args.timesteps, state_bits=16)
-    x = random_spikes(rng, args.samples, args.timesteps, net.input_size, rate=args.rate)
+    if args.net:
+        net = load_network(args.net)
+        spikes = args.spikes or os.path.join(args.net, "test_spikes.npz")
+        x = np.asarray(load_spikes(spikes, net).spikes[:args.samples])
+        args.samples, args.timesteps = len(x), net.timesteps
+        shapes = "-".join("x".join(map(str, lay.out_shape)) for lay in net.layers)
+        args.arch = "saved network, layer outputs " + shapes
+        args.rate = float(x.mean())
+    else:
+        net = random_conv_network(rng, args.arch, timesteps=args.timesteps, state_bits=16)
+        x = random_spikes(rng, args.samples, args.timesteps, net.input_size, rate=args.rate)
     res = simulate(net, x[:2])
     torch_float_forward(net, x[:2], torch)
     bench.progress(f"timing {args.samples} samples, best of {args.repeats} alternating rounds")
