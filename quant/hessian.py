@@ -27,7 +27,9 @@ few values beside the weights and are not quantized to the allocated width):
 
 Both estimators report the mean over probes and its standard error
 ``std(ddof=1)/sqrt(probes)``; sampling stops when every layer's
-``stderr / |mean| < rel_tol`` (after ``min_probes``) or at ``max_probes``.
+``stderr / |mean| < rel_tol`` (after ``min_probes``), or is known to be small (its
+``|mean| + 2·stderr`` below ``rel_tol`` times the largest layer's ``|mean|``), or at
+``max_probes``.
 The loss is the mean over all samples of all batches (each batch weighted by its size),
 the same normalization as the training loss.
 """
@@ -178,8 +180,9 @@ def layer_traces(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]], *,
     output_loss : ``(scores, y) -> per-sample loss`` (Gauss-Newton), default
         cross-entropy of the scores (see :func:`default_output_loss`).
     max_probes, min_probes, rel_tol :
-        Stop when every layer has ``stderr/|trace| < rel_tol`` and at least
-        ``min_probes`` probes were drawn, or after ``max_probes``.
+        Stop when at least ``min_probes`` probes were drawn and every layer has
+        ``stderr/|trace| < rel_tol`` or ``|trace| + 2·stderr < rel_tol · max |trace|``
+        (see :func:`_converged`), or after ``max_probes``.
     seed : probe generator seed (results are deterministic for a given seed).
     progress : show a tqdm bar on stderr.
     diagonal : also return each layer's estimated Hessian *diagonal* (same probes:
@@ -264,11 +267,19 @@ def _check_probes(max_probes: int, min_probes: int, rel_tol: float) -> None:
 
 
 def _converged(samples: list[list[float]], rel_tol: float) -> bool:
+    """Every layer resolved: ``se/|mean| < rel_tol``, or (with two or more layers) known
+    to be small, ``|mean| + 2·se < rel_tol · max_j |mean_j|`` (its 95% bound is below
+    ``rel_tol`` of the largest layer's trace, so more probes cannot change which layers
+    dominate; a trace near zero never reaches a relative precision)."""
+    stats = []
     for z in samples:
         arr = np.asarray(z)
-        m = abs(arr.mean())
-        se = arr.std(ddof=1) / math.sqrt(arr.size)
-        if not (m > 0 and se / m < rel_tol):
+        stats.append((abs(arr.mean()), arr.std(ddof=1) / math.sqrt(arr.size)))
+    top = max(m for m, _ in stats)
+    for m, se in stats:
+        precise = m > 0 and se / m < rel_tol
+        small = len(stats) > 1 and m + 2.0 * se < rel_tol * top
+        if not (precise or small):
             return False
     return True
 

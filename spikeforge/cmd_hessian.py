@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=_H.samples,
                    help=f"training samples the loss is averaged over (default {_H.samples})")
     p.add_argument("--tol", type=float, default=_H.tol,
-                   help=f"stop when every layer's stderr/|trace| < TOL (default {_H.tol})")
+                   help=f"stop when every layer's stderr/|trace| < TOL, or its trace is known "
+                        f"to be below TOL times the largest layer's (default {_H.tol})")
     p.add_argument("--seed", type=int, default=_H.seed, help=f"probe seed (default {_H.seed})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_hessian)

@@ -65,7 +65,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "method": _H.method,            # hutchinson | gauss_newton | both
         "probes": _H.probes,            # probe cap
         "min_probes": _H.min_probes,
-        "tol": _H.tol,                  # stop when every layer's stderr/|trace| < tol
+        "tol": _H.tol,                  # stop when every layer's stderr/|trace| < tol (or it is known small)
         "samples": _H.samples,          # training samples the loss is averaged over
         "seed": _H.seed,
     },

@@ -205,3 +205,18 @@ def test_hessian_diagonal_estimates_match_exact_diagonal():
     off2 = np.maximum((H ** 2).sum(axis=1), (H ** 2).sum(axis=0)) - np.diag(H) ** 2
     off = np.sqrt(off2 / 300)
     assert np.all(err <= 5 * off + 1e-9)
+
+
+def test_converged_small_layer_stops_early():
+    """A trace near zero next to a large one is resolved by the 'known small' rule; a
+    lone layer or a layer not yet bounded is not."""
+    from quant.hessian import _converged
+
+    rng = np.random.default_rng(0)
+    big = list(100.0 + rng.normal(0, 5.0, 50))      # se ~ 0.7, se/|m| < 0.05
+    tiny = list(rng.normal(0.0, 1.0, 50))           # |m| + 2 se ~ 0.4 < 0.05 * 100
+    wide = list(rng.normal(0.0, 40.0, 50))          # |m| + 2 se ~ 12 > 5
+    assert _converged([big, tiny], 0.05)
+    assert not _converged([big, wide], 0.05)
+    assert not _converged([tiny], 0.05)
+    assert _converged([big], 0.05)
