@@ -29,10 +29,13 @@ provably fits) and in int64 otherwise.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
 from .network import (
     Conv2dLayer,
     IntNetwork,
@@ -77,8 +80,21 @@ def _float_type(bound: int) -> type | None:
     return np.float32 if bound < _F32_EXACT else np.float64 if bound < _F64_EXACT else None
 
 
+def _each(pool: ThreadPoolExecutor | None, fn: Callable[[object], None],
+          items: Iterable[object]) -> None:
+    """``fn`` on every item, on the pool's threads when there is one. The items write
+    disjoint slices of their outputs and NumPy releases the GIL inside its loops, so the
+    result is the same whatever the order (exact integers)."""
+    if pool is None:
+        for it in items:
+            fn(it)
+    else:
+        for _ in pool.map(fn, items):
+            pass
+
+
 def synaptic_input(layer: NeuronLayer, x: np.ndarray, dtype: type = np.int64,
-                   x_max: int = 1) -> np.ndarray:
+                   x_max: int = 1, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
     """Return every neuron's ``Σ W · x`` exactly, shape ``x.shape[:-1] + (n_neurons,)``.
 
     ``x`` holds the layer's flattened inputs (last axis ``in_size``): 0/1 spikes, or counts
@@ -90,7 +106,7 @@ def synaptic_input(layer: NeuronLayer, x: np.ndarray, dtype: type = np.int64,
     bound = layer.fan_in * max(1, int(x_max)) * max(1, int(np.abs(w).max()))
     ftype = _float_type(bound)
     if layer.kind is LayerKind.CONV2D:
-        return _conv_input(layer, x, dtype, ftype)
+        return _conv_input(layer, x, dtype, ftype, pool)
     if ftype is None:  # pragma: no cover - needs > 2^37 inputs
         acc = x.reshape(-1, layer.in_features).astype(np.int64) @ w.T
     else:
@@ -101,16 +117,17 @@ def synaptic_input(layer: NeuronLayer, x: np.ndarray, dtype: type = np.int64,
     return acc.astype(dtype).reshape(x.shape[:-1] + (layer.out_features,))
 
 
-def _conv_input(layer: Conv2dLayer, x: np.ndarray, dtype: type, ftype: type | None
-                ) -> np.ndarray:
+def _conv_input(layer: Conv2dLayer, x: np.ndarray, dtype: type, ftype: type | None,
+                pool: ThreadPoolExecutor | None = None) -> np.ndarray:
     """im2col + one large matrix product per batch chunk, on an exact type (``ftype`` or
     int64).
 
     The im2col block is laid out (C·KH·KW, b·OH·OW): the chunk's ``b`` samples side by
     side, so ``W (O, C·KH·KW) @ block`` is a single GEMM whose long dimension is
-    ``b·OH·OW`` (BLAS threads it well; ``b`` small products, one per sample, spend their
-    time in thread start-up and lose badly when the machine is loaded). The (O, b, OH·OW)
-    result is written channel-major per sample by one transposing copy.
+    ``b·OH·OW`` (``b`` small products, one per sample, spend their time in BLAS call
+    overhead). The (O, b, OH·OW) result is written channel-major per sample by one
+    transposing copy. Chunks are independent (each writes its own samples), so with a
+    ``pool`` they run on its threads, each with its own block.
     """
     lead = x.shape[:-1]
     C, H, W = layer.in_shape
@@ -125,19 +142,21 @@ def _conv_input(layer: Conv2dLayer, x: np.ndarray, dtype: type, ftype: type | No
     wmat = layer.weight.reshape(O, K).astype(ctype)
     out = np.empty((B, O, P), dtype)
     chunk = max(1, _IM2COL_CHUNK // (P * K))
-    cols = np.empty((C, KH, KW, min(chunk, B), OH, OW), ctype)
-    for b0 in range(0, B, chunk):
+
+    def run(b0: int) -> None:
         xb = xm[b0:b0 + chunk].transpose(1, 0, 2, 3)  # (C, b, H, W), a view
         b = xb.shape[1]
         if PH or PW:
             xb = np.pad(xb, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
-        block = cols[:, :, :, :b]
+        block = np.empty((C, KH, KW, b, OH, OW), ctype)
         for i in range(KH):  # one strided copy per kernel offset (i, j)
             for j in range(KW):
                 block[:, i, j] = xb[:, :, i:i + SH * (OH - 1) + 1:SH,
                                     j:j + SW * (OW - 1) + 1:SW]
         prod = wmat @ block.reshape(K, b * P)
         np.copyto(out[b0:b0 + b], prod.reshape(O, b, P).transpose(1, 0, 2), casting="unsafe")
+
+    _each(pool, run, range(0, B, chunk))
     return out.reshape(lead + (O * P,))
 
 
@@ -212,13 +231,14 @@ stay in the core's cache across the ``T`` steps (about 4x fewer bytes from memor
 whole-layer steps)."""
 
 
-def _run_layer(layer: NeuronLayer, current: np.ndarray, fires: bool, trace: bool
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _run_layer(layer: NeuronLayer, current: np.ndarray, fires: bool, trace: bool,
+               pool: ThreadPoolExecutor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The membrane recurrence over T steps.
 
     ``current`` is (T, N, out) and its last slice is overwritten with the final membrane
     when ``trace`` is False. Neurons are independent, so the flat (N·out) neuron axis is
-    cut into blocks of :data:`_BLOCK` and each block runs all ``T`` steps before the next.
+    cut into blocks of :data:`_BLOCK` and each block runs all ``T`` steps (the blocks on
+    the ``pool``'s threads when given).
     Returns spikes (T, N, out) uint8 and membranes (T, N, out) int32 (``trace``) or
     ``current``.
     """
@@ -230,10 +250,13 @@ def _run_layer(layer: NeuronLayer, current: np.ndarray, fires: bool, trace: bool
     s_all = np.zeros((T, N, out), np.uint8)
     u_all = np.empty((T, N, out), np.int32) if trace else current
     cur, spk, mem = current.reshape(T, M), s_all.reshape(T, M), u_all.reshape(T, M)
-    for a in range(0, M, _BLOCK):
+
+    def run(a: int) -> None:
         b = min(M, a + _BLOCK)
         _run_block(layer, cur[:, a:b], spk[:, a:b], mem[:, a:b], fires,
                    None if bias is None else bias[a:b], trace)
+
+    _each(pool, run, range(0, M, _BLOCK))
     return s_all, u_all
 
 
@@ -280,7 +303,8 @@ def predict_from(net: IntNetwork, last_spikes: np.ndarray, last_membrane: np.nda
     return np.argmax(score, axis=-1).astype(np.int64)  # argmax: ties to the lowest index
 
 
-def simulate(net: IntNetwork, spikes: np.ndarray, trace: bool = False) -> SimResult:
+def simulate(net: IntNetwork, spikes: np.ndarray, trace: bool = False,
+             threads: int = 1) -> SimResult:
     """Run the golden model on a batch of input spike trains.
 
     Parameters
@@ -290,11 +314,27 @@ def simulate(net: IntNetwork, spikes: np.ndarray, trace: bool = False) -> SimRes
         A map input ``[C, H, W]`` is flattened channel-major (``input_size = C·H·W``).
     trace : bool
         Also return every neuron layer's membrane at every step.
+    threads : int
+        Python threads over the conv2d im2col chunks (copies and their products) and the
+        recurrence's neuron blocks. The result does not depend on it. With ``threads >
+        1`` give the BLAS library one thread (``OPENBLAS_NUM_THREADS=1`` or threadpoolctl):
+        its own threads then only compete with these (on a loaded 2-core machine, BLAS
+        threads that spin between calls made the model 5x slower).
 
     Returns
     -------
     SimResult
     """
+    if not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
+        raise InputError(f"must be an integer >= 1, not {threads!r}", param="threads")
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            return _simulate(net, spikes, trace, pool)
+    return _simulate(net, spikes, trace, None)
+
+
+def _simulate(net: IntNetwork, spikes: np.ndarray, trace: bool,
+              pool: ThreadPoolExecutor | None) -> SimResult:
     x = np.asarray(spikes)
     expected = ("N", net.timesteps, net.input_size)
     if x.ndim != 3 or x.shape[1] != net.timesteps or x.shape[2] != net.input_size:
@@ -319,8 +359,8 @@ def simulate(net: IntNetwork, spikes: np.ndarray, trace: bool = False) -> SimRes
             continue
         fires = not (net.readout is Readout.MEMBRANE and li == last)
         dtype = _work_dtype(layer, x_max)
-        current = synaptic_input(layer, layer_in, dtype, x_max)  # (T, N, out)
-        s_all, u_all = _run_layer(layer, current, fires, trace)
+        current = synaptic_input(layer, layer_in, dtype, x_max, pool)  # (T, N, out)
+        s_all, u_all = _run_layer(layer, current, fires, trace, pool)
         out_spikes[layer.name] = s_all.transpose(1, 0, 2)
         if membranes is not None:
             membranes[layer.name] = u_all.transpose(1, 0, 2)

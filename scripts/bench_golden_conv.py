@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=0.2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2,
-                    help="BLAS threads for NumPy and intra-op threads for torch (same for both)")
+                    help="threads of each model (also timed at 1): simulate(threads=) with a "
+                         "one-thread BLAS for the golden model, intra-op threads for torch")
     args = bench.parse(ap, argv)
     if args.quick:
         args.samples, args.repeats = min(args.samples, 20), 1
@@ -79,8 +80,7 @@ def main(argv=None) -> int:
     import torch
     from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(args.threads)
-    threadpool_limits(args.threads)
+    threadpool_limits(1)  # the golden model threads itself (simulate(threads=))
     rng = np.random.default_rng(args.seed)
     if args.net:
         net = load_network(args.net)
@@ -95,26 +95,50 @@ def main(argv=None) -> int:
         x = random_spikes(rng, args.samples, args.timesteps, net.input_size, rate=args.rate)
     res = simulate(net, x[:2])
     torch_float_forward(net, x[:2], torch)
-    bench.progress(f"timing {args.samples} samples, best of {args.repeats} alternating rounds")
-    t_golden, t_torch = alternating_best(
-        [lambda: simulate(net, x), lambda: torch_float_forward(net, x, torch)], args.repeats)
+    counts = sorted({1, args.threads})
+    bench.progress(f"timing {args.samples} samples at {counts} threads, best of "
+                   f"{args.repeats} alternating rounds")
+    times: dict[int, tuple[float, float]] = {}
+    for n in counts:
+        def golden(n=n):
+            simulate(net, x, threads=n)
+
+        def baseline(n=n):
+            torch.set_num_threads(n)
+            torch_float_forward(net, x, torch)
+
+        t_golden, t_torch = alternating_best([golden, baseline], args.repeats)
+        times[n] = (t_golden, t_torch)
     res = simulate(net, x)
+    t_golden, t_torch = times[args.threads]
     golden_sps, torch_sps = args.samples / t_golden, args.samples / t_torch
+    best_golden = args.samples / min(t for t, _ in times.values())
+    best_torch = args.samples / min(t for _, t in times.values())
     result = {
         "arch": args.arch, "timesteps": args.timesteps, "samples": args.samples,
         "input_rate": args.rate, "neurons": net.n_neurons, "threads": args.threads,
         "golden_seconds": t_golden, "torch_float32_seconds": t_torch,
         "golden_samples_per_s": golden_sps, "torch_float32_samples_per_s": torch_sps,
         "ratio_golden_over_torch": ratio(golden_sps, torch_sps),
+        "by_threads": {str(n): {"golden_seconds": g, "torch_float32_seconds": t,
+                                "ratio_golden_over_torch": ratio(t, g)}
+                       for n, (g, t) in times.items()},
+        "best_golden_samples_per_s": best_golden, "best_torch_samples_per_s": best_torch,
+        "ratio_best_over_best": ratio(best_golden, best_torch),
+        "load_average": os.getloadavg()[0],
         "spike_rates": {k: float(v.mean()) for k, v in res.spikes.items()},
     }
+    rows = []
+    for n, (g, t) in times.items():
+        rows.append((f"golden model (pysim, int exact), {n} thread(s)", f"{g:.3f}",
+                     f"{args.samples / g:.0f}", f"{t / g:.2f}"))
+        rows.append((f"torch float32 forward (baseline), {n} thread(s)", f"{t:.3f}",
+                     f"{args.samples / t:.0f}", "1.00"))
     table = Table(
-        ["model", "seconds", "samples/s", "ratio"],
-        [("golden model (pysim, int exact)", f"{t_golden:.3f}", f"{golden_sps:.0f}",
-          f"{golden_sps / torch_sps:.2f}"),
-         ("torch float32 forward (baseline)", f"{t_torch:.3f}", f"{torch_sps:.0f}", "1.00")],
-        title=(f"{args.arch}, T={args.timesteps}, {args.samples} samples, {args.threads} "
-               f"threads, best of {args.repeats}"))
+        ["model", "seconds", "samples/s", "ratio"], rows,
+        title=(f"{args.arch}, T={args.timesteps}, {args.samples} samples, best of "
+               f"{args.repeats}; golden: BLAS 1 thread + simulate(threads=n); best vs best "
+               f"{best_golden / best_torch:.2f}x; load average {os.getloadavg()[0]:.1f}"))
     bench.finish(result, [table])
     return 0
 

@@ -261,3 +261,33 @@ def test_random_conv_network_layer_specs():
                                                 LayerSpec("sumpool2d", kernel=3, stride=2),
                                                 LayerSpec("dense", 3)]))
     assert net.layers[1].out_shape == (2, 2, 2) and not net.layers[1].tiles
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_golden_conv_blocks_chunks_threads_equal_reference(monkeypatch, threads):
+    """Many im2col chunks and recurrence blocks (tiny sizes forced), on 1-3 threads:
+    the result is the reference's, membranes included."""
+    import pysim.golden as golden
+
+    monkeypatch.setattr(golden, "_IM2COL_CHUNK", 97)
+    monkeypatch.setattr(golden, "_BLOCK", 13)
+    rng = np.random.default_rng(threads)
+    net = random_conv_network(rng, "2x9x9-3c3s2p1-sp2-4c2-5", timesteps=4, bias=True,
+                              leak_shift=2, reset="subtract", threshold_scale=0.3)
+    x = random_spikes(rng, 5, 4, net.input_size, rate=0.4)
+    res = simulate(net, x, trace=True, threads=threads)
+    preds, ref_s, ref_u = reference_simulate(net, x)
+    for layer in net.neuron_layers:
+        np.testing.assert_array_equal(res.spikes[layer.name], np.array(ref_s[layer.name]))
+        np.testing.assert_array_equal(res.membranes[layer.name], np.array(ref_u[layer.name]))
+    np.testing.assert_array_equal(res.predictions, np.array(preds))
+    np.testing.assert_array_equal(simulate(net, x, threads=threads).predictions, preds)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_golden_simulate_refuses_bad_threads(bad):
+    from pysim.errors import InputError
+
+    net = random_conv_network(np.random.default_rng(0), "1x4x4-2c3-2", timesteps=2)
+    with pytest.raises(InputError, match="must be an integer >= 1"):
+        simulate(net, np.zeros((1, 2, 16), np.uint8), threads=bad)
