@@ -139,7 +139,8 @@ def test_nir_sinabs_iaf_conv_quantized_verified_in_rtl(tmp_path):
     imported = load_network(tmp_path / "net")
     assert [layer.kind.value for layer in imported.layers] == ["conv2d", "sumpool2d", "conv2d",
                                                                "dense"]
-    assert imported.meta["calibration"]["prediction_agreement"] >= 0.9
+    # few output spikes: predictions tie often, so the spikes are what is compared
+    assert min(imported.meta["calibration"]["spike_agreement"].values()) >= 0.99
     assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "gen")]) == 0
     assert main(["verify", str(tmp_path / "net"), "--input", str(cal), "--samples", "100",
                  "--design", str(tmp_path / "gen")]) == 0
