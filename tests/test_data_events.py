@@ -115,11 +115,13 @@ def test_events_nmnist_cli_encode_and_bad_layout(tmp_path, capsys):
     assert "40-bit" in capsys.readouterr().err
 
 
-def test_events_nmnist_train_dense(tmp_path):
-    """spikeforge train --dataset nmnist --data DIR trains a dense net on binned events."""
+@pytest.mark.parametrize("arch", ["2312-16-10", "2x34x34-4c5s2-sp2-10"])
+def test_events_nmnist_train_dense_and_conv(tmp_path, arch):
+    """spikeforge train --dataset nmnist --data DIR trains a dense and a conv net on
+    binned events."""
     rng = np.random.default_rng(2)
     root, _ = _nmnist_dir(tmp_path, rng, per_class=2)
-    assert main(["train", "--dataset", "nmnist", "--data", str(root), "--arch", "2312-16-10",
+    assert main(["train", "--dataset", "nmnist", "--data", str(root), "--arch", arch,
                  "--timesteps", "4", "--epochs", "1", "--threads", "1", "--quiet",
                  "-o", str(tmp_path / "run")]) == 0
     from quant.train import load_run

@@ -191,7 +191,26 @@ def test_nir_import_cli_bad_input_one_line(tmp_path, capsys):
     nir.write(tmp_path / "s.nir", g)
     assert main(["import", str(tmp_path / "s.nir"), "-o", str(out), "-T", "4"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "'fc'" in err and "inputs" in err and not out.exists()
+    assert "'fc'" in err and "inputs" in err and len(err.splitlines()) == 1
+    assert "s.nir" in err and not out.exists()
+
+
+def test_nir_cli_hdf5_not_nir_and_bad_export_one_line(tmp_path, capsys):
+    """An HDF5 file that is not a NIR graph, and export of a directory that is not a
+    network: one line naming the file, exit 2, nothing written."""
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "h.nir", "w") as f:
+        f.create_dataset("x", data=np.ones(3))
+    out = tmp_path / "net"
+    assert main(["import", str(tmp_path / "h.nir"), "-o", str(out), "-T", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "h.nir" in err and "not a valid NIR graph" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+    (tmp_path / "notnet").mkdir()
+    assert main(["export", str(tmp_path / "notnet"), "-o", str(tmp_path / "m.nir")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "notnet" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "m.nir").exists()
 
 
 def test_nir_export_import_cli(tmp_path, capsys):
