@@ -124,10 +124,10 @@ def _sinabs_labelled(tmp_path, net, x):
 
 
 @pytest.mark.rtl
-@pytest.mark.slow
 def test_nir_sinabs_iaf_conv_quantized_verified_in_rtl(tmp_path):
     """Sinabs IAF conv network -> Sinabs' to_nir -> import (8 bits, calibration) ->
-    generate -> verify on 100 samples: 0 mismatches between RTL and the golden model."""
+    generate -> verify on 100 samples: 0 mismatches between RTL and the golden model
+    (the default tier's cheap conv-through-RTL check; the N-MNIST CNN is slow)."""
     _need_verilator()
     torch.set_num_threads(1)
     net = _sinabs_conv()
