@@ -33,13 +33,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pysim.errors import InputError
 
 __all__ = ["BIN_MODES", "EVENT_DATASETS", "SENSORS", "EventDataset", "Events", "bin_events",
-           "event_shape", "load_event_dataset", "read_aedat31", "read_nmnist_bin",
+           "event_shape", "event_summary", "load_event_dataset", "read_aedat31", "read_nmnist_bin",
            "read_shd", "to_spikes"]
 
 EVENT_DATASETS = ("nmnist", "dvsgesture", "shd")
@@ -354,6 +355,47 @@ def load_event_split(name: str, path: str | os.PathLike[str], split: str, timest
         raise InputError(f"{path}: label {int(y.max())} outside 0..{N_CLASSES[name] - 1}",
                          param="path")
     return x, y
+
+
+def event_summary(name: str, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What ``spikeforge data info`` shows for an event dataset: per split the samples,
+    class counts, events per sample (mean, min, max), mean duration and the fraction of
+    ON-polarity events (N-MNIST, DVS128 Gesture); SHD has no polarity."""
+    if name not in EVENT_DATASETS:
+        raise InputError(f"unknown event dataset {name!r}: choose one of "
+                         f"{', '.join(EVENT_DATASETS)}", param="name")
+    out: dict[str, Any] = {"dataset": name, "shape": list(SENSORS[name]),
+                           "n_features": int(np.prod(SENSORS[name])),
+                           "n_classes": N_CLASSES[name]}
+    scale = 1.0 if name == "shd" else 1e-6  # SHD times are seconds, the others µs
+    for split in ("train", "test"):
+        counts = np.zeros(N_CLASSES[name], np.int64)
+        n_ev, dur, on = [], [], 0
+        for ev, label, a, b in iter_samples(name, path, split):
+            if not 0 <= label < N_CLASSES[name]:
+                raise InputError(f"{path}: label {label} outside 0..{N_CLASSES[name] - 1}",
+                                 param="path")
+            counts[label] += 1
+            n_ev.append(int(ev.t.size))
+            if a is not None and b is not None:
+                dur.append((b - a) * scale)
+            elif ev.t.size:
+                dur.append(float(ev.t.max() - ev.t.min()) * scale)
+            else:
+                dur.append(0.0)
+            if ev.p is not None:
+                on += int(np.count_nonzero(ev.p))
+        ne = np.asarray(n_ev, np.int64)
+        total = int(ne.sum())
+        out[split] = {
+            "samples": int(ne.size), "class_counts": counts.tolist(), "events": total,
+            "events_per_sample": {"mean": float(ne.mean()) if ne.size else 0.0,
+                                  "min": int(ne.min()) if ne.size else 0,
+                                  "max": int(ne.max()) if ne.size else 0},
+            "duration_mean_s": float(np.mean(dur)) if dur else 0.0,
+            "on_fraction": (on / total if total else 0.0) if name != "shd" else None,
+        }
+    return out
 
 
 def _check_options(timesteps: int, bin_by: str, downsample: int, limit: int | None) -> None:

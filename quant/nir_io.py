@@ -340,6 +340,13 @@ def parse_graph(graph, *, dt: float | None = None, reset: str | None = None,
         raise InputError(f"must be a positive number, not {dt!r}", param="dt")
     in_name, in_node = chain[0]
     shape = tuple(int(v) for v in np.asarray(in_node.input_type["input"]).reshape(-1))
+    notes: list[str] = []
+    if len(shape) in (2, 4) and shape[0] == 1:
+        # nirtorch's tracer keeps the sample's batch dimension unless told to ignore it
+        # (Norse's to_nir does not): [1, N] and [1, C, H, W] are [N] and [C, H, W]
+        notes.append(f"{in_name}: input shape {list(shape)}: the leading 1 is a batch "
+                     "dimension and is dropped")
+        shape = shape[1:]
     if not shape or any(v < 1 for v in shape) or len(shape) not in (1, 3):
         raise _err(f"{where}: node {in_name!r}", f"input shape {list(shape)} is neither [N] "
                                                  "nor [C, H, W]")
@@ -347,7 +354,6 @@ def parse_graph(graph, *, dt: float | None = None, reset: str | None = None,
     layers: list[FloatLayer] = []
     pending: FloatLayer | None = None  # a synapse waiting for its neuron
     in_factor = 1.0  # AvgPool's 1/k² waiting for the next synapse
-    notes: list[str] = []
     for name, node in chain[1:-1]:
         t = type(node).__name__
         at = f"{where}: node {name!r} ({t})"
@@ -592,8 +598,13 @@ def _neuron(syn: FloatLayer, node: Any, t: str, name: str, at: str, dt: float | 
                 raise _err(at, f"tau {tau_v:g} must be > 0")
             alpha = 1.0 - dt / tau_v
             if not 0.0 < alpha <= 1.0:
+                hint = ""
+                if dt_source.startswith("Norse"):
+                    hint = (" (Norse 1.1's to_nir writes tau = dt/tau_mem_inv, not "
+                            "1/tau_mem_inv: give --dt as the square of Norse's dt, e.g. "
+                            "--dt 1e-6 for dt = 1e-3)")
                 raise _err(at, f"dt {dt:g} ({dt_source}) is not smaller than tau {tau_v:g}: "
-                               f"alpha = 1 - dt/tau = {alpha:g} is not in (0, 1]")
+                               f"alpha = 1 - dt/tau = {alpha:g} is not in (0, 1]{hint}")
             gain_arr = r * dt / tau_v
     else:
         alpha = 1.0

@@ -84,9 +84,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: spikeforge data info mnist --data ~/mnist.npz",
         formatter_class=fmt,
     )
-    p.add_argument("dataset", choices=_DATASETS, help="dataset name")
+    p.add_argument("dataset", choices=_DATASETS + _EVENTS,
+                   help="dataset name (nmnist, dvsgesture, shd: event data read from --data)")
     p.add_argument("--data", type=Path, metavar="PATH",
-                   help="mnist: directory of IDX files or an .npz (default: the fetch cache)")
+                   help="mnist: directory of IDX files or an .npz (default: the fetch cache); "
+                        "event datasets: the dataset's directory (docs/data.md)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_info)
 
@@ -174,12 +176,45 @@ def run_info(args: argparse.Namespace) -> int:
     """Print a dataset's sizes and class balance."""
     from quant.data import load_dataset
 
+    if args.dataset in _EVENTS:
+        text, data = _event_summary(args)
+        emit(args, text, data)
+        return 0
     ds = load_dataset(args.dataset, args.data)
     text, data = _dataset_summary(ds)
     if args.data is not None:
         data["path"] = str(args.data)
     emit(args, text, data)
     return 0
+
+
+def _event_summary(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """``data info`` of an event dataset (quant.events.event_summary)."""
+    from quant.events import event_summary
+
+    from .errors import InputError
+
+    if args.data is None:
+        raise InputError(f"dataset {args.dataset!r} is read from your copy: give its "
+                         "directory (nothing is downloaded)", param="path")
+    data = event_summary(args.dataset, args.data)
+    data["path"] = str(args.data)
+    n = data["n_classes"]
+    rows = []
+    for split in ("train", "test"):
+        d = data[split]
+        e = d["events_per_sample"]
+        rows.append([split, d["samples"], f"{e['mean']:.0f}", e["min"], e["max"],
+                     f"{d['duration_mean_s'] * 1e3:.0f}",
+                     "-" if d["on_fraction"] is None else f"{d['on_fraction']:.3f}",
+                     *d["class_counts"]])
+    table = format_table(["split", "samples", "events", "min", "max", "ms", "on",
+                          *[str(c) for c in range(n)]], rows, align="l" + "r" * (6 + n))
+    shape = "x".join(str(s) for s in data["shape"])
+    text = (f"{args.dataset}: {shape} events ({data['n_features']} inputs), {n} classes; "
+            f"per split: samples, events per sample (mean, min, max), mean duration, ON "
+            f"fraction, samples per class\n" + table)
+    return text, data
 
 
 def run_encode(args: argparse.Namespace) -> int:

@@ -54,10 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="labelled spikes .npz for the Hessian traces of --avg-bits")
     p.add_argument("--dt", type=float, default=None,
                    help="time step of the LIF nodes (alpha = 1 - dt/tau); default: the "
-                        "graph's convention (snnTorch 1e-4, Norse 1e-3)")
+                        "graph's convention (snnTorch 1e-4; Norse 1.1 LIF exports need "
+                        "Norse's dt squared, e.g. 1e-6; docs/interop.md)")
     p.add_argument("--reset", default=None, choices=("zero", "subtract"),
                    help="reset mode (default zero: NIR's v_reset = 0; subtract for graphs "
-                        "whose framework subtracted but exported v_reset = 0)")
+                        "whose framework subtracted but exported v_reset = 0, e.g. snnTorch's "
+                        "default and Sinabs' MembraneSubtract)")
     p.add_argument("--headroom", type=int, default=1, help="extra state bits (default 1)")
     p.add_argument("--requantize", action="store_true",
                    help="ignore spikeforge metadata and quantize the graph's float values")

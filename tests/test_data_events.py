@@ -115,11 +115,13 @@ def test_events_nmnist_cli_encode_and_bad_layout(tmp_path, capsys):
     assert "40-bit" in capsys.readouterr().err
 
 
-def test_events_nmnist_train_dense(tmp_path):
-    """spikeforge train --dataset nmnist --data DIR trains a dense net on binned events."""
+@pytest.mark.parametrize("arch", ["2312-16-10", "2x34x34-4c5s2-sp2-10"])
+def test_events_nmnist_train_dense_and_conv(tmp_path, arch):
+    """spikeforge train --dataset nmnist --data DIR trains a dense and a conv net on
+    binned events."""
     rng = np.random.default_rng(2)
     root, _ = _nmnist_dir(tmp_path, rng, per_class=2)
-    assert main(["train", "--dataset", "nmnist", "--data", str(root), "--arch", "2312-16-10",
+    assert main(["train", "--dataset", "nmnist", "--data", str(root), "--arch", arch,
                  "--timesteps", "4", "--epochs", "1", "--threads", "1", "--quiet",
                  "-o", str(tmp_path / "run")]) == 0
     from quant.train import load_run
@@ -189,3 +191,77 @@ def test_events_shd_hdf5(tmp_path):
     (root / "shd_test.h5").write_bytes(b"nope")
     with pytest.raises(Exception, match="HDF5"):
         load_event_split("shd", root, "test", 4)
+
+
+# ----------------------------------------------------------------------------- data info
+def test_events_data_info_nmnist_gesture_shd(tmp_path, capsys):
+    """spikeforge data info for the event datasets: samples, class counts and event
+    statistics per split, read from --data through the same readers."""
+    import json
+
+    rng = np.random.default_rng(5)
+    root, truth = _nmnist_dir(tmp_path, rng)
+    assert main(["data", "info", "nmnist", "--data", str(root), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["shape"] == [2, 34, 34] and d["n_classes"] == 10
+    assert d["test"]["samples"] == 10 and d["test"]["class_counts"] == [1] * 10
+    assert d["train"]["events"] == 600 and d["test"]["events_per_sample"]["mean"] == 60
+    ons = sum(int(np.count_nonzero(ev[2])) for f, ev in truth.items() if "Test" in f.parts)
+    assert d["test"]["on_fraction"] == pytest.approx(ons / 600)
+    assert main(["data", "info", "nmnist", "--data", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("nmnist: 2x34x34 events (2312 inputs), 10 classes")
+    # DVS128 Gesture: one sample per labelled segment, its duration the segment's
+    g = tmp_path / "DvsGesture"
+    g.mkdir()
+    ex, ey, ep, et = _rand_events(rng, 300, 128, 1_000_000)
+    write_aedat31(g / "user03_led.aedat", ex, ey, ep, et)
+    (g / "user03_led_labels.csv").write_text("class,startTime_usec,endTime_usec\n"
+                                             "2,0,400000\n5,500000,1000000\n")
+    (g / "trials_to_train.txt").write_text("user03_led.aedat\n")
+    (g / "trials_to_test.txt").write_text("user03_led.aedat\n")
+    assert main(["data", "info", "dvsgesture", "--data", str(g), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["test"]["samples"] == 2 and d["test"]["class_counts"][1] == 1
+    assert d["test"]["class_counts"][4] == 1
+    assert d["test"]["duration_mean_s"] == pytest.approx(0.45)
+    # SHD: no polarity
+    h5py = pytest.importorskip("h5py")
+    s = tmp_path / "SHD"
+    s.mkdir()
+    for split in ("train", "test"):
+        with h5py.File(s / f"shd_{split}.h5", "w") as f:
+            times = f.create_dataset("spikes/times", (2,), dtype=h5py.vlen_dtype(np.float16))
+            units = f.create_dataset("spikes/units", (2,), dtype=h5py.vlen_dtype(np.uint16))
+            for i in range(2):
+                times[i] = np.linspace(0, 0.5, 10 + i).astype(np.float16)
+                units[i] = np.arange(10 + i).astype(np.uint16)
+            f.create_dataset("labels", data=np.array([3, 19], np.uint16))
+    assert main(["data", "info", "shd", "--data", str(s), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["shape"] == [700] and d["test"]["events"] == 21
+    assert d["test"]["on_fraction"] is None and d["test"]["class_counts"][19] == 1
+
+
+@pytest.mark.parametrize("name,needle", [("nmnist", "N-MNIST"), ("dvsgesture", "DVS128"),
+                                         ("shd", "SHD")])
+def test_events_wrong_layout_one_line_nothing_written(tmp_path, capsys, name, needle):
+    """A dataset directory in the wrong layout: data info, data encode and train exit 2
+    with one line naming the directory, and write nothing."""
+    arch = {"nmnist": "2312-10", "dvsgesture": "32768-11", "shd": "700-20"}[name]
+    bad = tmp_path / "wrong"
+    (bad / "sub").mkdir(parents=True)
+    (bad / "sub" / "x.txt").write_text("x")
+    out = tmp_path / "out.npz"
+    for argv in (["data", "info", name, "--data", str(bad)],
+                 ["data", "encode", name, "--data", str(bad), "-T", "4", "-o", str(out)],
+                 ["train", "--dataset", name, "--data", str(bad), "--arch", arch,
+                  "--timesteps", "4", "--epochs", "1", "-o", str(tmp_path / "run")]):
+        assert main(argv) == 2, argv
+        cap = capsys.readouterr()
+        err = cap.err.strip()
+        assert len(err.splitlines()) == 1 and str(bad) in err and needle in err, err
+        assert cap.out == ""
+    assert not out.exists() and not (tmp_path / "run").exists()
+    assert main(["data", "info", name]) == 2
+    assert "--data" in capsys.readouterr().err

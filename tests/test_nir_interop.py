@@ -191,7 +191,26 @@ def test_nir_import_cli_bad_input_one_line(tmp_path, capsys):
     nir.write(tmp_path / "s.nir", g)
     assert main(["import", str(tmp_path / "s.nir"), "-o", str(out), "-T", "4"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "'fc'" in err and "inputs" in err and not out.exists()
+    assert "'fc'" in err and "inputs" in err and len(err.splitlines()) == 1
+    assert "s.nir" in err and not out.exists()
+
+
+def test_nir_cli_hdf5_not_nir_and_bad_export_one_line(tmp_path, capsys):
+    """An HDF5 file that is not a NIR graph, and export of a directory that is not a
+    network: one line naming the file, exit 2, nothing written."""
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "h.nir", "w") as f:
+        f.create_dataset("x", data=np.ones(3))
+    out = tmp_path / "net"
+    assert main(["import", str(tmp_path / "h.nir"), "-o", str(out), "-T", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "h.nir" in err and "not a valid NIR graph" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+    (tmp_path / "notnet").mkdir()
+    assert main(["export", str(tmp_path / "notnet"), "-o", str(tmp_path / "m.nir")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "notnet" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "m.nir").exists()
 
 
 def test_nir_export_import_cli(tmp_path, capsys):
@@ -337,6 +356,53 @@ def test_nir_snntorch_conv_maps(tmp_path):
     assert all(int(a.sum()) > 0 for a in ref)
     res = import_nir(tmp_path / "c.nir", timesteps=6, weight_bits=8)
     assert [layer.kind.value for layer in res.net.layers] == ["conv2d", "sumpool2d", "dense"]
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_nir_snntorch_conv_lif_quantized_verified_in_rtl(tmp_path):
+    """snnTorch Conv2d + Leaky (beta 0.9), AvgPool2d, Linear + Leaky -> snnTorch's NIR ->
+    import (8 bits, calibration; alpha 0.9 -> shift 3) -> generate -> verify on 100
+    samples: 0 mismatches."""
+    import torch
+
+    pytest.importorskip("amaranth")
+    from pysim.errors import ToolMissing
+    from sim.tools import find_verilator
+
+    try:
+        find_verilator()
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
+    torch.set_num_threads(1)
+    torch.manual_seed(5)
+
+    def leaky(shape, **kw):
+        return snn.Leaky(beta=torch.full(shape, 0.9), threshold=torch.full(shape, 0.5),
+                         init_hidden=True, reset_mechanism="zero", **kw)
+
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, stride=2, padding=1, bias=False), leaky((4, 6, 6)),
+        torch.nn.AvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(4 * 3 * 3, 5, bias=False),
+        leaky((5,), output=True))
+    with torch.no_grad():
+        net[0].weight.mul_(2)
+        net[4].weight.mul_(4)
+    _snn_export(net, np.random.randn(1, 2, 12, 12).astype(np.float32), tmp_path / "c.nir")
+    x = (torch.rand(100, 6, 2, 12, 12, generator=torch.Generator().manual_seed(6)) < 0.3).float()
+    ref = _snn_run(net, x)
+    labels = ref[-1].reshape(100, 6, -1).sum(axis=1).argmax(axis=1)
+    save_spikes(tmp_path / "cal.npz", SpikeData(x.reshape(100, 6, -1).numpy().astype(np.uint8),
+                                                labels))
+    assert main(["import", str(tmp_path / "c.nir"), "-o", str(tmp_path / "net"),
+                 "--weight-bits", "8", "--calibration", str(tmp_path / "cal.npz"),
+                 "--quiet"]) == 0
+    imported = load_network(tmp_path / "net")
+    assert [layer.kind.value for layer in imported.layers] == ["conv2d", "sumpool2d", "dense"]
+    assert [layer.leak_shift for layer in imported.neuron_layers] == [3, 3]
+    assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "gen")]) == 0
+    assert main(["verify", str(tmp_path / "net"), "--input", str(tmp_path / "cal.npz"),
+                 "--samples", "100", "--design", str(tmp_path / "gen")]) == 0
 
 
 def test_nir_nmnist_shaped_cnn_imports_fast(tmp_path):
