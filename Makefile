@@ -13,7 +13,7 @@ NODEPS := sinabs==3.1.3 norse==1.1.0
 
 .PHONY: flow test test-all setup lint clean bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps $(NODEPS)
