@@ -26,9 +26,9 @@ __all__ = [
     "SIMULATORS",
     "find_icarus",
     "find_verilator",
+    "ice40_cell_model",
     "simulator_env",
     "verilator_version",
-    "ice40_cell_model",
 ]
 
 SIMULATORS = ("verilator", "icarus")

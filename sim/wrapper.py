@@ -279,8 +279,8 @@ def wrapper_verilog(pm: PortMap) -> str:
         "            $fwrite(flog, \"1 %0d %0d 0 0\\n\", sample, cyc);",
         "          state <= 3'd2;",
         "        end else begin",
-        "          if (load_n > 0) $fwrite(flog, \"7 %0d %0d %0d 0\\n\", cyc_loaded, "
-        "o_load_error_any, o_loaded_any);",
+        ("          if (load_n > 0) $fwrite(flog, \"7 %0d %0d %0d 0\\n\", cyc_loaded, "
+         "o_load_error_any, o_loaded_any);"),
         "          $fwrite(flog, \"6 %0d %0d %0d %0d\\n\", n_stall, n_gap, n_restart, n_reset);",
         "          finished <= 1'b1;",
         "          $fflush(flog);",
