@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="nextpnr clock constraint in MHz (default 48)")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="keep the synthesis and simulation files here")
+    ap.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                    help="write the UP5K utilization and the latency per image as a PNG")
     args = bench.parse(ap, argv)
 
     import numpy as np
@@ -118,8 +120,52 @@ def main(argv: list[str] | None = None) -> int:
          f"{image * 10 / 115200:.2f} / {image * 10 / 1e6:.2f}"],
     ], align="rrrrrrrr", title=f"RTL (Verilator, SB_SPRAM256KA model) at input rate "
                                f"{args.rate}")
+    if args.plot is not None:
+        _plot(args.plot, util, bram.bram_units, v.cycles, r.fmax_mhz)
+        bench.progress(f"wrote {args.plot}")
     bench.finish(results, [t1, t2])
     return 0 if v.mismatches == 0 else 1
+
+
+def _plot(path: Path, util: dict, bram_units: int, cycles, fmax: float | None) -> None:
+    """Left: UP5K utilization (% of capacity) with SPRAM vs block RAM only; right: the
+    latency per image (RTL cycles at Fmax and at 30 MHz) against the 5 ms target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    names = [("ICESTORM_LC", "logic cells"), ("ICESTORM_RAM", "EBR"),
+             ("ICESTORM_SPRAM", "SPRAM"), ("SB_IO", "I/O")]
+    pct = [100 * util.get(k, {}).get("used", 0) / max(1, util.get(k, {}).get("available", 1))
+           for k, _ in names]
+    ys = np.arange(len(names))
+    a.barh(ys + 0.2, pct, 0.4, label="weights in SPRAM (placed and routed)")
+    a.barh([1 - 0.2], [100 * bram_units / 30], 0.4, color="tab:red",
+           label="weights in block RAM (model): EBR")
+    a.axvline(100, color="black", lw=0.8)
+    a.set_yticks(ys, [n for _, n in names])
+    a.invert_yaxis()
+    a.set_xscale("log")
+    a.set_xlabel("% of the iCE40 UP5K (log scale; line = full)")
+    a.legend(fontsize=7, loc="lower right")
+    a.set_title("784-256-10 at 3/6 bits on the UP5K")
+    c = np.asarray(cycles, dtype=float)
+    c = c[c >= 0]
+    for mhz, label in ((fmax, f"at Fmax {fmax:.1f} MHz" if fmax else None), (30.0, "at 30 MHz")):
+        if mhz:
+            b.hist(c / mhz / 1000, bins=30, alpha=0.6, label=label)
+    b.axvline(5.0, color="tab:red", lw=1.0, label="target < 5 ms")
+    b.set_xlabel("latency per image (ms, RTL cycles / clock)")
+    b.set_ylabel("images")
+    b.set_xlim(0, 5.5)
+    b.legend(fontsize=7)
+    b.set_title("Latency per image (Verilator, 0 mismatches)")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -314,3 +314,17 @@ def test_synth_spram_mnist_size_places_and_routes_on_up5k(tmp_path) -> None:
     assert r.fits, r.notes
     assert r.cells.get("SB_SPRAM256KA") == 4 and r.bram_count <= 30
     assert r.fmax_mhz is not None and r.fmax_mhz >= 30.0
+
+
+def test_estimate_spram_synapse_memories_take_no_block_ram() -> None:
+    from cost.resources import estimate_network
+
+    net = _mnist()
+    bram = estimate_network(plan_network(net), target="ice40-up5k")
+    spram = estimate_network(plan_network(net, weights_in="spram"), target="ice40-up5k")
+    assert not bram.fits() and bram.bram_units > 30
+    assert spram.layers[0].synapse.cell == "SB_SPRAM256KA"
+    assert spram.layers[0].synapse.units == 0 and spram.layers[0].synapse.mode == "spram x3"
+    assert spram.bram_units == 28  # accumulators and membranes (yosys: 28 SB_RAM40_4K)
+    with pytest.raises(InputError, match="only on the iCE40 UP5K"):
+        estimate_network(plan_network(net, weights_in="spram"), target="ecp5-25k")
