@@ -169,9 +169,12 @@ def prediction_bits(n_classes: int) -> int:
     return index_bits(n_classes)
 
 
-def bank_depths(depth: int, bank_words: int = BANK_WORDS) -> tuple[int, ...]:
+def bank_depths(depth: int, bank_words: int | None = None) -> tuple[int, ...]:
     """Depths of the banks of a synapse memory of ``depth`` words (one bank if shallow);
-    ``bank_words`` is the deepest bank (:data:`SPRAM_DEPTH` for an SPRAM memory)."""
+    ``bank_words`` is the deepest bank (default :data:`BANK_WORDS`; :data:`SPRAM_DEPTH`
+    for an SPRAM memory)."""
+    if bank_words is None:
+        bank_words = BANK_WORDS
     if depth <= bank_words:
         return (depth,)
     full, rest = divmod(depth, bank_words)
