@@ -132,6 +132,9 @@ def test_hdl_spram_components_validate_parameters() -> None:
     mem = SpramSynapseMemory(weights=np.zeros((80, 3000), int), weight_bits=4, lanes=8)
     assert (mem.columns, mem.blocks, mem.latency) == (2, 4, 2)
     assert mem.plan.memory.banks == (16384, 3000 * 10 - 16384)
+    from amaranth.hdl import Fragment
+
+    Fragment.get(mem, None)  # elaborates: four SB_SPRAM256KA instances
 
 
 def test_hdl_spram_verilog_instantiates_blocks_and_load_port() -> None:
