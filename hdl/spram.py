@@ -39,10 +39,11 @@ from hwplan import (
     SynapsePlan,
     load_image_bytes,
     load_layout,
+    load_word_bytes,
     synapse_plan,
 )
 from pysim import IntNetwork
-from pysim.util import ceil_div, ceil_log2
+from pysim.util import ceil_log2
 
 from ._logic import mux_tree
 from ._params import quiet_on_error
@@ -199,14 +200,14 @@ class SpramLoader(wiring.Component):
     @property
     def image_bytes(self) -> int:
         """Bytes of a complete load."""
-        return sum(p.memory.words * ceil_div(p.memory.width, 8) for p in self._plans)
+        return sum(p.memory.words * load_word_bytes(p.memory) for p in self._plans)
 
     def elaborate(self, platform: Any) -> Module:
         """The word assembler and the address counters."""
         m = Module()
         plans = self._plans
         M = len(plans)
-        nbs = [ceil_div(p.memory.width, 8) for p in plans]
+        nbs = [load_word_bytes(p.memory) for p in plans]
         mem_i = Signal(range(M + 1), name="load_mem")
         addr = Signal(max(p.memory.addr_bits for p in plans), name="load_addr")
         byte = Signal(range(max(max(nbs), 2)), name="load_byte")

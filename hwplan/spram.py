@@ -22,13 +22,19 @@ from typing import Any
 from pysim import InputError, IntNetwork
 from pysim.util import ceil_div
 
-from .plan import HardwarePlan, pack_synapse_words
+from .plan import HardwarePlan, MemoryPlan, pack_synapse_words
 
-__all__ = ["LOAD_ACK_TAG", "load_ack", "load_image", "load_image_bytes", "load_layout"]
+__all__ = ["LOAD_ACK_TAG", "load_ack", "load_image", "load_image_bytes", "load_layout",
+           "load_word_bytes"]
 
 LOAD_ACK_TAG = b"FS"
 """Last two bytes of the board's load acknowledgement (ASCII ``SF`` as a little-endian
 16-bit word)."""
+
+
+def load_word_bytes(memory: MemoryPlan) -> int:
+    """Bytes per word of a memory in the load image: ``ceil(width / 8)``."""
+    return ceil_div(memory.width, 8)
 
 
 def load_layout(plan: HardwarePlan) -> list[dict[str, Any]]:
@@ -37,7 +43,7 @@ def load_layout(plan: HardwarePlan) -> list[dict[str, Any]]:
     out, offset = [], 0
     for lp in plan.spram_layers:
         mem = lp.synapse.memory
-        nb = ceil_div(mem.width, 8)
+        nb = load_word_bytes(mem)
         out.append({"layer": lp.name, "words": mem.words, "width": mem.width,
                     "bytes_per_word": nb, "offset": offset, "bytes": mem.words * nb,
                     "spram_blocks": mem.spram_blocks, "banks": list(mem.banks)})
