@@ -137,7 +137,17 @@ def _best_geometry(prim: BramPrimitive, depth: int, width: int, read_ports: int,
 
 def map_synapse(memory: MemoryPlan, target: str | Target) -> MemoryMapping:
     """Block RAM of a synapse ROM as the generator builds it (``memory``, from the plan):
-    one mapping per bank (each bank mapped on its own), summed."""
+    one mapping per bank (each bank mapped on its own), summed. An SPRAM memory
+    (``kind == "spram"``, iCE40 UP5K) takes no block RAM: its mapping counts 0 block
+    RAMs, names ``SB_SPRAM256KA`` and gives the blocks in ``mode`` (``"spram x4"``)."""
+    if memory.kind == "spram":
+        t = get_target(target) if isinstance(target, str) else target
+        if t.name != "ice40-up5k":
+            raise InputError(f"a synapse memory in SPRAM exists only on the iCE40 UP5K, "
+                             f"not on {t.name}", param="targets")
+        return MemoryMapping(depth=memory.depth, width=memory.width, cell="SB_SPRAM256KA",
+                             count=0, units=0, shape=(16384, 16), allocated_bits=0,
+                             mode=f"spram x{memory.spram_blocks}")
     parts = [map_memory(max(2, d), memory.width, target) for d in memory.banks]
     if len(parts) == 1:
         return parts[0]

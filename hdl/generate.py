@@ -112,7 +112,8 @@ WRAPS = ("axis",)
 
 def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = None,
                  top: str = "spikeforge_top", wrap: str | None = None,
-                 writable_weights: bool = False) -> GeneratedDesign:
+                 writable_weights: bool = False,
+                 weights_in: str | Mapping[str, str] | None = None) -> GeneratedDesign:
     """Generate the Verilog of ``net`` in memory.
 
     Parameters
@@ -129,6 +130,10 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
     writable_weights : bool
         With ``wrap="axis"``: run-time writable synapse memories behind the AXI-Lite
         weight window (default False).
+    weights_in : None, "bram", "spram" or dict
+        Where the synapse memories live (:func:`hwplan.resolve_weights_in`). With
+        SPRAM memories the top is :class:`hdl.spram.SpramNetwork` (iCE40 UP5K
+        ``SB_SPRAM256KA`` instances, a load port; not with ``wrap``). Default: block RAM.
 
     Returns
     -------
@@ -142,7 +147,20 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
     top = _check_top(top)
     if not isinstance(net, IntNetwork):
         raise InputError(f"network: expected a pysim.IntNetwork, not {type(net).__name__}")
-    plan = plan_network(net, lanes)
+    plan = plan_network(net, lanes, weights_in=weights_in)
+    if plan.spram_layers:
+        if wrap is not None:
+            raise InputError("SPRAM weights come with the bare core or a board's UART link "
+                             "(not with a wrapper yet)", param="weights_in")
+        from .spram import SpramNetwork, spram_portmap
+
+        core = SpramNetwork(network=net, plan=plan)
+        pmap = spram_portmap(core, top)
+        text = verilog.convert(core, name=top, emit_src=False, strip_internal_attrs=True)
+        bad = check_ports(text, top, pmap)
+        if bad:  # pragma: no cover - the generator's own consistency check
+            raise AssertionError(f"portmap does not match the emitted Verilog: {bad}")
+        return GeneratedDesign(verilog=text, portmap=pmap, top=top, plan=plan)
     if writable_weights and wrap is None:
         raise InputError("writable weights need a wrapper (wrap='axis')",
                          param="writable_weights")
@@ -172,17 +190,20 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
 def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
              lanes: int | Mapping[str, int] | None = None,
              top: str = "spikeforge_top", wrap: str | None = None,
-             memfiles: bool = False, writable_weights: bool = False) -> GeneratedDesign:
+             memfiles: bool = False, writable_weights: bool = False,
+             weights_in: str | Mapping[str, str] | None = None) -> GeneratedDesign:
     """Write ``out_dir/<top>.v`` and ``out_dir/portmap.json`` (atomically, deterministic).
 
     The directory is replaced as a whole only when both files are complete. ``wrap``: see
     :func:`emit_verilog`. ``memfiles``: also write every memory's contents as a
     ``$readmemh`` file ``mem/<layer>_<block>_<memory>.hex``, their list
     ``mem/memories.json`` and ``<top>_readmemh.v``, the same design loading them (see
-    :mod:`hdl.memfiles`); ``<top>.v`` is unchanged.
+    :mod:`hdl.memfiles`); ``<top>.v`` is unchanged. ``weights_in``: see
+    :func:`emit_verilog`; with SPRAM memories also ``spram_weights.bin``, the load image
+    of the network's weights (:func:`hwplan.load_image`).
     """
     design = emit_verilog(net, lanes=lanes, top=top, wrap=wrap,
-                          writable_weights=writable_weights)
+                          writable_weights=writable_weights, weights_in=weights_in)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         umask = os.umask(0)
@@ -191,6 +212,10 @@ def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
         (tmp / f"{design.top}.v").write_text(design.verilog, encoding="utf-8")
         (tmp / "portmap.json").write_text(json.dumps(design.portmap, indent=2) + "\n",
                                           encoding="utf-8")
+        if design.plan.spram_layers:
+            from hwplan import load_image
+
+            (tmp / "spram_weights.bin").write_bytes(load_image(net, design.plan))
         if memfiles:
             from .memfiles import split_memories
 

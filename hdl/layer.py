@@ -119,8 +119,13 @@ class Layer(wiring.Component):
         elif lanes is None:
             raise TypeError("Layer needs either lanes or a plan")
         fires = check_bool(fires, "Firing flag")
-        self._synapses = SynapseMemory(weights=layer.weight, weight_bits=layer.weight_bits,
-                                       lanes=lanes)
+        store = "bram" if plan is None else plan.synapse.store
+        memory_class = SynapseMemory
+        if store == "spram":  # iCE40 UP5K single-port RAMs, loaded at run time
+            from .spram import SpramSynapseMemory
+            memory_class = SpramSynapseMemory
+        self._synapses = memory_class(weights=layer.weight, weight_bits=layer.weight_bits,
+                                      lanes=lanes)
         lanes = self._synapses.lanes
         if update_units is None:
             update_units = default_update_units(layer.in_features, layer.out_features, lanes)
@@ -132,7 +137,7 @@ class Layer(wiring.Component):
             bias=layer.bias, fires=fires, update_units=update_units,
         )
         own = dense_layer_plan(layer, lanes=lanes, fires=fires, update_units=update_units,
-                               pool=None if plan is None else plan.pool)
+                               pool=None if plan is None else plan.pool, store=store)
         if plan is not None and plan != own:
             raise ValueError(f"Plan of layer {plan.name!r} does not match layer "
                              f"{layer.name!r}")

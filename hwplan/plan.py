@@ -50,6 +50,10 @@ __all__ = [
     "NOMINAL_INPUT_RATE",
     "PLAN_FORMAT",
     "PLAN_VERSION",
+    "SPRAM_BLOCKS",
+    "SPRAM_DEPTH",
+    "SPRAM_WIDTH",
+    "WEIGHT_STORES",
     "CorePlan",
     "DenseLayerPlan",
     "HardwarePlan",
@@ -69,6 +73,7 @@ __all__ = [
     "plan_network",
     "prediction_bits",
     "resolve_lanes",
+    "resolve_weights_in",
     "synapse_plan",
     "synaptic_bits",
     "synaptic_range",
@@ -106,6 +111,16 @@ NOMINAL_INPUT_RATE = 8
 """:func:`default_update_units` assumes one input in ``NOMINAL_INPUT_RATE`` fires per step."""
 WATCHDOG_SLACK = 64
 """Cycles per layer and step added to :meth:`DenseLayerPlan.step_cycles_worst`."""
+SPRAM_DEPTH = 16384
+"""Words of one iCE40 UP5K single-port RAM (``SB_SPRAM256KA``)."""
+SPRAM_WIDTH = 16
+"""Bits per word of one ``SB_SPRAM256KA``."""
+SPRAM_BLOCKS = 4
+"""``SB_SPRAM256KA`` blocks of an iCE40 UP5K (1 Mbit in all)."""
+WEIGHT_STORES = ("bram", "spram")
+"""Where a dense layer's synapse memory lives: ``"bram"`` (an initialised ROM in block
+RAM, the default) or ``"spram"`` (``SB_SPRAM256KA`` blocks of the iCE40 UP5K, filled at
+run time through the load port; see :mod:`hdl.spram`)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -154,12 +169,16 @@ def prediction_bits(n_classes: int) -> int:
     return index_bits(n_classes)
 
 
-def bank_depths(depth: int) -> tuple[int, ...]:
-    """Depths of the banks of a synapse memory of ``depth`` words (one bank if shallow)."""
-    if depth <= BANK_WORDS:
+def bank_depths(depth: int, bank_words: int | None = None) -> tuple[int, ...]:
+    """Depths of the banks of a synapse memory of ``depth`` words (one bank if shallow);
+    ``bank_words`` is the deepest bank (default :data:`BANK_WORDS`; :data:`SPRAM_DEPTH`
+    for an SPRAM memory)."""
+    if bank_words is None:
+        bank_words = BANK_WORDS
+    if depth <= bank_words:
         return (depth,)
-    full, rest = divmod(depth, BANK_WORDS)
-    return (BANK_WORDS,) * full + ((rest,) if rest else ())
+    full, rest = divmod(depth, bank_words)
+    return (bank_words,) * full + ((rest,) if rest else ())
 
 
 # --------------------------------------------------------------------------------------
@@ -176,8 +195,10 @@ class MemoryPlan:
     width : bits per word
     words : words holding data (``depth`` without the padding to 2)
     copies : identical memories of this shape (2 for the accumulator's step buffers)
-    kind : "rom" (initialised, never written), "ram" or "registers" (a one-word buffer
-        built from flip-flops)
+    kind : "rom" (initialised, never written), "ram", "registers" (a one-word buffer
+        built from flip-flops) or "spram" (iCE40 ``SB_SPRAM256KA`` blocks, no initial
+        contents: filled through the load port; ``banks`` then has one entry per
+        :data:`SPRAM_DEPTH` words and every bank is :attr:`spram_columns` blocks wide)
     banks : depths of the banks a deep ROM is split into (one entry when not banked)
     ram_style : the synthesis hint the generator attaches ("block" or None)
     """
@@ -205,6 +226,17 @@ class MemoryPlan:
     def addr_bits(self) -> int:
         """Address width of one copy: ``ceil(log2(depth))``."""
         return ceil_log2(self.depth)
+
+    @property
+    def spram_columns(self) -> int:
+        """``SB_SPRAM256KA`` blocks side by side in one bank: ``ceil(width / 16)`` (0
+        unless ``kind == "spram"``)."""
+        return ceil_div(self.width, SPRAM_WIDTH) if self.kind == "spram" else 0
+
+    @property
+    def spram_blocks(self) -> int:
+        """``SB_SPRAM256KA`` blocks of the memory: columns x banks (0 unless SPRAM)."""
+        return self.spram_columns * len(self.banks)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready description (``depth`` of an accumulator counts both buffers)."""
@@ -252,16 +284,31 @@ class SynapsePlan:
 
     @property
     def bank_select_lsb(self) -> int:
-        """Lowest address bit that selects a bank: ``log2(BANK_WORDS)``."""
-        return ceil_log2(BANK_WORDS)
+        """Lowest address bit that selects a bank: ``log2(BANK_WORDS)`` (``log2(
+        SPRAM_DEPTH)`` for an SPRAM memory)."""
+        return ceil_log2(SPRAM_DEPTH if self.memory.kind == "spram" else BANK_WORDS)
+
+    @property
+    def store(self) -> str:
+        """Where the weights live: ``"spram"`` or ``"bram"`` (see :data:`WEIGHT_STORES`)."""
+        return "spram" if self.memory.kind == "spram" else "bram"
 
 
 def synapse_plan(in_features: int, out_features: int, weight_bits: int,
-                 lanes: int) -> SynapsePlan:
-    """The synapse memory of a layer (arguments already validated by the caller)."""
+                 lanes: int, store: str = "bram") -> SynapsePlan:
+    """The synapse memory of a layer (arguments already validated by the caller);
+    ``store`` is one of :data:`WEIGHT_STORES`."""
     groups = ceil_div(out_features, lanes)
     words = in_features * groups
     depth = max(2, words)
+    if store == "spram":
+        return SynapsePlan(
+            in_features=in_features, out_features=out_features, weight_bits=weight_bits,
+            lanes=lanes, groups=groups,
+            memory=MemoryPlan(role="synapse", depth=depth, width=lanes * weight_bits,
+                              words=words, kind="spram",
+                              banks=bank_depths(depth, SPRAM_DEPTH)),
+        )
     return SynapsePlan(
         in_features=in_features, out_features=out_features, weight_bits=weight_bits,
         lanes=lanes, groups=groups,
@@ -553,12 +600,14 @@ class DenseLayerPlan:
 
 
 def dense_layer_plan(layer: IntLayer, *, lanes: int, fires: bool = True,
-                     update_units: int | None = None, pool: Any = None) -> DenseLayerPlan:
+                     update_units: int | None = None, pool: Any = None,
+                     store: str = "bram") -> DenseLayerPlan:
     """Plan one dense layer with ``lanes`` lanes (validated by the caller).
 
     ``update_units`` None takes :func:`default_update_units`. ``pool`` (a
     :class:`hwplan.conv.PoolPlan`) is the sum-pool feeding the layer: inputs are then
-    counts up to its ``max_count``, which widens the exact accumulator.
+    counts up to its ``max_count``, which widens the exact accumulator. ``store``: where
+    the synapse memory lives (:data:`WEIGHT_STORES`).
     """
     if update_units is None:
         update_units = default_update_units(layer.in_features, layer.out_features, lanes)
@@ -568,7 +617,8 @@ def dense_layer_plan(layer: IntLayer, *, lanes: int, fires: bool = True,
         name=layer.name, in_features=layer.in_features, out_features=layer.out_features,
         weight_bits=layer.weight_bits, state_bits=layer.state_bits, fires=fires,
         weight_memory_bits=layer.weight_memory_bits,
-        synapse=synapse_plan(layer.in_features, layer.out_features, layer.weight_bits, lanes),
+        synapse=synapse_plan(layer.in_features, layer.out_features, layer.weight_bits, lanes,
+                             store),
         core=core_plan(out_features=layer.out_features, lanes=lanes,
                        state_bits=layer.state_bits,
                        acc_bits=synaptic_bits(layer.weight) if pool is None else
@@ -906,16 +956,86 @@ class HardwarePlan:
             raise InputError(f"{where}: malformed plan ({type(exc).__name__}: {exc})"
                              ) from None
 
+    @property
+    def weights_in(self) -> dict[str, str]:
+        """Where each dense layer's weights live (:data:`WEIGHT_STORES`), by layer name."""
+        return {lp.name: lp.synapse.store for lp in self.layers if lp.kind == "dense"}
+
+    @property
+    def spram_layers(self) -> tuple[Any, ...]:
+        """The layer plans whose synapse memory is in SPRAM, input to output."""
+        return tuple(lp for lp in self.layers
+                     if lp.kind == "dense" and lp.synapse.store == "spram")
+
     def check_network(self, net: IntNetwork, *, where: str = "plan") -> None:
         """Raise :class:`pysim.InputError` when this plan was not made for ``net``."""
-        if plan_network(net, self.lanes) != self:
+        spram = self.spram_layers
+        if plan_network(net, self.lanes,
+                        weights_in={lp.name: "spram" for lp in spram} if spram else None
+                        ) != self:
             raise InputError(f"{where}: the design was generated for another network "
                              f"(its plan differs from the plan of this manifest)")
 
 
 
-def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None
-                 ) -> HardwarePlan:
+def _spram_blocks_of(layer: IntLayer, lanes: int) -> int:
+    return synapse_plan(layer.in_features, layer.out_features, layer.weight_bits, lanes,
+                        "spram").memory.spram_blocks
+
+
+def resolve_weights_in(net: IntNetwork, lanes: Mapping[str, int],
+                       weights_in: str | Mapping[str, str] | None) -> dict[str, str]:
+    """Turn the ``weights_in`` option into one store (:data:`WEIGHT_STORES`) per dense layer.
+
+    ``None`` or ``"bram"``: every synapse memory in block RAM (the default design).
+    ``"spram"``: the largest synapse memories go into the iCE40 UP5K's
+    ``SB_SPRAM256KA`` blocks, largest first, as long as they fit its
+    :data:`SPRAM_BLOCKS`; the others stay in block RAM. A mapping ``{layer: store}``:
+    those layers exactly, the others in block RAM. Raises :class:`pysim.InputError`
+    (``param="weights_in"``) when the SPRAM memories do not fit or a layer is not dense.
+    """
+    dense = [la for la in net.layers if _kind(la) == "dense"]
+    out = {la.name: "bram" for la in dense}
+    if weights_in is None or weights_in == "bram":
+        return out
+    if isinstance(weights_in, str):
+        if weights_in != "spram":
+            raise InputError(f"must be one of {', '.join(WEIGHT_STORES)}, not {weights_in!r}",
+                             param="weights_in")
+        used = 0
+        for la in sorted(dense, key=lambda la: -la.weight_memory_bits):
+            need = _spram_blocks_of(la, lanes[la.name])
+            if used + need <= SPRAM_BLOCKS:
+                out[la.name] = "spram"
+                used += need
+        if used == 0:
+            need = min((_spram_blocks_of(la, lanes[la.name]) for la in dense), default=0)
+            raise InputError(f"no layer's weights fit the {SPRAM_BLOCKS} SPRAM blocks "
+                             f"(the smallest needs {need})", param="weights_in")
+        return out
+    if not isinstance(weights_in, Mapping):
+        raise InputError(f"must be 'bram', 'spram' or a mapping, not {weights_in!r}",
+                         param="weights_in")
+    names = {la.name: la for la in dense}
+    used = 0
+    for name, store in weights_in.items():
+        if name not in names:
+            raise InputError(f"no dense layer named {name!r} (dense layers: "
+                             f"{', '.join(names)})", param="weights_in")
+        if store not in WEIGHT_STORES:
+            raise InputError(f"layer {name!r}: must be one of {', '.join(WEIGHT_STORES)}, "
+                             f"not {store!r}", param="weights_in")
+        out[name] = store
+        if store == "spram":
+            used += _spram_blocks_of(names[name], lanes[name])
+    if used > SPRAM_BLOCKS:
+        raise InputError(f"the SPRAM memories need {used} SB_SPRAM256KA blocks, more than "
+                         f"the UP5K's {SPRAM_BLOCKS}", param="weights_in")
+    return out
+
+
+def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None, *,
+                 weights_in: str | Mapping[str, str] | None = None) -> HardwarePlan:
     """Plan the design of ``net``: validate, resolve lanes, plan every layer.
 
     Parameters
@@ -923,6 +1043,9 @@ def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None
     net : pysim.IntNetwork
     lanes : int, dict or None
         See :func:`resolve_lanes`.
+    weights_in : None, "bram", "spram" or dict
+        Where the synapse memories live; see :func:`resolve_weights_in` (default: all
+        in block RAM, the unchanged design).
 
     Raises
     ------
@@ -931,6 +1054,7 @@ def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None
     """
     check_realizable(net)
     lane_map = resolve_lanes(net, lanes)
+    stores = resolve_weights_in(net, lane_map, weights_in)
     n = len(net.layers)
     membrane = net.readout is Readout.MEMBRANE
     entries = []
@@ -948,7 +1072,7 @@ def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None
                                            pool=pool))
         else:
             entries.append(dense_layer_plan(layer, lanes=lane_map[layer.name], fires=fires,
-                                            pool=pool))
+                                            pool=pool, store=stores[layer.name]))
         pool = None
     layers = tuple(entries)
     return HardwarePlan(timesteps=net.timesteps, input_size=net.input_size,

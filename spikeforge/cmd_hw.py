@@ -38,6 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--writable-weights", action="store_true",
                    help="with --wrap axis: run-time writable synapse memories behind the "
                         "AXI-Lite weight window (MEM_* registers)")
+    p.add_argument("--weights-in", choices=("bram", "spram"), default=None,
+                   help="where the synapse memories live: block RAM (default) or the iCE40 "
+                        "UP5K's SB_SPRAM256KA blocks ('spram': the largest memories that "
+                        "fit its 4 blocks, filled at run time through the load port; the "
+                        "load image is written as spram_weights.bin)")
     p.add_argument("--memfiles", action="store_true",
                    help="also write every memory's contents as a $readmemh file (mem/*.hex, "
                         "listed in mem/memories.json) and <top>_readmemh.v loading them, for "
@@ -80,8 +85,10 @@ def run_generate(args: argparse.Namespace) -> int:
     writable = bool(getattr(args, "writable_weights", False))
     if writable and wrap is None:
         raise InputError("needs --wrap axis", param="writable_weights")
+    weights_in = getattr(args, "weights_in", None)
     design = hdl.generate(net, args.output, lanes=lanes, top=args.top, wrap=wrap,
-                          memfiles=memfiles, writable_weights=writable)
+                          memfiles=memfiles, writable_weights=writable,
+                          weights_in=weights_in)
     rows = []
     for lp in design.plan.layers:
         syn, acc, mem = lp.synapse.memory, lp.core.accumulator, lp.core.membrane
@@ -115,6 +122,12 @@ def run_generate(args: argparse.Namespace) -> int:
         head += (f"\nmemory files: {len(mems)} in {args.output / 'mem'} and "
                  f"{args.output / (design.top + '_readmemh.v')}")
         data["memory_files"] = mems
+    if design.plan.spram_layers:
+        wi = design.portmap["weights_in"]
+        head += (f"\nweights in SPRAM: {', '.join(e['layer'] for e in wi['memories'])} "
+                 f"({sum(e['spram_blocks'] for e in wi['memories'])} SB_SPRAM256KA); load "
+                 f"image {args.output / wi['image_file']} ({wi['image_bytes']} bytes)")
+        data["weights_in"] = wi
     if wrap is not None:
         wp = design.portmap["wrapper"]
         head += (f"\nwrapper {wrap}: s_axis {wp['in_data_bits']} bits, m_axis "

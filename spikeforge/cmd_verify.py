@@ -39,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--design", type=Path, default=None,
                    help="a design directory written by 'spikeforge generate': verify "
                         "exactly those files (default: generate the design in memory)")
+    p.add_argument("--weights-in", choices=("bram", "spram"), default=None,
+                   help="generate with the weights in iCE40 SPRAM (as 'generate "
+                        "--weights-in'; the testbench loads them through the load port "
+                        "first; not with --design)")
     p.add_argument("--build-dir", type=Path, default=None,
                    help="keep the build and run files here (default: a temporary directory)")
     p.add_argument("--percycle", action="store_true",
@@ -91,6 +95,9 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 1:
         raise InputError(f"--samples must be >= 1, not {args.samples}")
     wrap = getattr(args, "wrap", None)
+    if args.design is not None and getattr(args, "weights_in", None) is not None:
+        raise InputError("--weights-in: the design directory fixes where the weights live; "
+                         "drop --weights-in")
     if args.design is not None:
         design = load_design(args.design, net)
         if "wrapper" in design.portmap:
@@ -101,7 +108,8 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         import hdl
 
-        design = hdl.emit_verilog(net, lanes=lanes, wrap=wrap)
+        design = hdl.emit_verilog(net, lanes=lanes, wrap=wrap,
+                                  weights_in=getattr(args, "weights_in", None))
     if wrap is not None:
         return _verify_axis(args, net, design, data.spikes)
     res = sim.verify_design(net, design, data.spikes, samples=args.samples,
