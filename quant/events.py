@@ -20,9 +20,11 @@ are never used:
   polarity, bits 2-16 y, bits 17-31 x), ``timestamp`` int32 µs (+ ``eventTSOverflow <<
   31``)), each with ``userXX_<lighting>_labels.csv`` (``class,startTime_usec,endTime_usec``,
   classes 1..11). One sample per labelled gesture. Sensor 128 x 128. Our own reader:
-  tonic's ``tonic.io.read_dvs_ibm`` reads every packet as polarity events (a special-event
-  packet becomes events), ignores the valid bit and ``eventTSOverflow`` and needs CRLF
-  header lines; on files where none of that matters its events equal ours (tested).
+  tonic 1.7.0's ``tonic.io.read_dvs_ibm`` raises ValueError (it unpacks two of its header
+  function's three values); worked around, it reads every packet as polarity events (a
+  special-event packet becomes events), ignores the valid bit and ``eventTSOverflow`` and
+  needs CRLF header lines; on files where none of that matters its events equal ours
+  (tested).
 * **SHD** (Cramer et al. 2020): ``DIR/shd_train.h5`` and ``DIR/shd_test.h5`` (HDF5,
   read with h5py): ``spikes/times`` (seconds) and ``spikes/units`` (0..699) per sample,
   ``labels`` (20 classes). Our own reader: tonic has no file-reading function for SHD
