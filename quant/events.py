@@ -1,23 +1,35 @@
 """Event-camera and spike datasets read from files the user has: N-MNIST, DVS128 Gesture, SHD.
 
 Nothing is downloaded: ``--data DIR`` points at the dataset as its authors distribute it
-(docs/data.md, "Event datasets"). The readers are small NumPy implementations of the
-true on-disk formats (``tonic`` would pull librosa, numba and a downloader into the
-environment):
+(docs/data.md, "Event datasets"). Where ``tonic`` (1.7) has a plain file-reading function
+the files are read through it, with a NumPy reader of the same semantics as the fallback
+when tonic is not installed; tonic's *dataset classes* (which check and download files)
+are never used:
 
 * **N-MNIST** (Orchard et al. 2015): ``DIR/Train/<digit>/*.bin`` and ``DIR/Test/...``;
   every event is a 40-bit big-endian record: byte 0 x, byte 1 y, bit 7 of byte 2 the
-  polarity, the remaining 23 bits the timestamp in microseconds. Sensor 34 x 34.
+  polarity (0 OFF, 1 ON), the remaining 23 bits the timestamp in microseconds. A record
+  with y = 240 is a timestamp-overflow marker (+2^13 µs to it and every later record; not
+  an event), as in the dataset authors' Python reader. Sensor 34 x 34. Read with
+  ``tonic.io.read_mnist_file`` (reader ``"tonic"``) or :func:`read_nmnist_bin`'s own
+  NumPy code (``"numpy"``); ``"auto"`` takes tonic when it is installed.
 * **DVS128 Gesture** (Amir et al. 2017): ``DIR/trials_to_train.txt``,
   ``DIR/trials_to_test.txt`` naming ``userXX_<lighting>.aedat`` files (AEDAT 3.1:
   ``#!AER-DAT3.1`` text header up to ``#!END-HEADER``, then packets of a 28-byte header
-  and ``eventNumber`` 8-byte polarity events: ``data`` uint32 (bit 1 polarity, bits
-  2-16 y, bits 17-31 x), ``timestamp`` int32 µs (+ ``eventTSOverflow << 31``)), each
-  with ``userXX_<lighting>_labels.csv`` (``class,startTime_usec,endTime_usec``, classes
-  1..11). One sample per labelled gesture. Sensor 128 x 128.
+  and ``eventNumber`` 8-byte polarity events: ``data`` uint32 (bit 0 valid, bit 1
+  polarity, bits 2-16 y, bits 17-31 x), ``timestamp`` int32 µs (+ ``eventTSOverflow <<
+  31``)), each with ``userXX_<lighting>_labels.csv`` (``class,startTime_usec,endTime_usec``,
+  classes 1..11). One sample per labelled gesture. Sensor 128 x 128. Our own reader:
+  tonic 1.7.0's ``tonic.io.read_dvs_ibm`` raises ValueError (it unpacks two of its header
+  function's three values); worked around, it reads every packet as polarity events (a
+  special-event packet becomes events), ignores the valid bit and ``eventTSOverflow`` and
+  needs CRLF header lines; on files where none of that matters its events equal ours
+  (tested).
 * **SHD** (Cramer et al. 2020): ``DIR/shd_train.h5`` and ``DIR/shd_test.h5`` (HDF5,
   read with h5py): ``spikes/times`` (seconds) and ``spikes/units`` (0..699) per sample,
-  ``labels`` (20 classes).
+  ``labels`` (20 classes). Our own reader: tonic has no file-reading function for SHD
+  (only its downloading ``tonic.datasets.SHD`` class, whose items are the same events
+  with ``t`` in integer µs, truncated, and ``p = 1``; tested equal).
 
 Every sample becomes a binary spike train (T, F): its events are binned into ``T`` steps
 (``bin_by="time"``: equal time windows over the sample's span; ``"count"``: equal numbers
@@ -27,9 +39,13 @@ of events per step), polarity is the channel (``F = C·H·W`` flattened channel-
 """
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 import math
 import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +55,10 @@ import numpy as np
 
 from pysim.errors import InputError
 
-__all__ = ["BIN_MODES", "EVENT_DATASETS", "SENSORS", "EventDataset", "Events", "bin_events",
-           "event_shape", "event_summary", "load_event_dataset", "read_aedat31", "read_nmnist_bin",
-           "read_shd", "to_spikes"]
+__all__ = ["BIN_MODES", "EVENT_DATASETS", "READERS", "SENSORS", "EventDataset", "Events",
+           "bin_events", "event_reader", "event_shape", "event_summary", "load_event_dataset",
+           "read_aedat31", "read_nmnist_bin", "read_shd", "to_spikes", "tonic_io",
+           "tonic_version"]
 
 EVENT_DATASETS = ("nmnist", "dvsgesture", "shd")
 """Names of the event datasets (``--dataset``)."""
@@ -61,17 +78,115 @@ class Events:
     p: np.ndarray | None = None
 
 
+# ----------------------------------------------------------------------------- tonic
+READERS = ("auto", "tonic", "numpy")
+"""File readers (``reader=``): tonic's where it has one, our NumPy code, or tonic if installed."""
+
+
+@functools.lru_cache(maxsize=1)
+def tonic_io() -> Any | None:
+    """tonic's file readers (the module ``tonic.io``), or ``None`` if tonic is not installed.
+
+    ``tonic/io.py`` imports only NumPy, but ``import tonic.io`` first runs tonic's package
+    ``__init__``, which imports torch and every dataset class (about 1.5 s of CPU). So the
+    file is loaded on its own, as module ``spikeforge_tonic_io``, unless ``tonic.io`` is
+    already imported; if that fails (a future tonic with package-relative imports), it is
+    imported the ordinary way.
+    """
+    if "tonic.io" in sys.modules:
+        return sys.modules["tonic.io"]
+    try:
+        spec = importlib.util.find_spec("tonic")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        f = Path(loc) / "io.py"
+        if f.is_file():
+            try:
+                sub = importlib.util.spec_from_file_location("spikeforge_tonic_io", f)
+                mod = importlib.util.module_from_spec(sub)
+                sub.loader.exec_module(mod)
+                if callable(getattr(mod, "read_mnist_file", None)):
+                    return mod
+            except Exception:  # noqa: BLE001 - fall back to the ordinary import
+                break
+    try:
+        return importlib.import_module("tonic.io")
+    except Exception:  # noqa: BLE001 - a broken tonic is a missing tonic
+        return None
+
+
+def tonic_version() -> str | None:
+    """The installed tonic's version, or ``None``."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        return version("tonic")
+    except PackageNotFoundError:
+        return None
+
+
+def _use_tonic(reader: str) -> bool:
+    if reader not in READERS:
+        raise InputError(f"must be one of {', '.join(READERS)}, not {reader!r}",
+                         param="reader")
+    if reader == "numpy":
+        return False
+    if tonic_io() is None:
+        if reader == "tonic":
+            raise InputError("reader 'tonic' needs tonic (pip install tonic==1.7.0)",
+                             param="reader")
+        return False
+    return True
+
+
+def event_reader(name: str, reader: str = "auto") -> str:
+    """Which code reads a dataset's files, e.g. ``"tonic 1.7.0 tonic.io.read_mnist_file"``."""
+    if name not in EVENT_DATASETS:
+        raise InputError(f"unknown event dataset {name!r}: choose one of "
+                         f"{', '.join(EVENT_DATASETS)}", param="name")
+    if name == "nmnist" and _use_tonic(reader):
+        return f"tonic {tonic_version() or '?'} tonic.io.read_mnist_file"
+    _use_tonic(reader)  # validates ``reader``
+    return {"nmnist": "spikeforge quant.events.read_nmnist_bin (NumPy)",
+            "dvsgesture": "spikeforge quant.events.read_aedat31 (NumPy)",
+            "shd": "spikeforge quant.events.read_shd (h5py)"}[name]
+
+
 # ----------------------------------------------------------------------------- readers
-def read_nmnist_bin(path: str | os.PathLike[str]) -> Events:
-    """Read one N-MNIST ``.bin`` file (40-bit event records)."""
-    raw = np.fromfile(path, dtype=np.uint8)
-    if raw.size % 5:
-        raise InputError(f"{path}: {raw.size} bytes is not a whole number of N-MNIST 40-bit "
+_NMNIST_DTYPE = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
+_NMNIST_OVERFLOW_Y = 240
+_NMNIST_OVERFLOW_US = 1 << 13
+
+
+def read_nmnist_bin(path: str | os.PathLike[str], *, reader: str = "auto") -> Events:
+    """Read one N-MNIST ``.bin`` file (40-bit event records), through
+    ``tonic.io.read_mnist_file`` when ``reader`` is ``"tonic"`` (or ``"auto"`` and tonic is
+    installed), else with NumPy; both give the same int64 events (t µs, x, y, p 0/1)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if size % 5:
+        raise InputError(f"{path}: {size} bytes is not a whole number of N-MNIST 40-bit "
                          "(5-byte) event records")
-    r = raw.reshape(-1, 5).astype(np.int64)
-    x, y = r[:, 0], r[:, 1]
-    p = r[:, 2] >> 7
-    t = ((r[:, 2] & 0x7F) << 16) | (r[:, 3] << 8) | r[:, 4]
+    if _use_tonic(reader):
+        ev = tonic_io().read_mnist_file(os.fspath(path), dtype=_NMNIST_DTYPE)
+        x, y, t, p = (np.asarray(ev[k], np.int64) for k in ("x", "y", "t", "p"))
+    else:
+        r = np.fromfile(path, dtype=np.uint8).reshape(-1, 5).astype(np.int64)
+        x, y = r[:, 0], r[:, 1]
+        p = r[:, 2] >> 7
+        t = ((r[:, 2] & 0x7F) << 16) | (r[:, 3] << 8) | r[:, 4]
+        over = y == _NMNIST_OVERFLOW_Y
+        if over.any():
+            t = t + np.cumsum(over) * _NMNIST_OVERFLOW_US
+            keep = ~over
+            x, y, t, p = x[keep], y[keep], t[keep], p[keep]
     if x.size and (x.max() >= 34 or y.max() >= 34):
         raise InputError(f"{path}: event address ({int(x.max())}, {int(y.max())}) is outside "
                          "the 34 x 34 N-MNIST sensor")
@@ -306,15 +421,17 @@ def _gesture_labels(aedat: Path) -> list[tuple[int, int, int]]:
     return rows
 
 
-def iter_samples(name: str, path: str | os.PathLike[str], split: str
+def iter_samples(name: str, path: str | os.PathLike[str], split: str, *, reader: str = "auto"
                  ) -> Iterator[tuple[Events, int, float | None, float | None]]:
-    """Yield ``(events, label, t_start, t_end)`` of every sample of a split, in file order."""
+    """Yield ``(events, label, t_start, t_end)`` of every sample of a split, in file order
+    (``reader``: see :data:`READERS`; it chooses N-MNIST's reader)."""
+    _use_tonic(reader)
     root = Path(path)
     if not root.exists():
         raise InputError(f"{root}: no such directory", param="path")
     if name == "nmnist":
         for f, label in _nmnist_files(root, split):
-            yield read_nmnist_bin(f), label, None, None
+            yield read_nmnist_bin(f, reader=reader), label, None, None
     elif name == "dvsgesture":
         for f in _gesture_trials(root, split):
             ev = read_aedat31(f)
@@ -337,12 +454,12 @@ def iter_samples(name: str, path: str | os.PathLike[str], split: str
 
 
 def load_event_split(name: str, path: str | os.PathLike[str], split: str, timesteps: int, *,
-                     bin_by: str = "time", downsample: int = 1, limit: int | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     bin_by: str = "time", downsample: int = 1, limit: int | None = None,
+                     reader: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """One split as ``(spikes uint8 (N, T, F), labels int64 (N,))``."""
     _check_options(timesteps, bin_by, downsample, limit)
     xs, ys = [], []
-    for ev, label, a, b in iter_samples(name, path, split):
+    for ev, label, a, b in iter_samples(name, path, split, reader=reader):
         if limit is not None and len(xs) >= limit:
             break
         xs.append(to_spikes(name, ev, timesteps, bin_by=bin_by, downsample=downsample,
@@ -357,21 +474,23 @@ def load_event_split(name: str, path: str | os.PathLike[str], split: str, timest
     return x, y
 
 
-def event_summary(name: str, path: str | os.PathLike[str]) -> dict[str, Any]:
+def event_summary(name: str, path: str | os.PathLike[str], *, reader: str = "auto"
+                  ) -> dict[str, Any]:
     """What ``spikeforge data info`` shows for an event dataset: per split the samples,
     class counts, events per sample (mean, min, max), mean duration and the fraction of
-    ON-polarity events (N-MNIST, DVS128 Gesture); SHD has no polarity."""
+    ON-polarity events (N-MNIST, DVS128 Gesture); SHD has no polarity. ``reader`` names
+    the code that read the files (:func:`event_reader`)."""
     if name not in EVENT_DATASETS:
         raise InputError(f"unknown event dataset {name!r}: choose one of "
                          f"{', '.join(EVENT_DATASETS)}", param="name")
     out: dict[str, Any] = {"dataset": name, "shape": list(SENSORS[name]),
                            "n_features": int(np.prod(SENSORS[name])),
-                           "n_classes": N_CLASSES[name]}
+                           "n_classes": N_CLASSES[name], "reader": event_reader(name, reader)}
     scale = 1.0 if name == "shd" else 1e-6  # SHD times are seconds, the others µs
     for split in ("train", "test"):
         counts = np.zeros(N_CLASSES[name], np.int64)
         n_ev, dur, on = [], [], 0
-        for ev, label, a, b in iter_samples(name, path, split):
+        for ev, label, a, b in iter_samples(name, path, split, reader=reader):
             if not 0 <= label < N_CLASSES[name]:
                 raise InputError(f"{path}: label {label} outside 0..{N_CLASSES[name] - 1}",
                                  param="path")
@@ -412,8 +531,8 @@ def _check_options(timesteps: int, bin_by: str, downsample: int, limit: int | No
 
 def load_event_dataset(name: str, path: str | os.PathLike[str] | None, *, timesteps: int,
                        bin_by: str = "time", downsample: int = 1,
-                       limit_train: int | None = None, limit_test: int | None = None
-                       ) -> EventDataset:
+                       limit_train: int | None = None, limit_test: int | None = None,
+                       reader: str = "auto") -> EventDataset:
     """Both splits of an event dataset, binned (see :func:`load_event_split`)."""
     if name not in EVENT_DATASETS:
         raise InputError(f"unknown event dataset {name!r}: choose one of "
@@ -422,9 +541,9 @@ def load_event_dataset(name: str, path: str | os.PathLike[str] | None, *, timest
         raise InputError(f"dataset {name!r} is read from your copy: give its directory "
                          "(nothing is downloaded)", param="path")
     xtr, ytr = load_event_split(name, path, "train", timesteps, bin_by=bin_by,
-                                downsample=downsample, limit=limit_train)
+                                downsample=downsample, limit=limit_train, reader=reader)
     xte, yte = load_event_split(name, path, "test", timesteps, bin_by=bin_by,
-                                downsample=downsample, limit=limit_test)
+                                downsample=downsample, limit=limit_test, reader=reader)
     return EventDataset(name=name, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte,
                         n_classes=N_CLASSES[name], shape=event_shape(name, downsample),
                         timesteps=timesteps, bin_by=bin_by, downsample=downsample)
