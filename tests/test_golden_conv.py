@@ -267,7 +267,7 @@ def test_random_conv_network_layer_specs():
 def test_golden_conv_blocks_chunks_threads_equal_reference(monkeypatch, threads):
     """Many im2col chunks and recurrence blocks (tiny sizes forced), on 1-3 threads:
     the result is the reference's, membranes included."""
-    import pysim.golden as golden
+    from pysim import golden
 
     monkeypatch.setattr(golden, "_IM2COL_CHUNK", 97)
     monkeypatch.setattr(golden, "_BLOCK", 13)
