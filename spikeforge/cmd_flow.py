@@ -81,8 +81,9 @@ def run_flow(args: argparse.Namespace) -> int:
     stages = args.stages.split(",") if args.stages else None
     flow = Flow(config, run, progress=not args.quiet)
     records = flow.run_all(stages)
-    rows = [[r.name, r.status, f"{r.seconds:.1f}"] for r in records]
-    text = format_table(["stage", "status", "seconds"], rows, align="llr")
+    rows = [[r.name, r.status, f"{r.seconds:.1f}",
+             "-" if r.cpu_seconds is None else f"{r.cpu_seconds:.1f}"] for r in records]
+    text = format_table(["stage", "status", "seconds", "cpu seconds"], rows, align="llrr")
     report = run / "report.md"
     text += f"\n\nrun directory: {run}" + (f"\nreport: {report}" if report.exists() else "")
     emit(args, text, {"run": str(run), "stages": [r.__dict__ for r in records]})

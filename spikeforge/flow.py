@@ -122,6 +122,18 @@ class StageRecord:
     status: str  # "ran" | "cached" | "skipped"
     seconds: float
     summary: dict[str, Any] = field(default_factory=dict)
+    cpu_seconds: float | None = None
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished child processes: on
+    a shared machine a stage's wall time says how loaded it was, this how much work it
+    did (Ray workers count once they have exited)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _hash(obj: Any) -> str:
@@ -213,15 +225,16 @@ class Flow:
             outputs = [self.run / o for o in STAGES[name][2]]
             if prev.get("key") == key and all(p.exists() for p in outputs):
                 rec = StageRecord(name, "cached", float(prev.get("seconds", 0.0)),
-                                  prev.get("summary", {}))
+                                  prev.get("summary", {}), prev.get("cpu_seconds"))
                 self._log(f"[{name}] up to date ({prev.get('seconds', 0.0):.1f} s when run)")
             else:
                 self._log(f"[{name}] running ...")
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), _cpu_seconds()
                 summary = self._run_stage(name)
                 seconds = time.perf_counter() - t0
-                rec = StageRecord(name, "ran", seconds, summary or {})
-                state["stages"][name] = {"key": key, "seconds": seconds,
+                cpu = _cpu_seconds() - c0
+                rec = StageRecord(name, "ran", seconds, summary or {}, cpu)
+                state["stages"][name] = {"key": key, "seconds": seconds, "cpu_seconds": cpu,
                                          "summary": rec.summary}
                 self._save_state(state)
                 self._log(f"[{name}] done in {seconds:.1f} s")
