@@ -827,7 +827,7 @@ class HardwarePlan:
         events = self.layer_work(spikes, layer_spikes)
         total = np.zeros(np.asarray(spikes).shape[0], np.int64)
         for lp in self.layers:
-            total += lp.step_cycles_bound(events[lp.name]).sum(axis=1)
+            total += _layer_sample_bound(lp, events[lp.name])
         return total
 
     def cycles(self, spikes: Any, layer_spikes: Mapping[str, Any]) -> dict[str, Any]:
@@ -839,8 +839,9 @@ class HardwarePlan:
         model = np.zeros_like(total)
         for lp in self.layers:
             ev = events[lp.name]
-            cyc = lp.step_cycles_bound(ev).sum(axis=1)
-            model += lp.step_cycles_model(ev).sum(axis=1)
+            cyc = _layer_sample_bound(lp, ev)
+            model += (lp.sample_cycles_model(ev) if hasattr(lp, "sample_cycles_model")
+                      else lp.step_cycles_model(ev).sum(axis=1))
             per_layer[lp.name] = {"groups": lp.groups,
                                   "input_events_per_sample":
                                       float(n_events[lp.name].sum(axis=1).mean()),
@@ -914,6 +915,13 @@ class HardwarePlan:
 
 
 
+def _layer_sample_bound(lp: Any, work: np.ndarray) -> np.ndarray:
+    """A layer's per-sample cycle bound from its per-step work (N, T)."""
+    if hasattr(lp, "sample_cycles_bound"):      # conv2d: the walk overlaps accumulation
+        return lp.sample_cycles_bound(work)
+    return lp.step_cycles_bound(work).sum(axis=1)
+
+
 def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None
                  ) -> HardwarePlan:
     """Plan the design of ``net``: validate, resolve lanes, plan every layer.
@@ -943,9 +951,10 @@ def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None
             pool = pool_plan(layer)
             continue
         if kind == "conv2d":
-            from .conv import conv_layer_plan
-            entries.append(conv_layer_plan(layer, lanes=lane_map[layer.name], fires=fires,
-                                           pool=pool))
+            from .conv import conv_input_fifo, conv_layer_plan
+            entries.append(conv_layer_plan(
+                layer, lanes=lane_map[layer.name], fires=fires, pool=pool,
+                input_fifo=conv_input_fifo(entries[-1].out_features) if entries else 0))
         else:
             entries.append(dense_layer_plan(layer, lanes=lane_map[layer.name], fires=fires,
                                             pool=pool))

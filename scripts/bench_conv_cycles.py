@@ -112,14 +112,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = bench.parser(quick="skip the MNIST-size network", seed=0)
     ap.add_argument("--samples", type=int, default=2)
     ap.add_argument("--data", default=None, help="MNIST npz (x_test) for the MNIST case")
+    ap.add_argument("--net", default=None,
+                    help="a manifest directory to measure instead of the random cases")
+    ap.add_argument("--spikes", default=None, help="its input spike file (.npz)")
     args = bench.parse(ap, argv)
     rows, layer_rows = [], []
-    for name, arch, T, rate in CASES:
+    cases = CASES if args.net is None else [(f"{args.net}", None, None, None)]
+    for name, arch, T, rate in cases:
         if args.quick and "mnist" in name:
             continue
         rng = np.random.default_rng(args.seed)
-        net = pysim.random_conv_network(rng, arch, timesteps=T)
-        if rate is None and args.data:
+        if args.net is not None:
+            net = pysim.load_network(args.net)
+            x = np.asarray(pysim.load_spikes(args.spikes).spikes)[:args.samples]
+            source = f"{args.spikes} (first {args.samples})"
+        else:
+            net = pysim.random_conv_network(rng, arch, timesteps=T)
+        if args.net is not None:
+            pass
+        elif rate is None and args.data:
             with np.load(args.data) as z:
                 img = z["x_test"][:args.samples].reshape(args.samples, 1, -1) / 255.0
             x = (rng.random((args.samples, T, img.shape[-1])) < img).astype(np.uint8)
@@ -135,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         dut_plan = plan_network(net)
         cyc = dut_plan.cycles(x, golden.spikes)
         work = dut_plan.layer_work(x, golden.spikes)
-        bounds = {lp.name: lp.step_cycles_bound(work[lp.name]).sum(axis=1)
+        bounds = {lp.name: (lp.sample_cycles_bound(work[lp.name])
+                            if hasattr(lp, "sample_cycles_bound")
+                            else lp.step_cycles_bound(work[lp.name]).sum(axis=1))
                   for lp in dut_plan.layers}
         max_bound = np.max(np.stack(list(bounds.values())), axis=0)
         sum_bound = np.sum(np.stack(list(bounds.values())), axis=0)
