@@ -95,7 +95,6 @@ class ConvLayer(wiring.Component):
                 raise ValueError("Lanes come from the plan; do not also give them")
             own = conv_layer_plan(layer, lanes=plan.lanes, fires=plan.fires, pool=plan.pool,
                                   membrane_packing=plan.membrane_units,
-                                  accumulator_copies=plan.accumulator.copies,
                                   input_fifo=plan.input_fifo)
             if own != plan:
                 raise ValueError(f"Plan of layer {plan.name!r} does not match layer "
@@ -197,7 +196,6 @@ class ConvLayer(wiring.Component):
         theta = layer.threshold
 
         # ---- memories
-        C = lp.accumulator.copies           # accumulator buffers (step parity when 2)
         wrom = Memory(shape=unsigned(lp.weights.width), depth=lp.weights.depth,
                       init=pack_conv_weight_words(layer.weight, wb, L),
                       attrs={"ram_style": lp.weights.ram_style or "block"})
@@ -207,25 +205,31 @@ class ConvLayer(wiring.Component):
         w_rd = wrom.read_port()
         u_rd = memm.read_port()
         u_wr = memm.write_port()
-        # per buffer: the sums (L lanes) and a one-bit tag per word ("written this step"):
-        # a word whose tag is 0 reads as zero sums, so the walk clears a word by writing
-        # its tag only, and the sums' write data is always the adder's output
-        a_rd, a_wr, t_rd, t_wr = [], [], [], []
-        for b in range(C):
-            accm = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
-                          init=[])
-            tagm = Memory(shape=unsigned(1), depth=lp.accumulator.depth, init=[])
-            m.submodules[f"accumulator{b}" if C > 1 else "accumulator"] = accm
-            m.submodules[f"tags{b}" if C > 1 else "tags"] = tagm
-            a_rd.append(accm.read_port())
-            a_wr.append(accm.write_port())
+        # The step sums of both buffers (word 2*a + parity) in two identical copies, one
+        # per reader: the accumulation reads copy A, the walk copy B, both are written
+        # with every sum (no multiplexer on the data paths). Per buffer a tag RAM, one bit
+        # per word ("written this step"): a word whose tag is 0 reads as zero sums, so the
+        # walk clears a word by writing its tag, and the sums' write data is always the
+        # adder's output.
+        acc_a = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
+                       init=[])
+        acc_b = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
+                       init=[])
+        m.submodules.accumulator_a = acc_a
+        m.submodules.accumulator_b = acc_b
+        a_rd, a_wr = acc_a.read_port(), acc_a.write_port()
+        b_rd, b_wr = acc_b.read_port(), acc_b.write_port()
+        t_rd, t_wr = [], []
+        for k in range(2):
+            tagm = Memory(shape=unsigned(1), depth=lp.tags.depth, init=[])
+            m.submodules[f"tags{k}"] = tagm
             t_rd.append(tagm.read_port())
             t_wr.append(tagm.write_port())
 
         phase = Signal(ConvPhase)
         handed = Signal(range(T + 1))      # steps handed to the walk
         first_step = Signal()
-        ap = Signal(range(max(C, 2)), name="acc_buffer")      # buffer being accumulated
+        ap = Signal(name="acc_buffer")      # buffer being accumulated (the step's parity)
 
         # ---------------------------------------------------------------- tap generator
         rt, ct = lp.row_taps(), lp.col_taps()
@@ -273,7 +277,7 @@ class ConvLayer(wiring.Component):
 
         # ---------------------------------------------------------------- update walk state
         walking = Signal()
-        wbuf = Signal(range(max(C, 2)), name="walk_buffer")
+        wbuf = Signal(name="walk_buffer")
         wn = Signal(range(max(N, 2)), name="walk_n")
         wo = Signal(range(max(O, 2)), name="walk_o")
         wp = Signal(range(max(P, 2)), name="walk_p")
@@ -295,14 +299,9 @@ class ConvLayer(wiring.Component):
 
         # ---- taking events from the decoder
         accum = phase == ConvPhase.ACCUM
-        # buffer ``ap`` takes commands once no walk reads it: the walk's neurons use its
-        # RAM outputs (u1) and output registers (u1b), which the accumulation shares
-        if C == 1:
-            buf_free = ~walking & ~uv[0] & ~uv[1]
-        else:
-            buf_free = (~(walking & (wbuf == ap)) & ~(uv[0] & (ubuf[0] == ap))
-                        & ~(uv[1] & (ubuf[1] == ap)))
-        take_ok = accum & buf_free
+        # the walk's last neuron of a buffer may still wait in u1 for its tag (a RAM
+        # output): that buffer takes commands once it has moved on
+        take_ok = accum & ~(uv[0] & (ubuf[0] == ap))
         ev_taps = Signal()
         yy, xx = ev.payload.y, ev.payload.x
         m.d.comb += ev_taps.eq((ni_t[yy] != 0) & (nj_t[xx] != 0))
@@ -354,31 +353,30 @@ class ConvLayer(wiring.Component):
         issue = Signal()
         clear = Signal()
         m.d.comb += clear.eq(issue & ((wk == L - 1) | (wo == O - 1)))
-        # per buffer: the RAM outputs' registers, shared by the accumulation (C2's operand,
-        # every cycle) and the walk (stage u1b, with the update pipeline's advance); a word
-        # whose tag is 0 registers as zero sums
         acc_sum = Signal(unsigned(lp.accumulator.width), name="acc_sum")
-        q = []
-        for b in range(C):
-            walk_b = walking & (wbuf == b) if C > 1 else walking
-            held_b = (walk_b | (uv[0] & (ubuf[0] == b)) | (uv[1] & (ubuf[1] == b))
-                      if C > 1 else walking | uv[0] | uv[1])
-            en_b = Mux(held_b, adv, 1)
-            acc_b = (ap == b) if C > 1 else Const(1, 1)
-            qb = Signal(unsigned(lp.accumulator.width), name=f"acc_word{b}")
-            q.append(qb)
-            m.d.comb += [a_rd[b].addr.eq(Mux(walk_b, wacc, acc_addr)), a_rd[b].en.eq(en_b),
-                         t_rd[b].addr.eq(Mux(walk_b, wacc, acc_addr)), t_rd[b].en.eq(en_b),
-                         a_wr[b].addr.eq(c2_addr), a_wr[b].data.eq(acc_sum),
-                         a_wr[b].en.eq(c2_valid & acc_b),
-                         t_wr[b].addr.eq(Mux(walk_b, wacc, c2_addr)), t_wr[b].data.eq(~walk_b),
-                         t_wr[b].en.eq(Mux(walk_b, clear, c2_valid & acc_b))]
-            with m.If(en_b):
-                with m.If(t_rd[b].data):
-                    m.d.sync += qb.eq(a_rd[b].data)
-                with m.Else():
-                    m.d.sync += qb.eq(0)
-        a_q = q[0] if C == 1 else Mux(ap, q[1], q[0])
+        m.d.comb += [a_rd.addr.eq(Cat(ap, acc_addr)), a_rd.en.eq(1),
+                     a_wr.addr.eq(Cat(ap, c2_addr)), a_wr.data.eq(acc_sum),
+                     a_wr.en.eq(c2_valid),
+                     b_rd.addr.eq(Cat(wbuf, wacc)), b_rd.en.eq(adv),
+                     b_wr.addr.eq(Cat(ap, c2_addr)), b_wr.data.eq(acc_sum),
+                     b_wr.en.eq(c2_valid)]
+        # tags: buffer ``ap`` set by the accumulation, buffer ``wbuf`` cleared by the walk
+        for k in range(2):
+            walk_k = walking & (wbuf == k)
+            held_k = walk_k | (uv[0] & (ubuf[0] == k))
+            m.d.comb += [t_rd[k].addr.eq(Mux(walk_k, wacc, acc_addr)),
+                         t_rd[k].en.eq(Mux(held_k, adv, 1)),
+                         t_wr[k].addr.eq(Mux(walk_k, wacc, c2_addr)),
+                         t_wr[k].data.eq(~walk_k),
+                         t_wr[k].en.eq(Mux(walk_k, clear, c2_valid & (ap == k)))]
+        # C2's operand: copy A's word, zero when its tag is 0 (a register with a
+        # synchronous reset, no enable)
+        a_q = Signal(unsigned(lp.accumulator.width), name="acc_word")
+        c1_tag = Mux(ap, t_rd[1].data, t_rd[0].data)
+        with m.If(c1_tag):
+            m.d.sync += a_q.eq(a_rd.data)
+        with m.Else():
+            m.d.sync += a_q.eq(0)
         cur_v = data.View(data.ArrayLayout(signed(ab), L), a_q)
         w_v = data.View(data.ArrayLayout(signed(wb), L), w_q)
         sum_v = data.View(data.ArrayLayout(signed(ab), L), acc_sum)
@@ -396,7 +394,8 @@ class ConvLayer(wiring.Component):
         m.d.comb += issue.eq(walking & adv)
         last_n = wn == N - 1
         overlap = N >= MU + CONV_UPDATE_LATENCY + 2
-        walk_free = ~walking if overlap else (~walking & ~upd_busy & ~f_valid)
+        walk_done = ~walking | (issue & last_n)      # the walk's last neuron issues now
+        walk_free = walk_done if overlap else (~walking & ~upd_busy & ~f_valid)
         handoff = Signal()
         m.d.comb += handoff.eq((phase == ConvPhase.DRAIN) & ~acc_busy & walk_free)
         with m.Switch(phase):
@@ -407,9 +406,8 @@ class ConvLayer(wiring.Component):
                 m.d.sync += phase.eq(ConvPhase.DRAIN)
             with m.Case(ConvPhase.DRAIN), m.If(handoff):
                 m.d.sync += [handed.eq(handed + 1),
-                             phase.eq(Mux(handed == T - 1, ConvPhase.IDLE, ConvPhase.ACCUM))]
-                if C > 1:
-                    m.d.sync += ap.eq(~ap)
+                             phase.eq(Mux(handed == T - 1, ConvPhase.IDLE, ConvPhase.ACCUM)),
+                             ap.eq(~ap)]
         with m.If(handoff):
             m.d.sync += [walking.eq(1), wbuf.eq(ap), wn.eq(0),
                          wo.eq(0), wp.eq(0), wk.eq(0), wacc.eq(0), wgbase.eq(0),
@@ -459,7 +457,12 @@ class ConvLayer(wiring.Component):
                              mw_r[k].eq(mw_r[k - 1])]
         # stage 1b: the RAM outputs registered (a block RAM's clock-to-out is long: nothing
         # but a register follows it)
-        acc_word = q[0] if C == 1 else Mux(ubuf[1], q[1], q[0])
+        # the walk's word: copy B's output registered (stage u1b), its tag beside it
+        acc_word = Signal(unsigned(lp.accumulator.width), name="u1b_acc_word")
+        tag_b = Signal(name="u1b_tag")
+        with m.If(adv):
+            m.d.sync += [acc_word.eq(b_rd.data),
+                         tag_b.eq(Mux(ubuf[0], t_rd[1].data, t_rd[0].data))]
         mem_word = Signal.like(u_rd.data, name="u1b_mem_word")
         first_b = Signal(name="u1b_first")
         lane_b = Signal.like(wk, name="u1b_lane")
@@ -477,7 +480,7 @@ class ConvLayer(wiring.Component):
             mem_slots = data.View(data.ArrayLayout(signed(sb), MU), mem_word)
             u_sel = mem_slots[0] if MU == 1 else mux_tree([mem_slots[j] for j in range(MU)],
                                                           ms_r[1])
-            m.d.sync += [syn2.eq(syn_sel), up2.eq(Mux(first_b, 0, u_sel))]
+            m.d.sync += [syn2.eq(Mux(tag_b, syn_sel, 0)), up2.eq(Mux(first_b, 0, u_sel))]
             if bias is not None:
                 bt = Array(Const(int(v), signed(sb)) for v in np.asarray(bias))
                 m.d.sync += bias2.eq(bt[o_b])

@@ -34,7 +34,6 @@ from .plan import (
 )
 
 __all__ = [
-    "CONV_ACC_COPIES",
     "CONV_HAZARD_DISTANCE",
     "CONV_STEP_OVERHEAD",
     "CONV_UPDATE_LATENCY",
@@ -56,9 +55,6 @@ CONV_UPDATE_LATENCY = 6
 """Cycles from issuing a neuron of the per-step update until its membrane is written."""
 CONV_ACC_LATENCY = 3
 """Cycles from issuing an accumulate command until its sum is written."""
-CONV_ACC_COPIES = 2
-"""Accumulator buffers of a conv layer by default: two, by step parity, so the update walk
-of step t runs while step t+1 accumulates (one buffer: they alternate)."""
 CONV_STEP_OVERHEAD = CONV_ACC_LATENCY + 1
 """Cycles per step a layer's critical path pays besides its work: the marker, and the
 accumulate pipeline's drain before the step is handed to the walk."""
@@ -272,9 +268,11 @@ class Conv2dLayerPlan:
     (channel-major) order, one per cycle, which emits the spikes in ascending order.
 
     Memories: weight ROM word ``((c * KH + i) * KW + j) * G + g`` holds ``W[g*L + k, c,
-    i, j]`` in lane ``k``; accumulator RAM word ``g * OH * OW + oy * OW + ox`` holds the
-    step's synaptic sums of channels ``g*L .. g*L+L-1`` at ``(oy, ox)`` (cleared by the
-    update walk after its last lane is read); membrane RAM word ``n // U`` holds ``u[t-1]`` of
+    i, j]`` in lane ``k``; accumulator RAM word ``2 * a + (t % 2)``, ``a = g * OH * OW + oy *
+    OW + ox``, holds step t's synaptic sums of channels ``g*L .. g*L+L-1`` at ``(oy, ox)``
+    (two buffers by step parity, stored twice: one copy per reader; a word is valid when
+    its bit in the buffer's :attr:`tags` RAM is set, which the update walk clears after
+    its last lane is read); membrane RAM word ``n // U`` holds ``u[t-1]`` of
     neurons ``n = o * OH * OW + oy * OW + ox`` with ``n % U`` its slot (``U`` =
     :attr:`membrane_units` neurons per word).
 
@@ -387,12 +385,11 @@ class Conv2dLayerPlan:
 
     @property
     def tags(self) -> MemoryPlan:
-        """The accumulator's tag RAM: one bit per word and buffer ("written this step"),
-        set by the accumulation, cleared by the walk; a word whose tag is 0 reads as
-        zero sums."""
-        acc = self.accumulator
-        return MemoryPlan(role="tags", depth=acc.depth, width=1, words=acc.words,
-                          copies=acc.copies)
+        """The accumulator's tag RAMs, one per step buffer: one bit per word ("written
+        this step"), set by the accumulation, cleared by the walk; a word whose tag is 0
+        reads as zero sums."""
+        words = self.groups * self.positions
+        return MemoryPlan(role="tags", depth=max(2, words), width=1, words=words, copies=2)
 
     @property
     def memories(self) -> tuple[MemoryPlan, ...]:
@@ -452,45 +449,27 @@ class Conv2dLayerPlan:
         return np.asarray(x, dtype=np.int64).sum(axis=-1)
 
     # ---- cycles
-    @property
-    def accumulator_copies(self) -> int:
-        """Accumulator buffers: 2 (the walk of step t overlaps the accumulation of step
-        t+1) or 1 (they alternate)."""
-        return self.accumulator.copies
-
     def step_cycles_bound(self, work: Any) -> Any:
-        """Per step (array ok): ``work * G + rows`` with one accumulator buffer,
-        ``max(work * G, rows)`` with two (the walk overlaps the next accumulation; the
-        exact per-sample figure is :meth:`sample_cycles_bound`)."""
-        if self.accumulator_copies == 1:
-            return work * self.groups + self.rows
+        """Per-step term of :meth:`sample_cycles_bound` (array ok): ``max(work * G,
+        rows)`` (the walk of the step before runs beside this step's accumulation)."""
         return np.maximum(work * self.groups, self.rows)
 
     def step_cycles_model(self, work: Any) -> Any:
-        """Cycle model of one step (array ok): the bound plus the marker and the
-        accumulate pipeline's drain (one buffer: plus the update pipeline's too)."""
-        if self.accumulator_copies == 1:
-            return (work * self.groups + self.rows + CONV_ACC_LATENCY
-                    + CONV_UPDATE_LATENCY + 1)
+        """Per-step term of :meth:`sample_cycles_model` (array ok)."""
         return np.maximum(work * self.groups + CONV_STEP_OVERHEAD, self.rows)
 
     def sample_cycles_bound(self, work: Any) -> np.ndarray:
         """Lower bound of one sample's cycles from its accumulate work ``work`` (N, T):
-        one buffer ``Σ_t (a_t + rows)``; two buffers ``a_0 + Σ_{t>=1} max(a_t, rows) +
-        rows`` (walk t-1 and accumulation t run together), ``a_t = work_t * G``."""
+        ``a_0 + Σ_{t>=1} max(a_t, rows) + rows``, ``a_t = work_t * G`` (step t
+        accumulates while the walk of step t-1 runs)."""
         a = np.asarray(work, dtype=np.int64) * self.groups
-        if self.accumulator_copies == 1:
-            return (a + self.rows).sum(axis=-1)
         return a[..., 0] + np.maximum(a[..., 1:], self.rows).sum(axis=-1) + self.rows
 
     def sample_cycles_model(self, work: Any) -> np.ndarray:
         """:meth:`sample_cycles_bound` plus the fixed costs the controller pays: per step
         the marker and the accumulate drain (:data:`CONV_STEP_OVERHEAD`) where the
         accumulation is the critical path, and the last walk's update pipeline."""
-        a = np.asarray(work, dtype=np.int64) * self.groups
-        if self.accumulator_copies == 1:
-            return self.step_cycles_model(np.asarray(work, dtype=np.int64)).sum(axis=-1)
-        a = a + CONV_STEP_OVERHEAD
+        a = np.asarray(work, dtype=np.int64) * self.groups + CONV_STEP_OVERHEAD
         return (a[..., 0] + np.maximum(a[..., 1:], self.rows).sum(axis=-1) + self.rows
                 + CONV_UPDATE_LATENCY + 1)
 
@@ -572,14 +551,11 @@ def conv_synaptic_range(layer: Conv2dLayer, count: int = 1) -> tuple[int, int]:
 def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
                     pool: PoolPlan | None = None,
                     membrane_packing: int | None = None,
-                    accumulator_copies: int = CONV_ACC_COPIES,
                     input_fifo: int = 0) -> Conv2dLayerPlan:
     """Plan one conv2d layer with ``lanes`` output channels per group (validated by the
     caller); ``pool`` is the sum-pool in front of it; ``membrane_packing`` neurons per
-    membrane word (default :func:`membrane_units`); ``accumulator_copies`` 2 (default:
-    the walk of step t overlaps the accumulation of step t+1) or 1 (they alternate)."""
-    if accumulator_copies not in (1, 2):
-        raise ValueError(f"Accumulator copies must be 1 or 2, not {accumulator_copies!r}")
+    membrane word (default :func:`membrane_units`); ``input_fifo`` words of the input
+    FIFO (0: none)."""
     o = layer.out_channels
     c, h, w = (int(v) for v in layer.in_shape)
     kh, kw = (int(v) for v in layer.kernel)
@@ -610,9 +586,9 @@ def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
         weights=MemoryPlan(role="synapse", depth=max(2, words), width=lanes * layer.weight_bits,
                            words=words, kind="rom", banks=(max(2, words),),
                            ram_style="block"),
-        accumulator=MemoryPlan(role="accumulator", depth=max(2, groups * positions),
-                               width=lanes * acc_bits, words=groups * positions,
-                               copies=accumulator_copies),
+        accumulator=MemoryPlan(role="accumulator", depth=2 * groups * positions,
+                               width=lanes * acc_bits, words=2 * groups * positions,
+                               copies=2),
         membrane=MemoryPlan(role="membrane", depth=max(2, mwords), width=mu * sb,
                             words=mwords),
         pool=pool, membrane_units=mu, input_fifo=int(input_fifo),

@@ -855,6 +855,39 @@ class HardwarePlan:
                 "model_per_sample": float(model.mean()), "samples": int(total.shape[0]),
                 "layers": per_layer, "bounds": total}
 
+    def pipeline_cycles(self, spikes: Any, layer_spikes: Mapping[str, Any]) -> np.ndarray:
+        """Lower bound of every sample's cycles with the layers overlapping, int64 (N,).
+
+        Per layer ``l`` and step ``t`` with accumulate cycles ``a = work * G`` and walk
+        ``r = rows``: the accumulation starts when the step before was handed to the walk
+        (two buffers; with one, when that walk ended) and not before the layer before
+        starts walking step ``t`` (its spikes are this step's events); it ends no earlier
+        than ``a`` cycles later and than the end of that walk (the last event); the walk
+        starts when the accumulation has ended and the previous walk is done, and takes
+        ``r``. The sample ends with the last layer's last walk. Backpressure, pipeline
+        latencies and the per-step marker are left out (a bound, not a model)."""
+        work = self.layer_work(spikes, layer_spikes)
+        n = np.asarray(spikes).shape[0]
+        up_start = np.zeros((n, self.timesteps), np.int64)
+        up_end = np.zeros((n, self.timesteps), np.int64)
+        for lp in self.layers:
+            a = np.asarray(work[lp.name], np.int64) * lp.groups
+            r = int(lp.rows)
+            two = getattr(lp, "accumulator_copies", 2) == 2
+            ws = np.zeros_like(up_start)
+            we = np.zeros_like(up_end)
+            prev_ws = np.zeros(n, np.int64)
+            prev_we = np.zeros(n, np.int64)
+            for t in range(self.timesteps):
+                acc_start = (prev_ws if two else prev_we) if t else np.zeros(n, np.int64)
+                acc_end = np.maximum(np.maximum(acc_start, up_start[:, t]) + a[:, t],
+                                     up_end[:, t])
+                ws[:, t] = np.maximum(acc_end, prev_we) if t else acc_end
+                we[:, t] = ws[:, t] + r
+                prev_ws, prev_we = ws[:, t], we[:, t]
+            up_start, up_end = ws, we
+        return up_end[:, -1]
+
     def worst_case_cycles(self) -> int:
         """Generous upper estimate of one sample's cycles (watchdogs)."""
         return self.timesteps * sum(lp.step_cycles_worst() for lp in self.layers)

@@ -42,7 +42,12 @@ def test_conv_plan_memories_and_roundtrip():
     # 12-bit states pack three to a 36-bit word: 3 blocks of 18 Kbit instead of 5
     assert c1.membrane_units == 3
     assert (c1.membrane.depth, c1.membrane.width) == (8 * 24 * 24 // 3, 36)
-    assert c1.accumulator.depth == 24 * 24 and c1.accumulator.width == 8 * c1.acc_bits
+    # two step buffers interleaved (word 2a + parity), one copy per reader; tags per buffer
+    assert c1.accumulator.depth == 2 * 24 * 24 and c1.accumulator.copies == 2
+    assert c1.accumulator.width == 8 * c1.acc_bits
+    assert (c1.tags.depth, c1.tags.width, c1.tags.copies) == (24 * 24, 1, 2)
+    # the first layer reads the network input directly; the next gets a FIFO
+    assert c1.input_fifo == 0 and c2.input_fifo == 512
     assert c2.pool is not None and c2.pool.in_shape == (8, 24, 24)
     assert c2.weights.depth == 8 * 25 and fc.pool is not None and fc.in_features == 256
     assert c1.membrane_efficiency == 1.0
