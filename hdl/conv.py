@@ -95,6 +95,7 @@ class ConvLayer(wiring.Component):
                 raise ValueError("Lanes come from the plan; do not also give them")
             own = conv_layer_plan(layer, lanes=plan.lanes, fires=plan.fires, pool=plan.pool,
                                   membrane_packing=plan.membrane_units,
+                                  accumulator_copies=plan.accumulator.copies,
                                   input_fifo=plan.input_fifo)
             if own != plan:
                 raise ValueError(f"Plan of layer {plan.name!r} does not match layer "
@@ -211,16 +212,22 @@ class ConvLayer(wiring.Component):
         # per word ("written this step"): a word whose tag is 0 reads as zero sums, so the
         # walk clears a word by writing its tag, and the sums' write data is always the
         # adder's output.
+        # With one buffer (``copies = 1``) a single memory and tag RAM serve both, the
+        # accumulation and the walk taking turns on the read port.
+        C = lp.accumulator.copies
         acc_a = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
                        init=[])
-        acc_b = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
-                       init=[])
         m.submodules.accumulator_a = acc_a
-        m.submodules.accumulator_b = acc_b
         a_rd, a_wr = acc_a.read_port(), acc_a.write_port()
-        b_rd, b_wr = acc_b.read_port(), acc_b.write_port()
+        if C == 2:
+            acc_b = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
+                           init=[])
+            m.submodules.accumulator_b = acc_b
+            b_rd, b_wr = acc_b.read_port(), acc_b.write_port()
+        else:
+            b_rd = a_rd
         t_rd, t_wr = [], []
-        for k in range(2):
+        for k in range(C):
             tagm = Memory(shape=unsigned(1), depth=lp.tags.depth, init=[])
             m.submodules[f"tags{k}"] = tagm
             t_rd.append(tagm.read_port())
@@ -301,7 +308,10 @@ class ConvLayer(wiring.Component):
         accum = phase == ConvPhase.ACCUM
         # the walk's last neuron of a buffer may still wait in u1 for its tag (a RAM
         # output): that buffer takes commands once it has moved on
-        take_ok = accum & ~(uv[0] & (ubuf[0] == ap))
+        if C == 2:
+            take_ok = accum & ~(uv[0] & (ubuf[0] == ap))
+        else:   # one buffer: the walk and its last neuron's RAM output first
+            take_ok = accum & ~walking & ~uv[0]
         ev_taps = Signal()
         yy, xx = ev.payload.y, ev.payload.x
         m.d.comb += ev_taps.eq((ni_t[yy] != 0) & (nj_t[xx] != 0))
@@ -354,25 +364,31 @@ class ConvLayer(wiring.Component):
         clear = Signal()
         m.d.comb += clear.eq(issue & ((wk == L - 1) | (wo == O - 1)))
         acc_sum = Signal(unsigned(lp.accumulator.width), name="acc_sum")
-        m.d.comb += [a_rd.addr.eq(Cat(ap, acc_addr)), a_rd.en.eq(1),
-                     a_wr.addr.eq(Cat(ap, c2_addr)), a_wr.data.eq(acc_sum),
-                     a_wr.en.eq(c2_valid),
-                     b_rd.addr.eq(Cat(wbuf, wacc)), b_rd.en.eq(adv),
-                     b_wr.addr.eq(Cat(ap, c2_addr)), b_wr.data.eq(acc_sum),
-                     b_wr.en.eq(c2_valid)]
+        if C == 2:
+            m.d.comb += [a_rd.addr.eq(Cat(ap, acc_addr)), a_rd.en.eq(1),
+                         a_wr.addr.eq(Cat(ap, c2_addr)), a_wr.data.eq(acc_sum),
+                         a_wr.en.eq(c2_valid),
+                         b_rd.addr.eq(Cat(wbuf, wacc)), b_rd.en.eq(adv),
+                         b_wr.addr.eq(Cat(ap, c2_addr)), b_wr.data.eq(acc_sum),
+                         b_wr.en.eq(c2_valid)]
+        else:
+            m.d.comb += [a_rd.addr.eq(Mux(walking, wacc, acc_addr)),
+                         a_rd.en.eq(Mux(walking | uv[0], adv, 1)),
+                         a_wr.addr.eq(c2_addr), a_wr.data.eq(acc_sum), a_wr.en.eq(c2_valid)]
         # tags: buffer ``ap`` set by the accumulation, buffer ``wbuf`` cleared by the walk
-        for k in range(2):
-            walk_k = walking & (wbuf == k)
-            held_k = walk_k | (uv[0] & (ubuf[0] == k))
+        for k in range(C):
+            walk_k = walking & (wbuf == k) if C == 2 else walking
+            held_k = walk_k | (uv[0] & (ubuf[0] == k)) if C == 2 else walking | uv[0]
+            acc_k = (ap == k) if C == 2 else Const(1, 1)
             m.d.comb += [t_rd[k].addr.eq(Mux(walk_k, wacc, acc_addr)),
                          t_rd[k].en.eq(Mux(held_k, adv, 1)),
                          t_wr[k].addr.eq(Mux(walk_k, wacc, c2_addr)),
                          t_wr[k].data.eq(~walk_k),
-                         t_wr[k].en.eq(Mux(walk_k, clear, c2_valid & (ap == k)))]
+                         t_wr[k].en.eq(Mux(walk_k, clear, c2_valid & acc_k))]
         # C2's operand: copy A's word, zero when its tag is 0 (a register with a
         # synchronous reset, no enable)
         a_q = Signal(unsigned(lp.accumulator.width), name="acc_word")
-        c1_tag = Mux(ap, t_rd[1].data, t_rd[0].data)
+        c1_tag = Mux(ap, t_rd[1].data, t_rd[0].data) if C == 2 else t_rd[0].data
         with m.If(c1_tag):
             m.d.sync += a_q.eq(a_rd.data)
         with m.Else():
@@ -406,8 +422,9 @@ class ConvLayer(wiring.Component):
                 m.d.sync += phase.eq(ConvPhase.DRAIN)
             with m.Case(ConvPhase.DRAIN), m.If(handoff):
                 m.d.sync += [handed.eq(handed + 1),
-                             phase.eq(Mux(handed == T - 1, ConvPhase.IDLE, ConvPhase.ACCUM)),
-                             ap.eq(~ap)]
+                             phase.eq(Mux(handed == T - 1, ConvPhase.IDLE, ConvPhase.ACCUM))]
+                if C == 2:
+                    m.d.sync += ap.eq(~ap)
         with m.If(handoff):
             m.d.sync += [walking.eq(1), wbuf.eq(ap), wn.eq(0),
                          wo.eq(0), wp.eq(0), wk.eq(0), wacc.eq(0), wgbase.eq(0),
@@ -462,7 +479,8 @@ class ConvLayer(wiring.Component):
         tag_b = Signal(name="u1b_tag")
         with m.If(adv):
             m.d.sync += [acc_word.eq(b_rd.data),
-                         tag_b.eq(Mux(ubuf[0], t_rd[1].data, t_rd[0].data))]
+                         tag_b.eq(Mux(ubuf[0], t_rd[1].data, t_rd[0].data) if C == 2
+                                  else t_rd[0].data)]
         mem_word = Signal.like(u_rd.data, name="u1b_mem_word")
         first_b = Signal(name="u1b_first")
         lane_b = Signal.like(wk, name="u1b_lane")

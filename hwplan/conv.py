@@ -39,6 +39,7 @@ __all__ = [
     "CONV_UPDATE_LATENCY",
     "Conv2dLayerPlan",
     "PoolPlan",
+    "conv_accumulator_copies",
     "conv_default_lanes",
     "conv_input_fifo",
     "conv_layer_plan",
@@ -62,6 +63,20 @@ accumulate pipeline's drain before the step is handed to the walk."""
 
 CONV_FIFO_WORDS = 512
 """Most words of a conv layer's input FIFO (one 18-Kbit block of index + marker bits)."""
+
+
+ACC_BLOCK_WORDS = 512
+"""Depth of an 18-Kbit block RAM in its widest (36-bit) mode."""
+
+
+def conv_accumulator_copies(words: int) -> int:
+    """Step buffers of a conv layer whose accumulator has ``words`` words per buffer: 2
+    (the walk of step t overlaps the accumulation of step t+1) when both buffers fit the
+    block depth of one (``ceil(2 words / 512) == ceil(words / 512)``: the second buffer
+    and the second copy cost no block RAM beyond the copy and no depth multiplexer), else
+    1 (a deep map: two buffers would add depth multiplexers in front of the adders and
+    the walk, measured +588 LUT4 on the trained MNIST network, and block RAM)."""
+    return 2 if ceil_div(2 * words, ACC_BLOCK_WORDS) == ceil_div(words, ACC_BLOCK_WORDS) else 1
 
 
 def conv_input_fifo(upstream_neurons: int) -> int:
@@ -389,7 +404,8 @@ class Conv2dLayerPlan:
         this step"), set by the accumulation, cleared by the walk; a word whose tag is 0
         reads as zero sums."""
         words = self.groups * self.positions
-        return MemoryPlan(role="tags", depth=max(2, words), width=1, words=words, copies=2)
+        return MemoryPlan(role="tags", depth=max(2, words), width=1, words=words,
+                          copies=self.accumulator.copies)
 
     @property
     def memories(self) -> tuple[MemoryPlan, ...]:
@@ -449,26 +465,42 @@ class Conv2dLayerPlan:
         return np.asarray(x, dtype=np.int64).sum(axis=-1)
 
     # ---- cycles
+    @property
+    def accumulator_copies(self) -> int:
+        """Step buffers: 2 (the walk of step t overlaps the accumulation of step t+1) or
+        1 (they take turns)."""
+        return self.accumulator.copies
+
     def step_cycles_bound(self, work: Any) -> Any:
         """Per-step term of :meth:`sample_cycles_bound` (array ok): ``max(work * G,
-        rows)`` (the walk of the step before runs beside this step's accumulation)."""
+        rows)`` with two buffers (the walk of the step before runs beside this step's
+        accumulation), ``work * G + rows`` with one."""
+        if self.accumulator_copies == 1:
+            return work * self.groups + self.rows
         return np.maximum(work * self.groups, self.rows)
 
     def step_cycles_model(self, work: Any) -> Any:
         """Per-step term of :meth:`sample_cycles_model` (array ok)."""
+        if self.accumulator_copies == 1:
+            return work * self.groups + CONV_STEP_OVERHEAD + self.rows + CONV_UPDATE_LATENCY
         return np.maximum(work * self.groups + CONV_STEP_OVERHEAD, self.rows)
 
     def sample_cycles_bound(self, work: Any) -> np.ndarray:
-        """Lower bound of one sample's cycles from its accumulate work ``work`` (N, T):
-        ``a_0 + Σ_{t>=1} max(a_t, rows) + rows``, ``a_t = work_t * G`` (step t
-        accumulates while the walk of step t-1 runs)."""
+        """Lower bound of one sample's cycles from its accumulate work ``work`` (N, T),
+        ``a_t = work_t * G``: two buffers ``a_0 + Σ_{t>=1} max(a_t, rows) + rows`` (step
+        t accumulates while the walk of step t-1 runs), one ``Σ_t (a_t + rows)``."""
         a = np.asarray(work, dtype=np.int64) * self.groups
+        if self.accumulator_copies == 1:
+            return (a + self.rows).sum(axis=-1)
         return a[..., 0] + np.maximum(a[..., 1:], self.rows).sum(axis=-1) + self.rows
 
     def sample_cycles_model(self, work: Any) -> np.ndarray:
         """:meth:`sample_cycles_bound` plus the fixed costs the controller pays: per step
         the marker and the accumulate drain (:data:`CONV_STEP_OVERHEAD`) where the
-        accumulation is the critical path, and the last walk's update pipeline."""
+        accumulation is the critical path, and the update pipeline after a walk (every
+        step with one buffer, the last with two)."""
+        if self.accumulator_copies == 1:
+            return self.step_cycles_model(np.asarray(work, dtype=np.int64)).sum(axis=-1)
         a = np.asarray(work, dtype=np.int64) * self.groups + CONV_STEP_OVERHEAD
         return (a[..., 0] + np.maximum(a[..., 1:], self.rows).sum(axis=-1) + self.rows
                 + CONV_UPDATE_LATENCY + 1)
@@ -551,11 +583,13 @@ def conv_synaptic_range(layer: Conv2dLayer, count: int = 1) -> tuple[int, int]:
 def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
                     pool: PoolPlan | None = None,
                     membrane_packing: int | None = None,
-                    input_fifo: int = 0) -> Conv2dLayerPlan:
+                    input_fifo: int = 0,
+                    accumulator_copies: int | None = None) -> Conv2dLayerPlan:
     """Plan one conv2d layer with ``lanes`` output channels per group (validated by the
     caller); ``pool`` is the sum-pool in front of it; ``membrane_packing`` neurons per
     membrane word (default :func:`membrane_units`); ``input_fifo`` words of the input
-    FIFO (0: none)."""
+    FIFO (0: none); ``accumulator_copies`` 2 (two step buffers) or 1 (default:
+    :func:`conv_accumulator_copies`)."""
     o = layer.out_channels
     c, h, w = (int(v) for v in layer.in_shape)
     kh, kw = (int(v) for v in layer.kernel)
@@ -570,6 +604,10 @@ def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
     bmin = 0 if b is None else min(0, int(np.min(b)))
     bmax = 0 if b is None else max(0, int(np.max(b)))
     positions = out_shape[1] * out_shape[2]
+    copies = (conv_accumulator_copies(groups * positions) if accumulator_copies is None
+              else int(accumulator_copies))
+    if copies not in (1, 2):
+        raise ValueError(f"Accumulator copies must be 1 or 2, not {copies!r}")
     words = c * kh * kw * groups
     neurons = o * positions
     mu = membrane_units(neurons, sb) if membrane_packing is None else int(membrane_packing)
@@ -586,9 +624,9 @@ def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
         weights=MemoryPlan(role="synapse", depth=max(2, words), width=lanes * layer.weight_bits,
                            words=words, kind="rom", banks=(max(2, words),),
                            ram_style="block"),
-        accumulator=MemoryPlan(role="accumulator", depth=2 * groups * positions,
-                               width=lanes * acc_bits, words=2 * groups * positions,
-                               copies=2),
+        accumulator=MemoryPlan(role="accumulator", depth=max(2, copies * groups * positions),
+                               width=lanes * acc_bits, words=copies * groups * positions,
+                               copies=copies),
         membrane=MemoryPlan(role="membrane", depth=max(2, mwords), width=mu * sb,
                             words=mwords),
         pool=pool, membrane_units=mu, input_fifo=int(input_fifo),
