@@ -296,9 +296,14 @@ def layer_features(lp: Any, mems: Sequence[MembraneMapping]) -> dict[str, float]
 def _conv_features(lp: Any, mems: Sequence[MembraneMapping]) -> dict[str, float]:
     from pysim.util import index_bits
     c, h, w = lp.in_shape
+    # the tag RAMs' address multiplexers (walk / accumulation, per buffer) and the input
+    # FIFO's pointers count as address bits too
+    copies = lp.accumulator.copies
+    fifo = int(getattr(lp, "input_fifo", 0))
     addr = (lp.weights.addr_bits * 5 + lp.accumulator.addr_bits * 9
             + lp.membrane.addr_bits * 6 + 3 * index_bits(c * h * w) + index_bits(c)
-            + index_bits(h) + index_bits(w))
+            + index_bits(h) + index_bits(w) + 4 * copies * lp.tags.addr_bits
+            + (3 * index_bits(fifo) if fifo else 0))
     return {
         "mem_ff_bits": float(sum(mm.bits for mm in mems if mm.kind == "ff")),
         "lutram_bits": float(sum(mm.lutram_bits for mm in mems)),

@@ -214,14 +214,19 @@ class ConvLayer(wiring.Component):
         # adder's output.
         # With one buffer (``copies = 1``) a single memory and tag RAM serve both, the
         # accumulation and the walk taking turns on the read port.
+        # ``no_rw_check``: a read never meets a write to its word in the same cycle (the
+        # interlock holds a command while C2 writes its word; the walk reads the other
+        # buffer), so Yosys need not add read-during-write logic (a register and a
+        # multiplexer per bit)
         C = lp.accumulator.copies
+        nrw = {"no_rw_check": 1}
         acc_a = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
-                       init=[])
+                       init=[], attrs=nrw)
         m.submodules.accumulator_a = acc_a
         a_rd, a_wr = acc_a.read_port(), acc_a.write_port()
         if C == 2:
             acc_b = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
-                           init=[])
+                           init=[], attrs=nrw)
             m.submodules.accumulator_b = acc_b
             b_rd, b_wr = acc_b.read_port(), acc_b.write_port()
         else:

@@ -42,10 +42,13 @@ def test_conv_plan_memories_and_roundtrip():
     # 12-bit states pack three to a 36-bit word: 3 blocks of 18 Kbit instead of 5
     assert c1.membrane_units == 3
     assert (c1.membrane.depth, c1.membrane.width) == (8 * 24 * 24 // 3, 36)
-    # two step buffers interleaved (word 2a + parity), one copy per reader; tags per buffer
-    assert c1.accumulator.depth == 2 * 24 * 24 and c1.accumulator.copies == 2
+    # a deep map keeps one step buffer (two would not fit the block depth of one); the
+    # pooled 8x8 map gets two, interleaved (word 2a + parity), one copy per reader
+    assert c1.accumulator.depth == 24 * 24 and c1.accumulator.copies == 1
     assert c1.accumulator.width == 8 * c1.acc_bits
-    assert (c1.tags.depth, c1.tags.width, c1.tags.copies) == (24 * 24, 1, 2)
+    assert (c1.tags.depth, c1.tags.width, c1.tags.copies) == (24 * 24, 1, 1)
+    assert c2.accumulator.depth == 2 * 8 * 8 and c2.accumulator.copies == 2
+    assert c2.tags.copies == 2
     # the first layer reads the network input directly; the next gets a FIFO
     assert c1.input_fifo == 0 and c2.input_fifo == 512
     assert c2.pool is not None and c2.pool.in_shape == (8, 24, 24)
