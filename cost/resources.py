@@ -262,9 +262,13 @@ def layer_memories(lp: DenseLayerPlan, target: str | Target) -> list[MembraneMap
     and the membrane memory (see :func:`map_membrane`)."""
     acc, mem = lp.core.accumulator, lp.core.membrane
     if lp.kind == "conv2d":
-        # whole-map memories: block RAM unless tiny (the same free choice as Yosys)
-        return [map_membrane(acc.depth, acc.width, target),
-                map_membrane(mem.depth, mem.width, target)]
+        # whole-map memories: block RAM unless tiny (the same free choice as Yosys);
+        # the accumulator buffers, their tag RAMs, the input FIFO, the membrane RAM last
+        return ([map_membrane(acc.depth, acc.width, target)] * acc.copies
+                + [map_membrane(lp.tags.depth, 1, target)] * acc.copies
+                + ([map_membrane(lp.input_fifo, lp.in_index_bits + 1, target)]
+                   if lp.input_fifo else [])
+                + [map_membrane(mem.depth, mem.width, target)])
     a = map_membrane(acc.depth, acc.width, target)
     return [a] * acc.copies + [map_membrane(mem.depth, mem.width, target)]
 
@@ -302,9 +306,14 @@ def layer_features(lp: Any, mems: Sequence[MembraneMapping]) -> dict[str, float]
 def _conv_features(lp: Any, mems: Sequence[MembraneMapping]) -> dict[str, float]:
     from pysim.util import index_bits
     c, h, w = lp.in_shape
+    # the tag RAMs' address multiplexers (walk / accumulation, per buffer) and the input
+    # FIFO's pointers count as address bits too
+    copies = lp.accumulator.copies
+    fifo = int(getattr(lp, "input_fifo", 0))
     addr = (lp.weights.addr_bits * 5 + lp.accumulator.addr_bits * 9
             + lp.membrane.addr_bits * 6 + 3 * index_bits(c * h * w) + index_bits(c)
-            + index_bits(h) + index_bits(w))
+            + index_bits(h) + index_bits(w) + 4 * copies * lp.tags.addr_bits
+            + (3 * index_bits(fifo) if fifo else 0))
     return {
         "mem_ff_bits": float(sum(mm.bits for mm in mems if mm.kind == "ff")),
         "lutram_bits": float(sum(mm.lutram_bits for mm in mems)),
@@ -359,11 +368,18 @@ class LayerEstimate:
     accumulator_copies: int = 2
     membrane_bits_total: int = 0
     """Neurons x state bits (the membrane RAM's data)."""
+    tags: MemoryMapping | None = None
+    """Block mapping of one accumulator tag RAM (conv2d; one per buffer)."""
+    fifo: MemoryMapping | None = None
+    """Block mapping of the input FIFO (conv2d fed by a layer)."""
 
     def _rw(self) -> list[MemoryMapping]:
-        """Block mappings of the read-write memories (accumulator buffers, membrane)."""
+        """Block mappings of the read-write memories (accumulator buffers and their tags,
+        the input FIFO, membrane)."""
         acc = [self.accumulator] * self.accumulator_copies if self.accumulator else []
-        return acc + ([self.membrane] if self.membrane else [])
+        acc += [self.tags] * self.accumulator_copies if self.tags else []
+        return acc + ([self.fifo] if self.fifo else []) + ([self.membrane] if self.membrane
+                                                           else [])
 
     @property
     def weight_bram_units(self) -> int:
@@ -377,8 +393,15 @@ class LayerEstimate:
 
     @property
     def accumulator_bram_units(self) -> int:
-        """Block RAMs of the accumulator buffers."""
-        return self.accumulator.units * self.accumulator_copies if self.accumulator else 0
+        """Block RAMs of the accumulator buffers (and their tag RAMs)."""
+        acc = self.accumulator.units if self.accumulator else 0
+        tag = self.tags.units if self.tags else 0
+        return (acc + tag) * self.accumulator_copies
+
+    @property
+    def fifo_bram_units(self) -> int:
+        """Block RAMs of the input FIFO."""
+        return self.fifo.units if self.fifo else 0
 
     @property
     def membrane_ratio(self) -> float | None:
@@ -422,6 +445,7 @@ class LayerEstimate:
             "kind": self.kind, "weight_bram_units": self.weight_bram_units,
             "membrane_bram_units": self.membrane_bram_units,
             "accumulator_bram_units": self.accumulator_bram_units,
+            "fifo_bram_units": self.fifo_bram_units,
             "membrane_bits": self.membrane_bits_total,
             "membrane_ratio": None if self.membrane_ratio is None
             else round(self.membrane_ratio, 4),
@@ -483,6 +507,7 @@ class ResourceEstimate:
             "weight_bram_units": sum(lay.weight_bram_units for lay in self.layers),
             "membrane_bram_units": sum(lay.membrane_bram_units for lay in self.layers),
             "accumulator_bram_units": sum(lay.accumulator_bram_units for lay in self.layers),
+            "fifo_bram_units": sum(lay.fifo_bram_units for lay in self.layers),
         }
 
 
@@ -519,13 +544,17 @@ def estimate_network(design: IntNetwork | HardwarePlan, *, target: str | Target,
         syn = map_synapse(lp.synapse.memory, t)
         mems = layer_memories(lp, t)
         feats = layer_features(lp, mems)
+        conv = lp.kind == "conv2d"
+        copies = lp.core.accumulator.copies
         layers.append(LayerEstimate(
             name=lp.name, lanes=lp.lanes, weight_bits=lp.weight_bits,
             weight_bits_total=lp.weight_memory_bits, synapse=syn, membrane=mems[-1].block,
             luts=_predict(fam["luts"], feats), ffs=_predict(fam["ffs"], feats),
             accumulator=mems[0].block, kind=lp.kind,
-            accumulator_copies=lp.core.accumulator.copies,
+            accumulator_copies=copies,
             membrane_bits_total=lp.out_features * lp.state_bits,
+            tags=mems[copies].block if conv else None,
+            fifo=mems[2 * copies].block if conv and lp.input_fifo else None,
         ))
     top = top_features(plan)
     return ResourceEstimate(

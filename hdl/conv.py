@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
 
 from hwplan import MAX_TIMESTEPS, Conv2dLayerPlan, conv_layer_plan, pack_conv_weight_words
+from hwplan.conv import CONV_UPDATE_LATENCY
 from pysim import Conv2dLayer
 
 from ._logic import mux_tree
@@ -31,12 +33,12 @@ sum whose write-back is still in flight)."""
 
 
 class ConvPhase(enum.Enum, shape=2):
-    """State of the conv layer's controller."""
+    """State of the conv layer's accumulation (the update walk runs beside it)."""
 
-    IDLE = 0     #: waiting for ``start``
+    IDLE = 0     #: waiting for ``start`` (or every step handed to the walk)
     ACCUM = 1    #: taking input events, issuing their tap commands
-    DRAIN = 2    #: the step's marker was taken; waiting for the pipelines to empty
-    UPDATE = 3   #: walking every neuron of the step
+    DRAIN = 2    #: the step's marker was taken; waiting for the accumulate pipeline to
+    #: empty and the walk to be free, then handing the step to the walk
 
 
 def _table(values: list[int]) -> Any:
@@ -92,7 +94,9 @@ class ConvLayer(wiring.Component):
             if lanes is not None:
                 raise ValueError("Lanes come from the plan; do not also give them")
             own = conv_layer_plan(layer, lanes=plan.lanes, fires=plan.fires, pool=plan.pool,
-                                  membrane_packing=plan.membrane_units)
+                                  membrane_packing=plan.membrane_units,
+                                  accumulator_copies=plan.accumulator.copies,
+                                  input_fifo=plan.input_fifo)
             if own != plan:
                 raise ValueError(f"Plan of layer {plan.name!r} does not match layer "
                                  f"{layer.name!r}")
@@ -171,7 +175,17 @@ class ConvLayer(wiring.Component):
         m = Module()
         lp, layer = self._plan, self._layer
         m.submodules.decoder = dec = self._decoder
-        connect(m, wiring.flipped(self.i_events), dec.i)
+        if lp.input_fifo:
+            # the input FIFO (index + marker per word) in front of the decoder
+            width = lp.in_index_bits + 1
+            m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=lp.input_fifo + 1)
+            m.d.comb += [fifo.w_data.eq(self.i_events.payload),
+                         fifo.w_en.eq(self.i_events.valid),
+                         self.i_events.ready.eq(fifo.w_rdy),
+                         dec.i.payload.eq(fifo.r_data), dec.i.valid.eq(fifo.r_rdy),
+                         fifo.r_en.eq(dec.i.ready)]
+        else:
+            connect(m, wiring.flipped(self.i_events), dec.i)
         L, G, T = lp.lanes, lp.groups, self._timesteps
         O, OH, OW = lp.out_shape
         P = OH * OW
@@ -186,21 +200,48 @@ class ConvLayer(wiring.Component):
         wrom = Memory(shape=unsigned(lp.weights.width), depth=lp.weights.depth,
                       init=pack_conv_weight_words(layer.weight, wb, L),
                       attrs={"ram_style": lp.weights.ram_style or "block"})
-        accm = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
-                      init=[])
         memm = Memory(shape=unsigned(lp.membrane.width), depth=lp.membrane.depth, init=[])
         m.submodules.weights = wrom
-        m.submodules.accumulator = accm
         m.submodules.membranes = memm
         w_rd = wrom.read_port()
-        a_rd = accm.read_port()
-        a_wr = accm.write_port()
         u_rd = memm.read_port()
         u_wr = memm.write_port()
+        # The step sums of both buffers (word 2*a + parity) in two identical copies, one
+        # per reader: the accumulation reads copy A, the walk copy B, both are written
+        # with every sum (no multiplexer on the data paths). Per buffer a tag RAM, one bit
+        # per word ("written this step"): a word whose tag is 0 reads as zero sums, so the
+        # walk clears a word by writing its tag, and the sums' write data is always the
+        # adder's output.
+        # With one buffer (``copies = 1``) a single memory and tag RAM serve both, the
+        # accumulation and the walk taking turns on the read port.
+        # ``no_rw_check``: a read never meets a write to its word in the same cycle (the
+        # interlock holds a command while C2 writes its word; the walk reads the other
+        # buffer), so Yosys need not add read-during-write logic (a register and a
+        # multiplexer per bit)
+        C = lp.accumulator.copies
+        nrw = {"no_rw_check": 1}
+        acc_a = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
+                       init=[], attrs=nrw)
+        m.submodules.accumulator_a = acc_a
+        a_rd, a_wr = acc_a.read_port(), acc_a.write_port()
+        if C == 2:
+            acc_b = Memory(shape=unsigned(lp.accumulator.width), depth=lp.accumulator.depth,
+                           init=[], attrs=nrw)
+            m.submodules.accumulator_b = acc_b
+            b_rd, b_wr = acc_b.read_port(), acc_b.write_port()
+        else:
+            b_rd = a_rd
+        t_rd, t_wr = [], []
+        for k in range(C):
+            tagm = Memory(shape=unsigned(1), depth=lp.tags.depth, init=[])
+            m.submodules[f"tags{k}"] = tagm
+            t_rd.append(tagm.read_port())
+            t_wr.append(tagm.write_port())
 
         phase = Signal(ConvPhase)
-        issued = Signal(range(T + 1))      # steps whose walk has been issued
+        handed = Signal(range(T + 1))      # steps handed to the walk
         first_step = Signal()
+        ap = Signal(name="acc_buffer")      # buffer being accumulated (the step's parity)
 
         # ---------------------------------------------------------------- tap generator
         rt, ct = lp.row_taps(), lp.col_taps()
@@ -248,6 +289,7 @@ class ConvLayer(wiring.Component):
 
         # ---------------------------------------------------------------- update walk state
         walking = Signal()
+        wbuf = Signal(name="walk_buffer")
         wn = Signal(range(max(N, 2)), name="walk_n")
         wo = Signal(range(max(O, 2)), name="walk_o")
         wp = Signal(range(max(P, 2)), name="walk_p")
@@ -259,20 +301,22 @@ class ConvLayer(wiring.Component):
         MU = lp.membrane_units
         wml = Signal(range(max(MU, 2)), name="walk_mslot")      # slot in the membrane word
         wmw = Signal(range(max(lp.membrane.depth, 2)), name="walk_mword")
-        # update pipeline valid bits: u1 (RAM outputs) .. u4 (sum), F (offered)
         # update pipeline valid bits: u1 (RAM outputs), u1b (their registers), u2 .. u4
         uv = [Signal(name=f"u{k}_valid") for k in ("1", "1b", "2", "3", "4")]
+        ubuf = [Signal.like(wbuf, name=f"u{k}_buffer") for k in ("1", "1b")]
         f_valid = Signal(name="f_valid")
         adv = Signal()
         upd_busy = Signal()
         m.d.comb += upd_busy.eq(Cat(*uv).any())
 
-
         # ---- taking events from the decoder
         accum = phase == ConvPhase.ACCUM
-        # the accumulation starts when the walk's last neuron has left the RAM-output
-        # register it shares with the accumulate pipeline (``acc_word``)
-        take_ok = accum & ~uv[0] & ~uv[1]
+        # the walk's last neuron of a buffer may still wait in u1 for its tag (a RAM
+        # output): that buffer takes commands once it has moved on
+        if C == 2:
+            take_ok = accum & ~(uv[0] & (ubuf[0] == ap))
+        else:   # one buffer: the walk and its last neuron's RAM output first
+            take_ok = accum & ~walking & ~uv[0]
         ev_taps = Signal()
         yy, xx = ev.payload.y, ev.payload.x
         m.d.comb += ev_taps.eq((ni_t[yy] != 0) & (nj_t[xx] != 0))
@@ -316,20 +360,44 @@ class ConvLayer(wiring.Component):
         if self._fault == "tap_offset":
             # wrong tap: every tap but a row's first reads the previous column's weights
             rom_read = Mux(tb != 0, rom_addr - G, rom_addr)
-        in_update = phase == ConvPhase.UPDATE
         m.d.comb += [w_rd.addr.eq(rom_read), w_rd.en.eq(1)]
-        m.d.comb += [a_rd.addr.eq(Mux(in_update, wacc, acc_addr)),
-                     a_rd.en.eq(Mux(in_update | uv[0] | uv[1], adv, 1))]
         m.d.sync += [c1_valid.eq(go), c2_valid.eq(c1_valid), c1_addr.eq(acc_addr),
                      c2_addr.eq(c1_addr)]
         w_q = Signal(unsigned(lp.weights.width), name="c2_weights")
-        # the accumulator RAM's output register, shared: every cycle while accumulating
-        # (C2's operand), with the update pipeline's advance while walking (stage u1b)
-        a_q = Signal(unsigned(lp.accumulator.width), name="acc_word")
         m.d.sync += w_q.eq(w_rd.data)
-        with m.If(Mux(in_update | uv[0] | uv[1], adv, 1)):
-            m.d.sync += a_q.eq(a_rd.data)
+        issue = Signal()
+        clear = Signal()
+        m.d.comb += clear.eq(issue & ((wk == L - 1) | (wo == O - 1)))
         acc_sum = Signal(unsigned(lp.accumulator.width), name="acc_sum")
+        if C == 2:
+            m.d.comb += [a_rd.addr.eq(Cat(ap, acc_addr)), a_rd.en.eq(1),
+                         a_wr.addr.eq(Cat(ap, c2_addr)), a_wr.data.eq(acc_sum),
+                         a_wr.en.eq(c2_valid),
+                         b_rd.addr.eq(Cat(wbuf, wacc)), b_rd.en.eq(adv),
+                         b_wr.addr.eq(Cat(ap, c2_addr)), b_wr.data.eq(acc_sum),
+                         b_wr.en.eq(c2_valid)]
+        else:
+            m.d.comb += [a_rd.addr.eq(Mux(walking, wacc, acc_addr)),
+                         a_rd.en.eq(Mux(walking | uv[0], adv, 1)),
+                         a_wr.addr.eq(c2_addr), a_wr.data.eq(acc_sum), a_wr.en.eq(c2_valid)]
+        # tags: buffer ``ap`` set by the accumulation, buffer ``wbuf`` cleared by the walk
+        for k in range(C):
+            walk_k = walking & (wbuf == k) if C == 2 else walking
+            held_k = walk_k | (uv[0] & (ubuf[0] == k)) if C == 2 else walking | uv[0]
+            acc_k = (ap == k) if C == 2 else Const(1, 1)
+            m.d.comb += [t_rd[k].addr.eq(Mux(walk_k, wacc, acc_addr)),
+                         t_rd[k].en.eq(Mux(held_k, adv, 1)),
+                         t_wr[k].addr.eq(Mux(walk_k, wacc, c2_addr)),
+                         t_wr[k].data.eq(~walk_k),
+                         t_wr[k].en.eq(Mux(walk_k, clear, c2_valid & acc_k))]
+        # C2's operand: copy A's word, zero when its tag is 0 (a register with a
+        # synchronous reset, no enable)
+        a_q = Signal(unsigned(lp.accumulator.width), name="acc_word")
+        c1_tag = Mux(ap, t_rd[1].data, t_rd[0].data) if C == 2 else t_rd[0].data
+        with m.If(c1_tag):
+            m.d.sync += a_q.eq(a_rd.data)
+        with m.Else():
+            m.d.sync += a_q.eq(0)
         cur_v = data.View(data.ArrayLayout(signed(ab), L), a_q)
         w_v = data.View(data.ArrayLayout(signed(wb), L), w_q)
         sum_v = data.View(data.ArrayLayout(signed(ab), L), acc_sum)
@@ -338,49 +406,55 @@ class ConvLayer(wiring.Component):
         acc_busy = Signal()
         m.d.comb += acc_busy.eq(cmd_valid | c1_valid | c2_valid)
 
-        # accumulator write port: sums while accumulating, zeros behind the update walk
-        issue = Signal()
-        clear = Signal()
-        m.d.comb += clear.eq(issue & ((wk == L - 1) | (wo == O - 1)))
-        m.d.comb += [a_wr.addr.eq(Mux(in_update, wacc, c2_addr)),
-                     a_wr.data.eq(Mux(in_update, 0, acc_sum)),
-                     a_wr.en.eq(Mux(in_update, clear, c2_valid))]
-
         # ---------------------------------------------------------------- controller
-        m.d.comb += issue.eq(in_update & walking & adv)
+        # The accumulation hands a step to the walk once its pipeline has drained and the
+        # walk of the step before has issued its last neuron; with two buffers it goes on
+        # with the next step at once (into the other buffer) while the walk runs. A walk
+        # may start right behind the previous one unless the map is so small that its first
+        # membrane words are still being written back (then the update pipeline empties).
+        m.d.comb += issue.eq(walking & adv)
         last_n = wn == N - 1
+        overlap = N >= MU + CONV_UPDATE_LATENCY + 2
+        walk_done = ~walking | (issue & last_n)      # the walk's last neuron issues now
+        walk_free = walk_done if overlap else (~walking & ~upd_busy & ~f_valid)
+        handoff = Signal()
+        m.d.comb += handoff.eq((phase == ConvPhase.DRAIN) & ~acc_busy & walk_free)
         with m.Switch(phase):
             with m.Case(ConvPhase.IDLE), m.If(self.start & ~self.busy):
-                m.d.sync += [phase.eq(ConvPhase.ACCUM), issued.eq(0), first_step.eq(1)]
+                m.d.sync += [phase.eq(ConvPhase.ACCUM), handed.eq(0), first_step.eq(1),
+                             ap.eq(0)]
             with m.Case(ConvPhase.ACCUM), m.If(take_marker):
                 m.d.sync += phase.eq(ConvPhase.DRAIN)
-            with m.Case(ConvPhase.DRAIN), m.If(~acc_busy & ~upd_busy & ~f_valid):
-                m.d.sync += [phase.eq(ConvPhase.UPDATE), walking.eq(1), wn.eq(0),
-                             wo.eq(0), wp.eq(0), wk.eq(0), wacc.eq(0), wgbase.eq(0),
-                             wml.eq(0), wmw.eq(0),
-                             w_first.eq(first_step), first_step.eq(0),
-                             w_final.eq(issued == T - 1)]
-            with m.Case(ConvPhase.UPDATE), m.If(issue):
-                m.d.sync += wn.eq(wn + 1)
-                if MU > 1:
-                    with m.If(wml == MU - 1):
-                        m.d.sync += [wml.eq(0), wmw.eq(wmw + 1)]
-                    with m.Else():
-                        m.d.sync += wml.eq(wml + 1)
-                else:
-                    m.d.sync += wmw.eq(wmw + 1)
-                with m.If(wp == P - 1):
-                    m.d.sync += [wp.eq(0), wo.eq(wo + 1)]
-                    with m.If((wk == L - 1) | (wo == O - 1)):
-                        m.d.sync += [wk.eq(0), wgbase.eq(wgbase + P), wacc.eq(wgbase + P)]
-                    with m.Else():
-                        m.d.sync += [wk.eq(wk + 1), wacc.eq(wgbase)]
+            with m.Case(ConvPhase.DRAIN), m.If(handoff):
+                m.d.sync += [handed.eq(handed + 1),
+                             phase.eq(Mux(handed == T - 1, ConvPhase.IDLE, ConvPhase.ACCUM))]
+                if C == 2:
+                    m.d.sync += ap.eq(~ap)
+        with m.If(handoff):
+            m.d.sync += [walking.eq(1), wbuf.eq(ap), wn.eq(0),
+                         wo.eq(0), wp.eq(0), wk.eq(0), wacc.eq(0), wgbase.eq(0),
+                         wml.eq(0), wmw.eq(0),
+                         w_first.eq(first_step), first_step.eq(0),
+                         w_final.eq(handed == T - 1)]
+        with m.Elif(issue):
+            m.d.sync += wn.eq(wn + 1)
+            if MU > 1:
+                with m.If(wml == MU - 1):
+                    m.d.sync += [wml.eq(0), wmw.eq(wmw + 1)]
                 with m.Else():
-                    m.d.sync += [wp.eq(wp + 1), wacc.eq(wacc + 1)]
-                with m.If(last_n):
-                    m.d.sync += [walking.eq(0), issued.eq(issued + 1),
-                                 phase.eq(Mux(issued == T - 1, ConvPhase.IDLE,
-                                              ConvPhase.ACCUM))]
+                    m.d.sync += wml.eq(wml + 1)
+            else:
+                m.d.sync += wmw.eq(wmw + 1)
+            with m.If(wp == P - 1):
+                m.d.sync += [wp.eq(0), wo.eq(wo + 1)]
+                with m.If((wk == L - 1) | (wo == O - 1)):
+                    m.d.sync += [wk.eq(0), wgbase.eq(wgbase + P), wacc.eq(wgbase + P)]
+                with m.Else():
+                    m.d.sync += [wk.eq(wk + 1), wacc.eq(wgbase)]
+            with m.Else():
+                m.d.sync += [wp.eq(wp + 1), wacc.eq(wacc + 1)]
+            with m.If(last_n):
+                m.d.sync += walking.eq(0)
 
         # ---------------------------------------------------------------- update pipeline
         # the membrane word is read at its first neuron and held for the others
@@ -397,14 +471,21 @@ class ConvLayer(wiring.Component):
         with m.If(adv):
             m.d.sync += [uv[0].eq(issue), n_r[0].eq(wn), fin_r[0].eq(w_final),
                          first_r.eq(w_first), lane_r.eq(wk), o_r.eq(wo),
-                         ms_r[0].eq(wml), mw_r[0].eq(wmw)]
+                         ms_r[0].eq(wml), mw_r[0].eq(wmw),
+                         ubuf[0].eq(wbuf), ubuf[1].eq(ubuf[0])]
             for k in range(1, 5):
                 m.d.sync += [uv[k].eq(uv[k - 1]), n_r[k].eq(n_r[k - 1]),
                              fin_r[k].eq(fin_r[k - 1]), ms_r[k].eq(ms_r[k - 1]),
                              mw_r[k].eq(mw_r[k - 1])]
         # stage 1b: the RAM outputs registered (a block RAM's clock-to-out is long: nothing
         # but a register follows it)
-        acc_word = a_q
+        # the walk's word: copy B's output registered (stage u1b), its tag beside it
+        acc_word = Signal(unsigned(lp.accumulator.width), name="u1b_acc_word")
+        tag_b = Signal(name="u1b_tag")
+        with m.If(adv):
+            m.d.sync += [acc_word.eq(b_rd.data),
+                         tag_b.eq(Mux(ubuf[0], t_rd[1].data, t_rd[0].data) if C == 2
+                                  else t_rd[0].data)]
         mem_word = Signal.like(u_rd.data, name="u1b_mem_word")
         first_b = Signal(name="u1b_first")
         lane_b = Signal.like(wk, name="u1b_lane")
@@ -422,7 +503,7 @@ class ConvLayer(wiring.Component):
             mem_slots = data.View(data.ArrayLayout(signed(sb), MU), mem_word)
             u_sel = mem_slots[0] if MU == 1 else mux_tree([mem_slots[j] for j in range(MU)],
                                                           ms_r[1])
-            m.d.sync += [syn2.eq(syn_sel), up2.eq(Mux(first_b, 0, u_sel))]
+            m.d.sync += [syn2.eq(Mux(tag_b, syn_sel, 0)), up2.eq(Mux(first_b, 0, u_sel))]
             if bias is not None:
                 bt = Array(Const(int(v), signed(sb)) for v in np.asarray(bias))
                 m.d.sync += bias2.eq(bt[o_b])
@@ -477,9 +558,11 @@ class ConvLayer(wiring.Component):
             ]
 
         # debug probes (benchmarks read them in simulation): waiting = accumulating with
-        # no command and nothing from upstream (the layer idles on its input)
+        # no command and nothing from upstream while no walk runs (the layer idles on its
+        # input)
         waiting = Signal(name="waiting_for_input")
-        m.d.comb += waiting.eq(accum & ~cmd_valid & ~dec.busy & ~dec.i.valid)
+        m.d.comb += waiting.eq(accum & ~cmd_valid & ~dec.busy & ~dec.i.valid & ~walking
+                               & ~upd_busy & ~f_valid)
         self._probe = {"phase": phase, "waiting": waiting, "stall": stall, "go": go,
                        "issue": issue}
 
@@ -504,7 +587,7 @@ class ConvLayer(wiring.Component):
             self.readout.final.eq(f_final),
             self.readout.row.eq(f_n),
             self.readout.u[0].eq(f_u),
-            self.busy.eq((phase != ConvPhase.IDLE) | upd_busy | f_valid | marker_pending
-                         | acc_busy),
+            self.busy.eq((phase != ConvPhase.IDLE) | walking | upd_busy | f_valid
+                         | marker_pending | acc_busy),
         ]
         return m

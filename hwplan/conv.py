@@ -35,10 +35,13 @@ from .plan import (
 
 __all__ = [
     "CONV_HAZARD_DISTANCE",
+    "CONV_STEP_OVERHEAD",
     "CONV_UPDATE_LATENCY",
     "Conv2dLayerPlan",
     "PoolPlan",
+    "conv_accumulator_copies",
     "conv_default_lanes",
+    "conv_input_fifo",
     "conv_layer_plan",
     "membrane_units",
     "pack_conv_weight_words",
@@ -53,6 +56,36 @@ CONV_UPDATE_LATENCY = 6
 """Cycles from issuing a neuron of the per-step update until its membrane is written."""
 CONV_ACC_LATENCY = 3
 """Cycles from issuing an accumulate command until its sum is written."""
+CONV_STEP_OVERHEAD = CONV_ACC_LATENCY + 1
+"""Cycles per step a layer's critical path pays besides its work: the marker, and the
+accumulate pipeline's drain before the step is handed to the walk."""
+
+
+CONV_FIFO_WORDS = 512
+"""Most words of a conv layer's input FIFO (one 18-Kbit block of index + marker bits)."""
+
+
+ACC_BLOCK_WORDS = 512
+"""Depth of an 18-Kbit block RAM in its widest (36-bit) mode."""
+
+
+def conv_accumulator_copies(words: int) -> int:
+    """Step buffers of a conv layer whose accumulator has ``words`` words per buffer: 2
+    (the walk of step t overlaps the accumulation of step t+1) when both buffers fit the
+    block depth of one (``ceil(2 words / 512) == ceil(words / 512)``: the second buffer
+    and the second copy cost no block RAM beyond the copy and no depth multiplexer), else
+    1 (a deep map: two buffers would add depth multiplexers in front of the adders and
+    the walk, measured +588 LUT4 on the trained MNIST network, and block RAM)."""
+    return 2 if ceil_div(2 * words, ACC_BLOCK_WORDS) == ceil_div(words, ACC_BLOCK_WORDS) else 1
+
+
+def conv_input_fifo(upstream_neurons: int) -> int:
+    """Words of the input FIFO of a conv layer fed by a layer of ``upstream_neurons``: the
+    next power of two, at most :data:`CONV_FIFO_WORDS` (at least 4). The upstream walk
+    emits its spikes in bursts (a channel at a time) while each event costs this layer
+    ``taps * G`` cycles; the FIFO lets the walk run on and this layer work through the
+    backlog in the quiet stretches instead of both waiting on each other."""
+    return max(4, min(CONV_FIFO_WORDS, 1 << max(0, int(upstream_neurons) - 1).bit_length()))
 
 
 _BLOCK_MODES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
@@ -228,11 +261,12 @@ class ConvWeightsView:
 
 @dataclass(frozen=True)
 class ConvCoreView:
-    """The accumulator and membrane RAM of a conv layer where a dense plan has ``core``
-    (one accumulator copy: accumulation and update of one layer do not overlap)."""
+    """The accumulator (with its tags) and membrane RAM of a conv layer where a dense plan
+    has ``core``."""
 
     accumulator: MemoryPlan
     membrane: MemoryPlan
+    tags: MemoryPlan | None = None
     bias: MemoryPlan | None = None
     last_row_neurons: int = 1
     update_latency: int = CONV_UPDATE_LATENCY
@@ -249,18 +283,23 @@ class Conv2dLayerPlan:
     (channel-major) order, one per cycle, which emits the spikes in ascending order.
 
     Memories: weight ROM word ``((c * KH + i) * KW + j) * G + g`` holds ``W[g*L + k, c,
-    i, j]`` in lane ``k``; accumulator RAM word ``g * OH * OW + oy * OW + ox`` holds the
-    step's synaptic sums of channels ``g*L .. g*L+L-1`` at ``(oy, ox)`` (cleared by the
-    update walk after its last lane is read); membrane RAM word ``n // U`` holds ``u[t-1]`` of
+    i, j]`` in lane ``k``; accumulator RAM word ``2 * a + (t % 2)``, ``a = g * OH * OW + oy *
+    OW + ox``, holds step t's synaptic sums of channels ``g*L .. g*L+L-1`` at ``(oy, ox)``
+    (two buffers by step parity, stored twice: one copy per reader; a word is valid when
+    its bit in the buffer's :attr:`tags` RAM is set, which the update walk clears after
+    its last lane is read); membrane RAM word ``n // U`` holds ``u[t-1]`` of
     neurons ``n = o * OH * OW + oy * OW + ox`` with ``n % U`` its slot (``U`` =
     :attr:`membrane_units` neurons per word).
 
-    Cycle formulas per timestep (``w`` = the step's accumulate work ``Σ_events taps``):
+    Cycle formulas (``a_t = w_t * G``, ``w_t`` = step t's accumulate work ``Σ_events
+    taps``; each command and each neuron costs one cycle):
 
-    * :meth:`step_cycles_bound` ``= w * G + rows``: each command and each neuron costs
-      one cycle; accumulation and update of one layer do not overlap (one accumulator);
-    * :meth:`step_cycles_model` ``= w * G + rows + CONV_ACC_LATENCY +
-      CONV_UPDATE_LATENCY + 1``: the bound plus the pipeline drains and the marker;
+    * :meth:`sample_cycles_bound`: with two accumulator buffers (the default) the walk of
+      step t-1 runs while step t accumulates, ``a_0 + Σ_{t>=1} max(a_t, rows) + rows``;
+      with one ``Σ_t (a_t + rows)``; :meth:`step_cycles_bound` is the per-step term;
+    * :meth:`sample_cycles_model`: the bound plus the fixed costs of the controller
+      (:data:`CONV_STEP_OVERHEAD` per step where the accumulation is the critical path,
+      the last walk's pipeline);
     * :meth:`step_cycles_worst`: every input position fires (at the pool's maximum count)
       and every neuron emits one beat, plus slack (watchdogs).
     """
@@ -290,6 +329,8 @@ class Conv2dLayerPlan:
     membrane_units: int = 1
     """Neurons per membrane word (:func:`membrane_units`); the walk still updates one
     neuron per cycle, reading a word at its first neuron and writing it after its last."""
+    input_fifo: int = 0
+    """Words of the FIFO in front of the decoder (0: none; :func:`conv_input_fifo`)."""
 
     # ---- geometry
     @property
@@ -358,9 +399,18 @@ class Conv2dLayerPlan:
         return index_bits(self.out_features)
 
     @property
+    def tags(self) -> MemoryPlan:
+        """The accumulator's tag RAMs, one per step buffer: one bit per word ("written
+        this step"), set by the accumulation, cleared by the walk; a word whose tag is 0
+        reads as zero sums."""
+        words = self.groups * self.positions
+        return MemoryPlan(role="tags", depth=max(2, words), width=1, words=words,
+                          copies=self.accumulator.copies)
+
+    @property
     def memories(self) -> tuple[MemoryPlan, ...]:
-        """Weight ROM, accumulator RAM, membrane RAM."""
-        return (self.weights, self.accumulator, self.membrane)
+        """Weight ROM, accumulator RAM, its tag RAM, membrane RAM."""
+        return (self.weights, self.accumulator, self.tags, self.membrane)
 
     @property
     def membrane_efficiency(self) -> float:
@@ -377,7 +427,8 @@ class Conv2dLayerPlan:
     @property
     def core(self) -> ConvCoreView:
         """The read-write memories as a dense plan's ``core``."""
-        return ConvCoreView(accumulator=self.accumulator, membrane=self.membrane)
+        return ConvCoreView(accumulator=self.accumulator, membrane=self.membrane,
+                            tags=self.tags)
 
     # ---- the address generator's tables
     def row_taps(self) -> list[tuple[int, int, int]]:
@@ -414,13 +465,45 @@ class Conv2dLayerPlan:
         return np.asarray(x, dtype=np.int64).sum(axis=-1)
 
     # ---- cycles
+    @property
+    def accumulator_copies(self) -> int:
+        """Step buffers: 2 (the walk of step t overlaps the accumulation of step t+1) or
+        1 (they take turns)."""
+        return self.accumulator.copies
+
     def step_cycles_bound(self, work: Any) -> Any:
-        """Lower bound of one step with accumulate work ``work`` (array ok)."""
-        return work * self.groups + self.rows
+        """Per-step term of :meth:`sample_cycles_bound` (array ok): ``max(work * G,
+        rows)`` with two buffers (the walk of the step before runs beside this step's
+        accumulation), ``work * G + rows`` with one."""
+        if self.accumulator_copies == 1:
+            return work * self.groups + self.rows
+        return np.maximum(work * self.groups, self.rows)
 
     def step_cycles_model(self, work: Any) -> Any:
-        """Cycle model of one step (array ok): the bound plus the pipeline drains."""
-        return work * self.groups + self.rows + CONV_ACC_LATENCY + CONV_UPDATE_LATENCY + 1
+        """Per-step term of :meth:`sample_cycles_model` (array ok)."""
+        if self.accumulator_copies == 1:
+            return work * self.groups + CONV_STEP_OVERHEAD + self.rows + CONV_UPDATE_LATENCY
+        return np.maximum(work * self.groups + CONV_STEP_OVERHEAD, self.rows)
+
+    def sample_cycles_bound(self, work: Any) -> np.ndarray:
+        """Lower bound of one sample's cycles from its accumulate work ``work`` (N, T),
+        ``a_t = work_t * G``: two buffers ``a_0 + Σ_{t>=1} max(a_t, rows) + rows`` (step
+        t accumulates while the walk of step t-1 runs), one ``Σ_t (a_t + rows)``."""
+        a = np.asarray(work, dtype=np.int64) * self.groups
+        if self.accumulator_copies == 1:
+            return (a + self.rows).sum(axis=-1)
+        return a[..., 0] + np.maximum(a[..., 1:], self.rows).sum(axis=-1) + self.rows
+
+    def sample_cycles_model(self, work: Any) -> np.ndarray:
+        """:meth:`sample_cycles_bound` plus the fixed costs the controller pays: per step
+        the marker and the accumulate drain (:data:`CONV_STEP_OVERHEAD`) where the
+        accumulation is the critical path, and the update pipeline after a walk (every
+        step with one buffer, the last with two)."""
+        if self.accumulator_copies == 1:
+            return self.step_cycles_model(np.asarray(work, dtype=np.int64)).sum(axis=-1)
+        a = np.asarray(work, dtype=np.int64) * self.groups + CONV_STEP_OVERHEAD
+        return (a[..., 0] + np.maximum(a[..., 1:], self.rows).sum(axis=-1) + self.rows
+                + CONV_UPDATE_LATENCY + 1)
 
     def step_cycles_worst(self) -> int:
         """Generous upper estimate of one step's cycles (for watchdogs)."""
@@ -451,8 +534,10 @@ class Conv2dLayerPlan:
             "in_index_bits": self.in_index_bits, "out_index_bits": self.out_index_bits,
             "synapse_memory": self.weights.as_dict(),
             "accumulator_memory": self.accumulator.as_dict(),
+            "tag_memory": self.tags.as_dict(),
             "membrane_memory": self.membrane.as_dict(),
             "membrane_units": self.membrane_units,
+            "input_fifo": self.input_fifo,
             "bias_memory": None,
             "pool": None if self.pool is None else self.pool.as_dict(),
         }
@@ -482,6 +567,7 @@ class Conv2dLayerPlan:
             membrane=MemoryPlan.from_dict(d["membrane_memory"]),
             pool=None if pool is None else PoolPlan.from_dict(pool),
             membrane_units=int(d.get("membrane_units", 1)),
+            input_fifo=int(d.get("input_fifo", 0)),
         )
 
 
@@ -496,10 +582,14 @@ def conv_synaptic_range(layer: Conv2dLayer, count: int = 1) -> tuple[int, int]:
 
 def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
                     pool: PoolPlan | None = None,
-                    membrane_packing: int | None = None) -> Conv2dLayerPlan:
+                    membrane_packing: int | None = None,
+                    input_fifo: int = 0,
+                    accumulator_copies: int | None = None) -> Conv2dLayerPlan:
     """Plan one conv2d layer with ``lanes`` output channels per group (validated by the
     caller); ``pool`` is the sum-pool in front of it; ``membrane_packing`` neurons per
-    membrane word (default :func:`membrane_units`)."""
+    membrane word (default :func:`membrane_units`); ``input_fifo`` words of the input
+    FIFO (0: none); ``accumulator_copies`` 2 (two step buffers) or 1 (default:
+    :func:`conv_accumulator_copies`)."""
     o = layer.out_channels
     c, h, w = (int(v) for v in layer.in_shape)
     kh, kw = (int(v) for v in layer.kernel)
@@ -514,6 +604,10 @@ def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
     bmin = 0 if b is None else min(0, int(np.min(b)))
     bmax = 0 if b is None else max(0, int(np.max(b)))
     positions = out_shape[1] * out_shape[2]
+    copies = (conv_accumulator_copies(groups * positions) if accumulator_copies is None
+              else int(accumulator_copies))
+    if copies not in (1, 2):
+        raise ValueError(f"Accumulator copies must be 1 or 2, not {copies!r}")
     words = c * kh * kw * groups
     neurons = o * positions
     mu = membrane_units(neurons, sb) if membrane_packing is None else int(membrane_packing)
@@ -530,11 +624,12 @@ def conv_layer_plan(layer: Conv2dLayer, *, lanes: int, fires: bool = True,
         weights=MemoryPlan(role="synapse", depth=max(2, words), width=lanes * layer.weight_bits,
                            words=words, kind="rom", banks=(max(2, words),),
                            ram_style="block"),
-        accumulator=MemoryPlan(role="accumulator", depth=max(2, groups * positions),
-                               width=lanes * acc_bits, words=groups * positions),
+        accumulator=MemoryPlan(role="accumulator", depth=max(2, copies * groups * positions),
+                               width=lanes * acc_bits, words=copies * groups * positions,
+                               copies=copies),
         membrane=MemoryPlan(role="membrane", depth=max(2, mwords), width=mu * sb,
                             words=mwords),
-        pool=pool, membrane_units=mu,
+        pool=pool, membrane_units=mu, input_fifo=int(input_fifo),
     )
 
 

@@ -871,13 +871,22 @@ class HardwarePlan:
                 in zip(self.layer_inputs(spikes, layer_spikes).items(), self.layers,
                        strict=True)}
 
+    @property
+    def overlapped(self) -> bool:
+        """Whether the sample bound is :meth:`pipeline_cycles` (a network with a conv2d
+        layer, whose walk over the map is long) rather than the sum over layers."""
+        return any(lp.kind != "dense" for lp in self.layers)
+
     def cycle_bounds(self, spikes: Any, layer_spikes: Mapping[str, Any]) -> np.ndarray:
         """Event-driven lower bound of every sample's cycles, int64 (N,):
-        ``Σ_layers Σ_t step_cycles_bound(events)``."""
+        ``Σ_layers Σ_t step_cycles_bound(events)``; with a conv2d layer
+        :meth:`pipeline_cycles` (the layers overlapping step by step)."""
+        if self.overlapped:
+            return self.pipeline_cycles(spikes, layer_spikes)
         events = self.layer_work(spikes, layer_spikes)
         total = np.zeros(np.asarray(spikes).shape[0], np.int64)
         for lp in self.layers:
-            total += lp.step_cycles_bound(events[lp.name]).sum(axis=1)
+            total += _layer_sample_bound(lp, events[lp.name])
         return total
 
     def cycles(self, spikes: Any, layer_spikes: Mapping[str, Any]) -> dict[str, Any]:
@@ -889,8 +898,9 @@ class HardwarePlan:
         model = np.zeros_like(total)
         for lp in self.layers:
             ev = events[lp.name]
-            cyc = lp.step_cycles_bound(ev).sum(axis=1)
-            model += lp.step_cycles_model(ev).sum(axis=1)
+            cyc = _layer_sample_bound(lp, ev)
+            model += (lp.sample_cycles_model(ev) if hasattr(lp, "sample_cycles_model")
+                      else lp.step_cycles_model(ev).sum(axis=1))
             per_layer[lp.name] = {"groups": lp.groups,
                                   "input_events_per_sample":
                                       float(n_events[lp.name].sum(axis=1).mean()),
@@ -900,9 +910,49 @@ class HardwarePlan:
                 per_layer[lp.name]["accumulate_work_per_sample"] = float(
                     ev.sum(axis=1).mean())
             total += cyc
+        if self.overlapped:   # layers overlapping: the sum over layers is kept beside
+            sum_total = total
+            total = self.pipeline_cycles(spikes, layer_spikes)
+            return {"per_sample": float(total.mean()), "max": int(total.max()),
+                    "sum_of_layers_per_sample": float(sum_total.mean()),
+                    "model_per_sample": float(model.mean()), "samples": int(total.shape[0]),
+                    "layers": per_layer, "bounds": total}
         return {"per_sample": float(total.mean()), "max": int(total.max()),
                 "model_per_sample": float(model.mean()), "samples": int(total.shape[0]),
                 "layers": per_layer, "bounds": total}
+
+    def pipeline_cycles(self, spikes: Any, layer_spikes: Mapping[str, Any]) -> np.ndarray:
+        """Lower bound of every sample's cycles with the layers overlapping, int64 (N,).
+
+        Per layer ``l`` and step ``t`` with accumulate cycles ``a = work * G`` and walk
+        ``r = rows``: the accumulation starts when the step before was handed to the walk
+        (two buffers; with one, when that walk ended) and not before the layer before
+        starts walking step ``t`` (its spikes are this step's events); it ends no earlier
+        than ``a`` cycles later and than the end of that walk (the last event); the walk
+        starts when the accumulation has ended and the previous walk is done, and takes
+        ``r``. The sample ends with the last layer's last walk. Backpressure, pipeline
+        latencies and the per-step marker are left out (a bound, not a model)."""
+        work = self.layer_work(spikes, layer_spikes)
+        n = np.asarray(spikes).shape[0]
+        up_start = np.zeros((n, self.timesteps), np.int64)
+        up_end = np.zeros((n, self.timesteps), np.int64)
+        for lp in self.layers:
+            a = np.asarray(work[lp.name], np.int64) * lp.groups
+            r = int(lp.rows)
+            two = getattr(lp, "accumulator_copies", 2) == 2
+            ws = np.zeros_like(up_start)
+            we = np.zeros_like(up_end)
+            prev_ws = np.zeros(n, np.int64)
+            prev_we = np.zeros(n, np.int64)
+            for t in range(self.timesteps):
+                acc_start = (prev_ws if two else prev_we) if t else np.zeros(n, np.int64)
+                acc_end = np.maximum(np.maximum(acc_start, up_start[:, t]) + a[:, t],
+                                     up_end[:, t])
+                ws[:, t] = np.maximum(acc_end, prev_we) if t else acc_end
+                we[:, t] = ws[:, t] + r
+                prev_ws, prev_we = ws[:, t], we[:, t]
+            up_start, up_end = ws, we
+        return up_end[:, -1]
 
     def worst_case_cycles(self) -> int:
         """Generous upper estimate of one sample's cycles (watchdogs)."""
@@ -925,9 +975,13 @@ class HardwarePlan:
             },
             "layers": [lp.as_dict() for lp in self.layers],
         } | ({} if all(lp.kind == "dense" for lp in self.layers) else {"cycles_conv2d": {
-            "bound": "per conv2d layer and timestep: work * groups + rows, work = the "
-                     "in-bounds kernel taps summed over the step's input events",
-            "model": "bound + accumulate latency + update latency + 1",
+            "bound": "per conv2d layer and sample: a_0 + sum_{t>=1} max(a_t, rows) + rows, "
+                     "a_t = work_t * groups, work = the in-bounds kernel taps summed over "
+                     "the step's input events (two accumulator buffers: the walk of step "
+                     "t-1 runs beside the accumulation of step t)",
+            "model": "bound with a_t + marker + accumulate latency, + update latency + 1",
+            "sample": "layers overlapping: a layer accumulates step t from the start of "
+                      "the previous layer's walk of step t to its end (pipeline_cycles)",
         }})
 
     @classmethod
@@ -976,6 +1030,13 @@ class HardwarePlan:
             raise InputError(f"{where}: the design was generated for another network "
                              f"(its plan differs from the plan of this manifest)")
 
+
+
+def _layer_sample_bound(lp: Any, work: np.ndarray) -> np.ndarray:
+    """A layer's per-sample cycle bound from its per-step work (N, T)."""
+    if hasattr(lp, "sample_cycles_bound"):      # conv2d: the walk overlaps accumulation
+        return lp.sample_cycles_bound(work)
+    return lp.step_cycles_bound(work).sum(axis=1)
 
 
 def _spram_blocks_of(layer: IntLayer, lanes: int) -> int:
@@ -1067,9 +1128,10 @@ def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None, 
             pool = pool_plan(layer)
             continue
         if kind == "conv2d":
-            from .conv import conv_layer_plan
-            entries.append(conv_layer_plan(layer, lanes=lane_map[layer.name], fires=fires,
-                                           pool=pool))
+            from .conv import conv_input_fifo, conv_layer_plan
+            entries.append(conv_layer_plan(
+                layer, lanes=lane_map[layer.name], fires=fires, pool=pool,
+                input_fifo=conv_input_fifo(entries[-1].out_features) if entries else 0))
         else:
             entries.append(dense_layer_plan(layer, lanes=lane_map[layer.name], fires=fires,
                                             pool=pool, store=stores[layer.name]))

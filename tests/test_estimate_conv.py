@@ -30,10 +30,10 @@ def test_estimate_conv_memories_apart_and_membrane_ratio(target):
     assert conv1.membrane_bits_total == 8 * 24 * 24 * 12
     assert conv1.membrane_bram_units > 0 and conv1.membrane_ratio <= 1.25
     assert conv1.bram_units == (conv1.weight_bram_units + conv1.membrane_bram_units
-                                + conv1.accumulator_bram_units)
+                                + conv1.accumulator_bram_units + conv1.fifo_bram_units)
     d = est.as_dict()
     assert d["weight_bram_units"] + d["membrane_bram_units"] + d["accumulator_bram_units"] \
-        == d["bram_units"]
+        + d["fifo_bram_units"] == d["bram_units"]
     # over the conv layers the membrane RAM stays within 1.25 of the data
     convs = [lay for lay in est.layers if lay.kind == "conv2d"]
     alloc = sum(lay.membrane.allocated_bits for lay in convs)
@@ -92,6 +92,8 @@ def test_conv_cycle_bound_counts_taps_and_pool_events():
     work = plan.layer_work(x, g.spikes)
     conv = plan.layers[0]
     assert work["conv1"][0].tolist() == [10, 0]
-    assert conv.step_cycles_bound(work["conv1"])[0].tolist() == [10 + 32, 32]
+    # two buffers: a_0 + max(a_1, rows) + rows (the walk of step 0 overlaps step 1)
+    assert conv.sample_cycles_bound(work["conv1"])[0] == 10 + 32 + 32
+    assert conv.step_cycles_bound(work["conv1"])[0].tolist() == [32, 32]
     spikes = g.spikes["conv1"]
     assert work["fc3"][0].tolist() == spikes[0].sum(axis=1).tolist()  # tiling: 1 each

@@ -42,7 +42,15 @@ def test_conv_plan_memories_and_roundtrip():
     # 12-bit states pack three to a 36-bit word: 3 blocks of 18 Kbit instead of 5
     assert c1.membrane_units == 3
     assert (c1.membrane.depth, c1.membrane.width) == (8 * 24 * 24 // 3, 36)
-    assert c1.accumulator.depth == 24 * 24 and c1.accumulator.width == 8 * c1.acc_bits
+    # a deep map keeps one step buffer (two would not fit the block depth of one); the
+    # pooled 8x8 map gets two, interleaved (word 2a + parity), one copy per reader
+    assert c1.accumulator.depth == 24 * 24 and c1.accumulator.copies == 1
+    assert c1.accumulator.width == 8 * c1.acc_bits
+    assert (c1.tags.depth, c1.tags.width, c1.tags.copies) == (24 * 24, 1, 1)
+    assert c2.accumulator.depth == 2 * 8 * 8 and c2.accumulator.copies == 2
+    assert c2.tags.copies == 2
+    # the first layer reads the network input directly; the next gets a FIFO
+    assert c1.input_fifo == 0 and c2.input_fifo == 512
     assert c2.pool is not None and c2.pool.in_shape == (8, 24, 24)
     assert c2.weights.depth == 8 * 25 and fc.pool is not None and fc.in_features == 256
     assert c1.membrane_efficiency == 1.0
@@ -248,3 +256,84 @@ def test_conv_layer_parameters_validated():
         ConvLayer(layer=net.layers[0], timesteps=4, lanes=3)
     with pytest.raises(ValueError, match="Fault must be one of"):
         ConvLayer(layer=net.layers[0], timesteps=4, lanes=1, fault="x")
+
+
+# ------------------------------------------------------------------ step buffers, FIFO
+
+def _with_copies(net, copies, lanes=None):
+    """The default plan of ``net`` with every conv layer at ``copies`` step buffers."""
+    import dataclasses
+
+    from hwplan import conv_layer_plan
+    plan = plan_network(net, lanes)
+    layers = []
+    for la, lp in zip(net.neuron_layers, plan.layers, strict=True):
+        if lp.kind == "conv2d":
+            lp = conv_layer_plan(la, lanes=lp.lanes, fires=lp.fires, pool=lp.pool,
+                                 membrane_packing=lp.membrane_units,
+                                 input_fifo=lp.input_fifo, accumulator_copies=copies)
+        layers.append(lp)
+    return dataclasses.replace(plan, layers=tuple(layers))
+
+
+def _run_plan(net, x, plan):
+    pytest.importorskip("amaranth")
+    from hdl.network import Network
+    from sim import amsim
+    orig = amsim.Network
+    amsim.Network = lambda network, lanes=None: Network(network=network, plan=plan)
+    try:
+        return amsim.run_network(net, x)
+    finally:
+        amsim.Network = orig
+
+
+def test_conv_plan_step_buffers_and_fifo_rule():
+    from hwplan import conv_accumulator_copies, conv_input_fifo
+    assert conv_accumulator_copies(128) == 2 and conv_accumulator_copies(256) == 2
+    assert conv_accumulator_copies(257) == 1 and conv_accumulator_copies(1152) == 1
+    assert conv_input_fifo(54) == 64 and conv_input_fifo(6912) == 512
+    assert conv_input_fifo(1) == 4
+    net = _net("1x28x28-8c5-sp2-16c5-sp2-10")
+    c1, c2, _ = plan_network(net).layers
+    assert c1.accumulator_copies == 1 and c1.accumulator.depth == 576
+    assert c2.accumulator_copies == 2 and c2.accumulator.depth == 2 * 64
+    two = _with_copies(net, 2).layers[0]
+    assert two.accumulator.depth == 2 * 576 and two.tags.copies == 2
+    # the bound: one buffer adds walk and accumulation, two overlap them
+    w = np.array([[10, 700, 0, 5]])
+    one = _with_copies(net, 1).layers[0]
+    r = one.rows
+    assert r == 8 * 576 and one.groups == 1
+    assert one.sample_cycles_bound(w)[0] == 715 + 4 * r
+    assert two.sample_cycles_bound(w)[0] == 10 + 3 * r + r
+
+
+@pytest.mark.parametrize("copies", [1, 2])
+def test_conv_amsim_one_and_two_step_buffers_match_golden(copies):
+    net = _net("2x5x5-3c3p1-sp2-4c2-5", bias=True, timesteps=5)
+    x = _spikes(net, n=3, rate=0.5)
+    plan = _with_copies(net, copies)
+    assert [lp.accumulator.copies for lp in plan.layers[:2]] == [copies, copies]
+    assert plan.layers[1].input_fifo > 0
+    hw = _run_plan(net, x, plan)
+    assert hw.order_ok and _mismatches(net, x, hw) == 0
+
+
+def test_conv_amsim_two_buffers_overlap_walk_and_accumulation():
+    # a busy map: the second buffer takes the next step's events during the walk, so a
+    # sample is shorter than with one, and within 10 % of the plan's pipeline bound (the
+    # dense layer after it in one group, so it keeps up with the walk)
+    net = _net("1x10x10-4c3-sp2-6", timesteps=6)
+    x = _spikes(net, n=2, rate=0.5)
+    g = pysim.simulate(net, x)
+    cyc = {}
+    for copies in (1, 2):
+        plan = _with_copies(net, copies, lanes={"fc3": 6})
+        hw = _run_plan(net, x, plan)
+        assert _mismatches(net, x, hw) == 0
+        bound = plan.pipeline_cycles(x, g.spikes)
+        assert (hw.cycles >= bound).all()
+        assert (hw.cycles <= 1.10 * bound + 40).all()
+        cyc[copies] = hw.cycles.sum()
+    assert cyc[2] < cyc[1]
