@@ -13,7 +13,7 @@ from pysim.errors import InputError
 from quant.allocate import (
     LayerShape,
     MembraneProfile,
-    _dense_layer_bram,
+    _layer_bram,
     build_problem,
 )
 from spikeforge.cli import main
@@ -159,8 +159,8 @@ def test_allocate_cost_bram_matches_the_resource_estimate(target):
         layer = IntLayer(name="fc1", weight=wi, weight_bits=b, state_bits=w, threshold=5,
                          leak_shift=3)
         est = estimate_network(IntNetwork(layers=(layer,), timesteps=4), target=target)
-        got_all = _dense_layer_bram(wi, b, w, 5, 3, "zero", None, True, target, "all", "fc1")
-        got_w = _dense_layer_bram(wi, b, w, 5, 3, "zero", None, True, target, "weights",
+        got_all = _layer_bram(wi, b, w, 5, 3, "zero", None, True, target, "all", "fc1")
+        got_w = _layer_bram(wi, b, w, 5, 3, "zero", None, True, target, "weights",
                                   "fc1")
         assert got_all == est.bram_units
         assert got_w == est.layers[0].synapse.units
