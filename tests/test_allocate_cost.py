@@ -243,3 +243,33 @@ def test_allocate_cost_cli_bad_input_exit_2(trained_run, capsys, argv, msg):
                  *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1
+
+
+def test_allocate_cost_quantize_run_takes_a_bram_budget_natively(trained_run, tmp_path):
+    from quant.allocate import allocate_for_run
+    from quant.export import quantize_run
+
+    a = allocate_for_run(trained_run, budget_bram=2, target="ecp5-25k", budget_scope="all",
+                         method="gauss_newton", progress=False)
+    q = quantize_run(trained_run, tmp_path / "net", budget_bram=2, target="ecp5-25k",
+                     budget_scope="all", policy="gauss_newton", epochs=0, progress=False,
+                     write=False)
+    # the same allocation code: weight and state widths as allocate_for_run chose them
+    assert q.bits == list(a.bits)
+    assert [la.state_bits for la in q.net.neuron_layers] == list(a.state_bits)
+    meta = q.net.meta["allocation"]
+    assert meta["unit"] == "bram" and meta["used"] <= 2 and meta["target"] == "ecp5-25k"
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--budget-bram", "2", "--target", "nope"], "--target: unknown target 'nope'"),
+    (["--budget-bram", "0", "--target", "ecp5-25k"], "the minimum is"),
+    (["--budget-bram", "2", "--policy", "magic"], "--policy: must be one of"),
+])
+def test_allocate_cost_quantize_cli_bad_budget_exit_2(trained_run, tmp_path, capsys, argv,
+                                                      msg):
+    assert main(["quantize", str(trained_run), "--epochs", "0", "--quiet",
+                 "-o", str(tmp_path / "net"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "net").exists()
