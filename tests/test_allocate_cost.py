@@ -273,3 +273,36 @@ def test_allocate_cost_quantize_cli_bad_budget_exit_2(trained_run, tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1
     assert not (tmp_path / "net").exists()
+
+
+@pytest.mark.parametrize("target", ["ecp5-25k", "ice40-up5k"])
+def test_allocate_cost_conv_bram_matches_the_resource_estimate(target):
+    from types import SimpleNamespace
+
+    from cost.resources import estimate_network
+    from pysim import Conv2dLayer, IntLayer, IntNetwork, SumPool2dLayer
+
+    rng = np.random.default_rng(1)
+    pool = SimpleNamespace(name="pool2", in_shape=(6, 12, 12), kernel=2, stride=2)
+    for b, w in ((2, 9), (4, 12), (8, 16)):
+        wc = rng.integers(-(1 << (b - 1)), 1 << (b - 1), size=(6, 1, 5, 5))
+        wd = rng.integers(-(1 << (b - 1)), 1 << (b - 1), size=(10, 6 * 6 * 6))
+        conv = Conv2dLayer(name="conv1", in_shape=(1, 16, 16), weight=wc, weight_bits=b,
+                           state_bits=w, threshold=5, leak_shift=3)
+        sp = SumPool2dLayer(name="pool2", in_shape=(6, 12, 12), kernel=(2, 2))
+        fc = IntLayer(name="fc3", weight=wd, weight_bits=b, state_bits=w, threshold=5,
+                      leak_shift=3)
+        est = estimate_network(IntNetwork(layers=(conv, sp, fc), timesteps=4,
+                                          input_shape=(1, 16, 16)), target=target)
+        got = [_layer_bram(wc, b, w, 5, 3, "zero", None, True, target, "all", "conv1",
+                           {"kind": "conv2d", "in_shape": (1, 16, 16), "stride": 1,
+                            "padding": 0, "pool": None}),
+               _layer_bram(wd, b, w, 5, 3, "zero", None, True, target, "all", "fc3",
+                           {"kind": "dense", "pool": pool})]
+        assert sum(got) == est.bram_units
+        assert [lay.synapse.units for lay in est.layers] == [
+            _layer_bram(wc, b, w, 5, 3, "zero", None, True, target, "weights", "conv1",
+                        {"kind": "conv2d", "in_shape": (1, 16, 16), "stride": 1,
+                         "padding": 0, "pool": None}),
+            _layer_bram(wd, b, w, 5, 3, "zero", None, True, target, "weights", "fc3",
+                        {"kind": "dense", "pool": pool})]
