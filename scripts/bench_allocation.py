@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qat-batches", type=int, default=100,
                     help="training batches per QAT epoch (0: the whole training set)")
     ap.add_argument("--test-samples", type=int, default=0, help="0: the whole test set")
+    ap.add_argument("--calib-samples", type=int, default=None,
+                    help="training samples of each point's calibration (default: quantize's)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--throughput-points", type=int, default=6)
     ap.add_argument("--damage-samples", type=int, default=0,
@@ -85,11 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     methods = _parse(args.methods, str)
     res: dict = {"run": str(args.run), "settings": {
         "seeds": args.seeds, "qat_epochs": args.epochs, "qat_batches": args.qat_batches,
-        "test_samples": args.test_samples or "all", "target": args.target}}
+        "test_samples": args.test_samples or "all", "target": args.target,
+        "calib_samples": args.calib_samples or "quantize's default"}}
     tables: list[Table] = []
     common = {"seeds": args.seeds, "epochs": args.epochs,
                   "qat_batches": args.qat_batches or None,
-                  "test_samples": args.test_samples or None, "reference": "gauss_newton"}
+                  "test_samples": args.test_samples or None, "reference": "gauss_newton",
+                  **({} if args.calib_samples is None
+                     else {"calib_samples": args.calib_samples})}
 
     def sweep(name: str, cfg_kw: dict) -> dict | None:
         ok, refused = [], {}
@@ -348,7 +353,7 @@ def _throughput(bench: Bench, args) -> dict:
     base = {"run": run, "state_bits": None, "epochs": args.epochs,
             "lr": sw.SweepConfig().lr, "qat_batches": args.qat_batches or None,
             "test_samples": args.test_samples or None,
-            "calib_samples": sw.SweepConfig().calib_samples}
+            "calib_samples": args.calib_samples or sw.SweepConfig().calib_samples}
     tasks = [{**base, "key": f"t{i}", "bits": bits[i % len(bits)], "seed": 50 + i}
              for i in range(n)]
     bench.progress(f"throughput: {n} points in one process, 2 threads")
