@@ -21,7 +21,9 @@ Traces policy (see :func:`choose_traces`): Ω never sees a negative or insignifi
 trace. The default ``"auto"`` uses Hutchinson's traces when every layer's trace is
 positive and significant (``|tr| > 2·stderr``), otherwise the positive semi-definite
 Gauss-Newton trace for *every* layer (one estimator for all layers keeps the Ω values of
-different layers comparable).
+different layers comparable). ``"hutchinson"`` keeps Hutchinson's traces and replaces a
+negative or insignificant one by that layer's Gauss-Newton trace rescaled to Hutchinson's
+scale (:func:`hutchinson_fallback`, with a warning; docs/hessian.md §5).
 
 Measured policy (``method="measured"``, :func:`measured_sensitivity`): Ω is not derived
 from traces at all but measured directly, ``Ω_l(b)`` = the mean training loss with only
@@ -40,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +73,7 @@ __all__ = [
     "build_problem",
     "choose_traces",
     "default_quantizer",
+    "hutchinson_fallback",
     "measured_sensitivity",
     "membrane_profile",
     "pareto",
@@ -119,6 +123,42 @@ def quant_errors(weights: Sequence[np.ndarray], candidates: Sequence[int] = DEFA
 
 
 # ---------------------------------------------------------------------- traces policy
+def _good(t: TraceEstimate) -> bool:
+    return bool(t.trace > 0 and t.significant)
+
+
+def hutchinson_fallback(hutchinson: Sequence[TraceEstimate],
+                        gauss_newton: Sequence[TraceEstimate]
+                        ) -> tuple[list[float], dict[str, Any]]:
+    """Hutchinson's traces with every negative or insignificant one replaced by the layer's
+    Gauss-Newton trace rescaled to Hutchinson's scale (docs/hessian.md §5).
+
+    The scale ``r`` is the geometric mean of ``tr_H / tr_GN`` over the layers whose
+    Hutchinson trace is positive and significant (``r = 1`` when there is none), so the
+    substituted layer is priced by the PSD curvature the data do support, on the same
+    scale as the layers that keep their Hutchinson trace. Returns the traces (all >= 0)
+    and ``{"fallback": {layer: {...}}, "scale": r}``.
+    """
+    if len(hutchinson) != len(gauss_newton):
+        raise ValueError(f"{len(hutchinson)} Hutchinson traces but {len(gauss_newton)} "
+                         "Gauss-Newton traces")
+    neg = [g.name for g in gauss_newton if g.trace < 0]
+    if neg:
+        raise InputError(f"Gauss-Newton trace of layer {neg[0]} is negative")
+    ratios = [h.trace / g.trace for h, g in zip(hutchinson, gauss_newton)
+              if _good(h) and g.trace > 0]
+    r = float(np.exp(np.mean(np.log(ratios)))) if ratios else 1.0
+    out, fb = [], {}
+    for h, g in zip(hutchinson, gauss_newton):
+        if _good(h):
+            out.append(float(h.trace))
+            continue
+        out.append(r * float(g.trace))
+        fb[h.name] = {"hutchinson": float(h.trace), "stderr": float(h.stderr),
+                      "gauss_newton": float(g.trace), "used": r * float(g.trace)}
+    return out, {"fallback": fb, "scale": r, "scale_layers": len(ratios)}
+
+
 def choose_traces(hutchinson: Sequence[TraceEstimate] | None,
                   gauss_newton: Sequence[TraceEstimate] | None = None, *,
                   policy: str = "auto") -> tuple[list[float], dict[str, Any]]:
@@ -128,28 +168,39 @@ def choose_traces(hutchinson: Sequence[TraceEstimate] | None,
     ----------
     hutchinson, gauss_newton : per-layer estimates (either may be None)
     policy : {"auto", "hutchinson", "gauss_newton"}
-        ``"hutchinson"``: Hutchinson's traces, refused (InputError) if any is negative or
-        insignificant. ``"gauss_newton"``: the PSD traces. ``"auto"``: Hutchinson's when
-        every layer's is positive and significant, else Gauss-Newton's for all layers.
+        ``"hutchinson"``: Hutchinson's traces; a layer whose trace is negative or
+        insignificant (``|tr| <= 2·stderr``) gets its Gauss-Newton trace rescaled to
+        Hutchinson's scale (:func:`hutchinson_fallback`, a :class:`UserWarning` and the
+        meta's ``fallback`` name it; needs ``gauss_newton`` then). ``"gauss_newton"``:
+        the PSD traces. ``"auto"``: Hutchinson's when every layer's is positive and
+        significant, else Gauss-Newton's for all layers.
 
     Returns
     -------
     traces : list of float (>= 0), one per layer
-    meta : dict with ``policy``, ``source`` (the method used) and ``reason``
+    meta : dict with ``policy``, ``source`` (the method used), ``reason`` and, for a
+        Hutchinson fallback, ``fallback`` / ``scale``
     """
     if policy not in POLICIES:
         raise InputError(f"must be one of {', '.join(POLICIES)}, not {policy!r}",
                          param="policy")
     bad = []
     if hutchinson is not None:
-        bad = [t.name for t in hutchinson if not (t.trace > 0 and t.significant)]
+        bad = [t.name for t in hutchinson if not _good(t)]
     if policy == "hutchinson" or (policy == "auto" and hutchinson is not None and not bad):
         if hutchinson is None:
             raise InputError("no Hutchinson traces (run spikeforge hessian RUN first)")
         if bad:
-            raise InputError(f"Hutchinson trace of layer {bad[0]} is negative or not "
-                             "significant (|trace| <= 2 stderr): use more probes/samples or "
-                             "the gauss_newton policy")
+            if gauss_newton is None:
+                raise InputError(f"Hutchinson trace of layer {bad[0]} is negative or not "
+                                 "significant (|trace| <= 2 stderr) and no Gauss-Newton "
+                                 "trace to replace it (spikeforge hessian RUN --method both)")
+            traces, fb = hutchinson_fallback(hutchinson, gauss_newton)
+            msg = (f"Hutchinson trace negative or insignificant for {', '.join(bad)}: "
+                   f"Gauss-Newton trace x {fb['scale']:.3g} (the Hutchinson/Gauss-Newton "
+                   f"scale of the other layers) used there")
+            warnings.warn(msg, stacklevel=2)
+            return traces, {"policy": policy, "source": "hutchinson", "reason": msg, **fb}
         return [float(t.trace) for t in hutchinson], {
             "policy": policy, "source": "hutchinson",
             "reason": "every Hutchinson trace is positive and significant"}
@@ -573,8 +624,8 @@ def run_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *,
     hut = gn = None
     if method in ("auto", "hutchinson"):
         hut = traces_for_run(run, ("hutchinson",), **kw)["hutchinson"]
-    if method == "gauss_newton" or (method == "auto" and any(
-            not (t.trace > 0 and t.significant) for t in hut or [])):
+    if method == "gauss_newton" or (method in ("auto", "hutchinson") and any(
+            not _good(t) for t in hut or [])):
         gn = traces_for_run(run, ("gauss_newton",), **kw)["gauss_newton"]
     traces, why = choose_traces(hut, gn, policy=method)
     errors = quant_errors(weights, cands, q)
@@ -583,6 +634,8 @@ def run_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *,
     meta = {
         **why,
         "traces": [t.as_dict() for t in (hut if why["source"] == "hutchinson" else gn)],
+        **({"gauss_newton_traces": [t.as_dict() for t in gn]}
+           if why.get("fallback") and gn is not None else {}),
         "quantizer": _quantizer_name(q),
         **_layer_meta(run.model),
     }
@@ -652,14 +705,18 @@ def problem_for_run(run_dir: Any, *, candidates: Sequence[int] = DEFAULT_CANDIDA
         ints = {}
         membrane = model.readout == "membrane"
 
+        ctxs = _layer_contexts(model)
+        names = _layer_names(model)
+
         def bram_cost(i: int, b: int, w: int) -> int:
             if (i, b) not in ints:
                 ints[(i, b)] = q(weights[i], b)[0]
             k = cands.index(b)
-            return _dense_layer_bram(
+            return _layer_bram(
                 ints[(i, b)], b, w, profile.threshold[i][k], model.leak_shifts[i],
                 model.reset, None, not (membrane and i == n_layers - 1), target,
-                budget_scope, f"fc{i + 1}")
+                budget_scope, names[i], ctxs[i])
+        bram_cost.kinds = ("dense", "conv2d")  # type: ignore[attr-defined]
         if model.has_bias:
             raise InputError("block RAM budgets of networks with biases are not supported yet")
     prob = build_problem(shapes, cands, weight_omega=sens["omega"], weight_error=sens["errors"],
@@ -998,17 +1055,55 @@ def membrane_profile(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *
     return prof
 
 
-def _dense_layer_bram(w_int: np.ndarray, b: int, w: int, threshold: int,
-                      leak_shift: int | None, reset: str, bias: np.ndarray | None,
-                      fires: bool, target: Any, scope: str, name: str) -> int:
-    """Block RAMs (target units) of one dense layer as the generator would build it."""
-    from cost.resources import layer_memories, map_synapse
-    from hwplan import default_lanes, dense_layer_plan
-    from pysim import IntLayer
+def _layer_contexts(model: Any) -> list[dict[str, Any]]:
+    """Per neuron layer of a model: its kind, input shape, stride, padding and the sum-pool
+    in front of it (``None``), as the IR and the hardware plan see them."""
+    spec = getattr(model, "spec", None)
+    if spec is None:  # a SpikingMLP: dense layers only
+        return [{"kind": "dense", "pool": None} for _ in model.linears]
+    out, pool = [], None
+    for a in spec:
+        if a.kind == "sumpool2d":
+            pool = a
+            continue
+        out.append({"kind": a.kind, "in_shape": tuple(a.in_shape), "stride": a.stride,
+                    "padding": a.padding, "pool": pool})
+        pool = None
+    return out
 
-    layer = IntLayer(name=name, weight=w_int, weight_bits=b, state_bits=w,
-                     threshold=threshold, leak_shift=leak_shift, reset=reset, bias=bias)
-    lp = dense_layer_plan(layer, lanes=default_lanes(layer), fires=fires)
+
+def _layer_bram(w_int: np.ndarray, b: int, w: int, threshold: int,
+                leak_shift: int | None, reset: str, bias: np.ndarray | None,
+                fires: bool, target: Any, scope: str, name: str,
+                ctx: dict[str, Any] | None = None) -> int:
+    """Block RAMs (target units) of one neuron layer (dense, or conv2d with the sum-pool in
+    front of it: ``ctx`` from :func:`_layer_contexts`) as the generator would build it:
+    the hardware plan at the generator's default lanes, mapped by the calibrated model."""
+    from cost.resources import layer_memories, map_synapse
+    from pysim import Conv2dLayer, IntLayer, SumPool2dLayer
+
+    ctx = ctx or {"kind": "dense", "pool": None}
+    pool = None
+    if ctx["pool"] is not None:
+        from hwplan.conv import pool_plan
+
+        a = ctx["pool"]
+        pool = pool_plan(SumPool2dLayer(name=a.name, in_shape=tuple(a.in_shape),
+                                        kernel=a.kernel, stride=a.stride))
+    if ctx["kind"] == "conv2d":
+        from hwplan.conv import conv_default_lanes, conv_layer_plan
+
+        layer = Conv2dLayer(name=name, in_shape=ctx["in_shape"], weight=w_int, weight_bits=b,
+                            state_bits=w, threshold=threshold, leak_shift=leak_shift,
+                            reset=reset, bias=bias, stride=ctx["stride"],
+                            padding=ctx["padding"])
+        lp = conv_layer_plan(layer, lanes=conv_default_lanes(layer), fires=fires, pool=pool)
+    else:
+        from hwplan import default_lanes, dense_layer_plan
+
+        layer = IntLayer(name=name, weight=w_int, weight_bits=b, state_bits=w,
+                         threshold=threshold, leak_shift=leak_shift, reset=reset, bias=bias)
+        lp = dense_layer_plan(layer, lanes=default_lanes(layer), fires=fires, pool=pool)
     units = map_synapse(lp.synapse.memory, target).units
     if scope == "all":
         units += sum(m.block.units for m in layer_memories(lp, target)
@@ -1245,10 +1340,12 @@ def build_problem(layers: Sequence[LayerShape], candidates: Sequence[int], *,
     state_policy : see :data:`STATE_POLICIES`
     profile : the measured membranes (needed unless the budget is weight bits with
         measured state widths, where the state width is not chosen here)
-    bram_cost : ``(layer, weight width, state width) -> block RAMs`` of a dense layer
-        (unit "bram"); a layer kind other than dense is costed as
-        ``ceil(bits / block bits)`` of the target (no hardware plan yet), noted in ``notes``
+    bram_cost : ``(layer, weight width, state width) -> block RAMs`` of a layer (unit
+        "bram") of the kinds in its attribute ``kinds`` (default ``("dense",)``); a layer
+        of another kind is costed as ``ceil(bits / block bits)`` of the target (no hardware
+        plan), noted in ``notes``
     """
+    planned = tuple(getattr(bram_cost, "kinds", ("dense",)))
     cands = _check_candidates(candidates)
     if unit not in BUDGET_UNITS:
         raise ValueError(f"unit must be one of {BUDGET_UNITS}, not {unit!r}")
@@ -1291,7 +1388,7 @@ def build_problem(layers: Sequence[LayerShape], candidates: Sequence[int], *,
                 ce.append(clamp / rate if rate > 0 else 0.0)
                 bits = shape.n_weights * b + (shape.n_neurons * w if scope == "all" else 0)
                 if unit == "bram":
-                    if shape.kind == "dense" and bram_cost is not None:
+                    if bram_cost is not None and shape.kind in planned:
                         co.append(float(bram_cost(i, int(b), int(w))))
                     else:
                         co.append(float(math.ceil(bits / block_bits)))
@@ -1302,7 +1399,7 @@ def build_problem(layers: Sequence[LayerShape], candidates: Sequence[int], *,
         w_err.append(np.asarray(er))
         c_eq.append(np.asarray(ce))
         costs.append(np.asarray(co))
-        if unit == "bram" and shape.kind != "dense":
+        if unit == "bram" and shape.kind not in planned:
             notes.append(f"layer {shape.name} ({shape.kind}): no hardware plan yet, block "
                          f"RAMs counted as ceil(bits / {block_bits})")
     return AllocationProblem(

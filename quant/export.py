@@ -46,7 +46,7 @@ from pysim import (
 from pysim.errors import CheckFailed, InputError
 from pysim.util import check_int, is_int
 
-from .config import QuantizeConfig
+from .config import AllocateConfig, QuantizeConfig
 from .model import LayerQuant, SpikingMLP
 
 __all__ = ["MAX_STATE_BITS_FLOAT_EXACT", "QuantizeResult", "check_bits", "export",
@@ -55,7 +55,7 @@ __all__ = ["MAX_STATE_BITS_FLOAT_EXACT", "QuantizeResult", "check_bits", "export
 
 MAX_STATE_BITS_FLOAT_EXACT = 24
 """Widest membrane the fake-quant float32 path computes exactly (all values below 2^24)."""
-_Q = QuantizeConfig()
+_Q, _A = QuantizeConfig(), AllocateConfig()
 
 
 def layer_name(i: int) -> str:
@@ -278,22 +278,40 @@ def check_bits(bits: Sequence[int] | int, n_layers: int) -> list[int]:
 def resolve_bits(run_dir: str | os.PathLike[str], n_layers: int, *,
                  bits: Sequence[int] | int | None = None, avg_bits: float | None = None,
                  budget_bits: int | None = None, n_weights: int | None = None,
-                 progress: bool = True, policy: str = QuantizeConfig.policy
+                 progress: bool = True, policy: str = QuantizeConfig.policy,
+                 budget_bram: int | None = None, target: str | None = None,
+                 budget_scope: str = _A.budget_scope, state_policy: str = _A.state_policy
                  ) -> tuple[list[int], dict[str, Any]]:
     """The weight widths to use: explicit ``bits``, else the Hessian allocation for the budget.
 
     Returns ``(bits, allocation_meta)``. Raises InputError (one line, ``param`` the
     parameter at fault) for bad widths (:func:`check_bits`), more than one or none of
-    ``bits``, ``avg_bits``, ``budget_bits``, or a budget below 2 bits per weight.
-    ``policy`` is the allocation's sensitivity source (``allocate_for_run``'s ``method``:
-    auto, hutchinson, gauss_newton or measured).
+    ``bits``, ``avg_bits``, ``budget_bits``, ``budget_bram``, or a budget below what the
+    narrowest widths need. ``policy`` is the allocation's sensitivity source
+    (``allocate_for_run``'s ``method``: auto, hutchinson, gauss_newton or measured).
+
+    Cost-aware budgets (``budget_bram`` block RAMs of ``target``, ``budget_scope="all"``,
+    or a ``state_policy`` other than "auto"): :func:`quant.allocate.allocate_for_run`
+    chooses weight and state widths together; the meta then carries ``state_bits``.
     """
-    given = sum(v is not None for v in (bits, avg_bits, budget_bits))
+    given = sum(v is not None for v in (bits, avg_bits, budget_bits, budget_bram))
     if given != 1:
-        raise InputError("quantize: give exactly one of bits, avg_bits, budget_bits")
+        raise InputError("quantize: give exactly one of bits, avg_bits, budget_bits, "
+                         "budget_bram")
     if bits is not None:
         widths = check_bits(bits, n_layers)
         return widths, {"kind": "given", "bits": widths}
+    if budget_bram is not None or budget_scope != "weights" or state_policy != "auto":
+        from .allocate import allocate_for_run
+
+        try:
+            alloc = allocate_for_run(run_dir, avg_bits=avg_bits, budget_bits=budget_bits,
+                                     method=policy, progress=progress,
+                                     budget_bram=budget_bram, target=target or _A.target,
+                                     budget_scope=budget_scope, state_policy=state_policy)
+        except InputError as exc:
+            raise exc.renamed({"method": "policy"}) from None
+        return [int(b) for b in alloc.bits], alloc.as_dict()
     if avg_bits is not None and not (math.isfinite(avg_bits) and avg_bits >= 2):
         raise InputError(f"{avg_bits} is below 2 bits per weight, the narrowest width "
                          "(2-bit everywhere needs an average of 2)", param="avg_bits")
@@ -363,7 +381,10 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
                  method: str = _Q.method, headroom: int = _Q.headroom,
                  state_bits: Sequence[int | None] | int | None = None,
                  calib_samples: int = _Q.calib_samples, progress: bool = True,
-                 write: bool = True, policy: str = _Q.policy) -> QuantizeResult:
+                 write: bool = True, policy: str = _Q.policy,
+                 budget_bram: int | None = None, target: str | None = None,
+                 budget_scope: str = _A.budget_scope,
+                 state_policy: str = _A.state_policy) -> QuantizeResult:
     """Quantize a trained run: allocate, calibrate, QAT, export, check, write.
 
     Steps: widths (explicit, or the Hessian-aware allocation for the budget); per-layer scales
@@ -373,7 +394,11 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     golden model on the whole encoded test set (must agree on every spike and
     prediction, else :class:`pysim.CheckFailed`); write ``out_dir`` atomically: the
     manifest (``network.json``, ``weights.npz``) and ``test_spikes.npz``. ``policy``: the
-    allocation's sensitivity source for a budget (:func:`resolve_bits`).
+    allocation's sensitivity source for a budget (:func:`resolve_bits`); ``budget_bram``
+    (block RAMs of ``target``), ``budget_scope`` and ``state_policy`` make the budget
+    cost-aware (weight and state widths chosen together by
+    :func:`quant.allocate.allocate_for_run`; its state widths are used unless
+    ``state_bits`` is given).
 
     Defaults: :class:`quant.config.QuantizeConfig`. ``bits`` is one width for all layers
     or one per layer; ``state_bits`` forces membrane widths (one for all layers or one
@@ -402,7 +427,13 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     names = layer_names(model)
     bits_list, alloc_meta = resolve_bits(run_dir, n_layers, bits=bits, avg_bits=avg_bits,
                                          budget_bits=budget_bits, n_weights=n_weights,
-                                         progress=progress, policy=policy)
+                                         progress=progress, policy=policy,
+                                         budget_bram=budget_bram, target=target,
+                                         budget_scope=budget_scope,
+                                         state_policy=state_policy)
+    chosen = alloc_meta.get("state_bits")
+    if state_bits is None and chosen and all(chosen):
+        state_bits = [int(v) for v in chosen]
     cfg = run.cfg
     from .train import _set_threads
 

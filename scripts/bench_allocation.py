@@ -18,8 +18,10 @@ For a trained run (e.g. MNIST 784-400-200-10):
    each) and by one process with two torch threads; wall times, ratio, and whether the
    results are identical.
 
-A Hutchinson allocation is refused (and reported) when a layer's trace is negative or
-insignificant, as ``spikeforge allocate --method hutchinson`` refuses it.
+A layer whose Hutchinson trace is negative or insignificant gets its Gauss-Newton trace
+rescaled to Hutchinson's scale (``quant.allocate.hutchinson_fallback``, docs/hessian.md
+§5), as ``spikeforge allocate --method hutchinson`` does; a method whose sensitivity is
+still refused is reported, not run.
 
     nice -n 10 python scripts/bench_allocation.py RUN --out runs/bench/alloc.json \\
         --md runs/bench/alloc.md
@@ -57,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qat-batches", type=int, default=100,
                     help="training batches per QAT epoch (0: the whole training set)")
     ap.add_argument("--test-samples", type=int, default=0, help="0: the whole test set")
+    ap.add_argument("--calib-samples", type=int, default=None,
+                    help="training samples of each point's calibration (default: quantize's)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--throughput-points", type=int, default=6)
     ap.add_argument("--damage-samples", type=int, default=0,
@@ -83,11 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     methods = _parse(args.methods, str)
     res: dict = {"run": str(args.run), "settings": {
         "seeds": args.seeds, "qat_epochs": args.epochs, "qat_batches": args.qat_batches,
-        "test_samples": args.test_samples or "all", "target": args.target}}
+        "test_samples": args.test_samples or "all", "target": args.target,
+        "calib_samples": args.calib_samples or "quantize's default"}}
     tables: list[Table] = []
     common = {"seeds": args.seeds, "epochs": args.epochs,
                   "qat_batches": args.qat_batches or None,
-                  "test_samples": args.test_samples or None, "reference": "gauss_newton"}
+                  "test_samples": args.test_samples or None, "reference": "gauss_newton",
+                  **({} if args.calib_samples is None
+                     else {"calib_samples": args.calib_samples})}
 
     def sweep(name: str, cfg_kw: dict) -> dict | None:
         ok, refused = [], {}
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.progress(f"{name} sweep: {cfg.budgets} x {cfg.methods} x {cfg.seeds} seeds")
         s = run_sweep(args.run, args.work / name, cfg, workers=args.workers, progress=True)
         s["refused"] = refused
+        s["pairs"] = _all_pairs(s, args.work / name / "points")
         print(f"\n== {name} sweep ({s['ran']} points run, {s['cached']} cached, "
               f"{s['seconds']:.0f} s)\n" + format_sweep(s))
         for m, why in refused.items():
@@ -122,10 +130,12 @@ def main(argv: list[str] | None = None) -> int:
                            "scope": "all", "target": args.target})
         res["bram_check"] = _uniform_check(s)
         res["bram"] = _strip(s)
-        tables.append(Table(["budget (BRAM)", "mixed (GN) mean %", "best uniform mean %",
-                             "uniform widths", "mixed ahead"],
-                            [[c["budget"], f"{100 * c['mixed']:.2f}",
-                              f"{100 * c['uniform']:.2f}", c["uniform_alloc"],
+        tables.append(Table(["budget (BRAM)", "method", "mixed mean %", "BRAM used",
+                             "best uniform mean %", "uniform widths", "BRAM used",
+                             "mixed ahead"],
+                            [[c["budget"], c["method"], f"{100 * c['mixed']:.2f}",
+                              f"{c['mixed_cost']:.3g}", f"{100 * c['uniform']:.2f}",
+                              c["uniform_alloc"], f"{c['uniform_cost']:.3g}",
                               "yes" if c["ahead"] else "NO"] for c in res["bram_check"]],
                             title="target: mixed ahead of the best uniform width at equal "
                                   "block RAMs (mean over seeds)"))
@@ -198,17 +208,62 @@ def _tests_table(name: str, s: dict) -> Table:
                  title=f"{name} sweep: paired tests over seeds")
 
 
+SENS = ("gauss_newton", "hutchinson", "measured", "auto")
+
+
 def _uniform_check(s: dict) -> list[dict]:
+    """Each sensitivity's mean against the best uniform width that fits the same budget."""
     out = []
     by = {(r["budget"], r["method"]): r for r in s["table"]}
     for b in dict.fromkeys(r["budget"] for r in s["table"] if r["budget"] is not None):
-        mixed, uni = by.get((b, "gauss_newton")), by.get((b, "uniform"))
-        if mixed is None or uni is None:
+        uni = by.get((b, "uniform"))
+        if uni is None:
             continue
-        out.append({"budget": b, "mixed": mixed["accuracy_mean"],
-                    "uniform": uni["accuracy_mean"], "uniform_alloc": "; ".join(
-                        uni["allocations"]),
-                    "ahead": mixed["accuracy_mean"] > uni["accuracy_mean"]})
+        for m in SENS:
+            mixed = by.get((b, m))
+            if mixed is None:
+                continue
+            out.append({"budget": b, "method": m, "mixed": mixed["accuracy_mean"],
+                        "mixed_alloc": "; ".join(mixed["allocations"]),
+                        "mixed_cost": mixed["cost_mean"], "uniform_cost": uni["cost_mean"],
+                        "uniform": uni["accuracy_mean"], "uniform_alloc": "; ".join(
+                            uni["allocations"]),
+                        "ahead": mixed["accuracy_mean"] > uni["accuracy_mean"]})
+    return out
+
+
+def _all_pairs(s: dict, cache: Path) -> list[dict]:
+    """Paired tests between every two methods at each budget (same seeds): paired t over
+    seeds and exact McNemar on the per-image outcomes pooled over the seeds."""
+    import itertools
+    import json
+
+    from quant.stats import mcnemar, paired_t
+    from spikeforge.sweep import correct_of
+
+    groups: dict = {}
+    for p in s["points"]:  # the summary drops the per-image outcomes; the cache has them
+        res = json.loads((cache / f"{p['key']}.json").read_text())
+        groups.setdefault((p["budget"], p["method"]), {})[p["seed"]] = res
+    out = []
+    budgets = dict.fromkeys(b for b, _ in groups if b is not None)
+    methods = list(dict.fromkeys(m for _, m in groups))
+    for b in budgets:
+        for ma, mb in itertools.combinations(methods, 2):
+            ga, gb = groups.get((b, ma)), groups.get((b, mb))
+            if not ga or not gb:
+                continue
+            seeds = sorted(set(ga) & set(gb))
+            if not seeds:
+                continue
+            t = paired_t([ga[k]["accuracy"] for k in seeds], [gb[k]["accuracy"] for k in seeds])
+            mc = mcnemar(np.concatenate([correct_of(ga[k]) for k in seeds]),
+                         np.concatenate([correct_of(gb[k]) for k in seeds]))
+            same = all(ga[k]["bits"] == gb[k]["bits"] and ga[k]["state_bits"]
+                       == gb[k]["state_bits"] for k in seeds)
+            out.append({"budget": b, "a": ma, "b": mb, "seeds": seeds, "diff": t["diff"],
+                        "diff_lo": t["lo"], "diff_hi": t["hi"], "p_paired_t": t["p_value"],
+                        "mcnemar": mc, "same_allocation": bool(same)})
     return out
 
 
@@ -216,7 +271,11 @@ def _damage(bench: Bench, args) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from quant.allocate import measured_sensitivity, quant_errors, run_quantizer
+    from quant.allocate import (
+        quant_errors,
+        run_quantizer,
+        run_sensitivity,
+    )
     from quant.hessian import traces_for_run
     from quant.stats import spearman_ci
     from quant.train import load_run
@@ -260,9 +319,19 @@ def _damage(bench: Bench, args) -> dict:
     weights = [lin.weight.detach().numpy().astype(np.float64) for lin in model.linears]
     errors = quant_errors(weights, cands, q)
     tr = traces_for_run(run, ("hutchinson", "gauss_newton"), progress=False)
-    preds = {m: np.array([t.trace / t.n_params for t in tr[m]])[:, None] * errors
-             for m in ("hutchinson", "gauss_newton")}
-    preds["measured (train loss)"] = measured_sensitivity(run, cands, progress=False)
+    preds = {}
+    for m, label in (("gauss_newton", "Gauss-Newton"),
+                     ("hutchinson", "Hutchinson (fallback rule)")):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            preds[label] = run_sensitivity(run, cands, method=m, progress=False)["omega"]
+    preds["Hutchinson (raw traces)"] = np.array(
+        [t.trace / t.n_params for t in tr["hutchinson"]])[:, None] * errors
+    # the measured Ω the sweep allocates with (same samples, cached in RUN/sensitivity.json)
+    preds["measured (train loss)"] = run_sensitivity(run, cands, method="measured",
+                                                     progress=False)["omega"]
     rows = []
     for m, om in preds.items():
         rows.append({"method": m, "loss": spearman_ci(om.ravel(), dloss.ravel()),
@@ -270,7 +339,8 @@ def _damage(bench: Bench, args) -> dict:
     return {"pairs": int(dloss.size), "candidates": list(cands), "samples": len(yt),
             "float_loss": base_loss, "float_accuracy": base_acc,
             "loss_increase": dloss.tolist(), "accuracy_drop": dacc.tolist(),
-            "omega": {m: v.tolist() for m, v in preds.items()}, "spearman": rows}
+            "omega": {m: v.tolist() for m, v in preds.items()}, "spearman": rows,
+            "traces": {m: [t.as_dict() for t in ts] for m, ts in tr.items()}}
 
 
 def _throughput(bench: Bench, args) -> dict:
@@ -283,7 +353,7 @@ def _throughput(bench: Bench, args) -> dict:
     base = {"run": run, "state_bits": None, "epochs": args.epochs,
             "lr": sw.SweepConfig().lr, "qat_batches": args.qat_batches or None,
             "test_samples": args.test_samples or None,
-            "calib_samples": sw.SweepConfig().calib_samples}
+            "calib_samples": args.calib_samples or sw.SweepConfig().calib_samples}
     tasks = [{**base, "key": f"t{i}", "bits": bits[i % len(bits)], "seed": 50 + i}
              for i in range(n)]
     bench.progress(f"throughput: {n} points in one process, 2 threads")
@@ -308,7 +378,18 @@ def _throughput(bench: Bench, args) -> dict:
                == {k: v for k, v in ray_res[k2].items() if k != "seconds"} for k2 in serial)
     acc_same = all(serial[k]["correct"] == ray_res[k]["correct"] for k in serial)
     shutil.rmtree(args.work / "throughput", ignore_errors=True)
-    return {"points": n, "serial_seconds": t_serial, "ray_seconds": t_ray,
+    # break-even size: serial(N) = N·a_s (a_s its mean point time, the first point's data
+    # load included once), Ray(N) = startup + fixed + N/2·a_r; the smallest N with
+    # serial/Ray >= 1.5 (None when the per-point ratio itself is below 1.5)
+    ps = [serial[t["key"]]["seconds"] for t in tasks]
+    pr = [ray_res[t["key"]]["seconds"] for t in tasks]
+    a_s, a_r = float(np.mean(ps)), float(np.median(pr))
+    fixed = (t1 - t0) + max(0.0, t_tasks - sum(pr) / 2)
+    break_even = None
+    if a_s > 0.75 * a_r:
+        break_even = int(np.ceil(1.5 * fixed / (a_s - 0.75 * a_r)))
+    return {"points": n, "break_even_points": break_even, "ray_fixed_seconds": fixed,
+            "point_mean_serial": a_s, "point_median_ray": a_r, "serial_seconds": t_serial, "ray_seconds": t_ray,
             "ray_task_seconds": t_tasks, "ray_startup_seconds": t1 - t0,
             "speedup": t_serial / t_ray, "speedup_tasks": t_serial / t_tasks,
             "identical": bool(same), "identical_predictions": bool(acc_same),

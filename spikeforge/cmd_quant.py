@@ -165,30 +165,22 @@ def run_quantize(args: argparse.Namespace) -> int:
 
     bits, avg_bits, budget_bits = _widths(args.bits, "--bits"), args.avg_bits, args.budget_bits
     state_bits = _widths(args.state_bits, "--state-bits")
-    cost_alloc = None
-    if args.bits is None and (args.budget_bram is not None or args.budget_scope != "weights"
-                              or args.state_widths != "auto"):
-        # cost-aware budget: weight and state widths chosen together, then quantized as given
-        from pysim.errors import InputError
-        from quant.allocate import allocate_for_run
+    from pysim.errors import InputError
 
-        from .cmd_hessian import budget_kwargs
+    from .cmd_hessian import budget_kwargs
 
-        try:
-            cost_alloc = allocate_for_run(args.run, avg_bits=avg_bits, budget_bits=budget_bits,
-                                          method=args.policy, progress=not args.quiet,
-                                          **budget_kwargs(args))
-        except InputError as exc:
-            raise exc.renamed({"state_policy": "state_widths", "method": "policy"}) from None
-        bits, avg_bits, budget_bits = list(cost_alloc.bits), None, None
-        if state_bits is None and cost_alloc.state_bits and all(cost_alloc.state_bits):
-            state_bits = list(cost_alloc.state_bits)
-    res = quantize_run(
-        args.run, args.output, bits=bits, avg_bits=avg_bits,
-        budget_bits=budget_bits, epochs=args.epochs, lr=args.lr, method=args.quantizer,
-        headroom=args.headroom, state_bits=state_bits,
-        calib_samples=args.calib_samples, progress=not args.quiet, policy=args.policy,
-    )
+    try:
+        res = quantize_run(
+            args.run, args.output, bits=bits, avg_bits=avg_bits,
+            budget_bits=budget_bits, epochs=args.epochs, lr=args.lr, method=args.quantizer,
+            headroom=args.headroom, state_bits=state_bits,
+            calib_samples=args.calib_samples, progress=not args.quiet, policy=args.policy,
+            **(budget_kwargs(args) if args.bits is None else {}),
+        )
+    except InputError as exc:
+        raise exc.renamed({"state_policy": "state_widths"}) from None
+    alloc = res.net.meta.get("allocation", {})
+    cost_alloc = alloc if alloc.get("state_bits") is not None else None
     net = res.net
     rows = []
     for i, layer in enumerate(net.neuron_layers):
@@ -215,10 +207,11 @@ def run_quantize(args: argparse.Namespace) -> int:
             f"  torch integer mode == golden model on all {res.check['spikes_compared']} spikes "
             f"and {res.check['samples']} predictions")
     if cost_alloc is not None:
-        text += (f"\n  allocation: {cost_alloc.unit} budget {cost_alloc.budget:g}, used "
-                 f"{cost_alloc.used:g} (scope {cost_alloc.scope}"
-                 + (f", target {cost_alloc.target}" if cost_alloc.unit == "bram" else "") + ")")
-        d["cost_allocation"] = cost_alloc.as_dict()
+        text += (f"\n  allocation: {cost_alloc['unit']} budget {cost_alloc['budget']:g}, used "
+                 f"{cost_alloc['used']:g} (scope {cost_alloc['scope']}"
+                 + (f", target {cost_alloc['target']}" if cost_alloc["unit"] == "bram"
+                    else "") + ")")
+        d["cost_allocation"] = cost_alloc
     emit(args, text, {**d, "meta": {k: v for k, v in net.meta.items()
                                     if k in ("allocation", "scales", "state_width", "leak")}})
     return 0

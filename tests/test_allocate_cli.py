@@ -99,3 +99,41 @@ def test_allocate_for_run_api_reuses_cached_traces(tiny_run):
         allocate_for_run(tiny_run, avg_bits=3, budget_bits=3000)
     with pytest.raises(InputError, match="below the minimum"):
         allocate_for_run(tiny_run, avg_bits=1.5, method="gauss_newton")
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--avg-bits", "3", "--method", "best"], "--method: must be one of"),
+    (["--budget-bram", "4", "--target", "nope"], "--target: unknown target 'nope'"),
+    (["--budget-bram", "0", "--target", "ecp5-25k", "--method", "gauss_newton"],
+     "the minimum is"),
+])
+def test_allocate_cli_bad_method_target_budget_exit_2(tiny_run, capsys, argv, msg):
+    rc = main(["allocate", str(tiny_run), "--samples", "32", "--json", *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and msg in err and len(err.splitlines()) == 1, err
+
+
+def test_allocate_cli_hutchinson_negative_trace_falls_back_per_layer(tiny_run, capsys):
+    main(["hessian", str(tiny_run), "--method", "both", "--probes", "6", "--min-probes", "3",
+          "--samples", "32", "--json"])
+    capsys.readouterr()
+    path = tiny_run / "hessian.json"
+    saved = path.read_text()
+    doc = json.loads(saved)
+    hut = doc["methods"]["hutchinson"]
+    gn = doc["methods"]["gauss_newton"]
+    hut[0].update(trace=-5.0, stderr=0.5)  # fc1 significantly negative
+    hut[1].update(trace=abs(hut[1]["trace"]) + 1.0, stderr=0.01)  # fc2 positive, significant
+    path.write_text(json.dumps(doc))
+    try:
+        with pytest.warns(UserWarning, match="fc1"):
+            rc = main(["allocate", str(tiny_run), "--avg-bits", "3", "--method", "hutchinson",
+                       "--candidates", "2,3,4,8", "--json"])
+        assert rc == 0
+        meta = json.loads(capsys.readouterr().out)["allocation"]["meta"]
+        assert meta["source"] == "hutchinson" and list(meta["fallback"]) == ["fc1"]
+        scale = hut[1]["trace"] / gn[1]["trace"]
+        assert meta["fallback"]["fc1"]["used"] == pytest.approx(scale * gn[0]["trace"])
+        assert [t["trace"] for t in meta["traces"]][1] == hut[1]["trace"]
+    finally:
+        path.write_text(saved)

@@ -13,7 +13,7 @@ from pysim.errors import InputError
 from quant.allocate import (
     LayerShape,
     MembraneProfile,
-    _dense_layer_bram,
+    _layer_bram,
     build_problem,
 )
 from spikeforge.cli import main
@@ -159,8 +159,8 @@ def test_allocate_cost_bram_matches_the_resource_estimate(target):
         layer = IntLayer(name="fc1", weight=wi, weight_bits=b, state_bits=w, threshold=5,
                          leak_shift=3)
         est = estimate_network(IntNetwork(layers=(layer,), timesteps=4), target=target)
-        got_all = _dense_layer_bram(wi, b, w, 5, 3, "zero", None, True, target, "all", "fc1")
-        got_w = _dense_layer_bram(wi, b, w, 5, 3, "zero", None, True, target, "weights",
+        got_all = _layer_bram(wi, b, w, 5, 3, "zero", None, True, target, "all", "fc1")
+        got_w = _layer_bram(wi, b, w, 5, 3, "zero", None, True, target, "weights",
                                   "fc1")
         assert got_all == est.bram_units
         assert got_w == est.layers[0].synapse.units
@@ -243,3 +243,66 @@ def test_allocate_cost_cli_bad_input_exit_2(trained_run, capsys, argv, msg):
                  *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1
+
+
+def test_allocate_cost_quantize_run_takes_a_bram_budget_natively(trained_run, tmp_path):
+    from quant.allocate import allocate_for_run
+    from quant.export import quantize_run
+
+    a = allocate_for_run(trained_run, budget_bram=2, target="ecp5-25k", budget_scope="all",
+                         method="gauss_newton", progress=False)
+    q = quantize_run(trained_run, tmp_path / "net", budget_bram=2, target="ecp5-25k",
+                     budget_scope="all", policy="gauss_newton", epochs=0, progress=False,
+                     write=False)
+    # the same allocation code: weight and state widths as allocate_for_run chose them
+    assert q.bits == list(a.bits)
+    assert [la.state_bits for la in q.net.neuron_layers] == list(a.state_bits)
+    meta = q.net.meta["allocation"]
+    assert meta["unit"] == "bram" and meta["used"] <= 2 and meta["target"] == "ecp5-25k"
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--budget-bram", "2", "--target", "nope"], "--target: unknown target 'nope'"),
+    (["--budget-bram", "0", "--target", "ecp5-25k"], "the minimum is"),
+    (["--budget-bram", "2", "--policy", "magic"], "--policy: must be one of"),
+])
+def test_allocate_cost_quantize_cli_bad_budget_exit_2(trained_run, tmp_path, capsys, argv,
+                                                      msg):
+    assert main(["quantize", str(trained_run), "--epochs", "0", "--quiet",
+                 "-o", str(tmp_path / "net"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "net").exists()
+
+
+@pytest.mark.parametrize("target", ["ecp5-25k", "ice40-up5k"])
+def test_allocate_cost_conv_bram_matches_the_resource_estimate(target):
+    from types import SimpleNamespace
+
+    from cost.resources import estimate_network
+    from pysim import Conv2dLayer, IntLayer, IntNetwork, SumPool2dLayer
+
+    rng = np.random.default_rng(1)
+    pool = SimpleNamespace(name="pool2", in_shape=(6, 12, 12), kernel=2, stride=2)
+    for b, w in ((2, 9), (4, 12), (8, 16)):
+        wc = rng.integers(-(1 << (b - 1)), 1 << (b - 1), size=(6, 1, 5, 5))
+        wd = rng.integers(-(1 << (b - 1)), 1 << (b - 1), size=(10, 6 * 6 * 6))
+        conv = Conv2dLayer(name="conv1", in_shape=(1, 16, 16), weight=wc, weight_bits=b,
+                           state_bits=w, threshold=5, leak_shift=3)
+        sp = SumPool2dLayer(name="pool2", in_shape=(6, 12, 12), kernel=(2, 2))
+        fc = IntLayer(name="fc3", weight=wd, weight_bits=b, state_bits=w, threshold=5,
+                      leak_shift=3)
+        est = estimate_network(IntNetwork(layers=(conv, sp, fc), timesteps=4,
+                                          input_shape=(1, 16, 16)), target=target)
+        got = [_layer_bram(wc, b, w, 5, 3, "zero", None, True, target, "all", "conv1",
+                           {"kind": "conv2d", "in_shape": (1, 16, 16), "stride": 1,
+                            "padding": 0, "pool": None}),
+               _layer_bram(wd, b, w, 5, 3, "zero", None, True, target, "all", "fc3",
+                           {"kind": "dense", "pool": pool})]
+        assert sum(got) == est.bram_units
+        assert [lay.synapse.units for lay in est.layers] == [
+            _layer_bram(wc, b, w, 5, 3, "zero", None, True, target, "weights", "conv1",
+                        {"kind": "conv2d", "in_shape": (1, 16, 16), "stride": 1,
+                         "padding": 0, "pool": None}),
+            _layer_bram(wd, b, w, 5, 3, "zero", None, True, target, "weights", "fc3",
+                        {"kind": "dense", "pool": pool})]

@@ -162,8 +162,13 @@ def test_allocate_choose_traces_policy():
     assert t == [2.0, 9.0] and why["source"] == "gauss_newton" and "fc1" in why["reason"]
     t, why = choose_traces(hut_flat, gn)
     assert why["source"] == "gauss_newton"
-    with pytest.raises(InputError, match="fc1"):
-        choose_traces(hut_neg, gn, policy="hutchinson")
+    with pytest.warns(UserWarning, match="fc1"):
+        t, why = choose_traces(hut_neg, gn, policy="hutchinson")
+    # fc1 (negative) gets its Gauss-Newton trace on Hutchinson's scale (fc2: 40.7 / 9.0)
+    assert t == [pytest.approx(2.0 * 40.7 / 9.0), 40.7] and why["source"] == "hutchinson"
+    assert list(why["fallback"]) == ["fc1"] and why["scale_layers"] == 1
+    with pytest.raises(InputError, match="fc1.*Gauss-Newton"):
+        choose_traces(hut_neg, None, policy="hutchinson")
     with pytest.raises(InputError, match="Gauss-Newton"):
         choose_traces(hut_neg, None)
     t, why = choose_traces(hut_ok, gn, policy="gauss_newton")
@@ -183,3 +188,21 @@ def test_allocate_random_fallback_when_draws_infeasible():
     budget = sum(n) * min(cands) + min(n)  # almost nothing above the minimum
     a = random_allocation(omega, n, cands, budget_bits=budget, seed=1, tries=1)
     assert a.used_bits <= budget
+
+
+def test_allocate_hutchinson_fallback_scale_and_floorless():
+    from quant.allocate import hutchinson_fallback
+
+    hut = [_te("fc1", 4.0, 0.1, "hutchinson"), _te("fc2", -3.0, 0.4, "hutchinson"),
+           _te("fc3", 9.0, 0.2, "hutchinson"), _te("fc4", 0.3, 0.5, "hutchinson")]
+    gn = [_te(n, v, 0.1, "gauss_newton") for n, v in
+          (("fc1", 1.0), ("fc2", 2.0), ("fc3", 4.0), ("fc4", 0.5))]
+    t, meta = hutchinson_fallback(hut, gn)
+    r = (4.0 / 1.0 * 9.0 / 4.0) ** 0.5  # geometric mean over the good layers fc1, fc3
+    assert meta["scale"] == pytest.approx(r) and set(meta["fallback"]) == {"fc2", "fc4"}
+    assert t == [4.0, pytest.approx(2.0 * r), 9.0, pytest.approx(0.5 * r)]
+    assert all(v > 0 for v in t)
+    # no good layer: plain Gauss-Newton traces (scale 1)
+    t, meta = hutchinson_fallback([_te("fc1", -1.0, 0.1, "hutchinson")],
+                                  [_te("fc1", 2.0, 0.1, "gauss_newton")])
+    assert t == [2.0] and meta["scale"] == 1.0 and meta["scale_layers"] == 0

@@ -97,6 +97,9 @@ def test_sweep_cli_table_json_and_bad_input(trained_run, tmp_path, capsys):
         (["--methods", "gauss_newton,best"], "--methods: unknown method 'best'"),
         (["--unit", "bram", "--target", "nope"], "--target: unknown target 'nope'"),
         (["--budgets", "1.0", "--serial"], "--budgets: no allocation fits"),
+        (["--budgets", "1.0", "--serial"], "the minimum is"),
+        (["--unit", "bram", "--target", "ecp5-25k", "--budgets", "0", "--serial"],
+         "the minimum is"),
         (["--address", "127.0.0.1:1"], "--address: no Ray cluster answers at 127.0.0.1:1"),
         (["--address", "nonsense"], "--address: 'nonsense' is not a Ray address"),
     ]:
