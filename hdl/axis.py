@@ -100,7 +100,7 @@ class AxisWrapper(wiring.Component):
     @quiet_on_error
     def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None,
                  plan: HardwarePlan | None = None, writable: bool = False,
-                 clock_ports: bool = True) -> None:
+                 clock_ports: bool = True, _omit: frozenset[str] = frozenset()) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
         if plan is None:
@@ -110,9 +110,17 @@ class AxisWrapper(wiring.Component):
         self._core = Network(network=network, plan=plan, scores=True)
         self._plan = plan
         self._wp = axis_wrapper_plan(plan, writable=writable)
+        if writable and any(lp.kind != "dense" for lp in plan.layers):
+            from pysim import InputError
+
+            raise InputError("run-time writable weights: dense layers only (the network "
+                             "has conv layers)", param="writable_weights")
         self._write_ports = ([layer.synapses.add_write_port() for layer in self._core.layers]
                              if writable else [])
+        self._param_ports = ([layer.neurons.add_param_port() for layer in self._core.layers]
+                             if writable else [])
         self._clock_ports = bool(clock_ports)
+        self._omit = frozenset(_omit)  # measurement only: parts left out (overhead study)
         super().__init__(_members(self._wp, self._clock_ports))
 
     @property
@@ -225,7 +233,8 @@ class AxisWrapper(wiring.Component):
             in_range.eq(s1_inrange),
             s1_word.eq(s1_index[wsh:wsh + word_bits] if n_in > WB else 0),
             s1_bit.eq(s1_index[:wsh]),
-            seen.eq(word_valid.bit_select(s1_word, 1) & rd.data.bit_select(s1_bit, 1)),
+            seen.eq(0 if "dedup" in self._omit else
+                    word_valid.bit_select(s1_word, 1) & rd.data.bit_select(s1_bit, 1)),
         ]
         live = Signal()       # the sample still feeds the core
         is_event = Signal()
@@ -399,6 +408,8 @@ class AxisWrapper(wiring.Component):
         status = Signal(32)
         m.d.comb += [status[0].eq(core.busy), status[1].eq(in_sample),
                      status[2].eq(res_pending), status[3].eq(self.irq)]
+        if "counters" in self._omit:
+            n_samples, n_aborted, last_cycles = (Const(0, 32),) * 3
         values = {
             "ID": Const(regs["ID"].reset, 32), "CTRL": enable,
             "STATUS": status, "ERROR": err_sticky, "IRQ_ENABLE": irq_en,
@@ -419,6 +430,8 @@ class AxisWrapper(wiring.Component):
             m.d.sync += [self.s_axil_rvalid.eq(1), self.s_axil_rdata.eq(0)]
             with m.Switch(self.s_axil_araddr[2:]):
                 for name, value in values.items():
+                    if "readmux" in self._omit:
+                        break
                     with m.Case(regs[name].offset >> 2):
                         m.d.sync += self.s_axil_rdata.eq(value)
         with m.Elif(self.s_axil_rready):
@@ -427,17 +440,19 @@ class AxisWrapper(wiring.Component):
 
     def _weight_window(self, m: Module, regs: dict[str, Any], values: dict[str, Any],
                        wsel: Any, wdata: Any, err: Any, idle: Any) -> None:
-        """MEM_SELECT/MEM_ADDR/MEM_DATA registers and MEM_COMMIT into the synapse RAMs."""
-        from hwplan.wrapper import WRITE_REFUSED_BIT, mem_data_words
+        """MEM_SELECT/MEM_ADDR/MEM_DATA registers and MEM_COMMIT into the synapse RAMs,
+        the bias RAMs and the threshold registers."""
+        from hwplan.wrapper import MEM_KINDS, WRITE_REFUSED_BIT, mem_data_words
 
         n = mem_data_words(self._plan)
         sel = Signal(8, name="mem_select")
+        kind = Signal(2, name="mem_kind")
         addr = Signal(24, name="mem_addr")
         data = [Signal(32, name=f"mem_data{i}") for i in range(n)]
         commit = Signal()
         m.d.comb += commit.eq(wsel("MEM_COMMIT") & wdata[0])
         with m.If(wsel("MEM_SELECT")):
-            m.d.sync += sel.eq(wdata[:8])
+            m.d.sync += [sel.eq(wdata[:8]), kind.eq(wdata[8:10])]
         with m.If(wsel("MEM_ADDR")):
             m.d.sync += addr.eq(wdata[:24])
         with m.Elif(commit & idle):
@@ -449,11 +464,19 @@ class AxisWrapper(wiring.Component):
         for i, port in enumerate(self._write_ports):
             m.d.comb += [port.addr.eq(addr[:len(port.addr)]),
                          port.data.eq(word[:len(port.data)]),
-                         port.en.eq(commit & idle & (sel == i))]
+                         port.en.eq(commit & idle & (sel == i)
+                                    & (kind == MEM_KINDS["weights"]))]
+        for i, pp in enumerate(self._param_ports):
+            is_bias = kind == MEM_KINDS["biases"]
+            m.d.comb += [pp.addr.eq(addr[:len(pp.addr)]), pp.data.eq(word[:len(pp.data)]),
+                         pp.bias.eq(is_bias),
+                         pp.en.eq(commit & idle & (sel == i) & (
+                             (is_bias if pp.has_bias else 0)
+                             | (kind == MEM_KINDS["threshold"])))]
         clr = Mux(wsel("ERROR"), wdata[WRITE_REFUSED_BIT], 0)
         m.d.sync += err[WRITE_REFUSED_BIT].eq((err[WRITE_REFUSED_BIT] & ~clr)
                                               | (commit & ~idle))
-        values.update({"MEM_SELECT": sel, "MEM_ADDR": addr, "MEM_COMMIT": Const(0, 32),
+        values.update({"MEM_SELECT": Cat(sel, kind), "MEM_ADDR": addr, "MEM_COMMIT": Const(0, 32),
                        "MEM_INFO": Const(regs["MEM_INFO"].reset, 32)})
         values.update({f"MEM_DATA{i}": d for i, d in enumerate(data)})
 

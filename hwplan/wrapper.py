@@ -47,6 +47,9 @@ __all__ = [
     "mem_data_words",
     "packet_bytes",
     "register_table",
+    "MEM_KINDS",
+    "same_architecture",
+    "same_but_parameters",
     "same_but_weights",
     "sample_beats",
     "stream_tables",
@@ -116,21 +119,35 @@ WRITE_REFUSED_BIT = 4
 MEM_DATA_OFFSET = 0x40
 
 
+MEM_KINDS = {"weights": 0, "biases": 1, "threshold": 2}
+"""MEM_SELECT.KIND: which memory of the selected layer MEM_COMMIT writes."""
+
+
 def mem_data_words(plan: HardwarePlan) -> int:
-    """32-bit MEM_DATA registers needed for the widest synapse-memory word."""
-    return ceil_div(max(lp.synapse.memory.width for lp in plan.layers), 32)
+    """32-bit MEM_DATA registers needed for the widest word the window writes (a synapse
+    word, a bias word or a threshold)."""
+    widths = [lp.synapse.memory.width for lp in plan.layers]
+    widths += [lp.core.bias.width for lp in plan.layers if lp.core.bias is not None]
+    widths += [lp.state_bits for lp in plan.layers]
+    return ceil_div(max(widths), 32)
 
 
 def _mem_registers(plan: HardwarePlan) -> tuple[Register, ...]:
     n = mem_data_words(plan)
     regs = [
-        Register("MEM_SELECT", 0x30, "RW", 0x0, "weight window: the layer (0 = first) "
-                 "whose synapse memory MEM_COMMIT writes"),
-        Register("MEM_ADDR", 0x34, "RW", 0x0, "weight window: the word address "
-                 "(j * groups + g, as hwplan.pack_synapse_words); +1 after each commit"),
+        Register("MEM_SELECT", 0x30, "RW", 0x0, "weight window: the memory MEM_COMMIT "
+                 "writes", (
+                     RegField("LAYER", 0, 8, "the layer (0 = first)"),
+                     RegField("KIND", 8, 2, "0: synapse weights (word j * groups + g, as "
+                              "hwplan.pack_synapse_words), 1: biases (word = update row, as "
+                              "hwplan.pack_bias_words; layers with a bias only), 2: the "
+                              "threshold (MEM_DATA0, two's complement, address ignored)"),
+                 )),
+        Register("MEM_ADDR", 0x34, "RW", 0x0, "weight window: the word address; +1 after "
+                 "each commit"),
         Register("MEM_COMMIT", 0x38, "WO", 0x0, "write 1: store MEM_DATA into word MEM_ADDR "
-                 "of layer MEM_SELECT; refused (ERROR.WRITE_REFUSED) unless the core is idle "
-                 "and no sample is in flight"),
+                 "of the memory MEM_SELECT; refused (ERROR.WRITE_REFUSED) unless the core is "
+                 "idle and no sample is in flight"),
         Register("MEM_INFO", 0x3C, "RO", (len(plan.layers) << 8) | n, "weight window: "
                  "layers and MEM_DATA registers", (
                      RegField("DATA_WORDS", 0, 8, "MEM_DATA registers"),
@@ -358,60 +375,115 @@ def stream_tables(wp: AxisWrapperPlan) -> str:
 
 
 # ---------------------------------------------------------------- host side: weight loads
-def weight_writes(plan: HardwarePlan, wp: AxisWrapperPlan, net: Any) -> list[tuple[int, int]]:
-    """The AXI-Lite writes ``(offset, value)`` that load ``net``'s weights into a running
-    design with the weight window (``generate --wrap axis --writable-weights``).
+def weight_writes(plan: HardwarePlan, wp: AxisWrapperPlan, net: Any, *,
+                  design_net: Any = None) -> list[tuple[int, int]]:
+    """The AXI-Lite writes ``(offset, value)`` that load ``net``'s weights, biases and
+    thresholds into a running design with the weight window (``generate --wrap axis
+    --writable-weights``).
 
-    ``net`` must equal the design's network in everything but the weights (shapes, bits,
-    thresholds, biases, leaks, resets, timesteps, readout), and each neuron's synaptic
-    sum must stay inside the design's accumulator width (``acc_bits`` of each layer's
-    plan), so the loaded network computes exactly; else :class:`pysim.InputError`.
+    ``net`` must equal the design's network in its architecture (shapes, bits, leaks,
+    resets, timesteps, readout, which layers have a bias); its weights, biases and
+    thresholds may differ as long as every sum stays inside the design's widths (each
+    layer plan's ``acc_bits`` for the synaptic sums, ``syn_bias_bits`` and ``sum_bits``
+    with the biases), so the loaded network computes exactly; else
+    :class:`pysim.InputError`. Leaks and resets are not in the plan: give the generated
+    network as ``design_net`` to check them too.
     """
-    from .plan import pack_synapse_words, synaptic_range
+    from .plan import pack_bias_words, pack_synapse_words, synaptic_range
 
     if not wp.writable:
         raise InputError("the design has no weight window (generate it with "
                          "--writable-weights)", param="design")
-    if (net.timesteps, net.input_size, net.readout.value, len(net.layers)) != (
-            plan.timesteps, plan.input_size, plan.readout, len(plan.layers)):
+    if not same_architecture(net, plan):
         raise InputError("the network to load differs from the design's in timesteps, "
-                         "inputs, readout or depth", param="net")
+                         "inputs, readout, depth, a layer's shape, bits, leak, reset or "
+                         "bias presence", param="net")
+    if design_net is not None and not same_but_parameters(design_net, net):
+        raise InputError("the network to load differs from the design's network in more "
+                         "than weights, biases and thresholds", param="net")
     regs = {r.name: r.offset for r in wp.registers}
     n_data = sum(1 for r in wp.registers if r.name.startswith("MEM_DATA"))
     writes: list[tuple[int, int]] = []
+
+    def commit(words: list[int], width: int) -> None:
+        writes.append((regs["MEM_ADDR"], 0))
+        for word in words:
+            for k in range(n_data):
+                if k * 32 < width:
+                    writes.append((regs[f"MEM_DATA{k}"], (word >> (32 * k)) & 0xFFFFFFFF))
+            writes.append((regs["MEM_COMMIT"], 1))
+
     for i, (layer, lp) in enumerate(zip(net.layers, plan.layers, strict=True)):
-        if (layer.in_features, layer.out_features, layer.weight_bits, layer.state_bits) != (
-                lp.in_features, lp.out_features, lp.weight_bits, lp.state_bits):
-            raise InputError(f"layer {layer.name!r}: shape or bits differ from the design's "
-                             f"layer {lp.name!r}", param="net")
         lo, hi = synaptic_range(layer.weight)
         acc = lp.acc_bits
         if lo < -(1 << (acc - 1)) or hi > (1 << (acc - 1)) - 1:
             raise InputError(f"layer {layer.name!r}: synaptic sums {lo}..{hi} exceed the "
                              f"design's {acc}-bit accumulator", param="net")
-        writes += [(regs["MEM_SELECT"], i), (regs["MEM_ADDR"], 0)]
-        for word in pack_synapse_words(layer.weight, layer.weight_bits, lp.lanes):
-            for k in range(n_data):
-                if k * 32 < lp.synapse.memory.width:
-                    writes.append((regs[f"MEM_DATA{k}"], (word >> (32 * k)) & 0xFFFFFFFF))
-            writes.append((regs["MEM_COMMIT"], 1))
+        c = lp.core
+        if layer.bias is not None:
+            bmin, bmax = min(0, int(layer.bias.min())), max(0, int(layer.bias.max()))
+            amin, amax = -(1 << (acc - 1)), (1 << (acc - 1)) - 1
+            smin, smax = -(1 << (lp.state_bits - 1)), (1 << (lp.state_bits - 1)) - 1
+            for what, bits, a, b in (
+                    ("synaptic sum + bias", c.syn_bias_bits, amin + bmin, amax + bmax),
+                    ("membrane sum", c.sum_bits, smin + amin + bmin, smax + amax + bmax)):
+                if a < -(1 << (bits - 1)) or b > (1 << (bits - 1)) - 1:
+                    raise InputError(f"layer {layer.name!r}: biases {bmin}..{bmax} make the "
+                                     f"{what} exceed the design's {bits} bits", param="net")
+        writes.append((regs["MEM_SELECT"], i | (MEM_KINDS["weights"] << 8)))
+        commit(pack_synapse_words(layer.weight, layer.weight_bits, lp.lanes),
+               lp.synapse.memory.width)
+        if layer.bias is not None:
+            writes.append((regs["MEM_SELECT"], i | (MEM_KINDS["biases"] << 8)))
+            commit(pack_bias_words(layer.bias, lp.state_bits, c.update_units), c.bias.width)
+        writes.append((regs["MEM_SELECT"], i | (MEM_KINDS["threshold"] << 8)))
+        commit([int(layer.threshold) & ((1 << lp.state_bits) - 1)], lp.state_bits)
     return writes
+
+
+def same_architecture(net: Any, plan: HardwarePlan) -> bool:
+    """True when ``net`` fits the design of ``plan`` but for its weights, biases and
+    thresholds (what the weight window loads): the same timesteps, inputs, readout,
+    layers (shapes, bits, leaks, resets) and the same layers with a bias."""
+    if (net.timesteps, net.input_size, net.readout.value, len(net.layers)) != (
+            plan.timesteps, plan.input_size, plan.readout, len(plan.layers)):
+        return False
+    for layer, lp in zip(net.layers, plan.layers, strict=True):
+        if getattr(lp, "kind", "dense") != "dense" or not hasattr(layer, "in_features"):
+            return False
+        if (layer.in_features, layer.out_features, layer.weight_bits, layer.state_bits) != (
+                lp.in_features, lp.out_features, lp.weight_bits, lp.state_bits):
+            return False
+        if (layer.bias is not None) != (lp.core.bias is not None):
+            return False
+    return True
+
+
+def same_but_parameters(a: Any, b: Any) -> bool:
+    """True when networks ``a`` and ``b`` differ at most in their weights, biases and
+    thresholds (and not in which layers have a bias)."""
+    if (a.timesteps, a.input_size, a.readout, len(a.layers)) != (
+            b.timesteps, b.input_size, b.readout, len(b.layers)):
+        return False
+    for x, y in zip(a.layers, b.layers, strict=True):
+        if (x.name, x.in_features, x.out_features, x.weight_bits, x.state_bits,
+                x.leak_shift, x.reset) != (y.name, y.in_features, y.out_features,
+                                           y.weight_bits, y.state_bits, y.leak_shift,
+                                           y.reset):
+            return False
+        if (x.bias is None) != (y.bias is None):
+            return False
+    return True
 
 
 def same_but_weights(a: Any, b: Any) -> bool:
     """True when networks ``a`` and ``b`` differ at most in their weight matrices."""
     import numpy as np
 
-    if (a.timesteps, a.input_size, a.readout, len(a.layers)) != (
-            b.timesteps, b.input_size, b.readout, len(b.layers)):
+    if not same_but_parameters(a, b):
         return False
     for x, y in zip(a.layers, b.layers, strict=True):
-        if (x.name, x.in_features, x.out_features, x.weight_bits, x.state_bits, x.threshold,
-                x.leak_shift, x.reset) != (y.name, y.in_features, y.out_features,
-                                           y.weight_bits, y.state_bits, y.threshold,
-                                           y.leak_shift, y.reset):
-            return False
-        if (x.bias is None) != (y.bias is None) or (
+        if x.threshold != y.threshold or (
                 x.bias is not None and not np.array_equal(x.bias, y.bias)):
             return False
     return True

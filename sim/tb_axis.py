@@ -234,7 +234,7 @@ class AxisTB:
         from hwplan.wrapper import WRITE_REFUSED_BIT, weight_writes
 
         other = load_network(self.cfg["reload"])
-        writes = weight_writes(self.plan, self.wp, other)
+        writes = weight_writes(self.plan, self.wp, other, design_net=self.net)
         T = self.net.timesteps
         # refused while a sample is in flight
         await self.wr("ERROR", 0x1F)

@@ -116,16 +116,24 @@ def test_network_scores_option_adds_only_a_port() -> None:
 
 
 # ---------------------------------------------------------------- RTL through AXI
-def _permuted(net: pysim.IntNetwork, seed: int) -> pysim.IntNetwork:
+def _permuted(net: pysim.IntNetwork, seed: int, params: bool = False) -> pysim.IntNetwork:
     """``net`` with each neuron's weights permuted: another network whose synaptic sums
-    keep their ranges (so it fits the same accumulators)."""
+    keep their ranges (so it fits the same accumulators); ``params``: its biases permuted
+    too (same range) and every threshold changed."""
     rng = np.random.default_rng(seed)
     layers = []
     for la in net.layers:
         w = la.weight.copy()
         for i in range(w.shape[0]):
             w[i] = w[i, rng.permutation(w.shape[1])]
-        layers.append(dataclasses.replace(la, weight=w))
+        new = {"weight": w}
+        if params:
+            smax = (1 << (la.state_bits - 1)) - 1
+            new["threshold"] = int(la.threshold // 2 + 1 if la.threshold > 2
+                                   else min(smax, la.threshold + 3))
+            if la.bias is not None:
+                new["bias"] = la.bias[rng.permutation(len(la.bias))]
+        layers.append(dataclasses.replace(la, **new))
     return dataclasses.replace(net, layers=tuple(layers))
 
 
@@ -149,7 +157,9 @@ def test_axis_stream_malformed_control_and_reload_match(axis_build, tmp_path) ->
     from sim.axis_runner import run_axis
 
     net, build = axis_build
-    other = _permuted(net, 5)
+    other = _permuted(net, 5, params=True)
+    assert all(a.threshold != b.threshold for a, b in zip(net.layers, other.layers))
+    assert not np.array_equal(net.layers[0].bias, other.layers[0].bias)
     x = random_spikes(np.random.default_rng(1), 10, net.timesteps, net.input_size, 0.25)
     assert (pysim.simulate(net, x).predictions != pysim.simulate(other, x).predictions).any()
     res = run_axis(build, net, x, tmp_path / "run",
@@ -174,7 +184,11 @@ def test_weight_writes_refuse_what_does_not_fit() -> None:
     wp = axis_wrapper_plan(plan, writable=True)
     writes = weight_writes(plan, wp, _permuted(net, 1))
     commits = [v for off, v in writes if off == wp.register("MEM_COMMIT").offset]
-    assert len(commits) == sum(lp.synapse.memory.depth for lp in plan.layers)
+    # every synapse word, every bias row (layers with a bias) and one threshold per layer
+    assert len(commits) == sum(lp.synapse.memory.depth + 1 + (lp.core.rows if lp.core.bias
+                                                              else 0) for lp in plan.layers)
+    assert len(weight_writes(plan, wp, _permuted(net, 1, params=True), design_net=net)) \
+        == len(writes)
     big = net.layers[0]
     hi = (1 << (big.weight_bits - 1)) - 1
     wide = dataclasses.replace(net, layers=(dataclasses.replace(
@@ -183,6 +197,22 @@ def test_weight_writes_refuse_what_does_not_fit() -> None:
         weight_writes(plan, wp, wide)
     with pytest.raises(pysim.InputError, match="weight window"):
         weight_writes(plan, axis_wrapper_plan(plan), net)
+    # biases that would overflow the design's sum widths are refused
+    la = net.layers[0]
+    smax = (1 << (la.state_bits - 1)) - 1
+    big_bias = dataclasses.replace(net, layers=(dataclasses.replace(
+        la, bias=np.full_like(la.bias, smax)), *net.layers[1:]))
+    with pytest.raises(pysim.InputError, match="biases"):
+        weight_writes(plan, wp, big_bias)
+    # so are networks of another architecture (leak, bias presence)
+    leaky = dataclasses.replace(net, layers=(dataclasses.replace(
+        la, leak_shift=2 if la.leak_shift != 2 else 3), *net.layers[1:]))
+    with pytest.raises(pysim.InputError, match="more than weights"):
+        weight_writes(plan, wp, leaky, design_net=net)
+    no_bias = dataclasses.replace(net, layers=(dataclasses.replace(la, bias=None),
+                                               *net.layers[1:]))
+    with pytest.raises(pysim.InputError, match="bias presence"):
+        weight_writes(plan, wp, no_bias)
 
 
 @pytest.mark.rtl
