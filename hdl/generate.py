@@ -112,7 +112,8 @@ WRAPS = ("axis",)
 
 def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = None,
                  top: str = "spikeforge_top", wrap: str | None = None,
-                 writable_weights: bool = False) -> GeneratedDesign:
+                 writable_weights: bool = False,
+                 wrap_options: Mapping[str, Any] | None = None) -> GeneratedDesign:
     """Generate the Verilog of ``net`` in memory.
 
     Parameters
@@ -129,6 +130,8 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
     writable_weights : bool
         With ``wrap="axis"``: run-time writable synapse memories behind the AXI-Lite
         weight window (default False).
+    wrap_options : dict or None
+        With ``wrap``: further keyword options of the wrapper (:class:`hdl.axis.AxisWrapper`).
 
     Returns
     -------
@@ -146,13 +149,16 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
     if writable_weights and wrap is None:
         raise InputError("writable weights need a wrapper (wrap='axis')",
                          param="writable_weights")
+    if wrap_options and wrap is None:
+        raise InputError("wrapper options need a wrapper (wrap='axis')", param="wrap")
     if wrap is not None:
         if wrap not in WRAPS:
             raise InputError(f"unknown wrapper {wrap!r}: choose one of {', '.join(WRAPS)}",
                              param="wrap")
         from .axis import AxisWrapper, axis_portmap
 
-        wrapped = AxisWrapper(network=net, plan=plan, writable=bool(writable_weights))
+        wrapped = AxisWrapper(network=net, plan=plan, writable=bool(writable_weights),
+                              **dict(wrap_options or {}))
         pmap = axis_portmap(wrapped, top)
         text = verilog.convert(wrapped, name=top, emit_src=False, strip_internal_attrs=True)
         bad = check_ports(text, top, pmap)

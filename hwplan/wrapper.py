@@ -62,7 +62,8 @@ WRAPPER_ID = 0x53460001
 """Value of the ID register: ASCII ``SF`` and the register-map version 1."""
 OUT_DATA_BITS = 32
 AXIL_DATA_BITS = 32
-DEDUP_WORD_BITS = 32
+DEDUP_TAG_BITS = 8
+"""Width of the duplicate check's step tags (one per input, see AxisWrapperPlan)."""
 
 FLAGS: dict[str, tuple[int, str]] = {
     "RANGE": (0, ("an input index >= input_size (or a reserved index bit set): the sample "
@@ -220,7 +221,10 @@ class AxisWrapperPlan:
     score_bits : width of a score before sign/zero extension to 32 bits
     packet_beats : beats per output packet (``1 + n_classes``)
     axil_addr_bits : width of the AXI-Lite addresses
-    dedup_words : depth of the duplicate-check bitmap (``dedup_word_bits``-bit words)
+    dedup_tag_bits : width of the duplicate check's step tags: a memory of ``input_size``
+        tags holds, per input, the step (modulo ``2**dedup_tag_bits - 1``) it last spiked
+        in; every ``2**dedup_tag_bits - 1`` steps (and after reset) the wrapper clears it
+        in ``input_size`` cycles (``s_axis_tready`` low), so a tag never aliases
     registers : the AXI-Lite register map
     """
 
@@ -232,7 +236,7 @@ class AxisWrapperPlan:
     score: str
     score_bits: int
     axil_addr_bits: int
-    dedup_word_bits: int
+    dedup_tag_bits: int
     registers: tuple[Register, ...] = field(repr=False)
     kind: str = "axis"
     writable: bool = False
@@ -254,8 +258,14 @@ class AxisWrapperPlan:
         return 1 + self.n_classes
 
     @property
-    def dedup_words(self) -> int:
-        return ceil_div(self.input_size, self.dedup_word_bits)
+    def dedup_depth(self) -> int:
+        """Tags in the duplicate check's memory (one per input)."""
+        return self.input_size
+
+    @property
+    def dedup_clear_period(self) -> int:
+        """Steps between two clears of the tag memory."""
+        return (1 << self.dedup_tag_bits) - 1
 
     @property
     def header_fields(self) -> tuple[RegField, ...]:
@@ -294,7 +304,7 @@ class AxisWrapperPlan:
             "score_bits": self.score_bits, "packet_beats": self.packet_beats,
             "header": [f.as_dict() for f in self.header_fields],
             "axil_addr_bits": self.axil_addr_bits, "axil_data_bits": AXIL_DATA_BITS,
-            "dedup_word_bits": self.dedup_word_bits, "dedup_words": self.dedup_words,
+            "dedup_tag_bits": self.dedup_tag_bits, "dedup_depth": self.dedup_depth,
             "registers": [r.as_dict() for r in self.registers],
             "writable_weights": self.writable,
         }
@@ -305,18 +315,26 @@ class AxisWrapperPlan:
         """Read :meth:`as_dict` back; it must equal the wrapper plan of ``plan``."""
         if not isinstance(d, Mapping) or d.get("format") != WRAPPER_FORMAT:
             raise InputError(f"{where}: not a spikeforge wrapper plan")
-        own = axis_wrapper_plan(plan, writable=bool(d.get("writable_weights", False)))
+        own = axis_wrapper_plan(plan, writable=bool(d.get("writable_weights", False)),
+                                dedup_tag_bits=int(d.get("dedup_tag_bits", DEDUP_TAG_BITS)))
         if own.as_dict() != dict(d):
             raise InputError(f"{where}: the wrapper plan does not match the core's plan "
                              f"(generate the design again)")
         return own
 
 
-def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False) -> AxisWrapperPlan:
+def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False,
+                      dedup_tag_bits: int = DEDUP_TAG_BITS) -> AxisWrapperPlan:
     """The ``axis`` wrapper plan of a core's plan; ``writable``: with the weight window
-    (run-time writable synapse memories, registers ``MEM_*``)."""
+    (run-time writable synapse memories, biases and thresholds, registers ``MEM_*``);
+    ``dedup_tag_bits``: width of the duplicate check's step tags (2..16; the tag memory is
+    cleared every ``2**dedup_tag_bits - 1`` steps)."""
     if not isinstance(plan, HardwarePlan):
         raise TypeError(f"Plan must be a hwplan.HardwarePlan, not {plan!r}")
+    if isinstance(dedup_tag_bits, bool) or not isinstance(dedup_tag_bits, int) or not (
+            2 <= dedup_tag_bits <= 16):
+        raise InputError(f"the duplicate check's tag width must be an integer between 2 and "
+                         f"16, not {dedup_tag_bits!r}", param="dedup_tag_bits")
     if plan.n_classes > 1 << 16:
         raise InputError(f"the axis wrapper reports at most 65536 classes, not "
                          f"{plan.n_classes}", param="wrap")
@@ -328,7 +346,7 @@ def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False) -> AxisWrap
         timesteps=plan.timesteps, input_size=plan.input_size, n_classes=plan.n_classes,
         in_data_bits=in_bits, out_data_bits=OUT_DATA_BITS,
         score="membrane" if membrane else "count", score_bits=score_bits,
-        axil_addr_bits=8, dedup_word_bits=DEDUP_WORD_BITS,
+        axil_addr_bits=8, dedup_tag_bits=dedup_tag_bits,
         registers=_registers(plan, writable), writable=bool(writable))
 
 

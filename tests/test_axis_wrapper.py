@@ -50,7 +50,7 @@ def test_wrapper_plan_fields_and_tables() -> None:
     net = pysim.load_network(FIXTURES / "mnist_784_256_10_w3_6")
     wp = axis_wrapper_plan(plan_network(net))
     assert (wp.in_data_bits, wp.index_field_bits, wp.nospike_bit, wp.eos_bit) == (16, 14, 14, 15)
-    assert wp.packet_beats == 11 and wp.dedup_words == 25
+    assert wp.packet_beats == 11 and wp.dedup_depth == 784 and wp.dedup_clear_period == 255
     assert wp.register("ID").reset == WRAPPER_ID
     assert wp.register("GEOMETRY0").reset == (10 << 16) | net.timesteps
     offsets = [r.offset for r in wp.registers]
@@ -139,13 +139,16 @@ def _permuted(net: pysim.IntNetwork, seed: int, params: bool = False) -> pysim.I
 
 @pytest.fixture(scope="module")
 def axis_build(tmp_path_factory):
-    """The small network inside the wrapper with the weight window, built once."""
+    """The small network inside the wrapper with the weight window, built once; 3-bit
+    duplicate-check tags, so the tag memory is cleared every 7 steps (many times in a
+    run, also behind a waiting beat)."""
     _need_verilator()
     import hdl
     from sim.axis_runner import build_axis
 
     net = _small_net()
-    design = hdl.emit_verilog(net, wrap="axis", writable_weights=True)
+    design = hdl.emit_verilog(net, wrap="axis", writable_weights=True,
+                              wrap_options={"dedup_tag_bits": 3})
     return net, build_axis(design, tmp_path_factory.mktemp("axis") / "build")
 
 
