@@ -91,6 +91,10 @@ class AxisWrapper(wiring.Component):
         weights must keep each neuron's synaptic sum inside the generated accumulator
         width (``hwplan`` plan ``acc_bits``); :func:`hwplan.wrapper.weight_writes`
         checks that on the host.
+    taps : bool
+        Per-layer spike-count taps (default False): every result packet carries, after
+        the class scores, one beat per neuron layer with that layer's spikes over the
+        sample (counted from the core's ``tap_<layer>`` event ports).
     dedup_tag_bits : int
         Width of the duplicate check's step tags (default 8; see
         :func:`hwplan.wrapper.axis_wrapper_plan`).
@@ -104,6 +108,7 @@ class AxisWrapper(wiring.Component):
     def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None,
                  plan: HardwarePlan | None = None, writable: bool = False,
                  clock_ports: bool = True, dedup_tag_bits: int = DEDUP_TAG_BITS,
+                 taps: bool = False,
                  _omit: frozenset[str] = frozenset()) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
@@ -113,7 +118,8 @@ class AxisWrapper(wiring.Component):
             raise ValueError("Lanes come from the plan; do not also give them")
         self._core = Network(network=network, plan=plan, scores=True)
         self._plan = plan
-        self._wp = axis_wrapper_plan(plan, writable=writable, dedup_tag_bits=dedup_tag_bits)
+        self._wp = axis_wrapper_plan(plan, writable=writable, dedup_tag_bits=dedup_tag_bits,
+                                     taps=taps)
         if writable and any(lp.kind != "dense" for lp in plan.layers):
             from pysim import InputError
 
@@ -153,9 +159,9 @@ class AxisWrapper(wiring.Component):
 
         soft_rst = Signal()
         core = self._core
-        m.submodules.core = ResetInserter(soft_rst)(core)
+        m.submodules.core = core if "softreset" in self._omit else ResetInserter(soft_rst)(core)
         dp = Module()  # the stream datapath (also reset by SOFT_RESET)
-        m.submodules.datapath = ResetInserter(soft_rst)(dp)
+        m.submodules.datapath = dp if "softreset" in self._omit else ResetInserter(soft_rst)(dp)
         bit = {name: b for name, (b, _) in FLAGS.items()}
 
         # ---------------------------------------------------------------- registers
@@ -163,9 +169,12 @@ class AxisWrapper(wiring.Component):
         irq_en = Signal(2)
         irq_st = Signal(2)
         err_sticky = Signal(5 if wp.writable else 4)
-        n_samples = Signal(32)
-        n_aborted = Signal(32)
-        last_cycles = Signal(32)
+        from hwplan.wrapper import COUNTER_BITS, cycle_bits
+
+        CB = cycle_bits(self._plan)
+        n_samples = Signal(COUNTER_BITS)
+        n_aborted = Signal(COUNTER_BITS)
+        last_cycles = Signal(CB)
         last_result = Signal(32)
 
         # ---------------------------------------------------------------- input stage
@@ -362,10 +371,10 @@ class AxisWrapper(wiring.Component):
             dp.d.sync += pad.eq(pad - 1)
 
         # ---------------------------------------------------------------- cycles
-        cyc = Signal(32)
+        cyc = Signal(CB)  # saturating; from 1, so it holds the count at done
         with dp.If(start):
-            dp.d.sync += cyc.eq(0)
-        with dp.Elif(core.busy):
+            dp.d.sync += cyc.eq(1)
+        with dp.Elif(core.busy & ~cyc.all()):
             dp.d.sync += cyc.eq(cyc + 1)
 
         # ---------------------------------------------------------------- output
@@ -382,11 +391,23 @@ class AxisWrapper(wiring.Component):
         ]
         with dp.If(core.done):
             dp.d.sync += [res_pending.eq(1), beat.eq(0), res_flags.eq(flags),
-                          last_cycles.eq(cyc + 1), core_started.eq(0)]
+                          last_cycles.eq(cyc), core_started.eq(0)]
         score = Signal(32)
         sb = wp.score_bits
+        tap_counts = []
+        for name, bits in wp.taps:
+            tap = core.tap(name)
+            cnt = Signal(bits, name=f"tap_count_{name}")
+            with dp.If(start):
+                dp.d.sync += cnt.eq(0)
+            with dp.Elif(tap.valid & ~tap.last):
+                dp.d.sync += cnt.eq(cnt + 1)
+            tap_counts.append(cnt)
         with dp.Switch(beat):
-            for k in range(n_cls):
+            for i, cnt in enumerate(tap_counts):
+                with dp.Case(n_cls + 1 + i):
+                    dp.d.comb += score.eq(cnt)
+            for k in range(0 if "scores" in self._omit else n_cls):
                 with dp.Case(k + 1):
                     v = core.scores[k]
                     if wp.score == "membrane":

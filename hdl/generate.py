@@ -178,7 +178,8 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
 def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
              lanes: int | Mapping[str, int] | None = None,
              top: str = "spikeforge_top", wrap: str | None = None,
-             memfiles: bool = False, writable_weights: bool = False) -> GeneratedDesign:
+             memfiles: bool = False, writable_weights: bool = False,
+             wrap_options: Mapping[str, Any] | None = None) -> GeneratedDesign:
     """Write ``out_dir/<top>.v`` and ``out_dir/portmap.json`` (atomically, deterministic).
 
     The directory is replaced as a whole only when both files are complete. ``wrap``: see
@@ -188,7 +189,7 @@ def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
     :mod:`hdl.memfiles`); ``<top>.v`` is unchanged.
     """
     design = emit_verilog(net, lanes=lanes, top=top, wrap=wrap,
-                          writable_weights=writable_weights)
+                          writable_weights=writable_weights, wrap_options=wrap_options)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         umask = os.umask(0)

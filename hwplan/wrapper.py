@@ -161,6 +161,15 @@ def _mem_registers(plan: HardwarePlan) -> tuple[Register, ...]:
     return tuple(regs)
 
 
+COUNTER_BITS = 16
+"""Width of the SAMPLES and ABORTED counters (they wrap)."""
+
+
+def cycle_bits(plan: HardwarePlan) -> int:
+    """Width of the CYCLES counter: 16 times the core's worst case fits (it saturates)."""
+    return min(32, max(16, plan.worst_case_cycles().bit_length() + 4))
+
+
 def _registers(plan: HardwarePlan, writable: bool = False) -> tuple[Register, ...]:
     geom0 = (plan.n_classes << 16) | plan.timesteps
     err_fields = _flag_fields()
@@ -191,10 +200,12 @@ def _registers(plan: HardwarePlan, writable: bool = False) -> tuple[Register, ..
             RegField("DONE", 0, 1, "a result packet has been sent"),
             RegField("ERROR", 1, 1, "a sample had an error flag"),
         )),
-        Register("SAMPLES", 0x18, "RO", 0x0, "results sent since reset (32-bit, wraps)"),
-        Register("ABORTED", 0x1C, "RO", 0x0, "aborted samples since reset"),
-        Register("CYCLES", 0x20, "RO", 0x0, "clock cycles of the last sample, core start "
-                 "to done"),
+        Register("SAMPLES", 0x18, "RO", 0x0, f"results sent since reset ({COUNTER_BITS}-bit, "
+                 "wraps)"),
+        Register("ABORTED", 0x1C, "RO", 0x0, f"aborted samples since reset ({COUNTER_BITS}-"
+                 "bit, wraps)"),
+        Register("CYCLES", 0x20, "RO", 0x0, f"clock cycles of the last sample, core start "
+                 f"to done ({cycle_bits(plan)}-bit for this network, saturates)"),
         Register("RESULT", 0x24, "RO", 0x0, "the header word of the last result packet"),
         Register("GEOMETRY0", 0x28, "RO", geom0, "the network: timesteps and classes", (
             RegField("TIMESTEPS", 0, 16, "steps per sample (T)"),
@@ -219,7 +230,10 @@ class AxisWrapperPlan:
     out_data_bits : width of ``m_axis_tdata`` (32)
     score : ``count`` (unsigned spike counts) or ``membrane`` (signed last-step membranes)
     score_bits : width of a score before sign/zero extension to 32 bits
-    packet_beats : beats per output packet (``1 + n_classes``)
+    packet_beats : beats per output packet (``1 + n_classes + len(taps)``)
+    taps : ``(layer name, bits)`` of each per-layer spike-count tap (``taps=True``): the
+        layer's spikes over the sample (all neurons, all steps), one beat each after the
+        class scores; empty by default
     axil_addr_bits : width of the AXI-Lite addresses
     dedup_tag_bits : width of the duplicate check's step tags: a memory of ``input_size``
         tags holds, per input, the step (modulo ``2**dedup_tag_bits - 1``) it last spiked
@@ -240,6 +254,7 @@ class AxisWrapperPlan:
     registers: tuple[Register, ...] = field(repr=False)
     kind: str = "axis"
     writable: bool = False
+    taps: tuple[tuple[str, int], ...] = ()
 
     @property
     def index_field_bits(self) -> int:
@@ -255,7 +270,7 @@ class AxisWrapperPlan:
 
     @property
     def packet_beats(self) -> int:
-        return 1 + self.n_classes
+        return 1 + self.n_classes + len(self.taps)
 
     @property
     def dedup_depth(self) -> int:
@@ -307,6 +322,7 @@ class AxisWrapperPlan:
             "dedup_tag_bits": self.dedup_tag_bits, "dedup_depth": self.dedup_depth,
             "registers": [r.as_dict() for r in self.registers],
             "writable_weights": self.writable,
+            "taps": [{"layer": n, "bits": b} for n, b in self.taps],
         }
 
     @classmethod
@@ -316,7 +332,8 @@ class AxisWrapperPlan:
         if not isinstance(d, Mapping) or d.get("format") != WRAPPER_FORMAT:
             raise InputError(f"{where}: not a spikeforge wrapper plan")
         own = axis_wrapper_plan(plan, writable=bool(d.get("writable_weights", False)),
-                                dedup_tag_bits=int(d.get("dedup_tag_bits", DEDUP_TAG_BITS)))
+                                dedup_tag_bits=int(d.get("dedup_tag_bits", DEDUP_TAG_BITS)),
+                                taps=bool(d.get("taps")))
         if own.as_dict() != dict(d):
             raise InputError(f"{where}: the wrapper plan does not match the core's plan "
                              f"(generate the design again)")
@@ -324,11 +341,13 @@ class AxisWrapperPlan:
 
 
 def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False,
-                      dedup_tag_bits: int = DEDUP_TAG_BITS) -> AxisWrapperPlan:
+                      dedup_tag_bits: int = DEDUP_TAG_BITS, taps: bool = False
+                      ) -> AxisWrapperPlan:
     """The ``axis`` wrapper plan of a core's plan; ``writable``: with the weight window
     (run-time writable synapse memories, biases and thresholds, registers ``MEM_*``);
     ``dedup_tag_bits``: width of the duplicate check's step tags (2..16; the tag memory is
-    cleared every ``2**dedup_tag_bits - 1`` steps)."""
+    cleared every ``2**dedup_tag_bits - 1`` steps); ``taps``: a per-layer spike-count
+    beat for every neuron layer in each result packet."""
     if not isinstance(plan, HardwarePlan):
         raise TypeError(f"Plan must be a hwplan.HardwarePlan, not {plan!r}")
     if isinstance(dedup_tag_bits, bool) or not isinstance(dedup_tag_bits, int) or not (
@@ -347,7 +366,9 @@ def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False,
         in_data_bits=in_bits, out_data_bits=OUT_DATA_BITS,
         score="membrane" if membrane else "count", score_bits=score_bits,
         axil_addr_bits=8, dedup_tag_bits=dedup_tag_bits,
-        registers=_registers(plan, writable), writable=bool(writable))
+        registers=_registers(plan, writable), writable=bool(writable),
+        taps=tuple((lp.name, max(1, (plan.timesteps * lp.out_features).bit_length()))
+                   for lp in plan.layers) if taps else ())
 
 
 WRAPPER_KINDS = {"axis": axis_wrapper_plan}
@@ -384,6 +405,9 @@ def stream_tables(wp: AxisWrapperPlan) -> str:
            f"| 1..{wp.n_classes} | score of class 0..{wp.n_classes - 1}: "
            + ("last-step membrane, signed, sign-extended |" if wp.score == "membrane"
               else "spike count over the sample, unsigned |"),
+           *([f"| {wp.n_classes + 1}..{wp.n_classes + len(wp.taps)} | taps (with "
+              f"`--taps`): spikes of layer {', '.join(n for n, _ in wp.taps)} over the "
+              "sample (all neurons and steps), unsigned |"] if wp.taps else []),
            "", "Header word (also the RESULT register):", "",
            "| bits | field | meaning |", "|---|---|---|"]
     for f in wp.header_fields:
@@ -550,11 +574,13 @@ def decode_packet(wp: AxisWrapperPlan, data: bytes) -> dict[str, Any]:
     """One result packet (``packet_bytes`` bytes) as prediction, flags, sequence, scores."""
     words = [int.from_bytes(data[4 * k:4 * k + 4], "little") for k in range(wp.packet_beats)]
     hdr = wp.decode_header(words[0])
+    n = wp.n_classes
     scores = [((w ^ (1 << 31)) - (1 << 31)) if wp.score == "membrane" else w
-              for w in words[1:]]
+              for w in words[1:1 + n]]
     return {"prediction": hdr["PREDICTION"], "sequence": hdr["SEQUENCE"],
             "flags": {k: hdr[k] for k in FLAGS}, "aborted": bool(hdr["ABORTED"]),
-            "scores": scores, "header": words[0]}
+            "scores": scores, "header": words[0],
+            "taps": {name: w for (name, _), w in zip(wp.taps, words[1 + n:], strict=True)}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -154,12 +154,15 @@ class AxisTB:
         return words
 
     def expected(self, n: int) -> tuple[int, list[int]]:
+        """The golden prediction and the packet's beats after the header: the class
+        scores, then (with taps) every tapped layer's spikes over the sample."""
         last = self.net.layers[-1].name
         if self.wp.score == "membrane":
             sc = self.golden.membranes[last][n, -1]
         else:
             sc = self.golden.spikes[last][n].sum(axis=0)
-        return int(self.golden.predictions[n]), [int(v) for v in sc]
+        taps = [int(self.golden.spikes[name][n].sum()) for name, _ in self.wp.taps]
+        return int(self.golden.predictions[n]), [int(v) for v in sc] + taps
 
     def check_packet(self, words: list[int] | None, n: int, what: str,
                      flags: int = 0) -> bool:
@@ -169,8 +172,9 @@ class AxisTB:
         got_flags = (words[0] >> 16) & 0xFF
         pred, scores = self.expected(n)
         mask = (1 << 32) - 1
-        got_scores = [(w ^ (1 << 31)) - (1 << 31) if self.wp.score == "membrane" else w
-                      for w in (v & mask for v in words[1:])]
+        n_cls = self.wp.n_classes
+        got_scores = [(w ^ (1 << 31)) - (1 << 31) if self.wp.score == "membrane" and k < n_cls
+                      else w for k, w in enumerate(v & mask for v in words[1:])]
         if got_flags != flags:
             self.fail(f"{what}: flags 0x{got_flags:02x}, expected 0x{flags:02x}")
             return False
@@ -179,8 +183,13 @@ class AxisTB:
             return False
         if got_scores != scores:
             k = next(i for i, (a, b) in enumerate(zip(got_scores, scores)) if a != b)
-            self.fail(f"{what}: score of class {k} is {got_scores[k]}, golden {scores[k]}")
+            which = (f"score of class {k}" if k < n_cls else
+                     f"tap of layer {self.wp.taps[k - n_cls][0]}")
+            self.fail(f"{what}: {which} is {got_scores[k]}, golden {scores[k]}")
             return False
+        if self.wp.taps:
+            self.coverage["tap_beats_checked"] = (self.coverage.get("tap_beats_checked", 0)
+                                                  + len(self.wp.taps))
         return True
 
     async def expect_abort(self, what: str, flag: str) -> bool:

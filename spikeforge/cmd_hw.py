@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--writable-weights", action="store_true",
                    help="with --wrap axis: run-time writable synapse memories behind the "
                         "AXI-Lite weight window (MEM_* registers)")
+    p.add_argument("--taps", action="store_true",
+                   help="with --wrap axis: per-layer spike-count taps (one beat per layer "
+                        "after the class scores in every result packet)")
     p.add_argument("--memfiles", action="store_true",
                    help="also write every memory's contents as a $readmemh file (mem/*.hex, "
                         "listed in mem/memories.json) and <top>_readmemh.v loading them, for "
@@ -80,8 +83,14 @@ def run_generate(args: argparse.Namespace) -> int:
     writable = bool(getattr(args, "writable_weights", False))
     if writable and wrap is None:
         raise InputError("needs --wrap axis", param="writable_weights")
+    wrap_options = {}
+    if getattr(args, "taps", False):
+        if wrap is None:
+            raise InputError("needs --wrap axis", param="taps")
+        wrap_options["taps"] = True
     design = hdl.generate(net, args.output, lanes=lanes, top=args.top, wrap=wrap,
-                          memfiles=memfiles, writable_weights=writable)
+                          memfiles=memfiles, writable_weights=writable,
+                          wrap_options=wrap_options or None)
     rows = []
     for lp in design.plan.layers:
         syn, acc, mem = lp.synapse.memory, lp.core.accumulator, lp.core.membrane

@@ -139,16 +139,16 @@ def _permuted(net: pysim.IntNetwork, seed: int, params: bool = False) -> pysim.I
 
 @pytest.fixture(scope="module")
 def axis_build(tmp_path_factory):
-    """The small network inside the wrapper with the weight window, built once; 3-bit
-    duplicate-check tags, so the tag memory is cleared every 7 steps (many times in a
-    run, also behind a waiting beat)."""
+    """The small network inside the wrapper with the weight window and the per-layer
+    taps, built once; 3-bit duplicate-check tags, so the tag memory is cleared every 7
+    steps (many times in a run, also behind a waiting beat)."""
     _need_verilator()
     import hdl
     from sim.axis_runner import build_axis
 
     net = _small_net()
     design = hdl.emit_verilog(net, wrap="axis", writable_weights=True,
-                              wrap_options={"dedup_tag_bits": 3})
+                              wrap_options={"dedup_tag_bits": 3, "taps": True})
     return net, build_axis(design, tmp_path_factory.mktemp("axis") / "build")
 
 
@@ -176,6 +176,8 @@ def test_axis_stream_malformed_control_and_reload_match(axis_build, tmp_path) ->
                               "write_refused_while_busy", "reload"}
     assert res.coverage["output_backpressure_cycles"] > 0
     assert res.coverage["duplicates_merged"] >= 3
+    # every packet's per-layer taps were compared with the golden model's spikes
+    assert res.coverage["tap_beats_checked"] >= 2 * 2 * 10
 
 
 def test_weight_writes_refuse_what_does_not_fit() -> None:
