@@ -91,6 +91,11 @@ class AxisWrapper(wiring.Component):
         weights must keep each neuron's synaptic sum inside the generated accumulator
         width (``hwplan`` plan ``acc_bits``); :func:`hwplan.wrapper.weight_writes`
         checks that on the host.
+    counters : bool
+        The SAMPLES, ABORTED and CYCLES registers (default True).
+    check_duplicates : bool
+        The duplicate check (default True): a repeated index within a step is merged and
+        flagged. Without it (cheaper) the input must not repeat an index within a step.
     taps : bool
         Per-layer spike-count taps (default False): every result packet carries, after
         the class scores, one beat per neuron layer with that layer's spikes over the
@@ -108,7 +113,7 @@ class AxisWrapper(wiring.Component):
     def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None,
                  plan: HardwarePlan | None = None, writable: bool = False,
                  clock_ports: bool = True, dedup_tag_bits: int = DEDUP_TAG_BITS,
-                 taps: bool = False,
+                 taps: bool = False, counters: bool = True, check_duplicates: bool = True,
                  _omit: frozenset[str] = frozenset()) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
@@ -119,7 +124,8 @@ class AxisWrapper(wiring.Component):
         self._core = Network(network=network, plan=plan, scores=True)
         self._plan = plan
         self._wp = axis_wrapper_plan(plan, writable=writable, dedup_tag_bits=dedup_tag_bits,
-                                     taps=taps)
+                                     taps=taps, counters=counters,
+                                     check_duplicates=check_duplicates)
         if writable and any(lp.kind != "dense" for lp in plan.layers):
             from pysim import InputError
 
@@ -186,7 +192,7 @@ class AxisWrapper(wiring.Component):
         depth = max(2, wp.dedup_depth)
         abits = max(1, (depth - 1).bit_length())
         tdata = self.s_axis_tdata
-        dedup_on = "dedup" not in self._omit
+        dedup_on = wp.check_duplicates and "dedup" not in self._omit
 
         in_sample = Signal()            # first beat taken, EOS not yet
         step = Signal(range(T + 2))     # step markers decided in this sample (stage c)
@@ -202,8 +208,7 @@ class AxisWrapper(wiring.Component):
         s1_last = Signal()
         s1_eos = Signal()
         s1_inrange = Signal()
-        s1_coll = Signal()              # the tag read coincided with a write of that input
-        s1_coll_tag = Signal(TB)
+        s1_stale = Signal()             # the tag read came before a clear of the tags
         c_valid = Signal()
         c_index = Signal(IDX)
         c_nospike = Signal()
@@ -239,6 +244,7 @@ class AxisWrapper(wiring.Component):
         can_start = Signal()
         cont = Signal()  # the next beat belongs to the sample in flight
         ready = Signal()
+        c_writes = Signal()  # the beat leaving stage c writes its input's tag
         wrap_now = Signal()  # stage c holds the step end after which the tags wrap
         dp.d.comb += [
             pre_wrap.eq(cur_tag == (1 << TB) - 1),
@@ -247,33 +253,33 @@ class AxisWrapper(wiring.Component):
             can_start.eq(enable & ~core.busy & ~res_pending & (pad == 0) & ~core_started
                          & ~s1_valid & ~c_valid & ~s2_valid),
             cont.eq(in_sample & ~(s1_valid & s1_eos) & ~(c_valid & c_eos)),
-            ready.eq((~s1_valid | s1_move) & (cont | can_start) & ~need_clear),
+            # no beat is taken while stage c writes the tags, so a read never coincides
+            # with a write (no read-during-write forwarding)
+            ready.eq((~s1_valid | s1_move) & (cont | can_start) & ~need_clear & ~c_writes),
             accept.eq(self.s_axis_tvalid & ready),
             self.s_axis_tready.eq(ready),
             rd.addr.eq(tdata[:abits]),
             rd.en.eq(accept),
         ]
-        # the tag memory's write: the beat leaving stage c (its input's tag := the step's)
-        c_writes = Signal()
         with dp.If(accept):
             dp.d.sync += [s1_valid.eq(1), s1_index.eq(tdata[:IDX]),
                           s1_nospike.eq(tdata[wp.nospike_bit]), s1_last.eq(self.s_axis_tlast),
                           s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(tdata[:IDX] < n_in),
-                          s1_coll.eq(c_writes & (wr.addr == tdata[:abits])),
-                          s1_coll_tag.eq(cur_tag)]
+                          s1_stale.eq(0)]
         with dp.Elif(s1_move):
             dp.d.sync += s1_valid.eq(0)
         with dp.Elif(clearing):
             # a beat that waits behind the wrap read its tag before the clear: now 0
-            dp.d.sync += [s1_coll.eq(1), s1_coll_tag.eq(0)]
+            dp.d.sync += s1_stale.eq(1)
 
-        # stage 1 -> c: the tag as read, or as written since the read (the beat ahead)
+        # stage 1 -> c: the tag as read, or as written since the read (by the beat ahead,
+        # leaving stage c as this one moves in), or 0 after a clear
         dp.d.comb += s1_move.eq(s1_valid & (~c_valid | c_done) & ~need_clear & ~wrap_now)
         with dp.If(s1_move):
             dp.d.sync += [c_index.eq(s1_index), c_nospike.eq(s1_nospike),
                           c_last.eq(s1_last), c_eos.eq(s1_eos), c_inrange.eq(s1_inrange),
                           c_tag.eq(Mux(c_writes & (wr.addr == s1_index[:abits]), cur_tag,
-                                       Mux(s1_coll, s1_coll_tag, rd.data)))]
+                                       Mux(s1_stale, 0, rd.data)))]
         with dp.If(s1_move):
             dp.d.sync += c_valid.eq(1)
         with dp.Elif(c_done):
@@ -442,7 +448,7 @@ class AxisWrapper(wiring.Component):
             m.d.sync += self.s_axil_bvalid.eq(1)
         with m.Elif(self.s_axil_bready):
             m.d.sync += self.s_axil_bvalid.eq(0)
-        waddr = self.s_axil_awaddr[2:]
+        waddr = self.s_axil_awaddr[2:2 + wp.decode_bits]
         wdata = self.s_axil_wdata
 
         def wsel(name: str) -> Any:
@@ -472,16 +478,16 @@ class AxisWrapper(wiring.Component):
         status = Signal(32)
         m.d.comb += [status[0].eq(core.busy), status[1].eq(in_sample),
                      status[2].eq(res_pending), status[3].eq(self.irq)]
-        if "counters" in self._omit:
-            n_samples, n_aborted, last_cycles = (Const(0, 32),) * 3
         values = {
             "ID": Const(regs["ID"].reset, 32), "CTRL": enable,
             "STATUS": status, "ERROR": err_sticky, "IRQ_ENABLE": irq_en,
-            "IRQ_STATUS": irq_st, "SAMPLES": n_samples, "ABORTED": n_aborted,
-            "CYCLES": last_cycles, "RESULT": last_result,
+            "IRQ_STATUS": irq_st, "RESULT": last_result,
             "GEOMETRY0": Const(regs["GEOMETRY0"].reset, 32),
             "GEOMETRY1": Const(regs["GEOMETRY1"].reset, 32),
         }
+        if wp.counters:
+            values.update({"SAMPLES": n_samples, "ABORTED": n_aborted,
+                           "CYCLES": last_cycles})
         if wp.writable:
             self._weight_window(m, regs, values, wsel, wdata, err_sticky, ~core.busy
                                 & ~in_sample & ~res_pending & (pad == 0) & ~s1_valid
@@ -492,7 +498,7 @@ class AxisWrapper(wiring.Component):
                      self.s_axil_arready.eq(~self.s_axil_rvalid)]
         with m.If(ar_ok):
             m.d.sync += [self.s_axil_rvalid.eq(1), self.s_axil_rdata.eq(0)]
-            with m.Switch(self.s_axil_araddr[2:]):
+            with m.Switch(self.s_axil_araddr[2:2 + wp.decode_bits]):
                 for name, value in values.items():
                     if "readmux" in self._omit:
                         break

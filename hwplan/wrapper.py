@@ -170,7 +170,8 @@ def cycle_bits(plan: HardwarePlan) -> int:
     return min(32, max(16, plan.worst_case_cycles().bit_length() + 4))
 
 
-def _registers(plan: HardwarePlan, writable: bool = False) -> tuple[Register, ...]:
+def _registers(plan: HardwarePlan, writable: bool = False, counters: bool = True
+               ) -> tuple[Register, ...]:
     geom0 = (plan.n_classes << 16) | plan.timesteps
     err_fields = _flag_fields()
     if writable:
@@ -200,12 +201,13 @@ def _registers(plan: HardwarePlan, writable: bool = False) -> tuple[Register, ..
             RegField("DONE", 0, 1, "a result packet has been sent"),
             RegField("ERROR", 1, 1, "a sample had an error flag"),
         )),
-        Register("SAMPLES", 0x18, "RO", 0x0, f"results sent since reset ({COUNTER_BITS}-bit, "
-                 "wraps)"),
-        Register("ABORTED", 0x1C, "RO", 0x0, f"aborted samples since reset ({COUNTER_BITS}-"
-                 "bit, wraps)"),
-        Register("CYCLES", 0x20, "RO", 0x0, f"clock cycles of the last sample, core start "
-                 f"to done ({cycle_bits(plan)}-bit for this network, saturates)"),
+        *((Register("SAMPLES", 0x18, "RO", 0x0, f"results sent since reset ({COUNTER_BITS}-"
+                    "bit, wraps)"),
+           Register("ABORTED", 0x1C, "RO", 0x0, f"aborted samples since reset "
+                    f"({COUNTER_BITS}-bit, wraps)"),
+           Register("CYCLES", 0x20, "RO", 0x0, f"clock cycles of the last sample, core "
+                    f"start to done ({cycle_bits(plan)}-bit for this network, saturates)"))
+          if counters else ()),
         Register("RESULT", 0x24, "RO", 0x0, "the header word of the last result packet"),
         Register("GEOMETRY0", 0x28, "RO", geom0, "the network: timesteps and classes", (
             RegField("TIMESTEPS", 0, 16, "steps per sample (T)"),
@@ -255,6 +257,14 @@ class AxisWrapperPlan:
     kind: str = "axis"
     writable: bool = False
     taps: tuple[tuple[str, int], ...] = ()
+    counters: bool = True
+    check_duplicates: bool = True
+
+    @property
+    def decode_bits(self) -> int:
+        """AXI-Lite address bits ``[decode_bits + 1 : 2]`` the wrapper decodes (the map
+        repeats every ``4 << decode_bits`` bytes)."""
+        return max(1, max(r.offset >> 2 for r in self.registers).bit_length())
 
     @property
     def index_field_bits(self) -> int:
@@ -323,6 +333,8 @@ class AxisWrapperPlan:
             "registers": [r.as_dict() for r in self.registers],
             "writable_weights": self.writable,
             "taps": [{"layer": n, "bits": b} for n, b in self.taps],
+            "counters": self.counters, "check_duplicates": self.check_duplicates,
+            "decode_bits": self.decode_bits,
         }
 
     @classmethod
@@ -333,7 +345,9 @@ class AxisWrapperPlan:
             raise InputError(f"{where}: not a spikeforge wrapper plan")
         own = axis_wrapper_plan(plan, writable=bool(d.get("writable_weights", False)),
                                 dedup_tag_bits=int(d.get("dedup_tag_bits", DEDUP_TAG_BITS)),
-                                taps=bool(d.get("taps")))
+                                taps=bool(d.get("taps")),
+                                counters=bool(d.get("counters", True)),
+                                check_duplicates=bool(d.get("check_duplicates", True)))
         if own.as_dict() != dict(d):
             raise InputError(f"{where}: the wrapper plan does not match the core's plan "
                              f"(generate the design again)")
@@ -341,13 +355,16 @@ class AxisWrapperPlan:
 
 
 def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False,
-                      dedup_tag_bits: int = DEDUP_TAG_BITS, taps: bool = False
+                      dedup_tag_bits: int = DEDUP_TAG_BITS, taps: bool = False,
+                      counters: bool = True, check_duplicates: bool = True
                       ) -> AxisWrapperPlan:
     """The ``axis`` wrapper plan of a core's plan; ``writable``: with the weight window
     (run-time writable synapse memories, biases and thresholds, registers ``MEM_*``);
     ``dedup_tag_bits``: width of the duplicate check's step tags (2..16; the tag memory is
     cleared every ``2**dedup_tag_bits - 1`` steps); ``taps``: a per-layer spike-count
-    beat for every neuron layer in each result packet."""
+    beat for every neuron layer in each result packet; ``counters``: the SAMPLES, ABORTED
+    and CYCLES registers; ``check_duplicates``: the duplicate check (without it a repeated
+    index in a step is not detected and adds its weights twice)."""
     if not isinstance(plan, HardwarePlan):
         raise TypeError(f"Plan must be a hwplan.HardwarePlan, not {plan!r}")
     if isinstance(dedup_tag_bits, bool) or not isinstance(dedup_tag_bits, int) or not (
@@ -366,7 +383,8 @@ def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False,
         in_data_bits=in_bits, out_data_bits=OUT_DATA_BITS,
         score="membrane" if membrane else "count", score_bits=score_bits,
         axil_addr_bits=8, dedup_tag_bits=dedup_tag_bits,
-        registers=_registers(plan, writable), writable=bool(writable),
+        registers=_registers(plan, writable, bool(counters)), writable=bool(writable),
+        counters=bool(counters), check_duplicates=bool(check_duplicates),
         taps=tuple((lp.name, max(1, (plan.timesteps * lp.out_features).bit_length()))
                    for lp in plan.layers) if taps else ())
 
