@@ -254,6 +254,29 @@ def test_axis_membrane_readout_checked_on_membranes(tmp_path) -> None:
     assert res["mismatches"] == 0 and res["stream_matched"] == 8
 
 
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_axis_minimal_options_with_taps_match(tmp_path) -> None:
+    """Without counters and duplicate check (the cheapest wrapper), with taps, membrane
+    readout: every packet (membranes and per-layer spike counts) equals the golden model,
+    every remaining malformed input is flagged, the control paths work."""
+    _need_verilator()
+    import hdl
+    from sim.axis_runner import verify_axis_design
+
+    net = _small_net(4, "membrane")
+    design = hdl.emit_verilog(net, wrap="axis", wrap_options={
+        "counters": False, "check_duplicates": False, "taps": True})
+    wp = design.portmap["wrapper"]
+    assert not {"SAMPLES", "ABORTED", "CYCLES"} & {r["name"] for r in wp["registers"]}
+    x = random_spikes(np.random.default_rng(8), 10, net.timesteps, net.input_size, 0.3)
+    res = verify_axis_design(net, design, x, build_dir=tmp_path,
+                             phases=("stream", "malformed", "control"), gap=0.3,
+                             backpressure=0.4, seed=2, dup_every=3)
+    assert res.mismatches == 0 and res.passed, res.first_mismatch
+    assert "duplicate" not in res.cases and res.coverage["tap_beats_checked"] > 0
+
+
 # ---------------------------------------------------------------- slow sweep
 def _sweep_net(seed: int) -> pysim.IntNetwork:
     rng = np.random.default_rng(1000 + seed)
@@ -281,7 +304,9 @@ def test_axis_sweep_random_networks(seed: int, tmp_path) -> None:
     net = _sweep_net(seed)
     rng = np.random.default_rng(seed)
     lanes = None if seed % 2 else int(rng.integers(1, 5))
-    design = hdl.emit_verilog(net, lanes=lanes, wrap="axis")
+    # every third network with the per-layer taps (checked against the golden spikes)
+    design = hdl.emit_verilog(net, lanes=lanes, wrap="axis",
+                              wrap_options={"taps": True} if seed % 3 == 0 else None)
     x = random_spikes(rng, 12, net.timesteps, net.input_size, float(rng.uniform(0.05, 0.5)))
     phases = ("stream", "malformed") if seed % 4 == 0 else ("stream",)
     res = verify_axis_design(net, design, x, build_dir=tmp_path, phases=phases,
