@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--taps", action="store_true",
                    help="with --wrap axis: per-layer spike-count taps (one beat per layer "
                         "after the class scores in every result packet)")
+    p.add_argument("--no-counters", action="store_true",
+                   help="with --wrap axis: leave out the SAMPLES, ABORTED and CYCLES "
+                        "registers (fewer LUTs)")
+    p.add_argument("--no-dedup", action="store_true",
+                   help="with --wrap axis: leave out the duplicate-index check (fewer LUTs, "
+                        "one block RAM less; the input must not repeat an index in a step)")
     p.add_argument("--memfiles", action="store_true",
                    help="also write every memory's contents as a $readmemh file (mem/*.hex, "
                         "listed in mem/memories.json) and <top>_readmemh.v loading them, for "
@@ -88,6 +94,11 @@ def run_generate(args: argparse.Namespace) -> int:
         if wrap is None:
             raise InputError("needs --wrap axis", param="taps")
         wrap_options["taps"] = True
+    for flag, key in (("no_counters", "counters"), ("no_dedup", "check_duplicates")):
+        if getattr(args, flag, False):
+            if wrap is None:
+                raise InputError("needs --wrap axis", param=flag)
+            wrap_options[key] = False
     design = hdl.generate(net, args.output, lanes=lanes, top=args.top, wrap=wrap,
                           memfiles=memfiles, writable_weights=writable,
                           wrap_options=wrap_options or None)

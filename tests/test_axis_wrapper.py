@@ -99,6 +99,23 @@ def test_generate_wrap_axis_ports_follow_the_plan(tmp_path) -> None:
         hdl.emit_verilog(net, wrap="apb")
 
 
+def test_generate_cli_wrapper_options(tmp_path, capsys) -> None:
+    pytest.importorskip("hdl")
+    from spikeforge.cli import main
+
+    pysim.save_network(_small_net(), tmp_path / "net")
+    assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "rtl"), "--wrap",
+                 "axis", "--taps", "--no-counters", "--no-dedup", "--json"]) == 0
+    wp = json.loads((tmp_path / "rtl" / "portmap.json").read_text())["wrapper"]
+    assert wp["taps"] and not wp["counters"] and not wp["check_duplicates"]
+    assert wp["packet_beats"] == 1 + 5 + 2
+    assert "SAMPLES" not in {r["name"] for r in wp["registers"]}
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "r2"),
+                 "--taps"]) == 2
+    assert "--taps" in capsys.readouterr().err
+
+
 def test_network_scores_option_adds_only_a_port() -> None:
     pytest.importorskip("hdl")
     from hdl import Network
