@@ -33,6 +33,7 @@ from .plan import HardwarePlan
 __all__ = [
     "AXIL_DATA_BITS",
     "FLAGS",
+    "MEM_KINDS",
     "OUT_DATA_BITS",
     "WRAPPER_FORMAT",
     "WRAPPER_ID",
@@ -47,7 +48,6 @@ __all__ = [
     "mem_data_words",
     "packet_bytes",
     "register_table",
-    "MEM_KINDS",
     "same_architecture",
     "same_but_parameters",
     "same_but_weights",
@@ -423,9 +423,9 @@ def stream_tables(wp: AxisWrapperPlan) -> str:
            f"| 1..{wp.n_classes} | score of class 0..{wp.n_classes - 1}: "
            + ("last-step membrane, signed, sign-extended |" if wp.score == "membrane"
               else "spike count over the sample, unsigned |"),
-           *([f"| {wp.n_classes + 1}..{wp.n_classes + len(wp.taps)} | taps (with "
-              f"`--taps`): spikes of layer {', '.join(n for n, _ in wp.taps)} over the "
-              "sample (all neurons and steps), unsigned |"] if wp.taps else []),
+           *([(f"| {wp.n_classes + 1}..{wp.n_classes + len(wp.taps)} | taps (with "
+               f"`--taps`): spikes of layer {', '.join(n for n, _ in wp.taps)} over the "
+               "sample (all neurons and steps), unsigned |")] if wp.taps else []),
            "", "Header word (also the RESULT register):", "",
            "| bits | field | meaning |", "|---|---|---|"]
     for f in wp.header_fields:
