@@ -209,6 +209,10 @@ class AxisWrapper(wiring.Component):
         s1_eos = Signal()
         s1_inrange = Signal()
         s1_stale = Signal()             # the tag read came before a clear of the tags
+        s1_aged = Signal()              # the tag read has been registered (s1_tag_q)
+        s1_tag_q = Signal(TB)           # the tag memory's read data, registered as is
+        s1_fwd = Signal()               # the beat ahead wrote this input's tag since
+        s1_fwd_tag = Signal(TB)
         c_valid = Signal()
         c_index = Signal(IDX)
         c_nospike = Signal()
@@ -265,21 +269,30 @@ class AxisWrapper(wiring.Component):
             dp.d.sync += [s1_valid.eq(1), s1_index.eq(tdata[:IDX]),
                           s1_nospike.eq(tdata[wp.nospike_bit]), s1_last.eq(self.s_axis_tlast),
                           s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(tdata[:IDX] < n_in),
-                          s1_stale.eq(0)]
+                          s1_stale.eq(0), s1_aged.eq(0), s1_fwd.eq(0)]
         with dp.Elif(s1_move):
             dp.d.sync += s1_valid.eq(0)
         with dp.Elif(clearing):
             # a beat that waits behind the wrap read its tag before the clear: now 0
             dp.d.sync += s1_stale.eq(1)
+        with dp.Elif(s1_valid):
+            dp.d.sync += s1_aged.eq(1)
+            with dp.If(c_writes & (wr.addr == s1_index[:abits])):
+                dp.d.sync += [s1_fwd.eq(1), s1_fwd_tag.eq(cur_tag)]
+        # Timing: the block RAM's slow clock-to-out reaches a flip-flop and nothing else;
+        # a beat moves on one cycle later, with the writes of that cycle forwarded
+        dp.d.sync += s1_tag_q.eq(rd.data)
 
         # stage 1 -> c: the tag as read, or as written since the read (by the beat ahead,
         # leaving stage c as this one moves in), or 0 after a clear
-        dp.d.comb += s1_move.eq(s1_valid & (~c_valid | c_done) & ~need_clear & ~wrap_now)
+        dp.d.comb += s1_move.eq(s1_valid & s1_aged & (~c_valid | c_done) & ~need_clear
+                                & ~wrap_now)
         with dp.If(s1_move):
             dp.d.sync += [c_index.eq(s1_index), c_nospike.eq(s1_nospike),
                           c_last.eq(s1_last), c_eos.eq(s1_eos), c_inrange.eq(s1_inrange),
                           c_tag.eq(Mux(c_writes & (wr.addr == s1_index[:abits]), cur_tag,
-                                       Mux(s1_stale, 0, rd.data)))]
+                                       Mux(s1_stale, 0,
+                                           Mux(s1_fwd, s1_fwd_tag, s1_tag_q))))]
         with dp.If(s1_move):
             dp.d.sync += c_valid.eq(1)
         with dp.Elif(c_done):
