@@ -331,7 +331,8 @@ def _read_source(verilog: str | os.PathLike[str]) -> str:
 def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Target,
                workdir: Path | None = None, pnr: bool = False,
                drop_ports: Sequence[str] = (), freq_mhz: float | None = None,
-               seed: int = 1, timeout: float | None = 1800.0) -> SynthResult:
+               seed: int = 1, timeout: float | None = 1800.0,
+               lut_mapper: str = "auto") -> SynthResult:
     """Synthesize Verilog for one target with Yosys, optionally place and route it.
 
     Parameters
@@ -355,6 +356,10 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
         nextpnr placement seed (fixed for reproducible figures).
     timeout
         Seconds allowed per tool run.
+    lut_mapper
+        ECP5: ``"auto"`` (abc9, falling back to ``abc -lut 4`` where Yosys 0.70's abc9
+        asserts), ``"abc9"`` or ``"abc"`` (always ``abc -lut 4``: the same mapper for two
+        designs to compare).
 
     Raises
     ------
@@ -364,6 +369,8 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
         Synthesis or place-and-route failed (one line, with the log path).
     """
     t = get_target(target) if isinstance(target, str) else target
+    if lut_mapper not in ("auto", "abc9", "abc"):
+        raise InputError(f"LUT mapper must be 'auto', 'abc9' or 'abc', not {lut_mapper!r}")
     if pnr and t.nextpnr is None:
         raise InputError(f"no open place and route for {t.name}; drop pnr or choose "
                          "an iCE40/ECP5 target")
@@ -382,7 +389,7 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
         work.mkdir(parents=True, exist_ok=True)
     try:
         return _synthesize_in(work, source, yosys, t, top, pnr, drop_ports, freq_mhz,
-                              seed, timeout, keep=tmp is None)
+                              seed, timeout, keep=tmp is None, lut_mapper=lut_mapper)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -390,7 +397,8 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
 
 def _synthesize_in(work: Path, source: str, yosys: str, t: Target, top: str, pnr: bool,
                    drop_ports: Sequence[str], freq_mhz: float | None, seed: int,
-                   timeout: float | None, keep: bool) -> SynthResult:
+                   timeout: float | None, keep: bool, lut_mapper: str = "auto"
+                   ) -> SynthResult:
     if drop_ports:
         source, top = wrap_top(source, top, drop_ports)
     (work / "design.v").write_text(source)
@@ -399,14 +407,15 @@ def _synthesize_in(work: Path, source: str, yosys: str, t: Target, top: str, pnr
     notes: list[str] = []
     t0 = time.perf_counter()
     log = work / "yosys.log"
-    for fallback in (False, True):
+    tries = {"auto": (False, True), "abc9": (False,), "abc": (True,)}[lut_mapper]
+    for fallback in tries:
         script = yosys_script(t, top, netlist="netlist.json" if pnr else None,
                               abc_fallback=fallback,
                               check=not (t.family == "ice40" and "SB_SPRAM256KA" in source))
         (work / "synth.ys").write_text(script)
         proc = _run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], work, timeout)
         ok = proc.returncode == 0 and (work / "stat.json").exists()
-        if ok or fallback or t.family != "ecp5":
+        if ok or fallback or t.family != "ecp5" or lut_mapper != "auto":
             break
         text = log.read_text(errors="replace") if log.exists() else ""
         if "ABC_OPS_REINTEGRATE" not in text.split("ERROR")[0][-3000:]:

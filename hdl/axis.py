@@ -44,7 +44,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hwplan import HardwarePlan, plan_network
-from hwplan.wrapper import FLAGS, AxisWrapperPlan, axis_wrapper_plan
+from hwplan.wrapper import DEDUP_TAG_BITS, FLAGS, AxisWrapperPlan, axis_wrapper_plan
 from pysim import IntNetwork
 
 from ._params import quiet_on_error
@@ -91,6 +91,18 @@ class AxisWrapper(wiring.Component):
         weights must keep each neuron's synaptic sum inside the generated accumulator
         width (``hwplan`` plan ``acc_bits``); :func:`hwplan.wrapper.weight_writes`
         checks that on the host.
+    counters : bool
+        The SAMPLES, ABORTED and CYCLES registers (default True).
+    check_duplicates : bool
+        The duplicate check (default True): a repeated index within a step is merged and
+        flagged. Without it (cheaper) the input must not repeat an index within a step.
+    taps : bool
+        Per-layer spike-count taps (default False): every result packet carries, after
+        the class scores, one beat per neuron layer with that layer's spikes over the
+        sample (counted from the core's ``tap_<layer>`` event ports).
+    dedup_tag_bits : int
+        Width of the duplicate check's step tags (default 8; see
+        :func:`hwplan.wrapper.axis_wrapper_plan`).
     clock_ports : bool
         True (default): the ports ``aclk`` and ``aresetn`` clock and reset the wrapper.
         False: no such ports; the wrapper runs in the enclosing ``sync`` domain (a board
@@ -100,7 +112,9 @@ class AxisWrapper(wiring.Component):
     @quiet_on_error
     def __init__(self, *, network: IntNetwork, lanes: int | Mapping[str, int] | None = None,
                  plan: HardwarePlan | None = None, writable: bool = False,
-                 clock_ports: bool = True) -> None:
+                 clock_ports: bool = True, dedup_tag_bits: int = DEDUP_TAG_BITS,
+                 taps: bool = False, counters: bool = True, check_duplicates: bool = True,
+                 _omit: frozenset[str] = frozenset()) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
         if plan is None:
@@ -109,10 +123,20 @@ class AxisWrapper(wiring.Component):
             raise ValueError("Lanes come from the plan; do not also give them")
         self._core = Network(network=network, plan=plan, scores=True)
         self._plan = plan
-        self._wp = axis_wrapper_plan(plan, writable=writable)
+        self._wp = axis_wrapper_plan(plan, writable=writable, dedup_tag_bits=dedup_tag_bits,
+                                     taps=taps, counters=counters,
+                                     check_duplicates=check_duplicates)
+        if writable and any(lp.kind != "dense" for lp in plan.layers):
+            from pysim import InputError
+
+            raise InputError("run-time writable weights: dense layers only (the network "
+                             "has conv layers)", param="writable_weights")
         self._write_ports = ([layer.synapses.add_write_port() for layer in self._core.layers]
                              if writable else [])
+        self._param_ports = ([layer.neurons.add_param_port() for layer in self._core.layers]
+                             if writable else [])
         self._clock_ports = bool(clock_ports)
+        self._omit = frozenset(_omit)  # measurement only: parts left out (overhead study)
         super().__init__(_members(self._wp, self._clock_ports))
 
     @property
@@ -141,9 +165,9 @@ class AxisWrapper(wiring.Component):
 
         soft_rst = Signal()
         core = self._core
-        m.submodules.core = ResetInserter(soft_rst)(core)
+        m.submodules.core = core if "softreset" in self._omit else ResetInserter(soft_rst)(core)
         dp = Module()  # the stream datapath (also reset by SOFT_RESET)
-        m.submodules.datapath = ResetInserter(soft_rst)(dp)
+        m.submodules.datapath = dp if "softreset" in self._omit else ResetInserter(soft_rst)(dp)
         bit = {name: b for name, (b, _) in FLAGS.items()}
 
         # ---------------------------------------------------------------- registers
@@ -151,23 +175,27 @@ class AxisWrapper(wiring.Component):
         irq_en = Signal(2)
         irq_st = Signal(2)
         err_sticky = Signal(5 if wp.writable else 4)
-        n_samples = Signal(32)
-        n_aborted = Signal(32)
-        last_cycles = Signal(32)
+        from hwplan.wrapper import COUNTER_BITS, cycle_bits
+
+        CB = cycle_bits(self._plan)
+        n_samples = Signal(COUNTER_BITS)
+        n_aborted = Signal(COUNTER_BITS)
+        last_cycles = Signal(CB)
         last_result = Signal(32)
 
         # ---------------------------------------------------------------- input stage
-        # s_axis -> stage 1 (the checks: range, duplicate bitmap, framing) -> stage 2 (the
-        # beats for the core, from registers only) -> the core's event stream.
+        # s_axis -> stage 1 (the beat registered, its input's step tag read) -> stage c
+        # (the checks: range, duplicate, framing) -> stage 2 (the beats for the core, from
+        # registers only) -> the core's event stream.
         IDX = wp.index_field_bits
-        WB = wp.dedup_word_bits
-        words = max(wp.dedup_words, 2)
-        word_bits = max(1, (words - 1).bit_length())
-        wsh = WB.bit_length() - 1
+        TB = wp.dedup_tag_bits
+        depth = max(2, wp.dedup_depth)
+        abits = max(1, (depth - 1).bit_length())
         tdata = self.s_axis_tdata
+        dedup_on = wp.check_duplicates and "dedup" not in self._omit
 
         in_sample = Signal()            # first beat taken, EOS not yet
-        step = Signal(range(T + 2))     # step markers decided in this sample (stage 1)
+        step = Signal(range(T + 2))     # step markers decided in this sample (stage c)
         abort = Signal()                # the sample is aborted
         flags = Signal(5)               # flags of the sample in flight
         pad = Signal(range(T + 1))      # empty steps still to emit after a SHORT sample
@@ -180,53 +208,99 @@ class AxisWrapper(wiring.Component):
         s1_last = Signal()
         s1_eos = Signal()
         s1_inrange = Signal()
+        s1_stale = Signal()             # the tag read came before a clear of the tags
+        s1_aged = Signal()              # the tag read has been registered (s1_tag_q)
+        s1_tag_q = Signal(TB)           # the tag memory's read data, registered as is
+        s1_fwd = Signal()               # the beat ahead wrote this input's tag since
+        s1_fwd_tag = Signal(TB)
+        c_valid = Signal()
+        c_index = Signal(IDX)
+        c_nospike = Signal()
+        c_last = Signal()
+        c_eos = Signal()
+        c_inrange = Signal()
+        c_tag = Signal(TB)              # the step tag of the beat's input (forwarded)
         s2_valid = Signal()
         s2_index = Signal(IDX)
         s2_ev = Signal()                # stage 2 holds a spike for the core
         s2_mk = Signal()                # stage 2 holds a step marker for the core
 
-        dedup = Memory(shape=WB, depth=words, init=[])
-        dp.submodules.dedup = dedup
-        wr = dedup.write_port()
-        rd = dedup.read_port(transparent_for=(wr,))
-        word_valid = Signal(words)
+        # The duplicate check: per input, the tag of the step it last spiked in (tags run
+        # 1 .. 2**TB - 1; 0 = never). A beat is a duplicate when its input's tag is the
+        # current step's. When the tags wrap (and after reset) the memory is cleared to 0,
+        # one input per cycle, with the input stream held: so a tag never aliases.
+        cur_tag = Signal(TB, init=1)
+        need_clear = Signal(init=1)
+        clr_addr = Signal(range(depth + 1))
+        pre_wrap = Signal()
+        clearing = Signal()
+        tags = Memory(shape=TB, depth=depth, init=[])
+        dp.submodules.tags = tags
+        wr = tags.write_port()
+        rd = tags.read_port(transparent_for=())
 
         ev = core.events
-        s1_done = Signal()
+        c_done = Signal()
+        s1_move = Signal()
         s2_done = Signal()
         s2_free = Signal()
         accept = Signal()
         can_start = Signal()
         cont = Signal()  # the next beat belongs to the sample in flight
         ready = Signal()
+        c_writes = Signal()  # the beat leaving stage c writes its input's tag
+        wrap_now = Signal()  # stage c holds the step end after which the tags wrap
         dp.d.comb += [
+            pre_wrap.eq(cur_tag == (1 << TB) - 1),
+            wrap_now.eq(pre_wrap & c_valid & (c_last | c_eos)),
+            clearing.eq(need_clear & ~c_valid),
             can_start.eq(enable & ~core.busy & ~res_pending & (pad == 0) & ~core_started
-                         & ~s1_valid & ~s2_valid),
-            cont.eq(in_sample & ~(s1_valid & s1_eos)),
-            ready.eq((~s1_valid | s1_done) & (cont | can_start)),
+                         & ~s1_valid & ~c_valid & ~s2_valid),
+            cont.eq(in_sample & ~(s1_valid & s1_eos) & ~(c_valid & c_eos)),
+            # no beat is taken while stage c writes the tags, so a read never coincides
+            # with a write (no read-during-write forwarding)
+            ready.eq((~s1_valid | s1_move) & (cont | can_start) & ~need_clear & ~c_writes),
             accept.eq(self.s_axis_tvalid & ready),
             self.s_axis_tready.eq(ready),
-            rd.addr.eq(tdata[wsh:wsh + word_bits] if n_in > WB else 0),
+            rd.addr.eq(tdata[:abits]),
             rd.en.eq(accept),
         ]
         with dp.If(accept):
             dp.d.sync += [s1_valid.eq(1), s1_index.eq(tdata[:IDX]),
                           s1_nospike.eq(tdata[wp.nospike_bit]), s1_last.eq(self.s_axis_tlast),
-                          s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(tdata[:IDX] < n_in)]
-        with dp.Elif(s1_done):
+                          s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(tdata[:IDX] < n_in),
+                          s1_stale.eq(0), s1_aged.eq(0), s1_fwd.eq(0)]
+        with dp.Elif(s1_move):
             dp.d.sync += s1_valid.eq(0)
+        with dp.Elif(clearing):
+            # a beat that waits behind the wrap read its tag before the clear: now 0
+            dp.d.sync += s1_stale.eq(1)
+        with dp.Elif(s1_valid):
+            dp.d.sync += s1_aged.eq(1)
+            with dp.If(c_writes & (wr.addr == s1_index[:abits])):
+                dp.d.sync += [s1_fwd.eq(1), s1_fwd_tag.eq(cur_tag)]
+        # Timing: the block RAM's slow clock-to-out reaches a flip-flop and nothing else;
+        # a beat moves on one cycle later, with the writes of that cycle forwarded
+        dp.d.sync += s1_tag_q.eq(rd.data)
 
-        # stage 1: the checks of the beat
-        in_range = Signal()
-        s1_word = Signal(word_bits)
-        s1_bit = Signal(range(WB))
+        # stage 1 -> c: the tag as read, or as written since the read (by the beat ahead,
+        # leaving stage c as this one moves in), or 0 after a clear
+        dp.d.comb += s1_move.eq(s1_valid & s1_aged & (~c_valid | c_done) & ~need_clear
+                                & ~wrap_now)
+        with dp.If(s1_move):
+            dp.d.sync += [c_index.eq(s1_index), c_nospike.eq(s1_nospike),
+                          c_last.eq(s1_last), c_eos.eq(s1_eos), c_inrange.eq(s1_inrange),
+                          c_tag.eq(Mux(c_writes & (wr.addr == s1_index[:abits]), cur_tag,
+                                       Mux(s1_stale, 0,
+                                           Mux(s1_fwd, s1_fwd_tag, s1_tag_q))))]
+        with dp.If(s1_move):
+            dp.d.sync += c_valid.eq(1)
+        with dp.Elif(c_done):
+            dp.d.sync += c_valid.eq(0)
+
+        # stage c: the checks of the beat
         seen = Signal()
-        dp.d.comb += [
-            in_range.eq(s1_inrange),
-            s1_word.eq(s1_index[wsh:wsh + word_bits] if n_in > WB else 0),
-            s1_bit.eq(s1_index[:wsh]),
-            seen.eq(word_valid.bit_select(s1_word, 1) & rd.data.bit_select(s1_bit, 1)),
-        ]
+        dp.d.comb += seen.eq((c_tag == cur_tag) if dedup_on else 0)
         live = Signal()       # the sample still feeds the core
         is_event = Signal()
         e_range = Signal()
@@ -237,20 +311,21 @@ class AxisWrapper(wiring.Component):
         fwd_mk = Signal()
         dp.d.comb += [
             live.eq(step < T),
-            is_event.eq(~s1_nospike & live),
-            e_range.eq(is_event & ~in_range),
-            e_dup.eq(is_event & in_range & seen),
-            e_long.eq(s1_last & ~s1_eos & (step == T - 1)),
-            e_short.eq(s1_eos & live & ~(s1_last & (step == T - 1))),
-            fwd_ev.eq(is_event & in_range & ~seen & ~abort),
-            fwd_mk.eq(s1_last & live),
-            # stage 1 moves only into an empty stage 2, so the core's ready does not reach
-            # the bitmap's write enable (timing); at most one spike every two cycles
+            is_event.eq(~c_nospike & live),
+            e_range.eq(is_event & ~c_inrange),
+            e_dup.eq(is_event & c_inrange & seen),
+            e_long.eq(c_last & ~c_eos & (step == T - 1)),
+            e_short.eq(c_eos & live & ~(c_last & (step == T - 1))),
+            fwd_ev.eq(is_event & c_inrange & ~seen & ~abort),
+            fwd_mk.eq(c_last & live),
+            # stage c moves only into an empty stage 2, so the core's ready does not reach
+            # the checks (timing); at most one spike every two cycles
             s2_free.eq(~s2_valid),
-            s1_done.eq(s1_valid & s2_free),
+            c_done.eq(c_valid & s2_free),
+            c_writes.eq(c_done & is_event & c_inrange),
         ]
-        with dp.If(s1_done):
-            dp.d.sync += [s2_valid.eq(fwd_ev | fwd_mk), s2_index.eq(s1_index),
+        with dp.If(c_done):
+            dp.d.sync += [s2_valid.eq(fwd_ev | fwd_mk), s2_index.eq(c_index),
                           s2_ev.eq(fwd_ev), s2_mk.eq(fwd_mk)]
         with dp.Elif(s2_done):
             dp.d.sync += s2_valid.eq(0)
@@ -271,17 +346,22 @@ class AxisWrapper(wiring.Component):
         ]
         with dp.If(s2_valid & xfer & s2_ev & s2_mk):
             dp.d.sync += s2_ev.eq(0)  # the spike went; the marker follows
-        # the duplicate bitmap: written when a spike is forwarded, cleared per step
+        # the tag memory: written when a beat leaves stage c, cleared when the tags wrap
         dp.d.comb += [
-            wr.addr.eq(s1_word),
-            wr.data.eq(Mux(word_valid.bit_select(s1_word, 1), rd.data, 0)
-                       | (Const(1, WB) << s1_bit)),
-            wr.en.eq(s1_done & is_event & in_range & ~seen),
+            wr.addr.eq(Mux(clearing, clr_addr, c_index[:abits])),
+            wr.data.eq(Mux(clearing, 0, cur_tag)),
+            wr.en.eq(clearing | c_writes),
         ]
-        with dp.If(s1_done & (s1_last | s1_eos)):
-            dp.d.sync += word_valid.eq(0)
-        with dp.Elif(wr.en):
-            dp.d.sync += word_valid.eq(word_valid | (Const(1, words) << s1_word))
+        with dp.If(c_done & (c_last | c_eos)):
+            with dp.If(pre_wrap):
+                dp.d.sync += need_clear.eq(1)
+            with dp.Else():
+                dp.d.sync += cur_tag.eq(cur_tag + 1)
+        with dp.If(clearing):
+            with dp.If(clr_addr == depth - 1):
+                dp.d.sync += [need_clear.eq(0), clr_addr.eq(0), cur_tag.eq(1)]
+            with dp.Else():
+                dp.d.sync += clr_addr.eq(clr_addr + 1)
 
         # sample framing
         beat_flags = Signal(5)
@@ -296,13 +376,13 @@ class AxisWrapper(wiring.Component):
         with dp.If(start):
             dp.d.sync += [in_sample.eq(1), step.eq(0), abort.eq(0), flags.eq(0),
                           core_started.eq(1)]
-        with dp.Elif(s1_done):
+        with dp.Elif(c_done):
             dp.d.sync += flags.eq(flags | beat_flags)
             with dp.If(e_range | e_short | e_long):
                 dp.d.sync += abort.eq(1)
             with dp.If(fwd_mk):
                 dp.d.sync += step.eq(step + 1)
-            with dp.If(s1_eos):
+            with dp.If(c_eos):
                 dp.d.sync += in_sample.eq(0)
                 # the steps the core still needs
                 dp.d.sync += pad.eq(Mux(live, T - step - fwd_mk, 0))
@@ -310,10 +390,10 @@ class AxisWrapper(wiring.Component):
             dp.d.sync += pad.eq(pad - 1)
 
         # ---------------------------------------------------------------- cycles
-        cyc = Signal(32)
+        cyc = Signal(CB)  # saturating; from 1, so it holds the count at done
         with dp.If(start):
-            dp.d.sync += cyc.eq(0)
-        with dp.Elif(core.busy):
+            dp.d.sync += cyc.eq(1)
+        with dp.Elif(core.busy & ~cyc.all()):
             dp.d.sync += cyc.eq(cyc + 1)
 
         # ---------------------------------------------------------------- output
@@ -330,11 +410,23 @@ class AxisWrapper(wiring.Component):
         ]
         with dp.If(core.done):
             dp.d.sync += [res_pending.eq(1), beat.eq(0), res_flags.eq(flags),
-                          last_cycles.eq(cyc + 1), core_started.eq(0)]
+                          last_cycles.eq(cyc), core_started.eq(0)]
         score = Signal(32)
         sb = wp.score_bits
+        tap_counts = []
+        for name, bits in wp.taps:
+            tap = core.tap(name)
+            cnt = Signal(bits, name=f"tap_count_{name}")
+            with dp.If(start):
+                dp.d.sync += cnt.eq(0)
+            with dp.Elif(tap.valid & ~tap.last):
+                dp.d.sync += cnt.eq(cnt + 1)
+            tap_counts.append(cnt)
         with dp.Switch(beat):
-            for k in range(n_cls):
+            for i, cnt in enumerate(tap_counts):
+                with dp.Case(n_cls + 1 + i):
+                    dp.d.comb += score.eq(cnt)
+            for k in range(0 if "scores" in self._omit else n_cls):
                 with dp.Case(k + 1):
                     v = core.scores[k]
                     if wp.score == "membrane":
@@ -369,7 +461,7 @@ class AxisWrapper(wiring.Component):
             m.d.sync += self.s_axil_bvalid.eq(1)
         with m.Elif(self.s_axil_bready):
             m.d.sync += self.s_axil_bvalid.eq(0)
-        waddr = self.s_axil_awaddr[2:]
+        waddr = self.s_axil_awaddr[2:2 + wp.decode_bits]
         wdata = self.s_axil_wdata
 
         def wsel(name: str) -> Any:
@@ -383,7 +475,7 @@ class AxisWrapper(wiring.Component):
             m.d.sync += irq_en.eq(wdata[:2])
         # sticky bits: set by events, cleared by writing 1
         err_set = Signal(4)
-        m.d.comb += err_set.eq(Mux(s1_done & ~start, beat_flags[:4], 0))
+        m.d.comb += err_set.eq(Mux(c_done & ~start, beat_flags[:4], 0))
         clr_err = Mux(wsel("ERROR"), wdata[:4], 0)
         m.d.sync += err_sticky[:4].eq((err_sticky[:4] & ~clr_err) | err_set)
         irq_set = Signal(2)
@@ -402,23 +494,27 @@ class AxisWrapper(wiring.Component):
         values = {
             "ID": Const(regs["ID"].reset, 32), "CTRL": enable,
             "STATUS": status, "ERROR": err_sticky, "IRQ_ENABLE": irq_en,
-            "IRQ_STATUS": irq_st, "SAMPLES": n_samples, "ABORTED": n_aborted,
-            "CYCLES": last_cycles, "RESULT": last_result,
+            "IRQ_STATUS": irq_st, "RESULT": last_result,
             "GEOMETRY0": Const(regs["GEOMETRY0"].reset, 32),
             "GEOMETRY1": Const(regs["GEOMETRY1"].reset, 32),
         }
+        if wp.counters:
+            values.update({"SAMPLES": n_samples, "ABORTED": n_aborted,
+                           "CYCLES": last_cycles})
         if wp.writable:
             self._weight_window(m, regs, values, wsel, wdata, err_sticky, ~core.busy
                                 & ~in_sample & ~res_pending & (pad == 0) & ~s1_valid
-                                & ~s2_valid)
+                                & ~c_valid & ~s2_valid)
         assert set(values) == set(regs), "register map and RTL disagree"
         ar_ok = Signal()
         m.d.comb += [ar_ok.eq(self.s_axil_arvalid & ~self.s_axil_rvalid),
                      self.s_axil_arready.eq(~self.s_axil_rvalid)]
         with m.If(ar_ok):
             m.d.sync += [self.s_axil_rvalid.eq(1), self.s_axil_rdata.eq(0)]
-            with m.Switch(self.s_axil_araddr[2:]):
+            with m.Switch(self.s_axil_araddr[2:2 + wp.decode_bits]):
                 for name, value in values.items():
+                    if "readmux" in self._omit:
+                        break
                     with m.Case(regs[name].offset >> 2):
                         m.d.sync += self.s_axil_rdata.eq(value)
         with m.Elif(self.s_axil_rready):
@@ -427,17 +523,19 @@ class AxisWrapper(wiring.Component):
 
     def _weight_window(self, m: Module, regs: dict[str, Any], values: dict[str, Any],
                        wsel: Any, wdata: Any, err: Any, idle: Any) -> None:
-        """MEM_SELECT/MEM_ADDR/MEM_DATA registers and MEM_COMMIT into the synapse RAMs."""
-        from hwplan.wrapper import WRITE_REFUSED_BIT, mem_data_words
+        """MEM_SELECT/MEM_ADDR/MEM_DATA registers and MEM_COMMIT into the synapse RAMs,
+        the bias RAMs and the threshold registers."""
+        from hwplan.wrapper import MEM_KINDS, WRITE_REFUSED_BIT, mem_data_words
 
         n = mem_data_words(self._plan)
         sel = Signal(8, name="mem_select")
+        kind = Signal(2, name="mem_kind")
         addr = Signal(24, name="mem_addr")
         data = [Signal(32, name=f"mem_data{i}") for i in range(n)]
         commit = Signal()
         m.d.comb += commit.eq(wsel("MEM_COMMIT") & wdata[0])
         with m.If(wsel("MEM_SELECT")):
-            m.d.sync += sel.eq(wdata[:8])
+            m.d.sync += [sel.eq(wdata[:8]), kind.eq(wdata[8:10])]
         with m.If(wsel("MEM_ADDR")):
             m.d.sync += addr.eq(wdata[:24])
         with m.Elif(commit & idle):
@@ -449,11 +547,19 @@ class AxisWrapper(wiring.Component):
         for i, port in enumerate(self._write_ports):
             m.d.comb += [port.addr.eq(addr[:len(port.addr)]),
                          port.data.eq(word[:len(port.data)]),
-                         port.en.eq(commit & idle & (sel == i))]
+                         port.en.eq(commit & idle & (sel == i)
+                                    & (kind == MEM_KINDS["weights"]))]
+        for i, pp in enumerate(self._param_ports):
+            is_bias = kind == MEM_KINDS["biases"]
+            m.d.comb += [pp.addr.eq(addr[:len(pp.addr)]), pp.data.eq(word[:len(pp.data)]),
+                         pp.bias.eq(is_bias),
+                         pp.en.eq(commit & idle & (sel == i) & (
+                             (is_bias if pp.has_bias else 0)
+                             | (kind == MEM_KINDS["threshold"])))]
         clr = Mux(wsel("ERROR"), wdata[WRITE_REFUSED_BIT], 0)
         m.d.sync += err[WRITE_REFUSED_BIT].eq((err[WRITE_REFUSED_BIT] & ~clr)
                                               | (commit & ~idle))
-        values.update({"MEM_SELECT": sel, "MEM_ADDR": addr, "MEM_COMMIT": Const(0, 32),
+        values.update({"MEM_SELECT": Cat(sel, kind), "MEM_ADDR": addr, "MEM_COMMIT": Const(0, 32),
                        "MEM_INFO": Const(regs["MEM_INFO"].reset, 32)})
         values.update({f"MEM_DATA{i}": d for i, d in enumerate(data)})
 

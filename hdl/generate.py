@@ -113,7 +113,8 @@ WRAPS = ("axis",)
 def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = None,
                  top: str = "spikeforge_top", wrap: str | None = None,
                  writable_weights: bool = False,
-                 weights_in: str | Mapping[str, str] | None = None) -> GeneratedDesign:
+                 weights_in: str | Mapping[str, str] | None = None,
+                 wrap_options: Mapping[str, Any] | None = None) -> GeneratedDesign:
     """Generate the Verilog of ``net`` in memory.
 
     Parameters
@@ -134,6 +135,8 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
         Where the synapse memories live (:func:`hwplan.resolve_weights_in`). With
         SPRAM memories the top is :class:`hdl.spram.SpramNetwork` (iCE40 UP5K
         ``SB_SPRAM256KA`` instances, a load port; not with ``wrap``). Default: block RAM.
+    wrap_options : dict or None
+        With ``wrap``: further keyword options of the wrapper (:class:`hdl.axis.AxisWrapper`).
 
     Returns
     -------
@@ -164,13 +167,16 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
     if writable_weights and wrap is None:
         raise InputError("writable weights need a wrapper (wrap='axis')",
                          param="writable_weights")
+    if wrap_options and wrap is None:
+        raise InputError("wrapper options need a wrapper (wrap='axis')", param="wrap")
     if wrap is not None:
         if wrap not in WRAPS:
             raise InputError(f"unknown wrapper {wrap!r}: choose one of {', '.join(WRAPS)}",
                              param="wrap")
         from .axis import AxisWrapper, axis_portmap
 
-        wrapped = AxisWrapper(network=net, plan=plan, writable=bool(writable_weights))
+        wrapped = AxisWrapper(network=net, plan=plan, writable=bool(writable_weights),
+                              **dict(wrap_options or {}))
         pmap = axis_portmap(wrapped, top)
         text = verilog.convert(wrapped, name=top, emit_src=False, strip_internal_attrs=True)
         bad = check_ports(text, top, pmap)
@@ -191,7 +197,8 @@ def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
              lanes: int | Mapping[str, int] | None = None,
              top: str = "spikeforge_top", wrap: str | None = None,
              memfiles: bool = False, writable_weights: bool = False,
-             weights_in: str | Mapping[str, str] | None = None) -> GeneratedDesign:
+             weights_in: str | Mapping[str, str] | None = None,
+             wrap_options: Mapping[str, Any] | None = None) -> GeneratedDesign:
     """Write ``out_dir/<top>.v`` and ``out_dir/portmap.json`` (atomically, deterministic).
 
     The directory is replaced as a whole only when both files are complete. ``wrap``: see
@@ -203,7 +210,8 @@ def generate(net: IntNetwork, out_dir: str | os.PathLike[str], *,
     of the network's weights (:func:`hwplan.load_image`).
     """
     design = emit_verilog(net, lanes=lanes, top=top, wrap=wrap,
-                          writable_weights=writable_weights, weights_in=weights_in)
+                          writable_weights=writable_weights, weights_in=weights_in,
+                          wrap_options=wrap_options)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         umask = os.umask(0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,13 +17,28 @@ from pysim import STATE_BITS_RANGE, WEIGHT_BITS_RANGE
 from ._logic import mux_tree
 from ._params import check_bool, check_int, check_int_array, quiet_on_error
 
-__all__ = ["NeuronCore"]
+__all__ = ["NeuronCore", "NeuronParamPort"]
 
 _RESETS = ("zero", "subtract")
 
 
 def _lanes_layout(shape: Any, lanes: int) -> data.ArrayLayout:
     return data.ArrayLayout(shape, lanes)
+
+
+@dataclass(frozen=True)
+class NeuronParamPort:
+    """The run-time write port of a :class:`NeuronCore`'s parameters (see
+    ``add_param_port``): ``en`` writes ``data`` into the bias word ``addr`` (``bias``
+    true; one word per update row, as :func:`hwplan.pack_bias_words`) or, with ``bias``
+    false, ``data[:state_bits]`` into the threshold. ``has_bias``: the core has a bias
+    memory (without one, bias writes are ignored)."""
+
+    addr: Signal
+    data: Signal
+    bias: Signal
+    en: Signal
+    has_bias: bool
 
 
 class NeuronCore(wiring.Component):
@@ -140,6 +156,7 @@ class NeuronCore(wiring.Component):
             self._bias_data = MemoryData(
                 shape=unsigned(plan.bias.width), depth=plan.bias.depth,
                 init=pack_bias_words(self._bias, sb, self._units))
+        self._param: NeuronParamPort | None = None
         gshape = unsigned(plan.group_bits)
         self._upd_layout = data.StructLayout({
             "row": unsigned(plan.row_bits),
@@ -267,6 +284,28 @@ class NeuronCore(wiring.Component):
         return self._plan
 
     # ------------------------------------------------------------------ hardware
+    def add_param_port(self) -> NeuronParamPort:
+        """Make the biases (when the core has them) and the threshold writable at run time
+        and return their write port (:class:`NeuronParamPort`); the threshold becomes a
+        register reset to its generated value, the bias ROM a RAM with its initial
+        contents.
+
+        Without this call (the default) both stay constants and the Verilog is unchanged.
+        A loaded bias must keep the sums inside the generated widths (``syn_bias_bits``,
+        ``sum_bits`` of the plan; :func:`hwplan.wrapper.param_writes` checks that). The
+        owner must not write while the core runs (the wrapper refuses).
+        """
+        if self._param is None:
+            width = max(self._state_bits, self._plan.bias.width if self._bias is not None
+                        else 0)
+            depth = self._plan.bias.depth if self._bias is not None else 2
+            self._param = NeuronParamPort(
+                addr=Signal(range(depth), name="param_addr"),
+                data=Signal(unsigned(width), name="param_data"),
+                bias=Signal(name="param_bias"), en=Signal(name="param_en"),
+                has_bias=self._bias is not None)
+        return self._param
+
     def elaborate(self, platform: Any) -> Module:
         """Build the accumulator, the membrane and bias memories and the update pipeline."""
         m = Module()
@@ -275,7 +314,12 @@ class NeuronCore(wiring.Component):
         S = plan.rows_per_group
         sb, ab = self._state_bits, self._acc_bits
         smin, smax = -(1 << (sb - 1)), (1 << (sb - 1)) - 1
-        theta = self._threshold
+        theta: Any = self._threshold
+        pp = self._param
+        if pp is not None:
+            theta = Signal(signed(sb), init=self._threshold, name="threshold")
+            with m.If(pp.en & ~pp.bias):
+                m.d.sync += theta.eq(pp.data[:sb])
 
         # ---------------------------------------------------------------- accumulation
         acc_par = Signal(name="acc_parity")           # buffer the current step adds into
@@ -424,6 +468,10 @@ class NeuronCore(wiring.Component):
         if self._bias_data is not None:
             m.submodules.bias_rom = bias_rom = Memory(data=self._bias_data)
             b_rd = bias_rom.read_port()
+            if pp is not None:
+                b_wr = bias_rom.write_port()
+                m.d.comb += [b_wr.addr.eq(pp.addr), b_wr.data.eq(pp.data[:plan.bias.width]),
+                             b_wr.en.eq(pp.en & pp.bias)]
             m.d.comb += [b_rd.addr.eq(w_row), b_rd.en.eq(adv)]
 
         # ---- stage 1: the memories' outputs

@@ -33,6 +33,7 @@ from .plan import HardwarePlan
 __all__ = [
     "AXIL_DATA_BITS",
     "FLAGS",
+    "MEM_KINDS",
     "OUT_DATA_BITS",
     "WRAPPER_FORMAT",
     "WRAPPER_ID",
@@ -47,6 +48,8 @@ __all__ = [
     "mem_data_words",
     "packet_bytes",
     "register_table",
+    "same_architecture",
+    "same_but_parameters",
     "same_but_weights",
     "sample_beats",
     "stream_tables",
@@ -59,7 +62,8 @@ WRAPPER_ID = 0x53460001
 """Value of the ID register: ASCII ``SF`` and the register-map version 1."""
 OUT_DATA_BITS = 32
 AXIL_DATA_BITS = 32
-DEDUP_WORD_BITS = 32
+DEDUP_TAG_BITS = 8
+"""Width of the duplicate check's step tags (one per input, see AxisWrapperPlan)."""
 
 FLAGS: dict[str, tuple[int, str]] = {
     "RANGE": (0, ("an input index >= input_size (or a reserved index bit set): the sample "
@@ -116,21 +120,35 @@ WRITE_REFUSED_BIT = 4
 MEM_DATA_OFFSET = 0x40
 
 
+MEM_KINDS = {"weights": 0, "biases": 1, "threshold": 2}
+"""MEM_SELECT.KIND: which memory of the selected layer MEM_COMMIT writes."""
+
+
 def mem_data_words(plan: HardwarePlan) -> int:
-    """32-bit MEM_DATA registers needed for the widest synapse-memory word."""
-    return ceil_div(max(lp.synapse.memory.width for lp in plan.layers), 32)
+    """32-bit MEM_DATA registers needed for the widest word the window writes (a synapse
+    word, a bias word or a threshold)."""
+    widths = [lp.synapse.memory.width for lp in plan.layers]
+    widths += [lp.core.bias.width for lp in plan.layers if lp.core.bias is not None]
+    widths += [lp.state_bits for lp in plan.layers]
+    return ceil_div(max(widths), 32)
 
 
 def _mem_registers(plan: HardwarePlan) -> tuple[Register, ...]:
     n = mem_data_words(plan)
     regs = [
-        Register("MEM_SELECT", 0x30, "RW", 0x0, "weight window: the layer (0 = first) "
-                 "whose synapse memory MEM_COMMIT writes"),
-        Register("MEM_ADDR", 0x34, "RW", 0x0, "weight window: the word address "
-                 "(j * groups + g, as hwplan.pack_synapse_words); +1 after each commit"),
+        Register("MEM_SELECT", 0x30, "RW", 0x0, "weight window: the memory MEM_COMMIT "
+                 "writes", (
+                     RegField("LAYER", 0, 8, "the layer (0 = first)"),
+                     RegField("KIND", 8, 2, "0: synapse weights (word j * groups + g, as "
+                              "hwplan.pack_synapse_words), 1: biases (word = update row, as "
+                              "hwplan.pack_bias_words; layers with a bias only), 2: the "
+                              "threshold (MEM_DATA0, two's complement, address ignored)"),
+                 )),
+        Register("MEM_ADDR", 0x34, "RW", 0x0, "weight window: the word address; +1 after "
+                 "each commit"),
         Register("MEM_COMMIT", 0x38, "WO", 0x0, "write 1: store MEM_DATA into word MEM_ADDR "
-                 "of layer MEM_SELECT; refused (ERROR.WRITE_REFUSED) unless the core is idle "
-                 "and no sample is in flight"),
+                 "of the memory MEM_SELECT; refused (ERROR.WRITE_REFUSED) unless the core is "
+                 "idle and no sample is in flight"),
         Register("MEM_INFO", 0x3C, "RO", (len(plan.layers) << 8) | n, "weight window: "
                  "layers and MEM_DATA registers", (
                      RegField("DATA_WORDS", 0, 8, "MEM_DATA registers"),
@@ -143,7 +161,17 @@ def _mem_registers(plan: HardwarePlan) -> tuple[Register, ...]:
     return tuple(regs)
 
 
-def _registers(plan: HardwarePlan, writable: bool = False) -> tuple[Register, ...]:
+COUNTER_BITS = 16
+"""Width of the SAMPLES and ABORTED counters (they wrap)."""
+
+
+def cycle_bits(plan: HardwarePlan) -> int:
+    """Width of the CYCLES counter: 16 times the core's worst case fits (it saturates)."""
+    return min(32, max(16, plan.worst_case_cycles().bit_length() + 4))
+
+
+def _registers(plan: HardwarePlan, writable: bool = False, counters: bool = True
+               ) -> tuple[Register, ...]:
     geom0 = (plan.n_classes << 16) | plan.timesteps
     err_fields = _flag_fields()
     if writable:
@@ -173,10 +201,13 @@ def _registers(plan: HardwarePlan, writable: bool = False) -> tuple[Register, ..
             RegField("DONE", 0, 1, "a result packet has been sent"),
             RegField("ERROR", 1, 1, "a sample had an error flag"),
         )),
-        Register("SAMPLES", 0x18, "RO", 0x0, "results sent since reset (32-bit, wraps)"),
-        Register("ABORTED", 0x1C, "RO", 0x0, "aborted samples since reset"),
-        Register("CYCLES", 0x20, "RO", 0x0, "clock cycles of the last sample, core start "
-                 "to done"),
+        *((Register("SAMPLES", 0x18, "RO", 0x0, f"results sent since reset ({COUNTER_BITS}-"
+                    "bit, wraps)"),
+           Register("ABORTED", 0x1C, "RO", 0x0, f"aborted samples since reset "
+                    f"({COUNTER_BITS}-bit, wraps)"),
+           Register("CYCLES", 0x20, "RO", 0x0, f"clock cycles of the last sample, core "
+                    f"start to done ({cycle_bits(plan)}-bit for this network, saturates)"))
+          if counters else ()),
         Register("RESULT", 0x24, "RO", 0x0, "the header word of the last result packet"),
         Register("GEOMETRY0", 0x28, "RO", geom0, "the network: timesteps and classes", (
             RegField("TIMESTEPS", 0, 16, "steps per sample (T)"),
@@ -201,9 +232,15 @@ class AxisWrapperPlan:
     out_data_bits : width of ``m_axis_tdata`` (32)
     score : ``count`` (unsigned spike counts) or ``membrane`` (signed last-step membranes)
     score_bits : width of a score before sign/zero extension to 32 bits
-    packet_beats : beats per output packet (``1 + n_classes``)
+    packet_beats : beats per output packet (``1 + n_classes + len(taps)``)
+    taps : ``(layer name, bits)`` of each per-layer spike-count tap (``taps=True``): the
+        layer's spikes over the sample (all neurons, all steps), one beat each after the
+        class scores; empty by default
     axil_addr_bits : width of the AXI-Lite addresses
-    dedup_words : depth of the duplicate-check bitmap (``dedup_word_bits``-bit words)
+    dedup_tag_bits : width of the duplicate check's step tags: a memory of ``input_size``
+        tags holds, per input, the step (modulo ``2**dedup_tag_bits - 1``) it last spiked
+        in; every ``2**dedup_tag_bits - 1`` steps (and after reset) the wrapper clears it
+        in ``input_size`` cycles (``s_axis_tready`` low), so a tag never aliases
     registers : the AXI-Lite register map
     """
 
@@ -215,10 +252,19 @@ class AxisWrapperPlan:
     score: str
     score_bits: int
     axil_addr_bits: int
-    dedup_word_bits: int
+    dedup_tag_bits: int
     registers: tuple[Register, ...] = field(repr=False)
     kind: str = "axis"
     writable: bool = False
+    taps: tuple[tuple[str, int], ...] = ()
+    counters: bool = True
+    check_duplicates: bool = True
+
+    @property
+    def decode_bits(self) -> int:
+        """AXI-Lite address bits ``[decode_bits + 1 : 2]`` the wrapper decodes (the map
+        repeats every ``4 << decode_bits`` bytes)."""
+        return max(1, max(r.offset >> 2 for r in self.registers).bit_length())
 
     @property
     def index_field_bits(self) -> int:
@@ -234,11 +280,17 @@ class AxisWrapperPlan:
 
     @property
     def packet_beats(self) -> int:
-        return 1 + self.n_classes
+        return 1 + self.n_classes + len(self.taps)
 
     @property
-    def dedup_words(self) -> int:
-        return ceil_div(self.input_size, self.dedup_word_bits)
+    def dedup_depth(self) -> int:
+        """Tags in the duplicate check's memory (one per input)."""
+        return self.input_size
+
+    @property
+    def dedup_clear_period(self) -> int:
+        """Steps between two clears of the tag memory."""
+        return (1 << self.dedup_tag_bits) - 1
 
     @property
     def header_fields(self) -> tuple[RegField, ...]:
@@ -277,9 +329,12 @@ class AxisWrapperPlan:
             "score_bits": self.score_bits, "packet_beats": self.packet_beats,
             "header": [f.as_dict() for f in self.header_fields],
             "axil_addr_bits": self.axil_addr_bits, "axil_data_bits": AXIL_DATA_BITS,
-            "dedup_word_bits": self.dedup_word_bits, "dedup_words": self.dedup_words,
+            "dedup_tag_bits": self.dedup_tag_bits, "dedup_depth": self.dedup_depth,
             "registers": [r.as_dict() for r in self.registers],
             "writable_weights": self.writable,
+            "taps": [{"layer": n, "bits": b} for n, b in self.taps],
+            "counters": self.counters, "check_duplicates": self.check_duplicates,
+            "decode_bits": self.decode_bits,
         }
 
     @classmethod
@@ -288,18 +343,34 @@ class AxisWrapperPlan:
         """Read :meth:`as_dict` back; it must equal the wrapper plan of ``plan``."""
         if not isinstance(d, Mapping) or d.get("format") != WRAPPER_FORMAT:
             raise InputError(f"{where}: not a spikeforge wrapper plan")
-        own = axis_wrapper_plan(plan, writable=bool(d.get("writable_weights", False)))
+        own = axis_wrapper_plan(plan, writable=bool(d.get("writable_weights", False)),
+                                dedup_tag_bits=int(d.get("dedup_tag_bits", DEDUP_TAG_BITS)),
+                                taps=bool(d.get("taps")),
+                                counters=bool(d.get("counters", True)),
+                                check_duplicates=bool(d.get("check_duplicates", True)))
         if own.as_dict() != dict(d):
             raise InputError(f"{where}: the wrapper plan does not match the core's plan "
                              f"(generate the design again)")
         return own
 
 
-def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False) -> AxisWrapperPlan:
+def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False,
+                      dedup_tag_bits: int = DEDUP_TAG_BITS, taps: bool = False,
+                      counters: bool = True, check_duplicates: bool = True
+                      ) -> AxisWrapperPlan:
     """The ``axis`` wrapper plan of a core's plan; ``writable``: with the weight window
-    (run-time writable synapse memories, registers ``MEM_*``)."""
+    (run-time writable synapse memories, biases and thresholds, registers ``MEM_*``);
+    ``dedup_tag_bits``: width of the duplicate check's step tags (2..16; the tag memory is
+    cleared every ``2**dedup_tag_bits - 1`` steps); ``taps``: a per-layer spike-count
+    beat for every neuron layer in each result packet; ``counters``: the SAMPLES, ABORTED
+    and CYCLES registers; ``check_duplicates``: the duplicate check (without it a repeated
+    index in a step is not detected and adds its weights twice)."""
     if not isinstance(plan, HardwarePlan):
         raise TypeError(f"Plan must be a hwplan.HardwarePlan, not {plan!r}")
+    if isinstance(dedup_tag_bits, bool) or not isinstance(dedup_tag_bits, int) or not (
+            2 <= dedup_tag_bits <= 16):
+        raise InputError(f"the duplicate check's tag width must be an integer between 2 and "
+                         f"16, not {dedup_tag_bits!r}", param="dedup_tag_bits")
     if plan.n_classes > 1 << 16:
         raise InputError(f"the axis wrapper reports at most 65536 classes, not "
                          f"{plan.n_classes}", param="wrap")
@@ -311,8 +382,11 @@ def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False) -> AxisWrap
         timesteps=plan.timesteps, input_size=plan.input_size, n_classes=plan.n_classes,
         in_data_bits=in_bits, out_data_bits=OUT_DATA_BITS,
         score="membrane" if membrane else "count", score_bits=score_bits,
-        axil_addr_bits=8, dedup_word_bits=DEDUP_WORD_BITS,
-        registers=_registers(plan, writable), writable=bool(writable))
+        axil_addr_bits=8, dedup_tag_bits=dedup_tag_bits,
+        registers=_registers(plan, writable, bool(counters)), writable=bool(writable),
+        counters=bool(counters), check_duplicates=bool(check_duplicates),
+        taps=tuple((lp.name, max(1, (plan.timesteps * lp.out_features).bit_length()))
+                   for lp in plan.layers) if taps else ())
 
 
 WRAPPER_KINDS = {"axis": axis_wrapper_plan}
@@ -349,6 +423,9 @@ def stream_tables(wp: AxisWrapperPlan) -> str:
            f"| 1..{wp.n_classes} | score of class 0..{wp.n_classes - 1}: "
            + ("last-step membrane, signed, sign-extended |" if wp.score == "membrane"
               else "spike count over the sample, unsigned |"),
+           *([(f"| {wp.n_classes + 1}..{wp.n_classes + len(wp.taps)} | taps (with "
+               f"`--taps`): spikes of layer {', '.join(n for n, _ in wp.taps)} over the "
+               "sample (all neurons and steps), unsigned |")] if wp.taps else []),
            "", "Header word (also the RESULT register):", "",
            "| bits | field | meaning |", "|---|---|---|"]
     for f in wp.header_fields:
@@ -358,60 +435,115 @@ def stream_tables(wp: AxisWrapperPlan) -> str:
 
 
 # ---------------------------------------------------------------- host side: weight loads
-def weight_writes(plan: HardwarePlan, wp: AxisWrapperPlan, net: Any) -> list[tuple[int, int]]:
-    """The AXI-Lite writes ``(offset, value)`` that load ``net``'s weights into a running
-    design with the weight window (``generate --wrap axis --writable-weights``).
+def weight_writes(plan: HardwarePlan, wp: AxisWrapperPlan, net: Any, *,
+                  design_net: Any = None) -> list[tuple[int, int]]:
+    """The AXI-Lite writes ``(offset, value)`` that load ``net``'s weights, biases and
+    thresholds into a running design with the weight window (``generate --wrap axis
+    --writable-weights``).
 
-    ``net`` must equal the design's network in everything but the weights (shapes, bits,
-    thresholds, biases, leaks, resets, timesteps, readout), and each neuron's synaptic
-    sum must stay inside the design's accumulator width (``acc_bits`` of each layer's
-    plan), so the loaded network computes exactly; else :class:`pysim.InputError`.
+    ``net`` must equal the design's network in its architecture (shapes, bits, leaks,
+    resets, timesteps, readout, which layers have a bias); its weights, biases and
+    thresholds may differ as long as every sum stays inside the design's widths (each
+    layer plan's ``acc_bits`` for the synaptic sums, ``syn_bias_bits`` and ``sum_bits``
+    with the biases), so the loaded network computes exactly; else
+    :class:`pysim.InputError`. Leaks and resets are not in the plan: give the generated
+    network as ``design_net`` to check them too.
     """
-    from .plan import pack_synapse_words, synaptic_range
+    from .plan import pack_bias_words, pack_synapse_words, synaptic_range
 
     if not wp.writable:
         raise InputError("the design has no weight window (generate it with "
                          "--writable-weights)", param="design")
-    if (net.timesteps, net.input_size, net.readout.value, len(net.layers)) != (
-            plan.timesteps, plan.input_size, plan.readout, len(plan.layers)):
+    if not same_architecture(net, plan):
         raise InputError("the network to load differs from the design's in timesteps, "
-                         "inputs, readout or depth", param="net")
+                         "inputs, readout, depth, a layer's shape, bits, leak, reset or "
+                         "bias presence", param="net")
+    if design_net is not None and not same_but_parameters(design_net, net):
+        raise InputError("the network to load differs from the design's network in more "
+                         "than weights, biases and thresholds", param="net")
     regs = {r.name: r.offset for r in wp.registers}
     n_data = sum(1 for r in wp.registers if r.name.startswith("MEM_DATA"))
     writes: list[tuple[int, int]] = []
+
+    def commit(words: list[int], width: int) -> None:
+        writes.append((regs["MEM_ADDR"], 0))
+        for word in words:
+            for k in range(n_data):
+                if k * 32 < width:
+                    writes.append((regs[f"MEM_DATA{k}"], (word >> (32 * k)) & 0xFFFFFFFF))
+            writes.append((regs["MEM_COMMIT"], 1))
+
     for i, (layer, lp) in enumerate(zip(net.layers, plan.layers, strict=True)):
-        if (layer.in_features, layer.out_features, layer.weight_bits, layer.state_bits) != (
-                lp.in_features, lp.out_features, lp.weight_bits, lp.state_bits):
-            raise InputError(f"layer {layer.name!r}: shape or bits differ from the design's "
-                             f"layer {lp.name!r}", param="net")
         lo, hi = synaptic_range(layer.weight)
         acc = lp.acc_bits
         if lo < -(1 << (acc - 1)) or hi > (1 << (acc - 1)) - 1:
             raise InputError(f"layer {layer.name!r}: synaptic sums {lo}..{hi} exceed the "
                              f"design's {acc}-bit accumulator", param="net")
-        writes += [(regs["MEM_SELECT"], i), (regs["MEM_ADDR"], 0)]
-        for word in pack_synapse_words(layer.weight, layer.weight_bits, lp.lanes):
-            for k in range(n_data):
-                if k * 32 < lp.synapse.memory.width:
-                    writes.append((regs[f"MEM_DATA{k}"], (word >> (32 * k)) & 0xFFFFFFFF))
-            writes.append((regs["MEM_COMMIT"], 1))
+        c = lp.core
+        if layer.bias is not None:
+            bmin, bmax = min(0, int(layer.bias.min())), max(0, int(layer.bias.max()))
+            amin, amax = -(1 << (acc - 1)), (1 << (acc - 1)) - 1
+            smin, smax = -(1 << (lp.state_bits - 1)), (1 << (lp.state_bits - 1)) - 1
+            for what, bits, a, b in (
+                    ("synaptic sum + bias", c.syn_bias_bits, amin + bmin, amax + bmax),
+                    ("membrane sum", c.sum_bits, smin + amin + bmin, smax + amax + bmax)):
+                if a < -(1 << (bits - 1)) or b > (1 << (bits - 1)) - 1:
+                    raise InputError(f"layer {layer.name!r}: biases {bmin}..{bmax} make the "
+                                     f"{what} exceed the design's {bits} bits", param="net")
+        writes.append((regs["MEM_SELECT"], i | (MEM_KINDS["weights"] << 8)))
+        commit(pack_synapse_words(layer.weight, layer.weight_bits, lp.lanes),
+               lp.synapse.memory.width)
+        if layer.bias is not None:
+            writes.append((regs["MEM_SELECT"], i | (MEM_KINDS["biases"] << 8)))
+            commit(pack_bias_words(layer.bias, lp.state_bits, c.update_units), c.bias.width)
+        writes.append((regs["MEM_SELECT"], i | (MEM_KINDS["threshold"] << 8)))
+        commit([int(layer.threshold) & ((1 << lp.state_bits) - 1)], lp.state_bits)
     return writes
+
+
+def same_architecture(net: Any, plan: HardwarePlan) -> bool:
+    """True when ``net`` fits the design of ``plan`` but for its weights, biases and
+    thresholds (what the weight window loads): the same timesteps, inputs, readout,
+    layers (shapes, bits, leaks, resets) and the same layers with a bias."""
+    if (net.timesteps, net.input_size, net.readout.value, len(net.layers)) != (
+            plan.timesteps, plan.input_size, plan.readout, len(plan.layers)):
+        return False
+    for layer, lp in zip(net.layers, plan.layers, strict=True):
+        if getattr(lp, "kind", "dense") != "dense" or not hasattr(layer, "in_features"):
+            return False
+        if (layer.in_features, layer.out_features, layer.weight_bits, layer.state_bits) != (
+                lp.in_features, lp.out_features, lp.weight_bits, lp.state_bits):
+            return False
+        if (layer.bias is not None) != (lp.core.bias is not None):
+            return False
+    return True
+
+
+def same_but_parameters(a: Any, b: Any) -> bool:
+    """True when networks ``a`` and ``b`` differ at most in their weights, biases and
+    thresholds (and not in which layers have a bias)."""
+    if (a.timesteps, a.input_size, a.readout, len(a.layers)) != (
+            b.timesteps, b.input_size, b.readout, len(b.layers)):
+        return False
+    for x, y in zip(a.layers, b.layers, strict=True):
+        if (x.name, x.in_features, x.out_features, x.weight_bits, x.state_bits,
+                x.leak_shift, x.reset) != (y.name, y.in_features, y.out_features,
+                                           y.weight_bits, y.state_bits, y.leak_shift,
+                                           y.reset):
+            return False
+        if (x.bias is None) != (y.bias is None):
+            return False
+    return True
 
 
 def same_but_weights(a: Any, b: Any) -> bool:
     """True when networks ``a`` and ``b`` differ at most in their weight matrices."""
     import numpy as np
 
-    if (a.timesteps, a.input_size, a.readout, len(a.layers)) != (
-            b.timesteps, b.input_size, b.readout, len(b.layers)):
+    if not same_but_parameters(a, b):
         return False
     for x, y in zip(a.layers, b.layers, strict=True):
-        if (x.name, x.in_features, x.out_features, x.weight_bits, x.state_bits, x.threshold,
-                x.leak_shift, x.reset) != (y.name, y.in_features, y.out_features,
-                                           y.weight_bits, y.state_bits, y.threshold,
-                                           y.leak_shift, y.reset):
-            return False
-        if (x.bias is None) != (y.bias is None) or (
+        if x.threshold != y.threshold or (
                 x.bias is not None and not np.array_equal(x.bias, y.bias)):
             return False
     return True
@@ -460,11 +592,13 @@ def decode_packet(wp: AxisWrapperPlan, data: bytes) -> dict[str, Any]:
     """One result packet (``packet_bytes`` bytes) as prediction, flags, sequence, scores."""
     words = [int.from_bytes(data[4 * k:4 * k + 4], "little") for k in range(wp.packet_beats)]
     hdr = wp.decode_header(words[0])
+    n = wp.n_classes
     scores = [((w ^ (1 << 31)) - (1 << 31)) if wp.score == "membrane" else w
-              for w in words[1:]]
+              for w in words[1:1 + n]]
     return {"prediction": hdr["PREDICTION"], "sequence": hdr["SEQUENCE"],
             "flags": {k: hdr[k] for k in FLAGS}, "aborted": bool(hdr["ABORTED"]),
-            "scores": scores, "header": words[0]}
+            "scores": scores, "header": words[0],
+            "taps": {name: w for (name, _), w in zip(wp.taps, words[1 + n:], strict=True)}}
 
 
 def main(argv: list[str] | None = None) -> int:

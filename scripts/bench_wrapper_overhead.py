@@ -1,15 +1,26 @@
 """Resources and Fmax of the ``axis`` wrapper against the bare core (Yosys + nextpnr).
 
-Synthesizes, places and routes a network twice for one target: the bare core (its debug
-taps dropped from the pins, as in the estimates) and the same core inside the AXI4-Stream
-/ AXI-Lite wrapper (``generate --wrap axis``); reports LUTs, FFs, block RAMs and Fmax
-and the wrapper's overhead (targets: <= 10% LUTs, Fmax within 5%).
+Synthesizes, places and routes a network for one target: the bare core (its debug taps
+dropped from the pins, as in the estimates) and the same core inside the AXI4-Stream /
+AXI-Lite wrapper (``generate --wrap axis``) in each option variant (``--variants``):
+``default`` (every feature), ``no-counters`` (without SAMPLES/ABORTED/CYCLES),
+``no-dedup`` (without the duplicate check), ``minimal`` (without both), ``taps``
+(default + per-layer taps), ``writable`` (default + the weight window). Reports LUTs, FFs,
+block RAMs and Fmax and each variant's overhead over the core (targets: <= 10% LUTs,
+Fmax within 5%).
 
-    python scripts/bench_wrapper_overhead.py NET [--target ecp5-25k] --out F.json --md F.md
+Every design is mapped with the same LUT mapper (``--lut-mapper``, default ``abc9``), so
+the LUT counts compare; ``--seeds 1,2,3`` places each design with several nextpnr seeds
+and reports the median Fmax (a single seed's Fmax varies by several percent).
+
+    python scripts/bench_wrapper_overhead.py NET [--target ecp5-25k] [--seeds 1,2,3]
+        [--variants default,minimal] [--no-pnr] --out F.json --md F.md
 """
 from __future__ import annotations
 
+import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -17,42 +28,92 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import Bench, Table, ratio
 
+VARIANTS = {
+    "default": {},
+    "no-counters": {"counters": False},
+    "no-dedup": {"check_duplicates": False},
+    "minimal": {"counters": False, "check_duplicates": False},
+    "taps": {"taps": True},
+    "writable": {"_writable": True},
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     bench = Bench("bench_wrapper_overhead", __doc__)
     ap = bench.parser()
     ap.add_argument("net", type=Path, help="manifest directory")
     ap.add_argument("--target", default="ecp5-25k")
+    ap.add_argument("--variants", default="default,minimal",
+                    help=f"comma-separated, from {', '.join(VARIANTS)}")
+    ap.add_argument("--seeds", default="1", help="nextpnr seeds, comma-separated")
+    ap.add_argument("--lut-mapper", default="abc9", choices=("abc9", "abc", "auto"))
+    ap.add_argument("--no-pnr", action="store_true", help="Yosys only (no Fmax)")
     ap.add_argument("--workdir", type=Path, default=None)
     args = bench.parse(ap, argv)
 
     import hdl
-    from cost.synth import synthesize
+    from cost.synth import _pnr, synthesize
+    from cost.targets import get_target
     from pysim import load_network
 
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        ap.error(f"unknown variant {bad[0]!r}")
+    seeds = [int(s) for s in args.seeds.split(",")] if not args.no_pnr else [1]
     net = load_network(args.net)
     core = hdl.emit_verilog(net)
-    wrapped = hdl.emit_verilog(net, wrap="axis")
     taps = [t[k]["name"] for t in core.portmap["taps"] for k in ("valid", "index", "last")]
-    rows, results = [], {}
-    for name, design, drop in (("core", core, taps), ("axis wrapper", wrapped, [])):
-        bench.progress(f"synthesizing {name} for {args.target}")
-        work = None if args.workdir is None else args.workdir / name.replace(" ", "_")
-        r = synthesize(design.verilog, top=design.top, target=args.target, pnr=True,
-                       drop_ports=drop, workdir=work)
-        results[name] = r.as_dict()
-        rows.append([name, r.luts, r.ffs, r.bram_count, r.fmax_mhz, round(r.seconds, 1)])
-    c, w = results["core"], results["axis wrapper"]
-    over = {"luts": ratio(w["luts"] - c["luts"], c["luts"]),
-            "ffs": ratio(w["ffs"] - c["ffs"], c["ffs"]),
-            "fmax": ratio(w["fmax_mhz"], c["fmax_mhz"]) if c["fmax_mhz"] else None}
-    rows.append(["overhead", f"{100 * over['luts']:+.1f}%", f"{100 * over['ffs']:+.1f}%",
-                 w["bram_count"] - c["bram_count"],
-                 f"{100 * (over['fmax'] - 1):+.1f}%" if over["fmax"] else "-", ""])
-    table = Table(["design", "LUTs", "FFs", "BRAM", "Fmax MHz", "seconds"], rows,
-                  title=f"{args.net.name} on {args.target}")
-    bench.finish({"net": str(args.net), "target": args.target, "results": results,
-                  "overhead": over}, [table])
+    designs = [("core", core, taps)]
+    for v in variants:
+        opts = dict(VARIANTS[v])
+        writable = bool(opts.pop("_writable", False))
+        designs.append((v, hdl.emit_verilog(net, wrap="axis", writable_weights=writable,
+                                            wrap_options=opts), []))
+    results: dict[str, dict] = {}
+    tmp = tempfile.TemporaryDirectory(prefix="spikeforge-wrapper-bench-")
+    root = args.workdir or Path(tmp.name)
+    for name, design, drop in designs:
+        bench.progress(f"synthesizing {name} for {args.target} (seed {seeds[0]})")
+        work = root / name
+        r = synthesize(design.verilog, top=design.top, target=args.target,
+                       pnr=not args.no_pnr, drop_ports=drop, workdir=work, seed=seeds[0],
+                       lut_mapper=args.lut_mapper).as_dict()
+        fmaxes = [r["fmax_mhz"]] if r.get("fmax_mhz") else []
+        for seed in seeds[1:]:
+            # the same netlist placed and routed again with another seed
+            bench.progress(f"placing {name} again (seed {seed})")
+            fmax, _, _, _ = _pnr(get_target(args.target), work, freq_mhz=None, seed=seed,
+                                 timeout=1800.0)
+            if fmax:
+                fmaxes.append(round(fmax, 2))
+        results[name] = {**r, "fmax_by_seed": fmaxes,
+                         "fmax_median": statistics.median(fmaxes) if fmaxes else None}
+    tmp.cleanup()
+    c = results["core"]
+    rows = []
+    overhead = {}
+    for name, _, _ in designs:
+        r = results[name]
+        fm = r["fmax_median"]
+        row = [name, r["luts"], r["ffs"], r["bram_count"], r["lutram"],
+               round(fm, 1) if fm else "-",
+               " / ".join(f"{f:.1f}" for f in r["fmax_by_seed"]) or "-"]
+        if name == "core":
+            row += ["", ""]
+        else:
+            lut = ratio(r["luts"] - c["luts"], c["luts"])
+            fr = ratio(fm, c["fmax_median"]) if fm and c["fmax_median"] else None
+            overhead[name] = {"luts": lut, "ffs": ratio(r["ffs"] - c["ffs"], c["ffs"]),
+                              "bram": r["bram_count"] - c["bram_count"], "fmax": fr}
+            row += [f"{100 * lut:+.1f}%", f"{100 * (fr - 1):+.1f}%" if fr else "-"]
+        rows.append(row)
+    table = Table(["design", "LUTs", "FFs", "BRAM", "LUTRAM", "Fmax MHz (median)",
+                   "Fmax by seed", "LUT overhead", "Fmax change"], rows,
+                  title=f"{args.net.name} on {args.target} ({args.lut_mapper})")
+    bench.finish({"net": str(args.net), "target": args.target, "seeds": seeds,
+                  "lut_mapper": args.lut_mapper, "results": results,
+                  "overhead": overhead}, [table])
     return 0
 
 

@@ -126,7 +126,7 @@ def run_axis(build: AxisBuild, net: IntNetwork, spikes: np.ndarray, run_dir: Pat
     """Run :mod:`sim.tb_axis` on a built wrapped design.
 
     ``reload`` (with the ``reload`` phase): a network that differs from ``net`` only in
-    its weights; the testbench loads them through the weight window and checks every
+    its weights, biases and thresholds; the testbench loads them through the weight window and checks every
     sample against its golden model.
     """
     bad = [p for p in phases if p not in PHASES]
@@ -146,11 +146,12 @@ def run_axis(build: AxisBuild, net: IntNetwork, spikes: np.ndarray, run_dir: Pat
     run_dir.mkdir(parents=True)
     save_network(net, run_dir / "network")
     if "reload" in phases:
-        from hwplan.wrapper import same_but_weights
+        from hwplan.wrapper import same_but_parameters
 
-        if reload is None or not same_but_weights(net, reload):
+        if reload is None or not same_but_parameters(net, reload):
             raise InputError("the reload phase needs a network that differs from the "
-                             "design's only in its weights", param="reload")
+                             "design's only in its weights, biases and thresholds",
+                             param="reload")
         save_network(reload, run_dir / "reload")
     np.savez(run_dir / "spikes.npz", spikes=x.astype(np.uint8))
     from hwplan import HardwarePlan

@@ -43,6 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "UP5K's SB_SPRAM256KA blocks ('spram': the largest memories that "
                         "fit its 4 blocks, filled at run time through the load port; the "
                         "load image is written as spram_weights.bin)")
+    p.add_argument("--taps", action="store_true",
+                   help="with --wrap axis: per-layer spike-count taps (one beat per layer "
+                        "after the class scores in every result packet)")
+    p.add_argument("--no-counters", action="store_true",
+                   help="with --wrap axis: leave out the SAMPLES, ABORTED and CYCLES "
+                        "registers (fewer LUTs)")
+    p.add_argument("--no-dedup", action="store_true",
+                   help="with --wrap axis: leave out the duplicate-index check (fewer LUTs, "
+                        "one block RAM less; the input must not repeat an index in a step)")
     p.add_argument("--memfiles", action="store_true",
                    help="also write every memory's contents as a $readmemh file (mem/*.hex, "
                         "listed in mem/memories.json) and <top>_readmemh.v loading them, for "
@@ -85,10 +94,20 @@ def run_generate(args: argparse.Namespace) -> int:
     writable = bool(getattr(args, "writable_weights", False))
     if writable and wrap is None:
         raise InputError("needs --wrap axis", param="writable_weights")
+    wrap_options = {}
+    if getattr(args, "taps", False):
+        if wrap is None:
+            raise InputError("needs --wrap axis", param="taps")
+        wrap_options["taps"] = True
+    for flag, key in (("no_counters", "counters"), ("no_dedup", "check_duplicates")):
+        if getattr(args, flag, False):
+            if wrap is None:
+                raise InputError("needs --wrap axis", param=flag)
+            wrap_options[key] = False
     weights_in = getattr(args, "weights_in", None)
     design = hdl.generate(net, args.output, lanes=lanes, top=args.top, wrap=wrap,
                           memfiles=memfiles, writable_weights=writable,
-                          weights_in=weights_in)
+                          weights_in=weights_in, wrap_options=wrap_options or None)
     rows = []
     for lp in design.plan.layers:
         syn, acc, mem = lp.synapse.memory, lp.core.accumulator, lp.core.membrane

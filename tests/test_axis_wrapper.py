@@ -50,7 +50,7 @@ def test_wrapper_plan_fields_and_tables() -> None:
     net = pysim.load_network(FIXTURES / "mnist_784_256_10_w3_6")
     wp = axis_wrapper_plan(plan_network(net))
     assert (wp.in_data_bits, wp.index_field_bits, wp.nospike_bit, wp.eos_bit) == (16, 14, 14, 15)
-    assert wp.packet_beats == 11 and wp.dedup_words == 25
+    assert wp.packet_beats == 11 and wp.dedup_depth == 784 and wp.dedup_clear_period == 255
     assert wp.register("ID").reset == WRAPPER_ID
     assert wp.register("GEOMETRY0").reset == (10 << 16) | net.timesteps
     offsets = [r.offset for r in wp.registers]
@@ -99,6 +99,23 @@ def test_generate_wrap_axis_ports_follow_the_plan(tmp_path) -> None:
         hdl.emit_verilog(net, wrap="apb")
 
 
+def test_generate_cli_wrapper_options(tmp_path, capsys) -> None:
+    pytest.importorskip("hdl")
+    from spikeforge.cli import main
+
+    pysim.save_network(_small_net(), tmp_path / "net")
+    assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "rtl"), "--wrap",
+                 "axis", "--taps", "--no-counters", "--no-dedup", "--json"]) == 0
+    wp = json.loads((tmp_path / "rtl" / "portmap.json").read_text())["wrapper"]
+    assert wp["taps"] and not wp["counters"] and not wp["check_duplicates"]
+    assert wp["packet_beats"] == 1 + 5 + 2
+    assert "SAMPLES" not in {r["name"] for r in wp["registers"]}
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "r2"),
+                 "--taps"]) == 2
+    assert "--taps" in capsys.readouterr().err
+
+
 def test_network_scores_option_adds_only_a_port() -> None:
     pytest.importorskip("hdl")
     from hdl import Network
@@ -116,28 +133,39 @@ def test_network_scores_option_adds_only_a_port() -> None:
 
 
 # ---------------------------------------------------------------- RTL through AXI
-def _permuted(net: pysim.IntNetwork, seed: int) -> pysim.IntNetwork:
+def _permuted(net: pysim.IntNetwork, seed: int, params: bool = False) -> pysim.IntNetwork:
     """``net`` with each neuron's weights permuted: another network whose synaptic sums
-    keep their ranges (so it fits the same accumulators)."""
+    keep their ranges (so it fits the same accumulators); ``params``: its biases permuted
+    too (same range) and every threshold changed."""
     rng = np.random.default_rng(seed)
     layers = []
     for la in net.layers:
         w = la.weight.copy()
         for i in range(w.shape[0]):
             w[i] = w[i, rng.permutation(w.shape[1])]
-        layers.append(dataclasses.replace(la, weight=w))
+        new = {"weight": w}
+        if params:
+            smax = (1 << (la.state_bits - 1)) - 1
+            new["threshold"] = int(la.threshold // 2 + 1 if la.threshold > 2
+                                   else min(smax, la.threshold + 3))
+            if la.bias is not None:
+                new["bias"] = la.bias[rng.permutation(len(la.bias))]
+        layers.append(dataclasses.replace(la, **new))
     return dataclasses.replace(net, layers=tuple(layers))
 
 
 @pytest.fixture(scope="module")
 def axis_build(tmp_path_factory):
-    """The small network inside the wrapper with the weight window, built once."""
+    """The small network inside the wrapper with the weight window and the per-layer
+    taps, built once; 3-bit duplicate-check tags, so the tag memory is cleared every 7
+    steps (many times in a run, also behind a waiting beat)."""
     _need_verilator()
     import hdl
     from sim.axis_runner import build_axis
 
     net = _small_net()
-    design = hdl.emit_verilog(net, wrap="axis", writable_weights=True)
+    design = hdl.emit_verilog(net, wrap="axis", writable_weights=True,
+                              wrap_options={"dedup_tag_bits": 3, "taps": True})
     return net, build_axis(design, tmp_path_factory.mktemp("axis") / "build")
 
 
@@ -149,7 +177,9 @@ def test_axis_stream_malformed_control_and_reload_match(axis_build, tmp_path) ->
     from sim.axis_runner import run_axis
 
     net, build = axis_build
-    other = _permuted(net, 5)
+    other = _permuted(net, 5, params=True)
+    assert all(a.threshold != b.threshold for a, b in zip(net.layers, other.layers))
+    assert not np.array_equal(net.layers[0].bias, other.layers[0].bias)
     x = random_spikes(np.random.default_rng(1), 10, net.timesteps, net.input_size, 0.25)
     assert (pysim.simulate(net, x).predictions != pysim.simulate(other, x).predictions).any()
     res = run_axis(build, net, x, tmp_path / "run",
@@ -163,6 +193,8 @@ def test_axis_stream_malformed_control_and_reload_match(axis_build, tmp_path) ->
                               "write_refused_while_busy", "reload"}
     assert res.coverage["output_backpressure_cycles"] > 0
     assert res.coverage["duplicates_merged"] >= 3
+    # every packet's per-layer taps were compared with the golden model's spikes
+    assert res.coverage["tap_beats_checked"] >= 2 * 2 * 10
 
 
 def test_weight_writes_refuse_what_does_not_fit() -> None:
@@ -174,7 +206,11 @@ def test_weight_writes_refuse_what_does_not_fit() -> None:
     wp = axis_wrapper_plan(plan, writable=True)
     writes = weight_writes(plan, wp, _permuted(net, 1))
     commits = [v for off, v in writes if off == wp.register("MEM_COMMIT").offset]
-    assert len(commits) == sum(lp.synapse.memory.depth for lp in plan.layers)
+    # every synapse word, every bias row (layers with a bias) and one threshold per layer
+    assert len(commits) == sum(lp.synapse.memory.depth + 1 + (lp.core.rows if lp.core.bias
+                                                              else 0) for lp in plan.layers)
+    assert len(weight_writes(plan, wp, _permuted(net, 1, params=True), design_net=net)) \
+        == len(writes)
     big = net.layers[0]
     hi = (1 << (big.weight_bits - 1)) - 1
     wide = dataclasses.replace(net, layers=(dataclasses.replace(
@@ -183,6 +219,22 @@ def test_weight_writes_refuse_what_does_not_fit() -> None:
         weight_writes(plan, wp, wide)
     with pytest.raises(pysim.InputError, match="weight window"):
         weight_writes(plan, axis_wrapper_plan(plan), net)
+    # biases that would overflow the design's sum widths are refused
+    la = net.layers[0]
+    smax = (1 << (la.state_bits - 1)) - 1
+    big_bias = dataclasses.replace(net, layers=(dataclasses.replace(
+        la, bias=np.full_like(la.bias, smax)), *net.layers[1:]))
+    with pytest.raises(pysim.InputError, match="biases"):
+        weight_writes(plan, wp, big_bias)
+    # so are networks of another architecture (leak, bias presence)
+    leaky = dataclasses.replace(net, layers=(dataclasses.replace(
+        la, leak_shift=2 if la.leak_shift != 2 else 3), *net.layers[1:]))
+    with pytest.raises(pysim.InputError, match="more than weights"):
+        weight_writes(plan, wp, leaky, design_net=net)
+    no_bias = dataclasses.replace(net, layers=(dataclasses.replace(la, bias=None),
+                                               *net.layers[1:]))
+    with pytest.raises(pysim.InputError, match="bias presence"):
+        weight_writes(plan, wp, no_bias)
 
 
 @pytest.mark.rtl
@@ -219,6 +271,29 @@ def test_axis_membrane_readout_checked_on_membranes(tmp_path) -> None:
     assert res["mismatches"] == 0 and res["stream_matched"] == 8
 
 
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_axis_minimal_options_with_taps_match(tmp_path) -> None:
+    """Without counters and duplicate check (the cheapest wrapper), with taps, membrane
+    readout: every packet (membranes and per-layer spike counts) equals the golden model,
+    every remaining malformed input is flagged, the control paths work."""
+    _need_verilator()
+    import hdl
+    from sim.axis_runner import verify_axis_design
+
+    net = _small_net(4, "membrane")
+    design = hdl.emit_verilog(net, wrap="axis", wrap_options={
+        "counters": False, "check_duplicates": False, "taps": True})
+    wp = design.portmap["wrapper"]
+    assert not {"SAMPLES", "ABORTED", "CYCLES"} & {r["name"] for r in wp["registers"]}
+    x = random_spikes(np.random.default_rng(8), 10, net.timesteps, net.input_size, 0.3)
+    res = verify_axis_design(net, design, x, build_dir=tmp_path,
+                             phases=("stream", "malformed", "control"), gap=0.3,
+                             backpressure=0.4, seed=2, dup_every=3)
+    assert res.mismatches == 0 and res.passed, res.first_mismatch
+    assert "duplicate" not in res.cases and res.coverage["tap_beats_checked"] > 0
+
+
 # ---------------------------------------------------------------- slow sweep
 def _sweep_net(seed: int) -> pysim.IntNetwork:
     rng = np.random.default_rng(1000 + seed)
@@ -246,7 +321,9 @@ def test_axis_sweep_random_networks(seed: int, tmp_path) -> None:
     net = _sweep_net(seed)
     rng = np.random.default_rng(seed)
     lanes = None if seed % 2 else int(rng.integers(1, 5))
-    design = hdl.emit_verilog(net, lanes=lanes, wrap="axis")
+    # every third network with the per-layer taps (checked against the golden spikes)
+    design = hdl.emit_verilog(net, lanes=lanes, wrap="axis",
+                              wrap_options={"taps": True} if seed % 3 == 0 else None)
     x = random_spikes(rng, 12, net.timesteps, net.input_size, float(rng.uniform(0.05, 0.5)))
     phases = ("stream", "malformed") if seed % 4 == 0 else ("stream",)
     res = verify_axis_design(net, design, x, build_dir=tmp_path, phases=phases,
