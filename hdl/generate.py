@@ -158,12 +158,7 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
         from .spram import SpramNetwork, spram_portmap
 
         core = SpramNetwork(network=net, plan=plan)
-        pmap = spram_portmap(core, top)
-        text = verilog.convert(core, name=top, emit_src=False, strip_internal_attrs=True)
-        bad = check_ports(text, top, pmap)
-        if bad:  # pragma: no cover - the generator's own consistency check
-            raise AssertionError(f"portmap does not match the emitted Verilog: {bad}")
-        return GeneratedDesign(verilog=text, portmap=pmap, top=top, plan=plan)
+        return _convert(core, spram_portmap(core, top), top, plan)
     if writable_weights and wrap is None:
         raise InputError("writable weights need a wrapper (wrap='axis')",
                          param="writable_weights")
@@ -177,15 +172,14 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
 
         wrapped = AxisWrapper(network=net, plan=plan, writable=bool(writable_weights),
                               **dict(wrap_options or {}))
-        pmap = axis_portmap(wrapped, top)
-        text = verilog.convert(wrapped, name=top, emit_src=False, strip_internal_attrs=True)
-        bad = check_ports(text, top, pmap)
-        if bad:  # pragma: no cover - the generator's own consistency check
-            raise AssertionError(f"portmap does not match the emitted Verilog: {bad}")
-        return GeneratedDesign(verilog=text, portmap=pmap, top=top, plan=plan)
+        return _convert(wrapped, axis_portmap(wrapped, top), top, plan)
     design = Network(network=net, plan=plan)
-    pmap = portmap(design, top)
-    text = verilog.convert(design, name=top, emit_src=False, strip_internal_attrs=True)
+    return _convert(design, portmap(design, top), top, plan)
+
+
+def _convert(component: Any, pmap: dict[str, Any], top: str, plan: Any) -> GeneratedDesign:
+    """The Verilog of ``component`` as module ``top``, checked against its port map."""
+    text = verilog.convert(component, name=top, emit_src=False, strip_internal_attrs=True)
     bad = check_ports(text, top, pmap)
     if bad:  # pragma: no cover - the generator's own consistency check
         raise AssertionError(f"portmap does not match the emitted Verilog: {bad}")
