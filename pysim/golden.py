@@ -226,9 +226,9 @@ def layer_step(
 
 
 _BLOCK = 1 << 15
-"""Neurons per block of the recurrence: a block's state, its scratch and one step's input
-stay in the core's cache across the ``T`` steps (about 4x fewer bytes from memory than
-whole-layer steps)."""
+"""Neurons per block of the recurrence: the unit the threads share out; a block's state
+and scratch stay in the core's cache across the ``T`` steps (measured: the same CPU time
+as whole-layer steps on an idle machine, from 2^14 neurons up)."""
 
 
 def _run_layer(layer: NeuronLayer, current: np.ndarray, fires: bool, trace: bool,
