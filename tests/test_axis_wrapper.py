@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toolcheck import need_verilator
 
 import pysim
 from pysim import random_network, random_spikes
@@ -25,13 +26,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "golden_verilog"
 
 
 def _need_verilator() -> None:
-    from pysim.errors import ToolMissing
-    from sim.tools import find_verilator
-
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
+    need_verilator()
     pytest.importorskip("cocotbext.axi")
 
 

@@ -5,6 +5,7 @@ import hashlib
 import json
 
 import pytest
+from toolcheck import need_verilator
 
 from pysim import load_network
 from spikeforge.config import load_config
@@ -25,18 +26,9 @@ TINY = {
 }
 
 
-def _verilator_or_skip():
-    from pysim.errors import ToolMissing
-    from sim.tools import find_verilator
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.mark.rtl
 def test_flow_runs_resumes_and_skips(tmp_path):
-    _verilator_or_skip()
+    need_verilator()
     run = tmp_path / "run"
     cfg = load_config(None, TINY)
     records = Flow(cfg, run, progress=False).run_all()

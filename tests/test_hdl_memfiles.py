@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toolcheck import need_verilator
 
 import pysim
 from pysim import random_network, random_spikes
@@ -78,14 +79,9 @@ def test_generate_memfiles_cli_keeps_default_verilog(tmp_path) -> None:
 def test_memfiles_verilog_simulates_like_the_golden_model(tmp_path) -> None:
     hdl = pytest.importorskip("hdl")
     from hdl.memfiles import split_memories
-    from pysim.errors import ToolMissing
     from sim import verify_design
-    from sim.tools import find_verilator
 
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
+    need_verilator()
     net = _net()
     design = hdl.emit_verilog(net)
     mem = tmp_path / "mem"

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from toolcheck import need_verilator
 
 nir = pytest.importorskip("nir")
 torch = pytest.importorskip("torch")
@@ -21,17 +22,6 @@ from pysim import SpikeData, load_network, load_spikes, save_spikes, simulate
 from quant.nir_import import float_run, import_nir
 from quant.nir_io import parse_graph, read_graph
 from spikeforge.cli import main
-
-
-def _need_verilator():
-    pytest.importorskip("amaranth")
-    from pysim.errors import ToolMissing
-    from sim.tools import find_verilator
-
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
 
 
 # ----------------------------------------------------------------------------- Sinabs
@@ -128,7 +118,7 @@ def test_nir_sinabs_iaf_conv_quantized_verified_in_rtl(tmp_path):
     """Sinabs IAF conv network -> Sinabs' to_nir -> import (8 bits, calibration) ->
     generate -> verify on 100 samples: 0 mismatches between RTL and the golden model
     (the default tier's cheap conv-through-RTL check; the N-MNIST CNN is slow)."""
-    _need_verilator()
+    need_verilator()
     torch.set_num_threads(1)
     net = _sinabs_conv()
     _sinabs_export(net, (2, 12, 12), tmp_path / "s.nir")
@@ -218,7 +208,7 @@ def test_nir_norse_lif_quantized_verified_in_rtl(tmp_path):
     calibration; alpha 0.9 -> shift 3) -> generate -> verify on 100 samples: 0
     mismatches. The integer leak 0.875 vs Norse's 0.9 is the stated approximation: the
     spike agreement per layer is stored in the manifest (measured 99.7 % and 97.1 %)."""
-    _need_verilator()
+    need_verilator()
     torch.set_num_threads(1)
     net = _norse_dense("LIFBoxCell", 30.0)
     _norse_export(net, tmp_path / "n.nir")
@@ -317,7 +307,7 @@ def test_nir_nmnist_sinabs_cnn_verified_in_rtl(tmp_path, capsys):
     """The N-MNIST-shaped Sinabs CNN: Sinabs' to_nir -> spikeforge import (6 bits) ->
     generate -> verify on 50 random event samples (tiny N-MNIST .bin files binned by
     ``spikeforge data encode nmnist``, T = 8): 0 mismatches."""
-    _need_verilator()
+    need_verilator()
     torch.set_num_threads(1)
     _sinabs_export(_nmnist_cnn(), (2, 34, 34), tmp_path / "cnn.nir")
     _nmnist_events(tmp_path / "NMNIST", 50, seed=1)

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from toolcheck import need_verilator
 
 nir = pytest.importorskip("nir")
 
@@ -300,14 +301,7 @@ def test_nir_snntorch_if_quantized_verified_in_rtl(tmp_path):
     0 mismatches between RTL and the golden model."""
     import torch
 
-    pytest.importorskip("amaranth")
-    from pysim.errors import ToolMissing
-    from sim.tools import find_verilator
-
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
+    need_verilator()
     torch.set_num_threads(1)
     net = _snn_dense(1.0, 1.0)
     _snn_export(net, np.random.randn(1, 20).astype(np.float32), tmp_path / "a.nir")
@@ -366,14 +360,7 @@ def test_nir_snntorch_conv_lif_quantized_verified_in_rtl(tmp_path):
     samples: 0 mismatches."""
     import torch
 
-    pytest.importorskip("amaranth")
-    from pysim.errors import ToolMissing
-    from sim.tools import find_verilator
-
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
+    need_verilator()
     torch.set_num_threads(1)
     torch.manual_seed(5)
 

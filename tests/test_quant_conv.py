@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from toolcheck import need_verilator
 
 torch = pytest.importorskip("torch")
 
@@ -172,15 +173,10 @@ def test_conv_traces_and_allocation(conv_run):
 def test_conv_flow_end_to_end(tmp_path):
     """A conv arch through every stage: train ... quantize, then generate, verify (RTL ==
     golden on every spike) and estimate on the files generate wrote."""
-    from pysim.errors import ToolMissing
-    from sim.tools import find_verilator
     from spikeforge.config import load_config
     from spikeforge.flow import Flow
 
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
+    need_verilator()
     cfg = load_config(None, {
         "train.arch": "1x8x8-4c3-sp2-10", "train.epochs": 1, "train.timesteps": 4,
         "train.limit_train": 200, "train.limit_test": 30, "train.batch_size": 64,

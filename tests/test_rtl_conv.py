@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 import pytest
+from toolcheck import need_verilator
 
 import pysim
 from pysim.arch import LayerSpec
@@ -21,15 +22,6 @@ from pysim.errors import ToolMissing
 from pysim.network import LayerKind
 
 pytestmark = pytest.mark.rtl
-
-
-def _need_verilator() -> None:
-    from sim.tools import find_verilator
-
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
 
 
 def _spikes(net, n, rate, seed):
@@ -45,7 +37,7 @@ def _verify(net, x, tmp_path, **kw):
 
 
 def test_rtl_conv_last_layer_membrane_readout_matches_golden(tmp_path):
-    _need_verilator()
+    need_verilator()
     rng = np.random.default_rng(5)
     cases = [("1x8x8-3c3s2p1-4c2-3", {"readout": "membrane", "reset": "subtract"})]
     for i, (arch, kw) in enumerate(cases):
@@ -59,7 +51,7 @@ def test_rtl_conv_last_layer_membrane_readout_matches_golden(tmp_path):
 
 
 def test_rtl_conv_cli_verify_v2_manifest_non_tiling_pool(tmp_path, capsys):
-    _need_verilator()
+    need_verilator()
     from spikeforge.cli import main
     arch = ((2, 9, 9), [LayerSpec(kind=LayerKind.CONV2D, size=4, kernel=3, padding=1),
                         LayerSpec(kind=LayerKind.SUMPOOL2D, kernel=3, stride=2),
@@ -87,7 +79,7 @@ def test_rtl_conv_cli_verify_v2_manifest_non_tiling_pool(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_rtl_conv_wrong_tap_offset_is_caught(tmp_path, monkeypatch):
-    _need_verilator()
+    need_verilator()
     import sys
 
     import hdl  # noqa: F401  (hdl.generate the module, shadowed by the function)
@@ -142,7 +134,7 @@ def random_conv_cases(rng: np.random.Generator):
 @pytest.mark.slow
 def test_rtl_conv_sweep_100_random_networks(tmp_path):
     """100 random conv networks: every spike of every neuron layer and every prediction."""
-    _need_verilator()
+    need_verilator()
     failures = []
     cases = random_conv_cases(np.random.default_rng(2026))
     for _ in range(100):

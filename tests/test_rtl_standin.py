@@ -12,22 +12,13 @@ import json
 
 import numpy as np
 import pytest
+from toolcheck import need_verilator
 
 import pysim
 from hwplan import GeneratedDesign, plan_network
 from pysim import IntNetwork, random_network, random_spikes
 
 pytestmark = [pytest.mark.rtl, pytest.mark.slow]
-
-
-def _verilator_or_skip() -> None:
-    from pysim.errors import ToolMissing
-    from sim.tools import find_verilator
-
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
 
 
 def _clog2(n: int) -> int:
@@ -162,7 +153,7 @@ def _net(seed: int, readout: str = "spike_count", reset: str = "zero", **kw) -> 
 
 def test_standin_buffered_matches_golden(tmp_path):
     """The whole buffered chain reports 0 mismatches and a sane cycle ratio."""
-    _verilator_or_skip()
+    need_verilator()
     from sim.runner import verify_design
 
     net = _net(1, bias=True, state_bits=8)
@@ -182,7 +173,7 @@ def test_standin_buffered_matches_golden(tmp_path):
 
 def test_standin_percycle_equals_buffered(tmp_path):
     """The per-cycle cocotb driver/monitor sees exactly what the Verilog wrapper sees."""
-    _verilator_or_skip()
+    need_verilator()
     from sim.runner import verify_design
 
     net = _net(3, readout="membrane", reset="subtract", leak_shift=None)
@@ -198,7 +189,7 @@ def test_standin_percycle_equals_buffered(tmp_path):
 
 def test_standin_wrong_weight_is_caught(tmp_path):
     """A single weight changed in the Verilog only is reported, with where it shows."""
-    _verilator_or_skip()
+    need_verilator()
     from sim.runner import verify_design
 
     net = _net(5)
@@ -221,7 +212,7 @@ def test_standin_wrong_weight_is_caught(tmp_path):
 
 def test_standin_hang_is_reported_not_waited_for(tmp_path):
     """A design that never raises done stops at the watchdog and counts as a mismatch."""
-    _verilator_or_skip()
+    need_verilator()
     from sim.runner import verify_design
 
     net = _net(7)

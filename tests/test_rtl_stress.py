@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from toolcheck import need_verilator
 
 import pysim
 from pysim import random_network, random_spikes
@@ -56,13 +57,8 @@ def test_verify_under_gaps_restarts_reset_and_random_init(tmp_path) -> None:
     """Every spike and prediction matches with random idle input cycles, start pulses
     while busy, a reset in the middle of sample 3 (which then runs again) and random
     power-up registers and RAMs; the report counts each."""
-    from pysim.errors import ToolMissing
-    from sim.tools import find_verilator
 
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
+    need_verilator()
     from spikeforge.cli import main
 
     net = _net()

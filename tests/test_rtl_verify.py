@@ -11,21 +11,13 @@ import json
 
 import numpy as np
 import pytest
+from toolcheck import need_verilator
 
 import pysim
 from pysim import IntNetwork, random_network, random_spikes
 from pysim.errors import ToolMissing
 
 pytestmark = pytest.mark.rtl
-
-
-def _need_verilator() -> None:
-    from sim.tools import find_verilator
-
-    try:
-        find_verilator()
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
 
 
 def _small_net(seed: int = 11) -> IntNetwork:
@@ -37,7 +29,7 @@ def _small_net(seed: int = 11) -> IntNetwork:
 @pytest.fixture(scope="module")
 def small_build(tmp_path_factory):
     """(net, Build) of the small design, compiled once for the module."""
-    _need_verilator()
+    need_verilator()
     import hdl
     from sim import build_design
 
@@ -122,7 +114,7 @@ def _write_case(tmp_path, net: IntNetwork, n: int = 4, seed: int = 5):
 
 def test_cli_verify_exit_status(tmp_path, capsys, monkeypatch):
     """0 on a perfect match (JSON summary), 1 when the design is wrong."""
-    _need_verilator()
+    need_verilator()
     import hdl
     from spikeforge.cli import main
 
@@ -222,7 +214,7 @@ def _sweep_case(seed: int) -> tuple[IntNetwork, np.ndarray]:
 def test_verify_random_networks_sweep(seed, tmp_path):
     """Random 1-3 layer networks: odd sizes, 2..16-bit weights, narrow membranes, biases,
     both readouts, both resets, with and without leak, random lanes."""
-    _need_verilator()
+    need_verilator()
     from sim import verify
 
     net, x = _sweep_case(seed)
@@ -237,7 +229,7 @@ def test_verify_random_networks_sweep(seed, tmp_path):
 @pytest.mark.slow
 def test_verify_percycle_twin_agrees(tmp_path):
     """The per-cycle cocotb driver/monitors see exactly what the Verilog wrapper sees."""
-    _need_verilator()
+    need_verilator()
     from sim import verify
 
     net = _small_net(3)

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from toolcheck import need_verilator
 
 import pysim
 from hwplan import (
@@ -36,11 +37,12 @@ def _mnist() -> pysim.IntNetwork:
 
 
 def _need_verilator() -> None:
+    """Verilator and Yosys's SB_SPRAM256KA cell model."""
     from pysim.errors import ToolMissing
-    from sim.tools import find_verilator, ice40_cell_model
+    from sim.tools import ice40_cell_model
 
+    need_verilator()
     try:
-        find_verilator()
         ice40_cell_model("SB_SPRAM256KA")
     except ToolMissing as exc:
         pytest.skip(str(exc))
