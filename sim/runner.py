@@ -3,9 +3,13 @@
 Two testbench modes share the checker (:mod:`sim.checker`):
 
 ``buffered`` (default)
-    The generated Verilog wrapper (:mod:`sim.wrapper`) is the simulation top: it owns the
-    clock, reads the input beats from a file, records every tap beat, and cocotb awaits
-    only the end of the whole batch.
+    The generated Verilog wrapper (:mod:`sim.wrapper`) is the simulation top: it reads the
+    input beats from a file, records every tap beat, and cocotb awaits only the end of the
+    whole batch. Its clock (``clock``, :data:`sim.wrapper.CLOCKS`) is toggled by the
+    simulation's C++ main loop (``"cpp"``, Verilator's default: ``sim/verilator_main.cpp``,
+    cocotb's main loop plus the clock; built without ``--timing``), by cocotb's GPI clock
+    (``"gpi"``) or by the wrapper's own ``always #5`` (``"verilog"``, Icarus's default;
+    Verilator ``--timing``; the testbench before issue 12).
 ``percycle``
     The design itself is the top; cocotb drives the clock, the input stream and samples
     every tap at every clock edge (the plain cocotb way; the throughput baseline).
@@ -36,9 +40,10 @@ from pysim import IntNetwork, save_network
 from pysim.errors import CheckFailed, InputError
 
 from .tools import simulator_env
-from .wrapper import WRAPPER_TOP, PortMap, wrapper_verilog
+from .wrapper import CLOCKS, WRAPPER_TOP, PortMap, wrapper_verilog
 
 __all__ = [
+    "CLOCKS",
     "CONFIG_ENV",
     "MODES",
     "Build",
@@ -65,6 +70,11 @@ class Build:
     portmap: PortMap
     seconds: float
     randomized: bool = False
+    clock: str = "cpp"
+    """The buffered wrapper's clock (:data:`sim.wrapper.CLOCKS`); ``"py"`` in per-cycle
+    mode (cocotb's Python clock on the design's own clock port)."""
+    cpu_seconds: float = 0.0
+    """CPU time of the build's processes (Verilator, make, the C++ compiler)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +99,11 @@ class VerifyResult:
     bound_ratio : float (mean cycles / mean bound)
     sim_seconds : float (simulation wall time of the batch, excluding the build)
     samples_per_second : float
+    sim_cpu_seconds : float
+        CPU time of the simulator process over the same span (what the batch costs one
+        core, whatever else the machine runs); ``samples_per_cpu_second`` = N / it.
     build_seconds : float
+    build_cpu_seconds : float (CPU time of Verilator + the C++ compiler, all processes)
     rtl_spikes : dict layer -> uint8 (N, T, out)
     rtl_predictions : int64 (N,), -1 where the design never finished
     simulator : str
@@ -119,10 +133,18 @@ class VerifyResult:
     lanes: dict[str, int] = field(default_factory=dict)
     verilog_sha256: str | None = None
     coverage: dict[str, Any] = field(default_factory=dict)
+    sim_cpu_seconds: float = float("nan")
+    build_cpu_seconds: float = float("nan")
+    clock: str = "cpp"
 
     @property
     def passed(self) -> bool:
         return self.mismatches == 0
+
+    @property
+    def samples_per_cpu_second(self) -> float:
+        """Samples per CPU-second of the simulator process (= per core)."""
+        return self.samples / max(self.sim_cpu_seconds, 1e-9)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the spike arrays)."""
@@ -138,8 +160,11 @@ class VerifyResult:
             "cycles_min": int(self.cycles.min()) if self.cycles.size else None,
             "cycles_max": int(self.cycles.max()) if self.cycles.size else None,
             "sim_seconds": self.sim_seconds, "samples_per_second": self.samples_per_second,
-            "build_seconds": self.build_seconds, "simulator": self.simulator,
-            "mode": self.mode, "lanes": dict(self.lanes),
+            "sim_cpu_seconds": self.sim_cpu_seconds,
+            "samples_per_cpu_second": self.samples_per_cpu_second,
+            "build_seconds": self.build_seconds, "build_cpu_seconds": self.build_cpu_seconds,
+            "simulator": self.simulator, "mode": self.mode, "clock": self.clock,
+            "lanes": dict(self.lanes),
             "verilog_sha256": self.verilog_sha256, "coverage": dict(self.coverage),
         }
 
@@ -167,11 +192,13 @@ def _tail(path: Path, n: int = 400) -> str:
     return " ".join((errs[0] if errs else text[-n:]).split())
 
 
-def _verilator_args(mode: str) -> list[str]:
+def _verilator_args(mode: str, clock: str = "cpp") -> list[str]:
     args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--x-initial",
             "fast", "-O3"]
-    if mode == "buffered":
+    if mode == "buffered" and clock == "verilog":  # the wrapper's ``always #5``
         args += ["--timing", "-CFLAGS", "-fcoroutines -std=gnu++20"]
+    else:  # every edge comes from the C++ main or cocotb: no Verilog delay to schedule
+        args += ["--no-timing"]
     return args
 
 
@@ -231,13 +258,18 @@ _RESTORE = ("import pathlib, shutil, sys; s, d = map(pathlib.Path, sys.argv[1:])
             "[shutil.copyfile(f, d / f.name) for f in s.iterdir()]")
 
 
-def _verilator_runner(*, public_all: bool, cache: Path | None) -> Any:
+MAIN_CPP = Path(__file__).with_name("verilator_main.cpp")
+"""cocotb's Verilator main loop with the wrapper's clock toggled in C++ (``clock="cpp"``)."""
+
+
+def _verilator_runner(*, public_all: bool, cache: Path | None, main: Path | None = None) -> Any:
     """cocotb's Verilator runner, adjusted.
 
     Without ``public_all`` it drops ``--public-flat-rw`` (a ``.vlt`` file lists what VPI
     needs). With a filled ``cache`` it copies the cached runtime objects into the build
     directory between Verilator and make: they must be newer than the freshly generated
-    ``Vtop.mk``, which make treats as their prerequisite.
+    ``Vtop.mk``, which make treats as their prerequisite. ``main`` replaces cocotb's
+    ``verilator.cpp`` (the simulation's C++ main).
     """
     import sys
 
@@ -248,6 +280,13 @@ def _verilator_runner(*, public_all: bool, cache: Path | None) -> Any:
             cmds = super()._build_command()
             if not public_all:
                 cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            if main is not None:
+                mains = [i for i, a in enumerate(cmds[0])
+                         if Path(a).name == "verilator.cpp"]
+                if len(mains) != 1:
+                    raise CheckFailed("cannot find cocotb's verilator.cpp in the "
+                                      f"Verilator command: {cmds[0]}")
+                cmds[0][mains[0]] = str(main)
             if cache is not None and cache.is_dir():
                 cmds.insert(1, [sys.executable, "-c", _RESTORE, str(cache),
                                 str(self.build_dir)])
@@ -256,10 +295,22 @@ def _verilator_runner(*, public_all: bool, cache: Path | None) -> Any:
     return SpikeforgeVerilator()
 
 
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Path, *,
                  simulator: str = "verilator", mode: str = "buffered",
-                 randomize: bool = False) -> Build:
+                 randomize: bool = False, clock: str | None = None) -> Build:
     """Compile ``verilog`` (the design) plus, in buffered mode, its testbench wrapper.
+
+    ``clock`` (buffered mode, :data:`sim.wrapper.CLOCKS`; default ``"cpp"`` for Verilator,
+    ``"verilog"`` for Icarus): ``"cpp"`` the simulation's C++ main loop toggles the
+    wrapper's clock input (Verilator only); ``"gpi"`` cocotb's GPI clock does;
+    ``"verilog"`` the wrapper's own ``always #5`` (Verilator ``--timing``).
 
     ``randomize`` (Verilator only): strip the register initializers and RAM contents
     (:func:`sim.xinit.strip_initial_state`) and build with ``--x-initial unique``, so
@@ -275,6 +326,14 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
     if mode not in MODES:
         raise InputError(f"unknown testbench mode {mode!r}: choose one of {', '.join(MODES)}",
                          param="mode")
+    if clock is None:
+        clock = "cpp" if simulator == "verilator" else "verilog"
+    if clock not in CLOCKS:
+        raise InputError(f"unknown clock {clock!r}: choose one of {', '.join(CLOCKS)}",
+                         param="clock")
+    if clock == "cpp" and simulator != "verilator":
+        raise InputError("the C++ clock needs verilator (use clock 'gpi' or 'verilog')",
+                         param="clock")
     pm = portmap if isinstance(portmap, PortMap) else PortMap.from_dict(portmap)
     env = simulator_env(simulator)
     from cocotb_tools.runner import get_runner
@@ -300,7 +359,7 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
     top = pm.top
     if mode == "buffered":
         wrap_v = build_dir / f"{WRAPPER_TOP}.v"
-        wrap_v.write_text(wrapper_verilog(pm))
+        wrap_v.write_text(wrapper_verilog(pm, clock=clock))
         sources.append(wrap_v)
         top = WRAPPER_TOP
     lean = (simulator == "verilator" and mode == "buffered"
@@ -310,10 +369,11 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
         # private lets Verilator optimize the design (cocotb's default makes all public).
         vlt = build_dir / "tb_public.vlt"
         vlt.write_text("`verilator_config\n"
-                       f'public_flat_rw -module "{WRAPPER_TOP}" -var "finished"\n'
-                       f'public_flat_rw -module "{WRAPPER_TOP}" -var "samples_done"\n')
+                       + "".join(f'public_flat_rw -module "{WRAPPER_TOP}" -var "{v}"\n'
+                                 for v in ("finished", "samples_done")
+                                 + (("clk",) if clock == "gpi" else ())))
         sources.append(vlt)
-    args = _verilator_args(mode) if simulator == "verilator" else []
+    args = _verilator_args(mode, clock) if simulator == "verilator" else []
     if randomize:
         from .xinit import VERILATOR_RANDOM_ARGS
 
@@ -325,10 +385,12 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
     if simulator == "verilator":
         env = {**env, **_MAKE_FIX}
         cache = _runtime_cache(env, args)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _children_cpu()
     with _env(env):
         if simulator == "verilator":
-            runner = _verilator_runner(public_all=not lean, cache=cache)
+            runner = _verilator_runner(
+                public_all=not lean, cache=cache,
+                main=MAIN_CPP if mode == "buffered" and clock == "cpp" else None)
         else:
             runner = get_runner(simulator)
         try:
@@ -341,7 +403,9 @@ def build_design(verilog: str, portmap: dict[str, Any] | PortMap, build_dir: Pat
         if cache is not None:
             _store_runtime(cache, sim_dir)
     return Build(simulator=simulator, mode=mode, build_dir=build_dir, toplevel=top,
-                 portmap=pm, seconds=time.perf_counter() - t0, randomized=randomize)
+                 portmap=pm, seconds=time.perf_counter() - t0, randomized=randomize,
+                 clock=clock if mode == "buffered" else "py",
+                 cpu_seconds=_children_cpu() - c0)
 
 
 def _check_inputs(net: IntNetwork, spikes: np.ndarray, pm: PortMap) -> np.ndarray:
@@ -417,7 +481,7 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
     # watchdog: a generous multiple of the plan's worst-case estimate of a sample
     timeout = int(timeout_factor * pm.plan.worst_case_cycles()) + 10_000
     cfg = {
-        "mode": build.mode, "samples": N, "timeout": timeout,
+        "mode": build.mode, "clock": build.clock, "samples": N, "timeout": timeout,
         "network": str(run_dir / "network"), "spikes": str(run_dir / "spikes.npz"),
         "portmap": str(build.build_dir / "portmap.json"),
         "beats": str(run_dir / "beats.txt"), "log": str(run_dir / "taps.log"),
@@ -511,7 +575,9 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
         bound_ratio=float(cycles[ok].mean() / bounds[ok].mean()) if ok.any() else float("nan"),
         sim_seconds=float(res["sim_seconds"]),
         samples_per_second=N / max(float(res["sim_seconds"]), 1e-9),
-        build_seconds=build.seconds,
+        sim_cpu_seconds=float(res.get("sim_cpu_seconds", float("nan"))),
+        build_seconds=build.seconds, build_cpu_seconds=build.cpu_seconds,
+        clock=build.clock,
         rtl_spikes={la.name: arrays[f"spikes.{la.name}"] for la in net.neuron_layers},
         rtl_predictions=arrays["predictions"].astype(np.int64),
         simulator=build.simulator, mode=build.mode, lanes=dict(pm.lanes),

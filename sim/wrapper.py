@@ -4,7 +4,13 @@ Per-cycle Python (a cocotb coroutine awaiting every clock edge) caps a cocotb + 
 testbench at about 10^5 cycles/s. The wrapper generated here moves the per-cycle work
 into the simulator:
 
-* a clock generated in Verilog (``always #5``; Verilator needs ``--timing``);
+* the clock (``clock``, one of :data:`CLOCKS`): with ``"cpp"`` (Verilator's default)
+  and ``"gpi"`` it is an input port ``clk`` of the wrapper, toggled by the simulation's
+  C++ main loop (``sim/verilator_main.cpp``) or by cocotb's GPI clock
+  (``Clock(..., impl="gpi")``); no Verilog delay is left, so Verilator builds without
+  ``--timing``. With ``"verilog"`` (Icarus's default) the wrapper generates it itself
+  (``always #5``; Verilator then needs ``--timing``). All three give the same waveform,
+  10 ns period, first rising edge at 5 ns;
 * a reset sequence, then for every sample a one-cycle ``start`` pulse;
 * the **driver**: input beats are read from a text file (one decimal word
   ``{last, index}`` per beat, all samples back to back) with ``$fscanf`` and presented on
@@ -34,9 +40,12 @@ from typing import Any
 from hwplan import HardwarePlan
 from pysim.errors import InputError
 
-__all__ = ["WRAPPER_TOP", "Field", "PortMap", "wrapper_verilog"]
+__all__ = ["CLOCKS", "WRAPPER_TOP", "Field", "PortMap", "wrapper_verilog"]
 
 WRAPPER_TOP = "sf_tb_wrapper"
+CLOCKS = ("cpp", "gpi", "verilog")
+"""Who toggles the wrapper's clock: the Verilator main loop in C++, cocotb's GPI, or the
+wrapper's own ``always #5``."""
 _INPUTS = ("start", "in_valid", "in_index", "in_last")
 _OUTPUTS = ("busy", "done", "prediction", "in_ready")
 _LOAD_INPUTS = ("load_valid", "load_data")
@@ -161,8 +170,15 @@ def _load_driver() -> list[str]:
     ]
 
 
-def wrapper_verilog(pm: PortMap) -> str:
-    """Return the Verilog of the buffered testbench top for the design described by ``pm``."""
+def wrapper_verilog(pm: PortMap, *, clock: str = "cpp") -> str:
+    """Return the Verilog of the buffered testbench top for the design described by ``pm``.
+
+    ``clock`` (one of :data:`CLOCKS`): ``"cpp"`` and ``"gpi"`` make ``clk`` an input
+    port for the simulation to drive; ``"verilog"`` generates it inside (``always #5``).
+    """
+    if clock not in CLOCKS:
+        raise InputError(f"unknown clock {clock!r}: choose one of {', '.join(CLOCKS)}",
+                         param="clock")
     f = pm.fields
     iw = f["in_index"].width
     ww = iw + 1
@@ -172,9 +188,10 @@ def wrapper_verilog(pm: PortMap) -> str:
     lines = [
         "// spikeforge buffered testbench wrapper (generated from portmap.json)",
         "`timescale 1ns/1ps",
-        f"module {WRAPPER_TOP}(output reg finished = 1'b0, output reg [31:0] samples_done = 0);",
-        "  reg clk = 1'b0;",
-        "  always #5 clk = ~clk;",
+        (f"module {WRAPPER_TOP}(input clk, output reg finished = 1'b0, "
+         "output reg [31:0] samples_done = 0);" if clock != "verilog" else
+         f"module {WRAPPER_TOP}(output reg finished = 1'b0, output reg [31:0] samples_done = 0);"),
+        *(() if clock != "verilog" else ("  reg clk = 1'b0;", "  always #5 clk = ~clk;")),
         "  reg rst = 1'b1;",
         "  reg start = 1'b0;",
         "  reg in_valid = 1'b0;",
