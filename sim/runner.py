@@ -524,7 +524,10 @@ def run_samples(build: Build, net: IntNetwork, spikes: np.ndarray, run_dir: Path
         plusargs += random_plusargs(seed + 1)
     extra_env = {CONFIG_ENV: str(run_dir / "config.json"),
                  "COCOTB_REWRITE_ASSERTION_FILES": "tb_network.py",
-                 "COCOTB_LOG_LEVEL": "WARNING"}
+                 "COCOTB_LOG_LEVEL": "WARNING",
+                 # the simulator process's golden model and checker need no BLAS threads,
+                 # whose spinning would take a core from the simulation on a busy machine
+                 "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
     from cocotb_tools.runner import get_runner
 
     stop = threading.Event()
