@@ -593,12 +593,13 @@ def verify_design(net: IntNetwork, design: GeneratedDesign, spikes: np.ndarray, 
                   build_dir: Path | None = None, progress: bool = True,
                   mode: str = "buffered", randomize: bool = False, gap: float = 0.0,
                   restart: bool = False, reset_sample: int | None = None,
-                  seed: int = 0) -> VerifyResult:
+                  seed: int = 0, clock: str | None = None) -> VerifyResult:
     """Build a generated design (e.g. :func:`hwplan.load_design` of a ``generate``
     directory) and verify it against the golden model of ``net``.
 
     The design must have been generated for ``net`` (its plan is checked); the result
-    names the Verilog it simulated by its SHA-256.
+    names the Verilog it simulated by its SHA-256. ``clock``: the buffered testbench's
+    clock (:func:`build_design`; default the simulator's fastest).
     """
     x = np.asarray(spikes)
     if samples is not None:
@@ -615,7 +616,8 @@ def verify_design(net: IntNetwork, design: GeneratedDesign, spikes: np.ndarray, 
         build_dir = Path(tmp.name)
     try:
         build = build_design(design.verilog, pm, Path(build_dir) / f"{simulator}-{mode}",
-                             simulator=simulator, mode=mode, randomize=randomize)
+                             simulator=simulator, mode=mode, randomize=randomize,
+                             clock=clock)
         res = run_samples(build, net, x, Path(build_dir) / f"run-{simulator}-{mode}",
                           progress=progress, gap=gap, restart=restart,
                           reset_sample=reset_sample, seed=seed)
@@ -628,7 +630,7 @@ def verify_design(net: IntNetwork, design: GeneratedDesign, spikes: np.ndarray, 
 def verify(net: IntNetwork, spikes: np.ndarray, *, samples: int | None = None,
            simulator: str = "verilator", lanes: int | dict[str, int] | None = None,
            build_dir: Path | None = None, progress: bool = True,
-           mode: str = "buffered") -> VerifyResult:
+           mode: str = "buffered", clock: str | None = None) -> VerifyResult:
     """Generate the network's Verilog, simulate it on ``spikes`` and compare with the golden model.
 
     (To verify the files a ``generate`` step wrote, load them with
@@ -644,6 +646,8 @@ def verify(net: IntNetwork, spikes: np.ndarray, *, samples: int | None = None,
     build_dir : keep the build and run files here (default: a temporary directory)
     progress : show a progress bar on stderr
     mode : "buffered" (Verilog driver/monitors, fast) or "percycle" (cocotb per clock edge)
+    clock : the buffered testbench's clock, one of :data:`sim.wrapper.CLOCKS` (default
+        ``"cpp"`` for Verilator, ``"verilog"`` for Icarus; see :func:`build_design`)
 
     Returns
     -------
@@ -656,4 +660,4 @@ def verify(net: IntNetwork, spikes: np.ndarray, *, samples: int | None = None,
     simulator_env(simulator)  # a missing simulator is reported before any work
     design = hdl.emit_verilog(net, lanes=lanes)
     return verify_design(net, design, spikes, samples=samples, simulator=simulator,
-                         build_dir=build_dir, progress=progress, mode=mode)
+                         build_dir=build_dir, progress=progress, mode=mode, clock=clock)
