@@ -78,6 +78,23 @@ def _quick_net(seed: int):
                                timesteps=6, weight_bits=4, state_bits=10)
 
 
+def describe(net) -> str:
+    """The network as an ``--arch`` string with its weight bits and T (no path)."""
+    parts = ["x".join(map(str, net.input_shape))]
+    bits = []
+    for la in net.layers:
+        kind = type(la).__name__
+        if kind == "Conv2dLayer":
+            parts.append(f"{la.out_channels}c{la.kernel[0]}")
+        elif kind == "SumPool2dLayer":
+            parts.append(f"sp{la.kernel[0]}")
+            continue
+        else:
+            parts.append(str(la.out_features))
+        bits.append(str(la.weight_bits))
+    return f"{'-'.join(parts)}, {'-'.join(bits)} bits, T = {net.timesteps}"
+
+
 def bare_run(verilog: str, pm: PortMap, run_dir: Path, work: Path, n: int,
              timeout: int) -> dict:
     """Build the design + wrapper under a C++ main without cocotb/VPI and run ``n`` samples
@@ -138,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         net = _quick_net(args.seed)
         x = random_spikes(np.random.default_rng(args.seed), 40, net.timesteps,
                           net.input_size, 0.3)
-        source = "random conv net 1x12x12-4c3-sp2-8c3-10"
+        source = "random conv net " + describe(net)
     else:
         if args.net is None:
             ap.error("--net is required (or --quick)")
@@ -146,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         spk = args.input or args.net / "test_spikes.npz"
         with np.load(spk) as z:
             x = z["spikes"][:args.samples]
-        source = str(args.net)
+        source = describe(net)
     n = int(x.shape[0])
     if args.design is not None:
         from hwplan import load_design
