@@ -136,3 +136,29 @@ def test_rtl_cpp_clock_watchdog(tmp_path):
     assert res.mismatches >= 3  # every sample unfinished
     assert "no done" in res.first_mismatch
     assert (res.rtl_predictions == -1).all()
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_bench_rtl_conv_quick_runs(tmp_path):
+    """scripts/bench_rtl_conv.py --quick: baseline and C++ clock agree, the JSON rows."""
+    need_verilator()
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "b.json"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, str(root / "scripts" / "bench_rtl_conv.py"), "--quick",
+                    "--clocks", "verilog,cpp,bare", "--work", str(tmp_path / "w"),
+                    "--out", str(out), "--md", str(tmp_path / "b.md")],
+                   check=True, env=env, capture_output=True)
+    doc = json.loads(out.read_text())
+    rows = doc["results"]["rows"]
+    assert [r["clock"] for r in rows] == ["verilog", "cpp", "bare"]
+    assert all(r["mismatches"] == 0 for r in rows[:2]) and rows[2]["same_log"]
+    assert rows[0]["cpu_speedup_vs_baseline"] == 1
+    assert all(r["samples_per_cpu_second"] > 0 for r in rows)
+    assert "images/CPU-s" in (tmp_path / "b.md").read_text()
