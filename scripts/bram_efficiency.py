@@ -28,6 +28,7 @@ example: python scripts/bram_efficiency.py --md bram_eff.md --out bram_eff.json
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,100 @@ def verdict(units: int, f: Any, plan_floor: int | None) -> str:
     return f"shape floor +{units - f.shape_floor} (Yosys: fewer muxes)"
 
 
+def packing_scan() -> tuple[list[dict], Table]:
+    """The plan's packing ``U`` (chosen once, for 18-Kbit blocks) against each family's
+    own best, over whole-map membrane RAMs of ``O x P x P`` neurons (O in 2..32, P in
+    4..28) and state widths 6..16, with the exact block RAM model: the blocks of the
+    plan's choice, of each family's best ``U`` (words of at most 72 bits, as the plan),
+    and of the best ``U <= 8`` without the 72-bit cap."""
+    from cost.resources import map_membrane
+    from hwplan.conv import MAX_MEMBRANE_UNITS, membrane_units
+    from pysim.util import ceil_div
+
+    def blocks(n: int, sb: int, u: int, t: str) -> int:
+        m = map_membrane(max(2, ceil_div(n, u)), u * sb, t)
+        return m.block.units if m.block else 0
+
+    ns = sorted({o * p * p for o in (2, 4, 6, 8, 12, 16, 24, 32) for p in range(4, 29)})
+    cases = [(n, sb) for n in ns for sb in range(6, 17)]
+    out = []
+    for t in TARGETS:
+        tot = {"family": FAMILY[t], "cases": len(cases), "plan": 0, "best72": 0, "best": 0,
+               "plan_not_best": 0, "pareto": 0}
+        for n, sb in cases:
+            u0 = membrane_units(n, sb)
+            top = min(MAX_MEMBRANE_UNITS, max(1, 72 // sb))
+            c = {u: blocks(n, sb, u, t) for u in range(1, MAX_MEMBRANE_UNITS + 1)}
+            tot["plan"] += c[u0]
+            tot["best72"] += min(c[u] for u in range(1, top + 1))
+            tot["best"] += min(c.values())
+            tot["plan_not_best"] += c[u0] > min(c[u] for u in range(1, top + 1))
+        out.append(tot)
+    # Pareto: a U <= the cap no worse on any family and better on one
+    par = 0
+    for n, sb in cases:
+        u0 = membrane_units(n, sb)
+        top = min(MAX_MEMBRANE_UNITS, max(1, 72 // sb))
+        v = {u: tuple(blocks(n, sb, u, t) for t in TARGETS) for u in range(1, top + 1)}
+        par += any(all(a <= b for a, b in zip(v[u], v[u0])) and v[u] != v[u0] for u in v)
+    for tot in out:
+        tot["pareto"] = par
+    tab = Table(["family", "cases", "blocks, plan's U", "each family's best U (<= 72 bits)",
+                 "best U <= 8 (any width)", "cases plan's U not the family's best"],
+                [(r["family"], r["cases"], r["plan"], r["best72"], r["best"],
+                  r["plan_not_best"]) for r in out], align="lrrrrr",
+                title="Packing choice: the plan's U against each family's best (membrane "
+                      "RAMs of O x P x P neurons, state bits 6..16; exact model)",
+                notes=[(f"{par} of {len(cases)} cases have a U (<= 72 bits) no worse on any "
+                        "family and better on one.")])
+    return out, tab
+
+
+def synth_check(nets: list[tuple[str, pysim.IntNetwork]], targets: list[str], jobs: int,
+                bench: Bench) -> tuple[list[dict], Table]:
+    """Synthesize each network for each target (Yosys) and compare its block RAMs with the
+    model's (the sum of the weight, membrane, accumulator and FIFO mappings above), and
+    list the memories Yosys' memory_libmap mapped and to what (its log)."""
+    import concurrent.futures as cf
+    import re
+    import tempfile
+
+    from cost.synth import synthesize
+    from hdl import emit_verilog
+
+    jobs_list = []
+    for name, net in nets:
+        design = emit_verilog(net)
+        for t in targets:
+            jobs_list.append((name, design, t))
+
+    def run(item: tuple) -> dict:
+        name, design, t = item
+        with tempfile.TemporaryDirectory(prefix="bram-eff-") as tmp:
+            res = synthesize(design.verilog, top=design.top, target=t, workdir=Path(tmp))
+            log = Path(res.log).read_text() if res.log else ""
+        mapped = sorted(set(re.findall(r"mapping memory \S+?\.(\S+) via (\S+)", log)))
+        est = estimate_network(design.plan, target=t)
+        bench.progress(f"{name} {t}: Yosys {res.bram_units} block RAMs, model "
+                       f"{est.bram_units} ({res.seconds:.0f} s)")
+        return {"network": name, "family": FAMILY[t], "yosys_units": res.bram_units,
+                "model_units": est.bram_units, "luts": res.luts, "luts_model": est.luts,
+                "ffs": res.ffs, "ffs_model": est.ffs,
+                "membrane_units_model": sum(lay.membrane_bram_units for lay in est.layers),
+                "mapped_memories": [f"{m} ({c})" for m, c in mapped]}
+
+    with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+        out = list(ex.map(run, jobs_list))
+    tab = Table(["network", "family", "Yosys block RAMs", "model", "membrane (model)", "LUT",
+                 "model", "FF", "model", "memories mapped (memory_libmap)"],
+                [(r["network"], r["family"], r["yosys_units"], r["model_units"],
+                  r["membrane_units_model"], r["luts"], r["luts_model"], r["ffs"],
+                  r["ffs_model"], ", ".join(r["mapped_memories"])) for r in out],
+                align="llrrrrrrrl",
+                title="Synthesis check (Yosys, block RAMs in the family's unit)")
+    return out, tab
+
+
 def _r(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
@@ -172,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--random", type=int, default=12, help="random conv nets (default 12)")
     ap.add_argument("--no-grid", action="store_true",
                     help="leave out the resource-model fit's conv grid")
+    ap.add_argument("--scan", action="store_true",
+                    help="also scan the plan's packing choice against each family's best")
+    ap.add_argument("--synth", default="", metavar="TARGETS",
+                    help="also synthesize the built-in and --net networks for these targets "
+                         "(e.g. ice40-up5k,xc7) and compare the block RAMs with Yosys")
+    ap.add_argument("--jobs", type=int, default=1, help="parallel synthesis runs (--synth)")
     args = bench.parse(ap, argv)
     layers, totals = [], []
     for name, net in networks(args):
@@ -195,19 +296,37 @@ def main(argv: list[str] | None = None) -> int:
           r["mem_shape_floor"], _r(r["mem_ratio"]), _r(r["mem_floor_ratio"]), r["w_alloc"],
           r["w_bits_floor"], _r(r["w_ratio"]), _r(r["w_floor_ratio"])) for r in totals],
         align="ll" + "r" * 9, title="Network totals (membrane RAMs in block RAM; weight ROMs)")
-    packing = [r for r in layers if r["units"] is not None and r["units"] > r["shape_floor"]]
-    over = [r for r in layers if r["units"] is not None and r["units"] > r["bits_floor"]]
-    summary = {"layers": len(layers),
-               "in_block_ram": sum(r["units"] is not None for r in layers),
-               "at_bits_floor": sum(r["units"] is not None and r["units"] == r["bits_floor"]
-                                    for r in layers),
-               "above_bits_floor": len(over), "above_shape_floor": len(packing)}
+    inb = [r for r in layers if r["units"] is not None]
+    summary = {"layers": len(layers), "in_block_ram": len(inb),
+               "at_bits_floor": sum(r["units"] == r["bits_floor"] for r in inb),
+               "at_shape_floor": sum(r["bits_floor"] < r["units"] == r["shape_floor"]
+                                     for r in inb),
+               "plan_packing": sum(r["units"] > r["shape_floor"] and r["units"] == r["plan_floor"]
+                                   for r in inb),
+               "yosys_muxes": sum(r["units"] > r["shape_floor"] and r["units"] != r["plan_floor"]
+                                  for r in inb)}
     t_layers.notes.append(
         f"{summary['in_block_ram']} layer x family rows in block RAM: "
-        f"{summary['at_bits_floor']} at the bits floor, {summary['above_bits_floor']} above "
-        f"it, {summary['above_shape_floor']} above the shape floor (a packing the plan "
-        f"could improve).")
-    bench.finish({"layers": layers, "totals": totals, "summary": summary}, [t_tot, t_layers])
+        f"{summary['at_bits_floor']} at the bits floor, {summary['at_shape_floor']} at the "
+        f"shape floor above it, {summary['plan_packing']} above it by the plan's U, "
+        f"{summary['yosys_muxes']} by Yosys' choice of fewer multiplexers.")
+    tables = [t_tot, t_layers]
+    results = {"layers": layers, "totals": totals, "summary": summary}
+    if args.scan:
+        results["packing_scan"], tab = packing_scan()
+        tables.append(tab)
+    if args.synth:
+        named = synth_networks(args)
+        results["synth"], tab = synth_check(named, [t.strip() for t in args.synth.split(",")
+                                                    if t.strip()], args.jobs, bench)
+        tables.append(tab)
+    bench.finish(results, tables)
+
+
+def synth_networks(args: Any) -> list[tuple[str, pysim.IntNetwork]]:
+    """The networks of the synthesis check: the ``--net`` ones, else the built-in ones."""
+    nets = networks(argparse.Namespace(**{**vars(args), "no_grid": True, "random": 0}))
+    return nets[len(BUILTIN):] if args.net else nets
     return 0
 
 
