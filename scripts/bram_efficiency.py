@@ -321,13 +321,13 @@ def main(argv: list[str] | None = None) -> int:
                                                     if t.strip()], args.jobs, bench)
         tables.append(tab)
     bench.finish(results, tables)
+    return 0
 
 
 def synth_networks(args: Any) -> list[tuple[str, pysim.IntNetwork]]:
     """The networks of the synthesis check: the ``--net`` ones, else the built-in ones."""
     nets = networks(argparse.Namespace(**{**vars(args), "no_grid": True, "random": 0}))
     return nets[len(BUILTIN):] if args.net else nets
-    return 0
 
 
 if __name__ == "__main__":

@@ -138,3 +138,26 @@ def test_flow_report_estimate_table_shows_the_floor(mnist_report):
     assert "| ecp5-25k | conv3 | conv2d | 3 | 1.920 (granularity floor 1.280) | 2 | " \
            "1.500 (granularity floor 1.500) |" in lines
     assert "granularity floor = ceil(data bits / block bits)" in lines
+
+
+def test_bram_efficiency_script_rows_and_totals(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bram_efficiency
+    from benchlib import load_results
+    assert bram_efficiency.main(["--no-grid", "--random", "2", "--out",
+                                 str(tmp_path / "r.json")]) == 0
+    res = load_results(tmp_path / "r.json")
+    mnist = [r for r in res["layers"] if r["network"].startswith("mnist")]
+    conv3 = next(r for r in mnist if r["layer"] == "conv3" and r["family"] == "ECP5")
+    assert (conv3["units"], conv3["bits_floor"], conv3["verdict"]) == \
+        (2, 2, "bits floor (granularity)")
+    tot = next(r for r in res["totals"] if r["network"].startswith("mnist")
+               and r["family"] == "ECP5")
+    assert (tot["mem_alloc"], tot["mem_bits_floor"]) == (9, 8)
+    assert tot["mem_ratio"] == pytest.approx(9 * 18432 / 128256)
+    s = res["summary"]
+    assert s["at_bits_floor"] + s["at_shape_floor"] + s["plan_packing"] \
+        + s["yosys_muxes"] == s["in_block_ram"]
+    assert "granularity" in capsys.readouterr().out
