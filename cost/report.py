@@ -20,8 +20,8 @@ from pysim.util import to_jsonable
 if TYPE_CHECKING:
     from .estimate import EstimateReport
 
-__all__ = ["MEMORY_HEADERS", "SUMMARY_HEADERS", "memory_rows", "report_markdown",
-           "summary_rows", "write_outputs"]
+__all__ = ["FLOOR_NOTE", "MEMORY_HEADERS", "SUMMARY_HEADERS", "efficiency_cell", "memory_rows",
+           "report_markdown", "summary_rows", "write_outputs"]
 
 
 def _fmt(v: Any) -> str:
@@ -53,18 +53,42 @@ def summary_rows(report: EstimateReport) -> list[list[Any]]:
 MEMORY_HEADERS = ["target", "layer", "kind", "weight BRAM", "weight eff", "membrane BRAM",
                   "membrane eff", "acc BRAM"]
 
+FLOOR_NOTE = ("eff = allocated bits / data bits (weights x weight bits; neurons x state "
+              "bits); granularity floor = ceil(data bits / block bits) blocks / data bits, "
+              "what no layout of the data in the family's blocks gets below (where eff "
+              "equals it, the excess is the block granularity, not the packing).")
+"""What the efficiency cells of :func:`memory_rows` mean (printed under the table)."""
+
+
+def efficiency_cell(ratio: float | None, floor: float | None) -> str:
+    """``"1.500 (granularity floor 1.500)"``: allocated / data bits and its lower bound
+    (:attr:`cost.resources.BramFloor.bits_floor_ratio`); ``"-"`` without block RAM."""
+    if ratio is None:
+        return "-"
+    return f"{ratio:.3f}" if floor is None else f"{ratio:.3f} (granularity floor {floor:.3f})"
+
 
 def memory_rows(report: EstimateReport) -> list[list[Any]]:
     """Block RAM per target and layer, weight and membrane memory apart (model figures,
     exact): units, and allocated bits / data bits (weights x weight bits; neurons x state
-    bits, "-" when the membranes are not in block RAM)."""
+    bits, "-" when the membranes are not in block RAM) with its granularity floor
+    (:func:`efficiency_cell`); after each target's layers an ``(all)`` row: the sums, and
+    the efficiencies over the memories in block RAM."""
     rows = []
     for te in report.targets:
         for lay in te.model.layers:
-            mr = lay.membrane_ratio
+            wr = lay.bram_ratio if lay.weight_bram_units else None
             rows.append([te.target, lay.name, lay.kind, lay.weight_bram_units,
-                         round(lay.bram_ratio, 3), lay.membrane_bram_units,
-                         "-" if mr is None else round(mr, 3), lay.accumulator_bram_units])
+                         efficiency_cell(wr, lay.weight_floor_ratio),
+                         lay.membrane_bram_units,
+                         efficiency_cell(lay.membrane_ratio, lay.membrane_floor_ratio),
+                         lay.accumulator_bram_units])
+        m = te.model
+        rows.append([te.target, "(all)", "-", sum(ly.weight_bram_units for ly in m.layers),
+                     efficiency_cell(m.weight_ratio, m.weight_floor_ratio),
+                     sum(ly.membrane_bram_units for ly in m.layers),
+                     efficiency_cell(m.membrane_ratio, m.membrane_floor_ratio),
+                     sum(ly.accumulator_bram_units for ly in m.layers)])
     return rows
 
 
@@ -113,6 +137,7 @@ def report_markdown(report: EstimateReport, plots: Sequence[str] = ()) -> str:
               "| " + " | ".join(MEMORY_HEADERS) + " |", "|" + "---|" * len(MEMORY_HEADERS)]
     for row in memory_rows(report):
         lines.append("| " + " | ".join(_fmt(c) for c in row) + " |")
+    lines += ["", FLOOR_NOTE]
     if report.sweep:
         lines += ["", ("## Sweep over uniform weight widths (model; generator default lanes "
                        "unless --lanes)"), "",

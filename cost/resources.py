@@ -27,6 +27,7 @@ from .targets import BramPrimitive, Target, get_target
 
 __all__ = [
     "FEATURES",
+    "BramFloor",
     "LayerEstimate",
     "MemoryMapping",
     "ResourceEstimate",
@@ -36,6 +37,8 @@ __all__ = [
     "load_model",
     "map_memory",
     "map_synapse",
+    "membrane_floor",
+    "memory_floor",
 ]
 
 _FACTOR_MUX = 0.5
@@ -158,6 +161,111 @@ def map_synapse(memory: MemoryPlan, target: str | Target) -> MemoryMapping:
         shape=first.shape, allocated_bits=sum(p.allocated_bits for p in parts),
         mode=first.mode,
     )
+
+
+# --------------------------------------------------------------------------------------
+# Lower bounds: the fewest blocks a memory's data could take
+
+@dataclass(frozen=True)
+class BramFloor:
+    """The fewest block RAMs (in the target's unit) the data of one memory could take.
+
+    ``bits_floor`` is ``ceil(data_bits / block_bits)``: no layout of ``data_bits`` bits
+    in blocks of ``block_bits`` (the family's smallest block, parity bits included) takes
+    fewer. ``shape_floor`` is the fewest blocks of any one legal mode of the family's
+    block RAM (depth x width, read-write modes for a RAM) holding ``ceil(items / u)``
+    words of ``u * item_bits`` bits, over every packing ``u`` allowed (``packings``):
+    ``ceil(ceil(words / depth) * slot / width)`` blocks (address ranges side by side in
+    a block's width, as Yosys' memory_libmap lays them, each ``slot`` = the word padded to
+    the mode's write-enable granularity in a RAM: 9 bits on ECP5 / Xilinx);
+    ``shape`` / ``packing`` / ``mode`` say which. ``bits_floor <= shape_floor``; a design
+    that allocates ``shape_floor`` blocks loses only the block granularity and the mode
+    shapes, not packing.
+    """
+
+    data_bits: int
+    block_bits: int
+    bits_floor: int
+    shape_floor: int
+    packing: int
+    shape: tuple[int, int]
+    mode: str
+
+    def ratio(self, units: int) -> float:
+        """Allocated bits / data bits of ``units`` blocks."""
+        return units * self.block_bits / max(1, self.data_bits)
+
+    @property
+    def bits_floor_ratio(self) -> float:
+        """The granularity floor: ``bits_floor`` blocks / data bits (>= 1)."""
+        return self.ratio(self.bits_floor)
+
+    @property
+    def shape_floor_ratio(self) -> float:
+        """``shape_floor`` blocks / data bits (>= :attr:`bits_floor_ratio`)."""
+        return self.ratio(self.shape_floor)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {"data_bits": self.data_bits, "block_bits": self.block_bits,
+                "bits_floor_units": self.bits_floor, "shape_floor_units": self.shape_floor,
+                "packing": self.packing, "shape": f"{self.shape[0]}x{self.shape[1]}",
+                "mode": self.mode, "bits_floor_ratio": round(self.bits_floor_ratio, 4),
+                "shape_floor_ratio": round(self.shape_floor_ratio, 4)}
+
+
+def _legal_modes(t: Target, writable: bool) -> list[tuple[int, int, int, str, int]]:
+    """(depth, width, units, cell, write-enable bits) of every mode of the family's block
+    RAM a memory may use (a RAM only the read-write modes, ``ram_range``)."""
+    out = []
+    for prim in t.bram:
+        lo, hi = (prim.ram_range or (0, len(prim.widths))) if writable \
+            else (0, len(prim.widths))
+        for i in range(lo, hi):
+            out.append((1 << (prim.abits - i), prim.widths[i], prim.units, prim.cell,
+                        prim.byte))
+    return out
+
+
+def memory_floor(items: int, item_bits: int, target: str | Target, *,
+                 packings: Sequence[int] = (1,), writable: bool = True) -> BramFloor:
+    """Lower bounds on the block RAMs of ``items`` values of ``item_bits`` bits.
+
+    ``packings``: the values per word a design may choose (the shape floor is the
+    minimum over them); ``writable``: a RAM (read-write modes only) or a ROM.
+
+    E.g. 2,048 membranes of 12 bits on ECP5 (18,432-bit blocks): ``bits_floor =
+    ceil(24576 / 18432) = 2``, and 2 blocks of 1024x18 hold them (``shape_floor = 2``):
+    the 1.50 of allocated / data bits is the block granularity.
+    """
+    t = get_target(target) if isinstance(target, str) else target
+    if items < 1 or item_bits < 1:
+        raise InputError(f"memory data must be positive, not {items} x {item_bits} bits")
+    block = t.bram_block_bits
+    data = items * item_bits
+    best: tuple[int, int, tuple[int, int], str] | None = None
+    for u in sorted({int(p) for p in packings if 1 <= int(p) <= items}) or [1]:
+        words, width = ceil_div(items, u), u * item_bits
+        for depth, w, units, cell, byte in _legal_modes(t, writable):
+            # address ranges side by side in a block's width, as memory_libmap lays
+            # them, each padded to the write-enable granularity in a RAM
+            eb = byte if writable and 0 < byte <= w else w
+            slot = ceil_div(width, eb) * eb if writable else width
+            n = ceil_div(ceil_div(words, depth) * slot, w) * units
+            if best is None or n < best[0]:
+                best = (n, u, (depth, w), cell)
+    assert best is not None
+    return BramFloor(data_bits=data, block_bits=block, bits_floor=ceil_div(data, block),
+                     shape_floor=best[0], packing=best[1], shape=best[2], mode=best[3])
+
+
+def membrane_floor(neurons: int, state_bits: int, target: str | Target) -> BramFloor:
+    """:func:`memory_floor` of a membrane RAM: ``neurons`` states of ``state_bits``, any
+    packing the plan may choose (1 .. :data:`hwplan.conv.MAX_MEMBRANE_UNITS` neurons per
+    word of at most 72 bits, as :func:`hwplan.conv.membrane_units`)."""
+    from hwplan.conv import MAX_MEMBRANE_UNITS
+    top = min(MAX_MEMBRANE_UNITS, max(1, 72 // state_bits))
+    return memory_floor(neurons, state_bits, target, packings=range(1, top + 1))
 
 
 # --------------------------------------------------------------------------------------
@@ -372,6 +480,11 @@ class LayerEstimate:
     """Block mapping of one accumulator tag RAM (conv2d; one per buffer)."""
     fifo: MemoryMapping | None = None
     """Block mapping of the input FIFO (conv2d fed by a layer)."""
+    membrane_floor: BramFloor | None = None
+    """Lower bounds on the membrane RAM's blocks (:func:`membrane_floor`; None when the
+    membranes are not in block RAM)."""
+    weight_floor: BramFloor | None = None
+    """Lower bounds on the weight ROM's blocks (None when it takes no block RAM)."""
 
     def _rw(self) -> list[MemoryMapping]:
         """Block mappings of the read-write memories (accumulator buffers and their tags,
@@ -412,6 +525,17 @@ class LayerEstimate:
         return self.membrane.allocated_bits / self.membrane_bits_total
 
     @property
+    def membrane_floor_ratio(self) -> float | None:
+        """The membrane RAM's granularity floor: ``ceil(neurons x state bits / block
+        bits)`` blocks / (neurons x state bits); None when not in block RAM."""
+        return None if self.membrane_floor is None else self.membrane_floor.bits_floor_ratio
+
+    @property
+    def weight_floor_ratio(self) -> float | None:
+        """The weight ROM's granularity floor (as :attr:`membrane_floor_ratio`)."""
+        return None if self.weight_floor is None else self.weight_floor.bits_floor_ratio
+
+    @property
     def bram_count(self) -> int:
         """Block RAM primitives (synapse, accumulator buffers, membrane)."""
         return self.synapse.count + sum(mm.count for mm in self._rw())
@@ -449,6 +573,13 @@ class LayerEstimate:
             "membrane_bits": self.membrane_bits_total,
             "membrane_ratio": None if self.membrane_ratio is None
             else round(self.membrane_ratio, 4),
+            "membrane_floor": None if self.membrane_floor is None
+            else self.membrane_floor.as_dict(),
+            "membrane_floor_ratio": None if self.membrane_floor_ratio is None
+            else round(self.membrane_floor_ratio, 4),
+            "weight_floor": None if self.weight_floor is None else self.weight_floor.as_dict(),
+            "weight_floor_ratio": None if self.weight_floor_ratio is None
+            else round(self.weight_floor_ratio, 4),
         }
 
 
@@ -492,6 +623,47 @@ class ResourceEstimate:
         """Sum over layers of weights x weight bits."""
         return sum(lay.weight_bits_total for lay in self.layers)
 
+    def _floor_totals(self, which: str) -> tuple[int, int, int] | None:
+        """(allocated bits, data bits, bits-floor bits) summed over the layers whose
+        ``which`` memory ("membrane" / "weight") is in block RAM; None when none is."""
+        alloc = data = floor = 0
+        for lay in self.layers:
+            f = getattr(lay, f"{which}_floor")
+            if f is None:
+                continue
+            mm = lay.membrane if which == "membrane" else lay.synapse
+            alloc += mm.allocated_bits
+            data += f.data_bits
+            floor += f.bits_floor * f.block_bits
+        return (alloc, data, floor) if data else None
+
+    @property
+    def membrane_ratio(self) -> float | None:
+        """Membrane block RAM bits allocated / (neurons x state bits) over the layers
+        whose membranes are in block RAM (None when none is)."""
+        t = self._floor_totals("membrane")
+        return None if t is None else t[0] / t[1]
+
+    @property
+    def membrane_floor_ratio(self) -> float | None:
+        """The granularity floor of :attr:`membrane_ratio`: the layers' bits floors
+        summed / their data bits."""
+        t = self._floor_totals("membrane")
+        return None if t is None else t[2] / t[1]
+
+    @property
+    def weight_ratio(self) -> float | None:
+        """Weight ROM block RAM bits allocated / (weights x weight bits), over the layers
+        whose weights are in block RAM."""
+        t = self._floor_totals("weight")
+        return None if t is None else t[0] / t[1]
+
+    @property
+    def weight_floor_ratio(self) -> float | None:
+        """The granularity floor of :attr:`weight_ratio`."""
+        t = self._floor_totals("weight")
+        return None if t is None else t[2] / t[1]
+
     def fits(self) -> bool:
         """Whether the estimate fits the target part's LUT, FF and block RAM capacity."""
         t = get_target(self.target)
@@ -508,6 +680,9 @@ class ResourceEstimate:
             "membrane_bram_units": sum(lay.membrane_bram_units for lay in self.layers),
             "accumulator_bram_units": sum(lay.accumulator_bram_units for lay in self.layers),
             "fifo_bram_units": sum(lay.fifo_bram_units for lay in self.layers),
+            **{k: None if getattr(self, k) is None else round(getattr(self, k), 4)
+               for k in ("membrane_ratio", "membrane_floor_ratio", "weight_ratio",
+                         "weight_floor_ratio")},
         }
 
 
@@ -546,6 +721,8 @@ def estimate_network(design: IntNetwork | HardwarePlan, *, target: str | Target,
         feats = layer_features(lp, mems)
         conv = lp.kind == "conv2d"
         copies = lp.core.accumulator.copies
+        mfloor = (membrane_floor(lp.out_features, lp.state_bits, t)
+                  if mems[-1].block is not None else None)
         layers.append(LayerEstimate(
             name=lp.name, lanes=lp.lanes, weight_bits=lp.weight_bits,
             weight_bits_total=lp.weight_memory_bits, synapse=syn, membrane=mems[-1].block,
@@ -555,6 +732,7 @@ def estimate_network(design: IntNetwork | HardwarePlan, *, target: str | Target,
             membrane_bits_total=lp.out_features * lp.state_bits,
             tags=mems[copies].block if conv else None,
             fifo=mems[2 * copies].block if conv and lp.input_fifo else None,
+            membrane_floor=mfloor, weight_floor=_weight_floor(lp, syn, t),
         ))
     top = top_features(plan)
     return ResourceEstimate(
@@ -563,6 +741,20 @@ def estimate_network(design: IntNetwork | HardwarePlan, *, target: str | Target,
         top_ffs=_predict(fam.get("top_ffs", {}), top),
         model=str(m.get("version", "?")),
     )
+
+
+def _weight_floor(lp: Any, syn: MemoryMapping, t: Target) -> BramFloor | None:
+    """Lower bounds on a weight ROM's blocks: ``bits_floor`` of the weights x weight bits,
+    ``shape_floor`` of the plan's words (lanes x weight bits wide, each bank apart)."""
+    if syn.units == 0 or lp.weight_memory_bits < 1:
+        return None
+    mem = lp.synapse.memory
+    parts = [memory_floor(max(2, d), mem.width, t, writable=False) for d in mem.banks]
+    first = parts[0]
+    return BramFloor(data_bits=lp.weight_memory_bits, block_bits=t.bram_block_bits,
+                     bits_floor=ceil_div(lp.weight_memory_bits, t.bram_block_bits),
+                     shape_floor=sum(p.shape_floor for p in parts), packing=1,
+                     shape=first.shape, mode=first.mode)
 
 
 def _plan_of(design: IntNetwork | HardwarePlan, lanes: Any) -> HardwarePlan:

@@ -22,6 +22,11 @@ design's figures, stay exactly as they are.
 
 ``--model`` is the fitted model file (default ``cost/resource_model.json``); ``--out`` and
 ``--md`` write the error table (JSON / Markdown).
+
+A cached run records the SHA-256 of the Verilog it synthesized; a run whose Verilog is
+not what the generator makes now for its configuration (the hardware changed since, or
+the record predates the check) is stale: ``collect`` synthesizes it again and ``fit``
+leaves it out (and says so), so a fit never mixes designs.
 """
 from __future__ import annotations
 
@@ -113,19 +118,44 @@ def lanes_of(cfg: tuple, net: pysim.IntNetwork) -> dict[str, int] | None:
             if n is not None}
 
 
+_SHA: dict[str, str] = {}
+
+
+def design_sha256(cfg: tuple) -> str:
+    """SHA-256 of the Verilog the generator makes now for a configuration (memoized)."""
+    key = config_key(cfg)
+    if key not in _SHA:
+        from hdl import emit_verilog
+        net = make_net(cfg)
+        _SHA[key] = emit_verilog(net, lanes=lanes_of(cfg, net)).sha256
+    return _SHA[key]
+
+
+def cached(cache: Path, family: str, cfg: tuple) -> dict[str, Any] | None:
+    """The cached record of a configuration, if it is of the current design."""
+    p = cache / family / f"{config_key(cfg)}.json"
+    if not p.exists():
+        return None
+    rec = json.loads(p.read_text())
+    if rec.get("verilog_sha256") != design_sha256(cfg):
+        return None
+    return rec
+
+
 def collect_one(cfg: tuple, family: str, cache: Path) -> dict[str, Any]:
-    """Synthesize one configuration for one family (cached)."""
+    """Synthesize one configuration for one family (cached per design)."""
     from cost.synth import synthesize
     from hdl import emit_verilog
 
     out = cache / family / f"{config_key(cfg)}.json"
-    if out.exists():
-        return json.loads(out.read_text())
+    rec = cached(cache, family, cfg)
+    if rec is not None:
+        return rec
     net = make_net(cfg)
     design = emit_verilog(net, lanes=lanes_of(cfg, net))
     res = synthesize(design.verilog, top=design.top, target=FAMILY_TARGET[family])
     rec = {"config": list(cfg), "family": family, "portmap": design.portmap,
-           "lanes": design.lanes, "synth": res.as_dict()}
+           "lanes": design.lanes, "verilog_sha256": design.sha256, "synth": res.as_dict()}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(rec, indent=1, sort_keys=True))
@@ -137,8 +167,10 @@ def collect(cache: Path, jobs: int, families: list[str], cfgs: list[tuple] | Non
             ) -> None:
     """Run every (configuration, family) synthesis not yet cached."""
     todo = [(cfg, fam) for cfg in (cfgs or TRAIN + HELDOUT) for fam in families
-            if not (cache / fam / f"{config_key(cfg)}.json").exists()]
-    print(f"collect: {len(todo)} synthesis runs to do ({jobs} at a time)", file=sys.stderr)
+            if cached(cache, fam, cfg) is None]
+    stale = sum((cache / fam / f"{config_key(cfg)}.json").exists() for cfg, fam in todo)
+    print(f"collect: {len(todo)} synthesis runs to do ({stale} cached of another design), "
+          f"{jobs} at a time", file=sys.stderr)
     t0 = time.perf_counter()
     with cf.ThreadPoolExecutor(max_workers=jobs) as ex:
         futs = {ex.submit(collect_one, cfg, fam, cache): (cfg[0], fam) for cfg, fam in todo}
@@ -155,12 +187,16 @@ def collect(cache: Path, jobs: int, families: list[str], cfgs: list[tuple] | Non
 
 
 def load_records(cache: Path, family: str, cfgs: list[tuple]) -> list[dict[str, Any]]:
-    """Cached synthesis records of ``cfgs`` for one family (missing ones skipped)."""
+    """Cached synthesis records of ``cfgs`` for one family, of the current design only
+    (missing and stale ones skipped; the stale ones named on stderr)."""
     out = []
     for cfg in cfgs:
-        p = cache / family / f"{config_key(cfg)}.json"
-        if p.exists():
-            out.append(json.loads(p.read_text()))
+        rec = cached(cache, family, cfg)
+        if rec is not None:
+            out.append(rec)
+        elif (cache / family / f"{config_key(cfg)}.json").exists():
+            print(f"{family} {cfg[0]}: cached run is of another design (the Verilog "
+                  "changed); left out, run --phase collect", file=sys.stderr)
     return out
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from cost.report import FLOOR_NOTE, efficiency_cell
 from pysim import atomic_path, load_network, load_spikes, simulate
 
 __all__ = ["write_report"]
@@ -304,13 +305,16 @@ def _estimate_table(estimate: dict[str, Any], rtl_cycles: float | None) -> list[
         m = t.get("model") or {}
         for lay in m.get("layers", []):
             if "weight_bram_units" in lay:
+                wr = lay.get("bram_ratio") if lay["weight_bram_units"] else None
                 mem_rows.append(
                     f"| {name} | {lay['name']} | {lay.get('kind', 'dense')} | "
-                    f"{lay['weight_bram_units']} | {_fmt(lay.get('bram_ratio'), '.3f')} | "
-                    f"{lay['membrane_bram_units']} | {_fmt(lay.get('membrane_ratio'), '.3f')} |")
+                    f"{lay['weight_bram_units']} | "
+                    f"{efficiency_cell(wr, lay.get('weight_floor_ratio'))} | "
+                    f"{lay['membrane_bram_units']} | "
+                    f"{efficiency_cell(lay.get('membrane_ratio'), lay.get('membrane_floor_ratio'))} |")
     if mem_rows:
         out += ["", ("Block RAM by memory (model, exact): weight ROM and membrane RAM apart, "
-                     "each with allocated bits / data bits."), "",
+                     "each with allocated bits / data bits. " + FLOOR_NOTE), "",
                 ("| target | layer | kind | weight BRAM | weight eff | membrane BRAM | "
                  "membrane eff |"), "|---|---|---|---|---|---|---|", *mem_rows]
     out += ["", ("Latency = cycles per sample measured in RTL simulation / Fmax from nextpnr "
