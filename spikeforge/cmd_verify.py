@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "first; not with --design)")
     p.add_argument("--build-dir", type=Path, default=None,
                    help="keep the build and run files here (default: a temporary directory)")
+    p.add_argument("--clock", choices=("cpp", "gpi", "verilog"), default=None,
+                   help="testbench clock: cpp (toggled in the Verilator main loop; the "
+                        "Verilator default), gpi (cocotb's GPI clock) or verilog (an "
+                        "'always #5' in the wrapper; the Icarus default)")
     p.add_argument("--percycle", action="store_true",
                    help="drive and monitor from cocotb at every clock edge (slow baseline)")
     p.add_argument("--wrap", choices=("axis",), default=None,
@@ -118,7 +122,8 @@ def run_verify(args: argparse.Namespace) -> int:
                             mode="percycle" if args.percycle else "buffered",
                             randomize=args.randomize_init, gap=args.gap or 0.0,
                             restart=args.restart_while_busy,
-                            reset_sample=args.reset_mid_run, seed=args.seed)
+                            reset_sample=args.reset_mid_run, seed=args.seed,
+                            clock=args.clock)
     summary: dict[str, Any] = {"net": str(args.net), "input": str(args.input),
                                **res.as_dict()}
     rows = [[name, n] for name, n in res.mismatches_by_layer.items()]
@@ -133,8 +138,10 @@ def run_verify(args: argparse.Namespace) -> int:
         (f"cycles/sample: {res.cycles_per_sample:.1f} (min {int(res.cycles.min())}, max "
         f"{int(res.cycles.max())}); event-driven bound {res.cycle_bound:.1f}; "
         f"ratio {res.bound_ratio:.3f}"),
-        (f"throughput: {res.samples_per_second:.1f} samples/s "
-        f"({res.sim_seconds:.2f} s simulated, build {res.build_seconds:.1f} s)"),
+        (f"throughput: {res.samples_per_second:.1f} samples/s, "
+        f"{res.samples_per_cpu_second:.1f} per simulator CPU-second "
+        f"({res.sim_seconds:.2f} s simulated, build {res.build_seconds:.1f} s; "
+        f"clock {res.clock})"),
         "coverage: " + ", ".join(f"{k} {v}" for k, v in res.coverage.items()
                                  if k != "layers"),
     ]

@@ -158,6 +158,12 @@ def test_cli_verify_exit_status(tmp_path, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["verilog_sha256"] == design.sha256
 
+    # the human report gives the per-core rate; --clock picks the testbench clock
+    code = main(["verify", str(net_dir), "--input", str(spikes), "--design",
+                 str(tmp_path / "hw"), "--clock", "verilog", "--samples", "2"])
+    out = capsys.readouterr().out
+    assert code == 0 and "per simulator CPU-second" in out and "clock verilog" in out
+
 
 def test_cli_verify_bad_input(tmp_path, capsys):
     """A spike file that does not fit the network: exit 2, one line, no build."""
