@@ -178,7 +178,8 @@ class AxisWrapper(wiring.Component):
         from hwplan.wrapper import COUNTER_BITS, cycle_bits
 
         CB = cycle_bits(self._plan)
-        n_samples = Signal(COUNTER_BITS)
+        # SAMPLES; its low 8 bits are the packets' SEQUENCE (without counters: 8 bits only)
+        n_samples = Signal(COUNTER_BITS if wp.counters else 8)
         n_aborted = Signal(COUNTER_BITS)
         last_cycles = Signal(CB)
         last_result = Signal(32)
@@ -198,7 +199,8 @@ class AxisWrapper(wiring.Component):
         step = Signal(range(T + 2))     # step markers decided in this sample (stage c)
         abort = Signal()                # the sample is aborted
         flags = Signal(5)               # flags of the sample in flight
-        pad = Signal(range(T + 1))      # empty steps still to emit after a SHORT sample
+        padding = Signal()              # EOS came: empty steps are emitted while step < T
+        pad = Signal()                  # padding a SHORT sample (step < T)
         res_pending = Signal()          # result packet being sent
         core_started = Signal()         # core started for the sample in flight
 
@@ -229,8 +231,8 @@ class AxisWrapper(wiring.Component):
         # 1 .. 2**TB - 1; 0 = never). A beat is a duplicate when its input's tag is the
         # current step's. When the tags wrap (and after reset) the memory is cleared to 0,
         # one input per cycle, with the input stream held: so a tag never aliases.
-        cur_tag = Signal(TB, init=1)
-        need_clear = Signal(init=1)
+        cur_tag = Signal(TB, init=0)  # 0 while the memory is cleared (the write data)
+        need_clear = Signal(init=int(dedup_on))  # without the check: never (no clears)
         clr_addr = Signal(range(depth + 1))
         pre_wrap = Signal()
         clearing = Signal()
@@ -252,9 +254,10 @@ class AxisWrapper(wiring.Component):
         wrap_now = Signal()  # stage c holds the step end after which the tags wrap
         dp.d.comb += [
             pre_wrap.eq(cur_tag == (1 << TB) - 1),
-            wrap_now.eq(pre_wrap & c_valid & (c_last | c_eos)),
+            wrap_now.eq((pre_wrap & c_valid & (c_last | c_eos)) if dedup_on else 0),
             clearing.eq(need_clear & ~c_valid),
-            can_start.eq(enable & ~core.busy & ~res_pending & (pad == 0) & ~core_started
+            pad.eq(padding & (step < T)),
+            can_start.eq(enable & ~core.busy & ~res_pending & ~pad & ~core_started
                          & ~s1_valid & ~c_valid & ~s2_valid),
             cont.eq(in_sample & ~(s1_valid & s1_eos) & ~(c_valid & c_eos)),
             # no beat is taken while stage c writes the tags, so a read never coincides
@@ -337,7 +340,7 @@ class AxisWrapper(wiring.Component):
         pad_now = Signal()
         dp.d.comb += [
             s2_ev_now.eq(s2_valid & s2_ev),
-            pad_now.eq(~s2_valid & (pad != 0)),
+            pad_now.eq(~s2_valid & pad),
             ev.valid.eq(s2_valid | pad_now),
             ev.payload.index.eq(s2_index),
             ev.payload.last.eq(~s2_ev_now),
@@ -349,12 +352,12 @@ class AxisWrapper(wiring.Component):
         # the tag memory: written when a beat leaves stage c, cleared when the tags wrap
         dp.d.comb += [
             wr.addr.eq(Mux(clearing, clr_addr, c_index[:abits])),
-            wr.data.eq(Mux(clearing, 0, cur_tag)),
+            wr.data.eq(cur_tag),  # 0 while clearing
             wr.en.eq(clearing | c_writes),
         ]
         with dp.If(c_done & (c_last | c_eos)):
             with dp.If(pre_wrap):
-                dp.d.sync += need_clear.eq(1)
+                dp.d.sync += [need_clear.eq(int(dedup_on)), cur_tag.eq(0)]
             with dp.Else():
                 dp.d.sync += cur_tag.eq(cur_tag + 1)
         with dp.If(clearing):
@@ -375,7 +378,7 @@ class AxisWrapper(wiring.Component):
         m.d.comb += core.start.eq(start)
         with dp.If(start):
             dp.d.sync += [in_sample.eq(1), step.eq(0), abort.eq(0), flags.eq(0),
-                          core_started.eq(1)]
+                          core_started.eq(1), padding.eq(0)]
         with dp.Elif(c_done):
             dp.d.sync += flags.eq(flags | beat_flags)
             with dp.If(e_range | e_short | e_long):
@@ -383,23 +386,24 @@ class AxisWrapper(wiring.Component):
             with dp.If(fwd_mk):
                 dp.d.sync += step.eq(step + 1)
             with dp.If(c_eos):
-                dp.d.sync += in_sample.eq(0)
-                # the steps the core still needs
-                dp.d.sync += pad.eq(Mux(live, T - step - fwd_mk, 0))
-        with dp.If(pad_now & xfer):
-            dp.d.sync += pad.eq(pad - 1)
+                # the steps the core still needs come as empty steps (``pad``), counted on
+                dp.d.sync += [in_sample.eq(0), padding.eq(1)]
+        with dp.Elif(pad_now & xfer):
+            dp.d.sync += step.eq(step + 1)
 
         # ---------------------------------------------------------------- cycles
         cyc = Signal(CB)  # saturating; from 1, so it holds the count at done
+        cyc_next = Signal(CB + 1)  # the carry out is the saturation test
+        dp.d.comb += cyc_next.eq(cyc + 1)
         with dp.If(start):
             dp.d.sync += cyc.eq(1)
-        with dp.Elif(core.busy & ~cyc.all()):
-            dp.d.sync += cyc.eq(cyc + 1)
+        with dp.Elif(core.busy & ~cyc_next[CB]):
+            dp.d.sync += cyc.eq(cyc_next[:CB])
 
         # ---------------------------------------------------------------- output
         beat = Signal(range(wp.packet_beats + 1))
         res_flags = Signal(5)
-        seq = Signal(8)
+        seq = n_samples[:8]
         header = Signal(32)
         pred_bits = min(16, len(core.prediction))
         dp.d.comb += [
@@ -447,7 +451,7 @@ class AxisWrapper(wiring.Component):
         with dp.If(out_xfer):
             dp.d.sync += beat.eq(beat + 1)
         with dp.If(sent):
-            dp.d.sync += [res_pending.eq(0), seq.eq(seq + 1)]
+            dp.d.sync += res_pending.eq(0)
 
         # ---------------------------------------------------------------- AXI-Lite
         regs = {r.name: r for r in wp.registers}
@@ -503,7 +507,7 @@ class AxisWrapper(wiring.Component):
                            "CYCLES": last_cycles})
         if wp.writable:
             self._weight_window(m, regs, values, wsel, wdata, err_sticky, ~core.busy
-                                & ~in_sample & ~res_pending & (pad == 0) & ~s1_valid
+                                & ~in_sample & ~res_pending & ~pad & ~s1_valid
                                 & ~c_valid & ~s2_valid)
         assert set(values) == set(regs), "register map and RTL disagree"
         ar_ok = Signal()

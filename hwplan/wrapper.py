@@ -166,8 +166,9 @@ COUNTER_BITS = 16
 
 
 def cycle_bits(plan: HardwarePlan) -> int:
-    """Width of the CYCLES counter: 16 times the core's worst case fits (it saturates)."""
-    return min(32, max(16, plan.worst_case_cycles().bit_length() + 4))
+    """Width of the CYCLES counter: twice the core's worst case fits (it saturates, so a
+    sample held up by its input reads as the largest value)."""
+    return min(32, max(16, plan.worst_case_cycles().bit_length() + 1))
 
 
 def _registers(plan: HardwarePlan, writable: bool = False, counters: bool = True
@@ -299,7 +300,8 @@ class AxisWrapperPlan:
         return (RegField("PREDICTION", 0, 16, "the predicted class (0 when ABORTED)"),
                 *flags,
                 RegField("SEQUENCE", 24, 8, "sample number modulo 256 (counts every "
-                                            "result packet from 0 after reset)"))
+                                            "result packet from 0 after aresetn, as "
+                                            "SAMPLES; SOFT_RESET keeps it)"))
 
     def register(self, name: str) -> Register:
         for r in self.registers:
