@@ -210,7 +210,6 @@ class AxisWrapper(wiring.Component):
         s1_last = Signal()
         s1_eos = Signal()
         s1_inrange = Signal()
-        s1_stale = Signal()             # the tag read came before a clear of the tags
         s1_aged = Signal()              # the tag read has been registered (s1_tag_q)
         s1_tag_q = Signal(TB)           # the tag memory's read data, registered as is
         s1_fwd = Signal()               # the beat ahead wrote this input's tag since
@@ -251,6 +250,7 @@ class AxisWrapper(wiring.Component):
         cont = Signal()  # the next beat belongs to the sample in flight
         ready = Signal()
         c_writes = Signal()  # the beat leaving stage c writes its input's tag
+        wr_hit = Signal()  # the tag memory is written at the input of the beat in stage 1
         wrap_now = Signal()  # stage c holds the step end after which the tags wrap
         dp.d.comb += [
             pre_wrap.eq(cur_tag == (1 << TB) - 1),
@@ -267,35 +267,33 @@ class AxisWrapper(wiring.Component):
             self.s_axis_tready.eq(ready),
             rd.addr.eq(tdata[:abits]),
             rd.en.eq(accept),
+            wr_hit.eq(wr.en & (wr.addr == s1_index[:abits])),
         ]
         with dp.If(accept):
             dp.d.sync += [s1_valid.eq(1), s1_index.eq(tdata[:IDX]),
                           s1_nospike.eq(tdata[wp.nospike_bit]), s1_last.eq(self.s_axis_tlast),
                           s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(tdata[:IDX] < n_in),
-                          s1_stale.eq(0), s1_aged.eq(0), s1_fwd.eq(0)]
+                          s1_aged.eq(0), s1_fwd.eq(0)]
         with dp.Elif(s1_move):
             dp.d.sync += s1_valid.eq(0)
-        with dp.Elif(clearing):
-            # a beat that waits behind the wrap read its tag before the clear: now 0
-            dp.d.sync += s1_stale.eq(1)
         with dp.Elif(s1_valid):
             dp.d.sync += s1_aged.eq(1)
-            with dp.If(c_writes & (wr.addr == s1_index[:abits])):
-                dp.d.sync += [s1_fwd.eq(1), s1_fwd_tag.eq(cur_tag)]
+            # every write to the waiting beat's input since its read (by the beat ahead,
+            # or the clear when the tags wrap: 0) is kept, the last one wins
+            with dp.If(wr_hit):
+                dp.d.sync += [s1_fwd.eq(1), s1_fwd_tag.eq(wr.data)]
         # Timing: the block RAM's slow clock-to-out reaches a flip-flop and nothing else;
         # a beat moves on one cycle later, with the writes of that cycle forwarded
         dp.d.sync += s1_tag_q.eq(rd.data)
 
         # stage 1 -> c: the tag as read, or as written since the read (by the beat ahead,
-        # leaving stage c as this one moves in), or 0 after a clear
+        # leaving stage c as this one moves in, or by a clear)
         dp.d.comb += s1_move.eq(s1_valid & s1_aged & (~c_valid | c_done) & ~need_clear
                                 & ~wrap_now)
         with dp.If(s1_move):
             dp.d.sync += [c_index.eq(s1_index), c_nospike.eq(s1_nospike),
                           c_last.eq(s1_last), c_eos.eq(s1_eos), c_inrange.eq(s1_inrange),
-                          c_tag.eq(Mux(c_writes & (wr.addr == s1_index[:abits]), cur_tag,
-                                       Mux(s1_stale, 0,
-                                           Mux(s1_fwd, s1_fwd_tag, s1_tag_q))))]
+                          c_tag.eq(Mux(wr_hit, wr.data, Mux(s1_fwd, s1_fwd_tag, s1_tag_q)))]
         with dp.If(s1_move):
             dp.d.sync += c_valid.eq(1)
         with dp.Elif(c_done):
@@ -362,7 +360,7 @@ class AxisWrapper(wiring.Component):
                 dp.d.sync += cur_tag.eq(cur_tag + 1)
         with dp.If(clearing):
             with dp.If(clr_addr == depth - 1):
-                dp.d.sync += [need_clear.eq(0), clr_addr.eq(0), cur_tag.eq(1)]
+                dp.d.sync += [need_clear.eq(0), clr_addr.eq(0), cur_tag.eq(cur_tag + 1)]
             with dp.Else():
                 dp.d.sync += clr_addr.eq(clr_addr + 1)
 
@@ -392,11 +390,11 @@ class AxisWrapper(wiring.Component):
             dp.d.sync += step.eq(step + 1)
 
         # ---------------------------------------------------------------- cycles
-        cyc = Signal(CB)  # saturating; from 1, so it holds the count at done
+        cyc = Signal(CB)  # saturating; cycles the core has been busy
         cyc_next = Signal(CB + 1)  # the carry out is the saturation test
         dp.d.comb += cyc_next.eq(cyc + 1)
         with dp.If(start):
-            dp.d.sync += cyc.eq(1)
+            dp.d.sync += cyc.eq(0)
         with dp.Elif(core.busy & ~cyc_next[CB]):
             dp.d.sync += cyc.eq(cyc_next[:CB])
 

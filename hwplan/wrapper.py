@@ -206,8 +206,9 @@ def _registers(plan: HardwarePlan, writable: bool = False, counters: bool = True
                     "bit, wraps)"),
            Register("ABORTED", 0x1C, "RO", 0x0, f"aborted samples since reset "
                     f"({COUNTER_BITS}-bit, wraps)"),
-           Register("CYCLES", 0x20, "RO", 0x0, f"clock cycles of the last sample, core "
-                    f"start to done ({cycle_bits(plan)}-bit for this network, saturates)"))
+           Register("CYCLES", 0x20, "RO", 0x0, f"clock cycles the core was busy with "
+                    f"the last sample, from the cycle after its start to its done "
+                    f"({cycle_bits(plan)}-bit for this network, saturates)"))
           if counters else ()),
         Register("RESULT", 0x24, "RO", 0x0, "the header word of the last result packet"),
         Register("GEOMETRY0", 0x28, "RO", geom0, "the network: timesteps and classes", (
