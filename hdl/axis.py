@@ -424,19 +424,23 @@ class AxisWrapper(wiring.Component):
             with dp.Elif(tap.valid & ~tap.last):
                 dp.d.sync += cnt.eq(cnt + 1)
             tap_counts.append(cnt)
+        out_xfer = Signal()
+        shared = wp.score == "count" and "scores" not in self._omit
         with dp.Switch(beat):
             for i, cnt in enumerate(tap_counts):
                 with dp.Case(n_cls + 1 + i):
                     dp.d.comb += score.eq(cnt)
-            for k in range(0 if "scores" in self._omit else n_cls):
+            if shared:
+                # spike counts: read through the core's own counter select, which takes
+                # the class of the next cycle's beat (beat k + 1 carries class k)
+                with dp.Default():
+                    dp.d.comb += score.eq(core.score)
+            for k in range(0 if shared or "scores" in self._omit else n_cls):
                 with dp.Case(k + 1):
-                    v = core.scores[k]
-                    if wp.score == "membrane":
-                        dp.d.comb += score.eq(v.as_signed())
-                    else:
-                        dp.d.comb += score.eq(v)
+                    dp.d.comb += score.eq(core.scores[k].as_signed())
+        if shared:
+            dp.d.comb += core.score_index.eq(Mux(out_xfer, beat, beat - 1))
         assert sb <= 32
-        out_xfer = Signal()
         dp.d.comb += [
             self.m_axis_tvalid.eq(res_pending),
             self.m_axis_tdata.eq(Mux(beat == 0, header,

@@ -118,9 +118,13 @@ def test_network_scores_option_adds_only_a_port() -> None:
     net = _small_net()
     plain, scored = Network(network=net), Network(network=net, scores=True)
     assert "scores" not in plain.signature.members
-    assert set(scored.signature.members) - set(plain.signature.members) == {"scores"}
+    # spike counts: also the shared counter select (score_index in, score out)
+    assert set(scored.signature.members) - set(plain.signature.members) == {
+        "scores", "score_index", "score"}
     mem = Network(network=_small_net(3, "membrane"), scores=True)
     assert mem.signature.members["scores"].shape.elem_shape.signed
+    assert set(mem.signature.members) - set(Network(network=_small_net(
+        3, "membrane")).signature.members) == {"scores"}
     from amaranth.hdl import Fragment
 
     for design in (plain, scored, mem):
