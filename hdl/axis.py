@@ -96,6 +96,9 @@ class AxisWrapper(wiring.Component):
     check_duplicates : bool
         The duplicate check (default True): a repeated index within a step is merged and
         flagged. Without it (cheaper) the input must not repeat an index within a step.
+    result_registers : bool
+        The RESULT register (the last packet's header) and, with ``counters``, ABORTED
+        (default False: the packet header and the sticky ERROR flags carry the same facts).
     taps : bool
         Per-layer spike-count taps (default False): every result packet carries, after
         the class scores, one beat per neuron layer with that layer's spikes over the
@@ -114,7 +117,7 @@ class AxisWrapper(wiring.Component):
                  plan: HardwarePlan | None = None, writable: bool = False,
                  clock_ports: bool = True, dedup_tag_bits: int = DEDUP_TAG_BITS,
                  taps: bool = False, counters: bool = True, check_duplicates: bool = True,
-                 _omit: frozenset[str] = frozenset()) -> None:
+                 result_registers: bool = False, _omit: frozenset[str] = frozenset()) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
         if plan is None:
@@ -125,7 +128,8 @@ class AxisWrapper(wiring.Component):
         self._plan = plan
         self._wp = axis_wrapper_plan(plan, writable=writable, dedup_tag_bits=dedup_tag_bits,
                                      taps=taps, counters=counters,
-                                     check_duplicates=check_duplicates)
+                                     check_duplicates=check_duplicates,
+                                     result_registers=result_registers)
         if writable and any(lp.kind != "dense" for lp in plan.layers):
             from pysim import InputError
 
@@ -500,13 +504,16 @@ class AxisWrapper(wiring.Component):
         values = {
             "ID": Const(regs["ID"].reset, 32), "CTRL": enable,
             "STATUS": status, "ERROR": err_sticky, "IRQ_ENABLE": irq_en,
-            "IRQ_STATUS": irq_st, "RESULT": last_result,
+            "IRQ_STATUS": irq_st,
             "GEOMETRY0": Const(regs["GEOMETRY0"].reset, 32),
             "GEOMETRY1": Const(regs["GEOMETRY1"].reset, 32),
         }
         if wp.counters:
-            values.update({"SAMPLES": n_samples, "ABORTED": n_aborted,
-                           "CYCLES": last_cycles})
+            values.update({"SAMPLES": n_samples, "CYCLES": last_cycles})
+        if wp.result_registers:
+            values["RESULT"] = last_result
+            if wp.counters:
+                values["ABORTED"] = n_aborted
         if wp.writable:
             self._weight_window(m, regs, values, wsel, wdata, err_sticky, ~core.busy
                                 & ~in_sample & ~res_pending & ~pad & ~s1_valid
