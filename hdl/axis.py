@@ -53,6 +53,22 @@ from .network import Network
 __all__ = ["AxisWrapper"]
 
 
+def _lt_const(x: Any, c: int) -> Any:
+    """``x < c`` for a constant ``c`` as AND/OR logic from the top bit down (Yosys maps a
+    ``<`` to a carry chain, two LUTs per two bits; this is about one LUT per three)."""
+    n = len(x)
+    if c >= 1 << n:
+        return Const(1, 1)
+    if c <= 0:
+        return Const(0, 1)
+    if n == 1:
+        return ~x[0]  # c == 1
+    top = 1 << (n - 1)
+    if c & top:
+        return ~x[n - 1] | _lt_const(x[:n - 1], c - top)
+    return ~x[n - 1] & _lt_const(x[:n - 1], c)
+
+
 def _members(wp: AxisWrapperPlan, clock_ports: bool = True) -> dict[str, Any]:
     a = wp.axil_addr_bits
     clock = {"aclk": In(1), "aresetn": In(1)} if clock_ports else {}
@@ -260,7 +276,7 @@ class AxisWrapper(wiring.Component):
             pre_wrap.eq(cur_tag == (1 << TB) - 1),
             wrap_now.eq((pre_wrap & c_valid & (c_last | c_eos)) if dedup_on else 0),
             clearing.eq(need_clear & ~c_valid),
-            pad.eq(padding & (step < T)),
+            pad.eq(padding & _lt_const(step, T)),
             can_start.eq(enable & ~core.busy & ~res_pending & ~pad & ~core_started
                          & ~s1_valid & ~c_valid & ~s2_valid),
             cont.eq(in_sample & ~(s1_valid & s1_eos) & ~(c_valid & c_eos)),
@@ -276,7 +292,7 @@ class AxisWrapper(wiring.Component):
         with dp.If(accept):
             dp.d.sync += [s1_valid.eq(1), s1_index.eq(tdata[:IDX]),
                           s1_nospike.eq(tdata[wp.nospike_bit]), s1_last.eq(self.s_axis_tlast),
-                          s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(tdata[:IDX] < n_in),
+                          s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(_lt_const(tdata[:IDX], n_in)),
                           s1_aged.eq(0), s1_fwd.eq(0)]
         with dp.Elif(s1_move):
             dp.d.sync += s1_valid.eq(0)
@@ -315,7 +331,7 @@ class AxisWrapper(wiring.Component):
         fwd_ev = Signal()
         fwd_mk = Signal()
         dp.d.comb += [
-            live.eq(step < T),
+            live.eq(_lt_const(step, T)),
             is_event.eq(~c_nospike & live),
             e_range.eq(is_event & ~c_inrange),
             e_dup.eq(is_event & c_inrange & seen),
@@ -435,15 +451,15 @@ class AxisWrapper(wiring.Component):
                 with dp.Case(n_cls + 1 + i):
                     dp.d.comb += score.eq(cnt)
             if shared:
-                # spike counts: read through the core's own counter select, which takes
-                # the class of the next cycle's beat (beat k + 1 carries class k)
+                # spike counts: read through the core's own counter select
                 with dp.Default():
                     dp.d.comb += score.eq(core.score)
             for k in range(0 if shared or "scores" in self._omit else n_cls):
                 with dp.Case(k + 1):
                     dp.d.comb += score.eq(core.scores[k].as_signed())
         if shared:
-            dp.d.comb += core.score_index.eq(Mux(out_xfer, beat, beat - 1))
+            # beat b carries class b - 1: each beat taken selects the next beat's class
+            dp.d.comb += [core.score_index.eq(beat), core.score_load.eq(out_xfer)]
         assert sb <= 32
         dp.d.comb += [
             self.m_axis_tvalid.eq(res_pending),

@@ -125,7 +125,7 @@ def test_network_scores_option_adds_only_a_port() -> None:
     assert "scores" not in plain.signature.members
     # spike counts: also the shared counter select (score_index in, score out)
     assert set(scored.signature.members) - set(plain.signature.members) == {
-        "scores", "score_index", "score"}
+        "scores", "score_index", "score_load", "score"}
     mem = Network(network=_small_net(3, "membrane"), scores=True)
     assert mem.signature.members["scores"].shape.elem_shape.signed
     assert set(mem.signature.members) - set(Network(network=_small_net(
