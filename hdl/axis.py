@@ -430,9 +430,16 @@ class AxisWrapper(wiring.Component):
             header[16:21].eq(res_flags),
             header[24:32].eq(seq),
         ]
+        # the header's upper half (flags, sequence) as a register that is zero once the
+        # header beat has gone (a synchronous reset, so no gating on every score beat)
+        hdr_hi = Signal(16)
+        out_xfer = Signal()
         with dp.If(core.done):
             dp.d.sync += [res_pending.eq(1), beat.eq(0), res_flags.eq(flags),
-                          last_cycles.eq(cyc), core_started.eq(0)]
+                          last_cycles.eq(cyc), core_started.eq(0),
+                          hdr_hi.eq(Cat(flags, Const(0, 3), seq))]
+        with dp.Elif(out_xfer & (beat == 0)):
+            dp.d.sync += hdr_hi.eq(0)
         score = Signal(32)
         sb = wp.score_bits
         tap_counts = []
@@ -444,7 +451,6 @@ class AxisWrapper(wiring.Component):
             with dp.Elif(tap.valid & ~tap.last):
                 dp.d.sync += cnt.eq(cnt + 1)
             tap_counts.append(cnt)
-        out_xfer = Signal()
         shared = wp.score == "count" and "scores" not in self._omit
         with dp.Switch(beat):
             for i, cnt in enumerate(tap_counts):
@@ -463,8 +469,10 @@ class AxisWrapper(wiring.Component):
         assert sb <= 32
         dp.d.comb += [
             self.m_axis_tvalid.eq(res_pending),
-            self.m_axis_tdata.eq(Mux(beat == 0, header,
-                                     Mux(res_flags[bit["ABORTED"]], 0, score))),
+            self.m_axis_tdata[:16].eq(Mux(beat == 0, header[:16],
+                                          Mux(res_flags[bit["ABORTED"]], 0, score[:16]))),
+            self.m_axis_tdata[16:].eq(hdr_hi | Mux((beat == 0) | res_flags[bit["ABORTED"]],
+                                                   0, score[16:])),
             self.m_axis_tlast.eq(beat == wp.packet_beats - 1),
             out_xfer.eq(res_pending & self.m_axis_tready),
         ]
