@@ -373,16 +373,20 @@ class AxisWrapper(wiring.Component):
             wr.data.eq(cur_tag),  # 0 while clearing
             wr.en.eq(clearing | c_writes),
         ]
-        with dp.If(c_done & (c_last | c_eos)):
-            with dp.If(pre_wrap):
-                dp.d.sync += [need_clear.eq(int(dedup_on)), cur_tag.eq(0)]
-            with dp.Else():
-                dp.d.sync += cur_tag.eq(cur_tag + 1)
+        # Every counter below loads only its increment; a restart to 0 is the last
+        # assignment, so it maps to the flip-flops' synchronous reset (no multiplexer)
+        step_end = Signal()
+        clr_last = Signal()
+        dp.d.comb += [step_end.eq(c_done & (c_last | c_eos)),
+                      clr_last.eq(clearing & (clr_addr == depth - 1))]
+        with dp.If(step_end | clr_last):  # (never both: clearing needs stage c empty)
+            dp.d.sync += cur_tag.eq(cur_tag + 1)
+        with dp.If(step_end & pre_wrap):
+            dp.d.sync += [need_clear.eq(int(dedup_on)), cur_tag.eq(0)]
         with dp.If(clearing):
-            with dp.If(clr_addr == depth - 1):
-                dp.d.sync += [need_clear.eq(0), clr_addr.eq(0), cur_tag.eq(cur_tag + 1)]
-            with dp.Else():
-                dp.d.sync += clr_addr.eq(clr_addr + 1)
+            dp.d.sync += clr_addr.eq(clr_addr + 1)
+        with dp.If(clr_last):
+            dp.d.sync += [need_clear.eq(0), clr_addr.eq(0)]
 
         # sample framing
         beat_flags = Signal(5)
@@ -435,10 +439,10 @@ class AxisWrapper(wiring.Component):
         hdr_hi = Signal(16)
         out_xfer = Signal()
         with dp.If(core.done):
-            dp.d.sync += [res_pending.eq(1), beat.eq(0), res_flags.eq(flags),
+            dp.d.sync += [res_pending.eq(1), res_flags.eq(flags),
                           last_cycles.eq(cyc), core_started.eq(0),
                           hdr_hi.eq(Cat(flags, Const(0, 3), seq))]
-        with dp.Elif(out_xfer & (beat == 0)):
+        with dp.If(out_xfer & (beat == 0)):  # (never with done: no packet is pending then)
             dp.d.sync += hdr_hi.eq(0)
         score = Signal(32)
         sb = wp.score_bits
@@ -480,6 +484,8 @@ class AxisWrapper(wiring.Component):
         dp.d.comb += sent.eq(out_xfer & (beat == wp.packet_beats - 1))
         with dp.If(out_xfer):
             dp.d.sync += beat.eq(beat + 1)
+        with dp.If(core.done):  # (never with out_xfer)
+            dp.d.sync += beat.eq(0)
         with dp.If(sent):
             dp.d.sync += res_pending.eq(0)
 
