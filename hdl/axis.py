@@ -273,7 +273,6 @@ class AxisWrapper(wiring.Component):
         wr_hit = Signal()  # the tag memory is written at the input of the beat in stage 1
         wrap_now = Signal()  # stage c holds the step end after which the tags wrap
         dp.d.comb += [
-            pre_wrap.eq(cur_tag == (1 << TB) - 1),
             wrap_now.eq((pre_wrap & c_valid & (c_last | c_eos)) if dedup_on else 0),
             clearing.eq(need_clear & ~c_valid),
             pad.eq(padding & _lt_const(step, T)),
@@ -380,9 +379,10 @@ class AxisWrapper(wiring.Component):
         dp.d.comb += [step_end.eq(c_done & (c_last | c_eos)),
                       clr_last.eq(clearing & (clr_addr == depth - 1))]
         with dp.If(step_end | clr_last):  # (never both: clearing needs stage c empty)
-            dp.d.sync += cur_tag.eq(cur_tag + 1)
+            # pre_wrap: cur_tag is the last tag (a register, for timing)
+            dp.d.sync += [cur_tag.eq(cur_tag + 1), pre_wrap.eq(cur_tag == (1 << TB) - 2)]
         with dp.If(step_end & pre_wrap):
-            dp.d.sync += [need_clear.eq(int(dedup_on)), cur_tag.eq(0)]
+            dp.d.sync += [need_clear.eq(int(dedup_on)), cur_tag.eq(0), pre_wrap.eq(0)]
         with dp.If(clearing):
             dp.d.sync += clr_addr.eq(clr_addr + 1)
         with dp.If(clr_last):
@@ -396,11 +396,17 @@ class AxisWrapper(wiring.Component):
             beat_flags[bit["ABORTED"]].eq(e_range | e_short | e_long),
         ]
         start = Signal()
+        # Timing: the core (whose start fans out to every layer) and the sample's state
+        # start from a register, one cycle after the first beat is taken; that beat
+        # reaches stage c two cycles later at the earliest
+        start_q = Signal()
         dp.d.comb += start.eq(accept & ~in_sample)
-        m.d.comb += core.start.eq(start)
+        dp.d.sync += start_q.eq(start)
+        m.d.comb += core.start.eq(start_q)
         with dp.If(start):
-            dp.d.sync += [in_sample.eq(1), step.eq(0), abort.eq(0), flags.eq(0),
-                          core_started.eq(1), padding.eq(0)]
+            dp.d.sync += [in_sample.eq(1), core_started.eq(1)]
+        with dp.If(start_q):
+            dp.d.sync += [step.eq(0), abort.eq(0), flags.eq(0), padding.eq(0)]
         with dp.Elif(c_done):
             dp.d.sync += flags.eq(flags | beat_flags)
             with dp.If(e_range | e_short | e_long):
@@ -417,7 +423,7 @@ class AxisWrapper(wiring.Component):
         cyc = Signal(CB)  # saturating; cycles the core has been busy
         cyc_next = Signal(CB + 1)  # the carry out is the saturation test
         dp.d.comb += cyc_next.eq(cyc + 1)
-        with dp.If(start):
+        with dp.If(start_q):
             dp.d.sync += cyc.eq(0)
         with dp.Elif(core.busy & ~cyc_next[CB]):
             dp.d.sync += cyc.eq(cyc_next[:CB])
@@ -450,7 +456,7 @@ class AxisWrapper(wiring.Component):
         for name, bits in wp.taps:
             tap = core.tap(name)
             cnt = Signal(bits, name=f"tap_count_{name}")
-            with dp.If(start):
+            with dp.If(start_q):
                 dp.d.sync += cnt.eq(0)
             with dp.Elif(tap.valid & ~tap.last):
                 dp.d.sync += cnt.eq(cnt + 1)
@@ -515,7 +521,7 @@ class AxisWrapper(wiring.Component):
             m.d.sync += irq_en.eq(wdata[:2])
         # sticky bits: set by events, cleared by writing 1
         err_set = Signal(4)
-        m.d.comb += err_set.eq(Mux(c_done & ~start, beat_flags[:4], 0))
+        m.d.comb += err_set.eq(Mux(c_done, beat_flags[:4], 0))  # (c is empty at a start)
         clr_err = Mux(wsel("ERROR"), wdata[:4], 0)
         m.d.sync += err_sticky[:4].eq((err_sticky[:4] & ~clr_err) | err_set)
         irq_set = Signal(2)
