@@ -108,7 +108,8 @@ class AxisWrapper(wiring.Component):
         width (``hwplan`` plan ``acc_bits``); :func:`hwplan.wrapper.weight_writes`
         checks that on the host.
     counters : bool
-        The SAMPLES, ABORTED and CYCLES registers (default True).
+        The SAMPLES and CYCLES registers (default True; ABORTED too with
+        ``result_registers``).
     check_duplicates : bool
         The duplicate check (default True): a repeated index within a step is merged and
         flagged. Without it (cheaper) the input must not repeat an index within a step.
