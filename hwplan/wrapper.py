@@ -3,7 +3,7 @@
 Every fact of the wrapper's interface is computed here once, from the core's
 :class:`~hwplan.plan.HardwarePlan`: the stream widths and the bit fields of their words,
 the output packet, the AXI-Lite register map (offsets, access, fields, reset values), the
-error flags and the duplicate-check bitmap. The RTL (``hdl.axis``), the testbench
+error flags and the duplicate check's tag memory. The RTL (``hdl.axis``), the testbench
 (``sim.tb_axis``), the host side and the tables of ``docs/integration.md``
 (:func:`register_table`, :func:`stream_tables`) all read this plan, so the documented map
 is, by construction, the one in the Verilog.
