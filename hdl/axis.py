@@ -53,6 +53,22 @@ from .network import Network
 __all__ = ["AxisWrapper"]
 
 
+def _lt_const(x: Any, c: int) -> Any:
+    """``x < c`` for a constant ``c`` as AND/OR logic from the top bit down (Yosys maps a
+    ``<`` to a carry chain, two LUTs per two bits; this is about one LUT per three)."""
+    n = len(x)
+    if c >= 1 << n:
+        return Const(1, 1)
+    if c <= 0:
+        return Const(0, 1)
+    if n == 1:
+        return ~x[0]  # c == 1
+    top = 1 << (n - 1)
+    if c & top:
+        return ~x[n - 1] | _lt_const(x[:n - 1], c - top)
+    return ~x[n - 1] & _lt_const(x[:n - 1], c)
+
+
 def _members(wp: AxisWrapperPlan, clock_ports: bool = True) -> dict[str, Any]:
     a = wp.axil_addr_bits
     clock = {"aclk": In(1), "aresetn": In(1)} if clock_ports else {}
@@ -92,10 +108,14 @@ class AxisWrapper(wiring.Component):
         width (``hwplan`` plan ``acc_bits``); :func:`hwplan.wrapper.weight_writes`
         checks that on the host.
     counters : bool
-        The SAMPLES, ABORTED and CYCLES registers (default True).
+        The SAMPLES and CYCLES registers (default True; ABORTED too with
+        ``result_registers``).
     check_duplicates : bool
         The duplicate check (default True): a repeated index within a step is merged and
         flagged. Without it (cheaper) the input must not repeat an index within a step.
+    result_registers : bool
+        The RESULT register (the last packet's header) and, with ``counters``, ABORTED
+        (default False: the packet header and the sticky ERROR flags carry the same facts).
     taps : bool
         Per-layer spike-count taps (default False): every result packet carries, after
         the class scores, one beat per neuron layer with that layer's spikes over the
@@ -114,7 +134,7 @@ class AxisWrapper(wiring.Component):
                  plan: HardwarePlan | None = None, writable: bool = False,
                  clock_ports: bool = True, dedup_tag_bits: int = DEDUP_TAG_BITS,
                  taps: bool = False, counters: bool = True, check_duplicates: bool = True,
-                 _omit: frozenset[str] = frozenset()) -> None:
+                 result_registers: bool = False, _omit: frozenset[str] = frozenset()) -> None:
         if not isinstance(network, IntNetwork):
             raise TypeError(f"Network must be a pysim.IntNetwork, not {network!r}")
         if plan is None:
@@ -125,7 +145,8 @@ class AxisWrapper(wiring.Component):
         self._plan = plan
         self._wp = axis_wrapper_plan(plan, writable=writable, dedup_tag_bits=dedup_tag_bits,
                                      taps=taps, counters=counters,
-                                     check_duplicates=check_duplicates)
+                                     check_duplicates=check_duplicates,
+                                     result_registers=result_registers)
         if writable and any(lp.kind != "dense" for lp in plan.layers):
             from pysim import InputError
 
@@ -178,7 +199,8 @@ class AxisWrapper(wiring.Component):
         from hwplan.wrapper import COUNTER_BITS, cycle_bits
 
         CB = cycle_bits(self._plan)
-        n_samples = Signal(COUNTER_BITS)
+        # SAMPLES; its low 8 bits are the packets' SEQUENCE (without counters: 8 bits only)
+        n_samples = Signal(COUNTER_BITS if wp.counters else 8)
         n_aborted = Signal(COUNTER_BITS)
         last_cycles = Signal(CB)
         last_result = Signal(32)
@@ -198,7 +220,8 @@ class AxisWrapper(wiring.Component):
         step = Signal(range(T + 2))     # step markers decided in this sample (stage c)
         abort = Signal()                # the sample is aborted
         flags = Signal(5)               # flags of the sample in flight
-        pad = Signal(range(T + 1))      # empty steps still to emit after a SHORT sample
+        padding = Signal()              # EOS came: empty steps are emitted while step < T
+        pad = Signal()                  # padding a SHORT sample (step < T)
         res_pending = Signal()          # result packet being sent
         core_started = Signal()         # core started for the sample in flight
 
@@ -208,7 +231,6 @@ class AxisWrapper(wiring.Component):
         s1_last = Signal()
         s1_eos = Signal()
         s1_inrange = Signal()
-        s1_stale = Signal()             # the tag read came before a clear of the tags
         s1_aged = Signal()              # the tag read has been registered (s1_tag_q)
         s1_tag_q = Signal(TB)           # the tag memory's read data, registered as is
         s1_fwd = Signal()               # the beat ahead wrote this input's tag since
@@ -229,8 +251,8 @@ class AxisWrapper(wiring.Component):
         # 1 .. 2**TB - 1; 0 = never). A beat is a duplicate when its input's tag is the
         # current step's. When the tags wrap (and after reset) the memory is cleared to 0,
         # one input per cycle, with the input stream held: so a tag never aliases.
-        cur_tag = Signal(TB, init=1)
-        need_clear = Signal(init=1)
+        cur_tag = Signal(TB, init=0)  # 0 while the memory is cleared (the write data)
+        need_clear = Signal(init=int(dedup_on))  # without the check: never (no clears)
         clr_addr = Signal(range(depth + 1))
         pre_wrap = Signal()
         clearing = Signal()
@@ -249,12 +271,13 @@ class AxisWrapper(wiring.Component):
         cont = Signal()  # the next beat belongs to the sample in flight
         ready = Signal()
         c_writes = Signal()  # the beat leaving stage c writes its input's tag
+        wr_hit = Signal()  # the tag memory is written at the input of the beat in stage 1
         wrap_now = Signal()  # stage c holds the step end after which the tags wrap
         dp.d.comb += [
-            pre_wrap.eq(cur_tag == (1 << TB) - 1),
-            wrap_now.eq(pre_wrap & c_valid & (c_last | c_eos)),
+            wrap_now.eq((pre_wrap & c_valid & (c_last | c_eos)) if dedup_on else 0),
             clearing.eq(need_clear & ~c_valid),
-            can_start.eq(enable & ~core.busy & ~res_pending & (pad == 0) & ~core_started
+            pad.eq(padding & _lt_const(step, T)),
+            can_start.eq(enable & ~core.busy & ~res_pending & ~pad & ~core_started
                          & ~s1_valid & ~c_valid & ~s2_valid),
             cont.eq(in_sample & ~(s1_valid & s1_eos) & ~(c_valid & c_eos)),
             # no beat is taken while stage c writes the tags, so a read never coincides
@@ -264,35 +287,33 @@ class AxisWrapper(wiring.Component):
             self.s_axis_tready.eq(ready),
             rd.addr.eq(tdata[:abits]),
             rd.en.eq(accept),
+            wr_hit.eq(wr.en & (wr.addr == s1_index[:abits])),
         ]
         with dp.If(accept):
             dp.d.sync += [s1_valid.eq(1), s1_index.eq(tdata[:IDX]),
                           s1_nospike.eq(tdata[wp.nospike_bit]), s1_last.eq(self.s_axis_tlast),
-                          s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(tdata[:IDX] < n_in),
-                          s1_stale.eq(0), s1_aged.eq(0), s1_fwd.eq(0)]
+                          s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(_lt_const(tdata[:IDX], n_in)),
+                          s1_aged.eq(0), s1_fwd.eq(0)]
         with dp.Elif(s1_move):
             dp.d.sync += s1_valid.eq(0)
-        with dp.Elif(clearing):
-            # a beat that waits behind the wrap read its tag before the clear: now 0
-            dp.d.sync += s1_stale.eq(1)
         with dp.Elif(s1_valid):
             dp.d.sync += s1_aged.eq(1)
-            with dp.If(c_writes & (wr.addr == s1_index[:abits])):
-                dp.d.sync += [s1_fwd.eq(1), s1_fwd_tag.eq(cur_tag)]
+            # every write to the waiting beat's input since its read (by the beat ahead,
+            # or the clear when the tags wrap: 0) is kept, the last one wins
+            with dp.If(wr_hit):
+                dp.d.sync += [s1_fwd.eq(1), s1_fwd_tag.eq(wr.data)]
         # Timing: the block RAM's slow clock-to-out reaches a flip-flop and nothing else;
         # a beat moves on one cycle later, with the writes of that cycle forwarded
         dp.d.sync += s1_tag_q.eq(rd.data)
 
         # stage 1 -> c: the tag as read, or as written since the read (by the beat ahead,
-        # leaving stage c as this one moves in), or 0 after a clear
+        # leaving stage c as this one moves in, or by a clear)
         dp.d.comb += s1_move.eq(s1_valid & s1_aged & (~c_valid | c_done) & ~need_clear
                                 & ~wrap_now)
         with dp.If(s1_move):
             dp.d.sync += [c_index.eq(s1_index), c_nospike.eq(s1_nospike),
                           c_last.eq(s1_last), c_eos.eq(s1_eos), c_inrange.eq(s1_inrange),
-                          c_tag.eq(Mux(c_writes & (wr.addr == s1_index[:abits]), cur_tag,
-                                       Mux(s1_stale, 0,
-                                           Mux(s1_fwd, s1_fwd_tag, s1_tag_q))))]
+                          c_tag.eq(Mux(wr_hit, wr.data, Mux(s1_fwd, s1_fwd_tag, s1_tag_q)))]
         with dp.If(s1_move):
             dp.d.sync += c_valid.eq(1)
         with dp.Elif(c_done):
@@ -310,7 +331,7 @@ class AxisWrapper(wiring.Component):
         fwd_ev = Signal()
         fwd_mk = Signal()
         dp.d.comb += [
-            live.eq(step < T),
+            live.eq(_lt_const(step, T)),
             is_event.eq(~c_nospike & live),
             e_range.eq(is_event & ~c_inrange),
             e_dup.eq(is_event & c_inrange & seen),
@@ -337,7 +358,7 @@ class AxisWrapper(wiring.Component):
         pad_now = Signal()
         dp.d.comb += [
             s2_ev_now.eq(s2_valid & s2_ev),
-            pad_now.eq(~s2_valid & (pad != 0)),
+            pad_now.eq(~s2_valid & pad),
             ev.valid.eq(s2_valid | pad_now),
             ev.payload.index.eq(s2_index),
             ev.payload.last.eq(~s2_ev_now),
@@ -349,19 +370,24 @@ class AxisWrapper(wiring.Component):
         # the tag memory: written when a beat leaves stage c, cleared when the tags wrap
         dp.d.comb += [
             wr.addr.eq(Mux(clearing, clr_addr, c_index[:abits])),
-            wr.data.eq(Mux(clearing, 0, cur_tag)),
+            wr.data.eq(cur_tag),  # 0 while clearing
             wr.en.eq(clearing | c_writes),
         ]
-        with dp.If(c_done & (c_last | c_eos)):
-            with dp.If(pre_wrap):
-                dp.d.sync += need_clear.eq(1)
-            with dp.Else():
-                dp.d.sync += cur_tag.eq(cur_tag + 1)
+        # Every counter below loads only its increment; a restart to 0 is the last
+        # assignment, so it maps to the flip-flops' synchronous reset (no multiplexer)
+        step_end = Signal()
+        clr_last = Signal()
+        dp.d.comb += [step_end.eq(c_done & (c_last | c_eos)),
+                      clr_last.eq(clearing & (clr_addr == depth - 1))]
+        with dp.If(step_end | clr_last):  # (never both: clearing needs stage c empty)
+            # pre_wrap: cur_tag is the last tag (a register, for timing)
+            dp.d.sync += [cur_tag.eq(cur_tag + 1), pre_wrap.eq(cur_tag == (1 << TB) - 2)]
+        with dp.If(step_end & pre_wrap):
+            dp.d.sync += [need_clear.eq(int(dedup_on)), cur_tag.eq(0), pre_wrap.eq(0)]
         with dp.If(clearing):
-            with dp.If(clr_addr == depth - 1):
-                dp.d.sync += [need_clear.eq(0), clr_addr.eq(0), cur_tag.eq(1)]
-            with dp.Else():
-                dp.d.sync += clr_addr.eq(clr_addr + 1)
+            dp.d.sync += clr_addr.eq(clr_addr + 1)
+        with dp.If(clr_last):
+            dp.d.sync += [need_clear.eq(0), clr_addr.eq(0)]
 
         # sample framing
         beat_flags = Signal(5)
@@ -371,11 +397,17 @@ class AxisWrapper(wiring.Component):
             beat_flags[bit["ABORTED"]].eq(e_range | e_short | e_long),
         ]
         start = Signal()
+        # Timing: the core (whose start fans out to every layer) and the sample's state
+        # start from a register, one cycle after the first beat is taken; that beat
+        # reaches stage c two cycles later at the earliest
+        start_q = Signal()
         dp.d.comb += start.eq(accept & ~in_sample)
-        m.d.comb += core.start.eq(start)
+        dp.d.sync += start_q.eq(start)
+        m.d.comb += core.start.eq(start_q)
         with dp.If(start):
-            dp.d.sync += [in_sample.eq(1), step.eq(0), abort.eq(0), flags.eq(0),
-                          core_started.eq(1)]
+            dp.d.sync += [in_sample.eq(1), core_started.eq(1)]
+        with dp.If(start_q):
+            dp.d.sync += [step.eq(0), abort.eq(0), flags.eq(0), padding.eq(0)]
         with dp.Elif(c_done):
             dp.d.sync += flags.eq(flags | beat_flags)
             with dp.If(e_range | e_short | e_long):
@@ -383,23 +415,24 @@ class AxisWrapper(wiring.Component):
             with dp.If(fwd_mk):
                 dp.d.sync += step.eq(step + 1)
             with dp.If(c_eos):
-                dp.d.sync += in_sample.eq(0)
-                # the steps the core still needs
-                dp.d.sync += pad.eq(Mux(live, T - step - fwd_mk, 0))
-        with dp.If(pad_now & xfer):
-            dp.d.sync += pad.eq(pad - 1)
+                # the steps the core still needs come as empty steps (``pad``), counted on
+                dp.d.sync += [in_sample.eq(0), padding.eq(1)]
+        with dp.Elif(pad_now & xfer):
+            dp.d.sync += step.eq(step + 1)
 
         # ---------------------------------------------------------------- cycles
-        cyc = Signal(CB)  # saturating; from 1, so it holds the count at done
-        with dp.If(start):
-            dp.d.sync += cyc.eq(1)
-        with dp.Elif(core.busy & ~cyc.all()):
-            dp.d.sync += cyc.eq(cyc + 1)
+        cyc = Signal(CB)  # saturating; cycles the core has been busy
+        cyc_next = Signal(CB + 1)  # the carry out is the saturation test
+        dp.d.comb += cyc_next.eq(cyc + 1)
+        with dp.If(start_q):
+            dp.d.sync += cyc.eq(0)
+        with dp.Elif(core.busy & ~cyc_next[CB]):
+            dp.d.sync += cyc.eq(cyc_next[:CB])
 
         # ---------------------------------------------------------------- output
         beat = Signal(range(wp.packet_beats + 1))
         res_flags = Signal(5)
-        seq = Signal(8)
+        seq = n_samples[:8]
         header = Signal(32)
         pred_bits = min(16, len(core.prediction))
         dp.d.comb += [
@@ -408,37 +441,49 @@ class AxisWrapper(wiring.Component):
             header[16:21].eq(res_flags),
             header[24:32].eq(seq),
         ]
+        # the header's upper half (flags, sequence) as a register that is zero once the
+        # header beat has gone (a synchronous reset, so no gating on every score beat)
+        hdr_hi = Signal(16)
+        out_xfer = Signal()
         with dp.If(core.done):
-            dp.d.sync += [res_pending.eq(1), beat.eq(0), res_flags.eq(flags),
-                          last_cycles.eq(cyc), core_started.eq(0)]
+            dp.d.sync += [res_pending.eq(1), res_flags.eq(flags),
+                          last_cycles.eq(cyc), core_started.eq(0),
+                          hdr_hi.eq(Cat(flags, Const(0, 3), seq))]
+        with dp.If(out_xfer & (beat == 0)):  # (never with done: no packet is pending then)
+            dp.d.sync += hdr_hi.eq(0)
         score = Signal(32)
         sb = wp.score_bits
         tap_counts = []
         for name, bits in wp.taps:
             tap = core.tap(name)
             cnt = Signal(bits, name=f"tap_count_{name}")
-            with dp.If(start):
+            with dp.If(start_q):
                 dp.d.sync += cnt.eq(0)
             with dp.Elif(tap.valid & ~tap.last):
                 dp.d.sync += cnt.eq(cnt + 1)
             tap_counts.append(cnt)
+        shared = wp.score == "count" and "scores" not in self._omit
         with dp.Switch(beat):
             for i, cnt in enumerate(tap_counts):
                 with dp.Case(n_cls + 1 + i):
                     dp.d.comb += score.eq(cnt)
-            for k in range(0 if "scores" in self._omit else n_cls):
+            if shared:
+                # spike counts: read through the core's own counter select
+                with dp.Default():
+                    dp.d.comb += score.eq(core.score)
+            for k in range(0 if shared or "scores" in self._omit else n_cls):
                 with dp.Case(k + 1):
-                    v = core.scores[k]
-                    if wp.score == "membrane":
-                        dp.d.comb += score.eq(v.as_signed())
-                    else:
-                        dp.d.comb += score.eq(v)
+                    dp.d.comb += score.eq(core.scores[k].as_signed())
+        if shared:
+            # beat b carries class b - 1: each beat taken selects the next beat's class
+            dp.d.comb += [core.score_index.eq(beat), core.score_load.eq(out_xfer)]
         assert sb <= 32
-        out_xfer = Signal()
         dp.d.comb += [
             self.m_axis_tvalid.eq(res_pending),
-            self.m_axis_tdata.eq(Mux(beat == 0, header,
-                                     Mux(res_flags[bit["ABORTED"]], 0, score))),
+            self.m_axis_tdata[:16].eq(Mux(beat == 0, header[:16],
+                                          Mux(res_flags[bit["ABORTED"]], 0, score[:16]))),
+            self.m_axis_tdata[16:].eq(hdr_hi | Mux((beat == 0) | res_flags[bit["ABORTED"]],
+                                                   0, score[16:])),
             self.m_axis_tlast.eq(beat == wp.packet_beats - 1),
             out_xfer.eq(res_pending & self.m_axis_tready),
         ]
@@ -446,8 +491,10 @@ class AxisWrapper(wiring.Component):
         dp.d.comb += sent.eq(out_xfer & (beat == wp.packet_beats - 1))
         with dp.If(out_xfer):
             dp.d.sync += beat.eq(beat + 1)
+        with dp.If(core.done):  # (never with out_xfer)
+            dp.d.sync += beat.eq(0)
         with dp.If(sent):
-            dp.d.sync += [res_pending.eq(0), seq.eq(seq + 1)]
+            dp.d.sync += res_pending.eq(0)
 
         # ---------------------------------------------------------------- AXI-Lite
         regs = {r.name: r for r in wp.registers}
@@ -475,7 +522,7 @@ class AxisWrapper(wiring.Component):
             m.d.sync += irq_en.eq(wdata[:2])
         # sticky bits: set by events, cleared by writing 1
         err_set = Signal(4)
-        m.d.comb += err_set.eq(Mux(c_done & ~start, beat_flags[:4], 0))
+        m.d.comb += err_set.eq(Mux(c_done, beat_flags[:4], 0))  # (c is empty at a start)
         clr_err = Mux(wsel("ERROR"), wdata[:4], 0)
         m.d.sync += err_sticky[:4].eq((err_sticky[:4] & ~clr_err) | err_set)
         irq_set = Signal(2)
@@ -494,16 +541,19 @@ class AxisWrapper(wiring.Component):
         values = {
             "ID": Const(regs["ID"].reset, 32), "CTRL": enable,
             "STATUS": status, "ERROR": err_sticky, "IRQ_ENABLE": irq_en,
-            "IRQ_STATUS": irq_st, "RESULT": last_result,
+            "IRQ_STATUS": irq_st,
             "GEOMETRY0": Const(regs["GEOMETRY0"].reset, 32),
             "GEOMETRY1": Const(regs["GEOMETRY1"].reset, 32),
         }
         if wp.counters:
-            values.update({"SAMPLES": n_samples, "ABORTED": n_aborted,
-                           "CYCLES": last_cycles})
+            values.update({"SAMPLES": n_samples, "CYCLES": last_cycles})
+        if wp.result_registers:
+            values["RESULT"] = last_result
+            if wp.counters:
+                values["ABORTED"] = n_aborted
         if wp.writable:
             self._weight_window(m, regs, values, wsel, wdata, err_sticky, ~core.busy
-                                & ~in_sample & ~res_pending & (pad == 0) & ~s1_valid
+                                & ~in_sample & ~res_pending & ~pad & ~s1_valid
                                 & ~c_valid & ~s2_valid)
         assert set(values) == set(regs), "register map and RTL disagree"
         ar_ok = Signal()

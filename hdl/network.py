@@ -56,6 +56,10 @@ class Network(wiring.Component):
         its logic are absent and the Verilog is unchanged): the spike counters
         (``count_bits`` each) for a spike-count readout, the last-step membranes
         (signed ``state_bits``) for a membrane readout; valid with ``prediction``.
+        With a spike-count readout also ``score_index``, ``score_load`` (in) and
+        ``score`` (out): while the core is idle, a cycle with ``score_load`` high selects
+        class ``score_index``, whose count ``score`` shows from the next cycle on, read
+        through the counters' own select (no second multiplexer).
     _faults : dict or None
         Test only: ``{conv layer name: fault}`` injects a fault of
         :data:`hdl.conv.CONV_FAULTS` into that layer (a corrupted design the verification
@@ -102,6 +106,10 @@ class Network(wiring.Component):
             shape = (signed(plan.layers[-1].state_bits) if network.readout is Readout.MEMBRANE
                      else unsigned(plan.count_bits))
             members["scores"] = Out(data.ArrayLayout(shape, network.output_size))
+            if network.readout is Readout.SPIKE_COUNT:
+                members["score_index"] = In(range(max(network.output_size, 2)))
+                members["score_load"] = In(1)
+                members["score"] = Out(shape)
         super().__init__(members)
 
     @property
@@ -206,8 +214,15 @@ class Network(wiring.Component):
         # still settled when ``finishing`` (one cycle after the last marker) reads it.
         spike_q = Signal(name="spike_q")
         idx = Signal.like(out.payload.index, name="spike_index_q")
-        m.d.sync += [spike_q.eq(out.valid & out.ready & ~out.payload.last),
-                     idx.eq(out.payload.index)]
+        m.d.sync += spike_q.eq(out.valid & out.ready & ~out.payload.last)
+        if self._scores:
+            # while idle the counter select reads out the score of class score_index
+            # (loaded with score_load, on ``score`` from the next cycle): the wrapper's
+            # packet shares this multiplexer
+            with m.If(self.busy | self.score_load):
+                m.d.sync += idx.eq(Mux(self.busy, out.payload.index, self.score_index))
+        else:
+            m.d.sync += idx.eq(out.payload.index)
         bumped = Signal(range(T + 2), name="count_next")
         m.d.comb += bumped.eq(counts[idx] + 1)
         # Timing: the new count is registered before the argmax compare (the counter
@@ -228,6 +243,7 @@ class Network(wiring.Component):
                 m.d.sync += [best.eq(cmp_idx), best_count.eq(cmp_count)]
         if self._scores:
             m.d.comb += [self.scores[i].eq(c) for i, c in enumerate(counts)]
+            m.d.comb += self.score.eq(counts[idx])
 
     def _membrane_readout(self, m: Module, begin: Any, last: Layer, best: Any) -> None:
         """Running argmax of the final membranes, row by row (``update_units`` neurons each)

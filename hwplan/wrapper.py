@@ -3,7 +3,7 @@
 Every fact of the wrapper's interface is computed here once, from the core's
 :class:`~hwplan.plan.HardwarePlan`: the stream widths and the bit fields of their words,
 the output packet, the AXI-Lite register map (offsets, access, fields, reset values), the
-error flags and the duplicate-check bitmap. The RTL (``hdl.axis``), the testbench
+error flags and the duplicate check's tag memory. The RTL (``hdl.axis``), the testbench
 (``sim.tb_axis``), the host side and the tables of ``docs/integration.md``
 (:func:`register_table`, :func:`stream_tables`) all read this plan, so the documented map
 is, by construction, the one in the Verilog.
@@ -166,12 +166,13 @@ COUNTER_BITS = 16
 
 
 def cycle_bits(plan: HardwarePlan) -> int:
-    """Width of the CYCLES counter: 16 times the core's worst case fits (it saturates)."""
-    return min(32, max(16, plan.worst_case_cycles().bit_length() + 4))
+    """Width of the CYCLES counter: twice the core's worst case fits (it saturates, so a
+    sample held up by its input reads as the largest value)."""
+    return min(32, max(16, plan.worst_case_cycles().bit_length() + 1))
 
 
-def _registers(plan: HardwarePlan, writable: bool = False, counters: bool = True
-               ) -> tuple[Register, ...]:
+def _registers(plan: HardwarePlan, writable: bool = False, counters: bool = True,
+               result_registers: bool = False) -> tuple[Register, ...]:
     geom0 = (plan.n_classes << 16) | plan.timesteps
     err_fields = _flag_fields()
     if writable:
@@ -203,12 +204,15 @@ def _registers(plan: HardwarePlan, writable: bool = False, counters: bool = True
         )),
         *((Register("SAMPLES", 0x18, "RO", 0x0, f"results sent since reset ({COUNTER_BITS}-"
                     "bit, wraps)"),
-           Register("ABORTED", 0x1C, "RO", 0x0, f"aborted samples since reset "
-                    f"({COUNTER_BITS}-bit, wraps)"),
-           Register("CYCLES", 0x20, "RO", 0x0, f"clock cycles of the last sample, core "
-                    f"start to done ({cycle_bits(plan)}-bit for this network, saturates)"))
+           *((Register("ABORTED", 0x1C, "RO", 0x0, f"aborted samples since reset "
+                       f"({COUNTER_BITS}-bit, wraps; with --result-registers)"),)
+             if result_registers else ()),
+           Register("CYCLES", 0x20, "RO", 0x0, f"clock cycles the core was busy with "
+                    f"the last sample, from the cycle after its start to its done "
+                    f"({cycle_bits(plan)}-bit for this network, saturates)"))
           if counters else ()),
-        Register("RESULT", 0x24, "RO", 0x0, "the header word of the last result packet"),
+        *((Register("RESULT", 0x24, "RO", 0x0, "the header word of the last result packet "
+                    "(with --result-registers)"),) if result_registers else ()),
         Register("GEOMETRY0", 0x28, "RO", geom0, "the network: timesteps and classes", (
             RegField("TIMESTEPS", 0, 16, "steps per sample (T)"),
             RegField("CLASSES", 16, 16, "classes (output neurons)"),
@@ -259,6 +263,7 @@ class AxisWrapperPlan:
     taps: tuple[tuple[str, int], ...] = ()
     counters: bool = True
     check_duplicates: bool = True
+    result_registers: bool = False
 
     @property
     def decode_bits(self) -> int:
@@ -299,7 +304,8 @@ class AxisWrapperPlan:
         return (RegField("PREDICTION", 0, 16, "the predicted class (0 when ABORTED)"),
                 *flags,
                 RegField("SEQUENCE", 24, 8, "sample number modulo 256 (counts every "
-                                            "result packet from 0 after reset)"))
+                                            "result packet from 0 after aresetn, as "
+                                            "SAMPLES; SOFT_RESET keeps it)"))
 
     def register(self, name: str) -> Register:
         for r in self.registers:
@@ -334,6 +340,7 @@ class AxisWrapperPlan:
             "writable_weights": self.writable,
             "taps": [{"layer": n, "bits": b} for n, b in self.taps],
             "counters": self.counters, "check_duplicates": self.check_duplicates,
+            "result_registers": self.result_registers,
             "decode_bits": self.decode_bits,
         }
 
@@ -347,7 +354,8 @@ class AxisWrapperPlan:
                                 dedup_tag_bits=int(d.get("dedup_tag_bits", DEDUP_TAG_BITS)),
                                 taps=bool(d.get("taps")),
                                 counters=bool(d.get("counters", True)),
-                                check_duplicates=bool(d.get("check_duplicates", True)))
+                                check_duplicates=bool(d.get("check_duplicates", True)),
+                                result_registers=bool(d.get("result_registers", False)))
         if own.as_dict() != dict(d):
             raise InputError(f"{where}: the wrapper plan does not match the core's plan "
                              f"(generate the design again)")
@@ -356,15 +364,17 @@ class AxisWrapperPlan:
 
 def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False,
                       dedup_tag_bits: int = DEDUP_TAG_BITS, taps: bool = False,
-                      counters: bool = True, check_duplicates: bool = True
-                      ) -> AxisWrapperPlan:
+                      counters: bool = True, check_duplicates: bool = True,
+                      result_registers: bool = False) -> AxisWrapperPlan:
     """The ``axis`` wrapper plan of a core's plan; ``writable``: with the weight window
     (run-time writable synapse memories, biases and thresholds, registers ``MEM_*``);
     ``dedup_tag_bits``: width of the duplicate check's step tags (2..16; the tag memory is
     cleared every ``2**dedup_tag_bits - 1`` steps); ``taps``: a per-layer spike-count
     beat for every neuron layer in each result packet; ``counters``: the SAMPLES, ABORTED
     and CYCLES registers; ``check_duplicates``: the duplicate check (without it a repeated
-    index in a step is not detected and adds its weights twice)."""
+    index in a step is not detected and adds its weights twice); ``result_registers``:
+    the RESULT register (the last packet's header) and, with the counters, ABORTED (both
+    off by default: the packet header and the ERROR flags carry the same facts)."""
     if not isinstance(plan, HardwarePlan):
         raise TypeError(f"Plan must be a hwplan.HardwarePlan, not {plan!r}")
     if isinstance(dedup_tag_bits, bool) or not isinstance(dedup_tag_bits, int) or not (
@@ -383,8 +393,9 @@ def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False,
         in_data_bits=in_bits, out_data_bits=OUT_DATA_BITS,
         score="membrane" if membrane else "count", score_bits=score_bits,
         axil_addr_bits=8, dedup_tag_bits=dedup_tag_bits,
-        registers=_registers(plan, writable, bool(counters)), writable=bool(writable),
-        counters=bool(counters), check_duplicates=bool(check_duplicates),
+        registers=_registers(plan, writable, bool(counters), bool(result_registers)),
+        writable=bool(writable), counters=bool(counters),
+        check_duplicates=bool(check_duplicates), result_registers=bool(result_registers),
         taps=tuple((lp.name, max(1, (plan.timesteps * lp.out_features).bit_length()))
                    for lp in plan.layers) if taps else ())
 

@@ -3,7 +3,8 @@
 Synthesizes, places and routes a network for one target: the bare core (its debug taps
 dropped from the pins, as in the estimates) and the same core inside the AXI4-Stream /
 AXI-Lite wrapper (``generate --wrap axis``) in each option variant (``--variants``):
-``default`` (every feature), ``no-counters`` (without SAMPLES/ABORTED/CYCLES),
+``default``, ``full`` (default + RESULT/ABORTED, ``--result-registers``),
+``no-counters`` (without SAMPLES/CYCLES),
 ``no-dedup`` (without the duplicate check), ``minimal`` (without both), ``taps``
 (default + per-layer taps), ``writable`` (default + the weight window). Reports LUTs, FFs,
 block RAMs and Fmax and each variant's overhead over the core (targets: <= 10% LUTs,
@@ -18,6 +19,8 @@ and reports the median Fmax (a single seed's Fmax varies by several percent).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 import sys
 import tempfile
@@ -33,6 +36,7 @@ VARIANTS = {
     "no-counters": {"counters": False},
     "no-dedup": {"check_duplicates": False},
     "minimal": {"counters": False, "check_duplicates": False},
+    "full": {"result_registers": True},
     "taps": {"taps": True},
     "writable": {"_writable": True},
 }
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1", help="nextpnr seeds, comma-separated")
     ap.add_argument("--lut-mapper", default="abc9", choices=("abc9", "abc", "auto"))
     ap.add_argument("--no-pnr", action="store_true", help="Yosys only (no Fmax)")
-    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="keep the runs here; unchanged designs are reused from it")
     args = bench.parse(ap, argv)
 
     import hdl
@@ -74,8 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="spikeforge-wrapper-bench-")
     root = args.workdir or Path(tmp.name)
     for name, design, drop in designs:
-        bench.progress(f"synthesizing {name} for {args.target} (seed {seeds[0]})")
         work = root / name
+        # --workdir keeps every run: a design whose Verilog, target, mapper and seeds are
+        # unchanged is taken from there instead of being synthesized again
+        key = hashlib.sha256("\n".join([design.verilog, args.target, args.lut_mapper,
+                                         ",".join(map(str, seeds)), str(args.no_pnr),
+                                         ",".join(drop)]).encode()).hexdigest()
+        cached = work / "bench_result.json"
+        if args.workdir and cached.exists():
+            old = json.loads(cached.read_text())
+            if old.get("key") == key:
+                bench.progress(f"{name}: unchanged, reusing {cached}")
+                results[name] = old["result"]
+                continue
+        bench.progress(f"synthesizing {name} for {args.target} (seed {seeds[0]})")
         r = synthesize(design.verilog, top=design.top, target=args.target,
                        pnr=not args.no_pnr, drop_ports=drop, workdir=work, seed=seeds[0],
                        lut_mapper=args.lut_mapper).as_dict()
@@ -89,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                 fmaxes.append(round(fmax, 2))
         results[name] = {**r, "fmax_by_seed": fmaxes,
                          "fmax_median": statistics.median(fmaxes) if fmaxes else None}
+        if args.workdir:
+            cached.write_text(json.dumps({"key": key, "result": results[name]}, default=str))
     tmp.cleanup()
     c = results["core"]
     rows = []

@@ -47,8 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --wrap axis: per-layer spike-count taps (one beat per layer "
                         "after the class scores in every result packet)")
     p.add_argument("--no-counters", action="store_true",
-                   help="with --wrap axis: leave out the SAMPLES, ABORTED and CYCLES "
-                        "registers (fewer LUTs)")
+                   help="with --wrap axis: leave out the SAMPLES and CYCLES (and "
+                        "ABORTED) registers (fewer LUTs)")
+    p.add_argument("--result-registers", action="store_true",
+                   help="with --wrap axis: also the RESULT register (the last packet's "
+                        "header) and the ABORTED counter")
     p.add_argument("--no-dedup", action="store_true",
                    help="with --wrap axis: leave out the duplicate-index check (fewer LUTs, "
                         "one block RAM less; the input must not repeat an index in a step)")
@@ -104,6 +107,10 @@ def run_generate(args: argparse.Namespace) -> int:
             if wrap is None:
                 raise InputError("needs --wrap axis", param=flag)
             wrap_options[key] = False
+    if getattr(args, "result_registers", False):
+        if wrap is None:
+            raise InputError("needs --wrap axis", param="result_registers")
+        wrap_options["result_registers"] = True
     weights_in = getattr(args, "weights_in", None)
     design = hdl.generate(net, args.output, lanes=lanes, top=args.top, wrap=wrap,
                           memfiles=memfiles, writable_weights=writable,

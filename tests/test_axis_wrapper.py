@@ -105,6 +105,11 @@ def test_generate_cli_wrapper_options(tmp_path, capsys) -> None:
     assert wp["taps"] and not wp["counters"] and not wp["check_duplicates"]
     assert wp["packet_beats"] == 1 + 5 + 2
     assert "SAMPLES" not in {r["name"] for r in wp["registers"]}
+    assert not wp["result_registers"] and "RESULT" not in {r["name"] for r in wp["registers"]}
+    assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "r3"), "--wrap",
+                 "axis", "--result-registers"]) == 0
+    wp = json.loads((tmp_path / "r3" / "portmap.json").read_text())["wrapper"]
+    assert {"RESULT", "ABORTED", "SAMPLES"} <= {r["name"] for r in wp["registers"]}
     capsys.readouterr()
     assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "r2"),
                  "--taps"]) == 2
@@ -118,9 +123,13 @@ def test_network_scores_option_adds_only_a_port() -> None:
     net = _small_net()
     plain, scored = Network(network=net), Network(network=net, scores=True)
     assert "scores" not in plain.signature.members
-    assert set(scored.signature.members) - set(plain.signature.members) == {"scores"}
+    # spike counts: also the shared counter select (score_index in, score out)
+    assert set(scored.signature.members) - set(plain.signature.members) == {
+        "scores", "score_index", "score_load", "score"}
     mem = Network(network=_small_net(3, "membrane"), scores=True)
     assert mem.signature.members["scores"].shape.elem_shape.signed
+    assert set(mem.signature.members) - set(Network(network=_small_net(
+        3, "membrane")).signature.members) == {"scores"}
     from amaranth.hdl import Fragment
 
     for design in (plain, scored, mem):
@@ -160,7 +169,8 @@ def axis_build(tmp_path_factory):
 
     net = _small_net()
     design = hdl.emit_verilog(net, wrap="axis", writable_weights=True,
-                              wrap_options={"dedup_tag_bits": 3, "taps": True})
+                              wrap_options={"dedup_tag_bits": 3, "taps": True,
+                                            "result_registers": True})
     return net, build_axis(design, tmp_path_factory.mktemp("axis") / "build")
 
 
@@ -350,7 +360,7 @@ def test_integration_doc_tables_are_generated_from_the_plan() -> None:
 
     doc = (Path(__file__).parent.parent / "docs" / "integration.md").read_text()
     wp = axis_wrapper_plan(plan_network(pysim.load_network(FIXTURES / "digits_flow")),
-                           writable=True)
+                           writable=True, result_registers=True)
     assert register_table(wp) in doc
     assert stream_tables(wp) in doc
     assert not re.search(r"\.\./shared|contract\.md", doc)
