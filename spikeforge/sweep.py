@@ -51,6 +51,7 @@ from quant.config import AllocateConfig, QuantizeConfig
 __all__ = [
     "BASELINES",
     "METHODS",
+    "MKL_CBWR",
     "SENSITIVITIES",
     "TASK_PACKAGES",
     "UNITS",
@@ -440,6 +441,15 @@ def check_address(address: str, timeout: float = 5.0) -> None:
                          param="address") from None
 
 
+MKL_CBWR = "AUTO,STRICT"
+"""MKL's conditional numerical reproducibility mode for the tasks: with it, MKL's float
+results do not depend on the number of threads (measured: a dense fine-tune with one and
+with two torch threads otherwise differed in one test image of 10,000; with it they
+agree), so a point gives the same result in a one-thread Ray worker and in a process with
+more threads. Set in every Ray worker's environment; a process that runs points itself
+must have it in its environment before its first MKL call (``scripts/bench_allocation.py``
+sets it first thing)."""
+
 TASK_PACKAGES = ("quant", "pysim", "hwplan", "cost", "spikeforge")
 """The packages a task imports; a cluster job ships them (``py_modules``)."""
 
@@ -449,7 +459,8 @@ def ray_runtime_env(address: str | None) -> dict[str, Any]:
     worker; on this machine the repository on ``PYTHONPATH``, on a cluster
     (``address``) the packages themselves as ``py_modules``."""
     root = Path(__file__).resolve().parents[1]
-    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "MKL_CBWR": os.environ.get("MKL_CBWR", MKL_CBWR)}
     if address is None:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
