@@ -107,6 +107,9 @@ def test_sweep_cluster_env_ships_the_packages():
     assert names == list(TASK_PACKAGES)
     for m in far["py_modules"]:
         assert (Path(m) / "__init__.py").is_file(), m
+    # MKL's results must not depend on the thread count (a one-thread worker and a
+    # process with more threads then compute the same point)
+    assert local["env_vars"]["MKL_CBWR"] == far["env_vars"]["MKL_CBWR"] == "AUTO,STRICT"
     import spikeforge.sweep as sw
     src = Path(sw.__file__).read_text()
     imported = {ln.split()[1].split(".")[0] for ln in src.splitlines()
