@@ -32,6 +32,12 @@ Points are cached under ``--work`` (re-runs resume). ``--quick``: one budget per
 from __future__ import annotations
 
 import os
+
+# before torch's first MKL call: MKL's float results then do not depend on the number of
+# threads, so the throughput comparison (two threads against one per Ray worker) compares
+# identical computations (spikeforge.sweep.MKL_CBWR)
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+
 import shutil
 import time
 from pathlib import Path

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="at most N training batches per QAT epoch (default: all)")
     p.add_argument("--test-samples", type=int, default=None,
                    help="score on the first N test samples (default: all)")
+    p.add_argument("--calib-samples", type=int, default=_S.calib_samples,
+                   help="training samples of each point's calibration (default "
+                        f"{_S.calib_samples})")
     cands = ",".join(map(str, _A.candidates))
     p.add_argument("--candidates", default=cands,
                    help=f"candidate weight widths (default {cands})")
@@ -80,7 +83,7 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     cfg = SweepConfig(
         budgets=tuple(parse_float_list(args.budgets, "--budgets")), unit=args.unit,
         methods=methods, seeds=args.seeds, epochs=args.epochs, qat_batches=args.qat_batches,
-        test_samples=args.test_samples,
+        test_samples=args.test_samples, calib_samples=args.calib_samples,
         candidates=tuple(sorted(set(parse_int_list(args.candidates, "--candidates")))),
         scope=args.budget_scope, state_policy=args.state_widths, target=args.target,
         targets=targets)

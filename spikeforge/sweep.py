@@ -18,8 +18,13 @@ interrupted sweep resumes and a re-run skips finished points. A task computes wi
 torch thread (``threads``), so Ray and a serial loop give identical results.
 
 Ray: a local Ray with ``workers`` CPUs is started by default (no setup); ``address``
-joins a running cluster (``ray start --head`` there, with this package importable on
-every node). An address that does not answer is refused in one line.
+joins a running cluster (``ray start --head`` on one node, ``ray start --address`` on the
+others; nothing of spikeforge installed there). Everything a task needs travels with the
+sweep, so the nodes need neither this repository nor the run's files nor its dataset:
+the packages a task imports (:data:`TASK_PACKAGES`) go as the job's ``py_modules``, and
+the run (``run.json``, ``model.pt``) and its loaded dataset go once into the cluster's
+object store (:func:`run_payload`). An address that does not answer is refused in one
+line.
 """
 from __future__ import annotations
 
@@ -46,7 +51,9 @@ from quant.config import AllocateConfig, QuantizeConfig
 __all__ = [
     "BASELINES",
     "METHODS",
+    "MKL_CBWR",
     "SENSITIVITIES",
+    "TASK_PACKAGES",
     "UNITS",
     "SweepConfig",
     "SweepPoint",
@@ -54,6 +61,8 @@ __all__ = [
     "evaluate_point",
     "plan_points",
     "plot_sweep",
+    "ray_runtime_env",
+    "run_payload",
     "run_sweep",
     "summarize",
 ]
@@ -294,15 +303,48 @@ def point_key(run_digest: str, p: SweepPoint, cfg: SweepConfig) -> str:
 
 # --------------------------------------------------------------------------- one point
 _RUNS: dict[str, Any] = {}
+RUN_FILES = ("run.json", "model.pt")
+"""The files of a training run a task loads (the float model and its config)."""
 
 
-def _loaded(run_dir: str, calib_samples: int, test_samples: int | None) -> dict[str, Any]:
+def run_payload(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """What a task on another machine needs of a run: its files and its loaded dataset.
+
+    ``{"digest", "files": {name: bytes}, "dataset": quant.data.Dataset}``; a worker given
+    it (:func:`evaluate_point`'s ``payload``) writes the files to a private temporary
+    directory and uses the dataset as it is, so neither the run directory nor the
+    dataset's path has to exist on the worker's node.
+    """
+    from quant.train import load_run
+
+    d = Path(run_dir)
+    run = load_run(d)
+    return {"digest": _run_digest(d), "files": {n: (d / n).read_bytes() for n in RUN_FILES},
+            "dataset": run.dataset()}
+
+
+def _payload_run(payload: dict[str, Any]) -> Any:
+    import tempfile
+
+    from quant.train import load_run
+
+    tmp = Path(tempfile.mkdtemp(prefix="spikeforge-run-"))
+    for name, data in payload["files"].items():
+        (tmp / name).write_bytes(data)
+    run = load_run(tmp)
+    run._dataset = payload["dataset"]
+    return run
+
+
+def _loaded(run_dir: str, calib_samples: int, test_samples: int | None,
+            payload: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run, its calibration and test spikes, loaded once per process."""
-    key = f"{run_dir}|{calib_samples}|{test_samples}"
+    where = run_dir if payload is None else f"payload:{payload['digest']}"
+    key = f"{where}|{calib_samples}|{test_samples}"
     if key not in _RUNS:
         from quant.train import evaluate, load_run
 
-        run = load_run(run_dir)
+        run = load_run(run_dir) if payload is None else _payload_run(payload)
         test_x, test_y = run.test_spikes()
         if test_samples is not None:
             test_x, test_y = test_x[:test_samples], test_y[:test_samples]
@@ -314,11 +356,14 @@ def _loaded(run_dir: str, calib_samples: int, test_samples: int | None) -> dict[
     return _RUNS[key]
 
 
-def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
+def evaluate_point(task: dict[str, Any], payload: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
     """Fine-tune and score one evaluation (a task's body; see the module docstring).
 
     ``task`` holds ``run``, ``bits``, ``state_bits`` (or None), ``seed``, ``epochs``,
-    ``lr``, ``qat_batches``, ``test_samples``, ``calib_samples``, ``threads``.
+    ``lr``, ``qat_batches``, ``test_samples``, ``calib_samples``, ``threads``. With a
+    ``payload`` (:func:`run_payload`) the run comes from it and ``task["run"]`` is not
+    read: the result is the same.
     Returns accuracy, float accuracy, the exported widths and memory, seconds and the
     per-sample correctness (``correct``, packed bits in base64).
     """
@@ -330,7 +375,7 @@ def evaluate_point(task: dict[str, Any]) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     torch.set_num_threads(int(task["threads"]))
-    d = _loaded(str(task["run"]), int(task["calib_samples"]), task["test_samples"])
+    d = _loaded(str(task["run"]), int(task["calib_samples"]), task["test_samples"], payload)
     run = d["run"]
     model = copy.deepcopy(run.model)
     seed = int(task["seed"])
@@ -396,24 +441,47 @@ def check_address(address: str, timeout: float = 5.0) -> None:
                          param="address") from None
 
 
+MKL_CBWR = "AUTO,STRICT"
+"""MKL's conditional numerical reproducibility mode for the tasks: with it, MKL's float
+results do not depend on the number of threads (measured: a dense fine-tune with one and
+with two torch threads otherwise differed in one test image of 10,000; with it they
+agree), so a point gives the same result in a one-thread Ray worker and in a process with
+more threads. Set in every Ray worker's environment; a process that runs points itself
+must have it in its environment before its first MKL call (``scripts/bench_allocation.py``
+sets it first thing)."""
+
+TASK_PACKAGES = ("quant", "pysim", "hwplan", "cost", "spikeforge")
+"""The packages a task imports; a cluster job ships them (``py_modules``)."""
+
+
+def ray_runtime_env(address: str | None) -> dict[str, Any]:
+    """The Ray job's runtime environment: one thread per BLAS/OpenMP pool in every
+    worker; on this machine the repository on ``PYTHONPATH``, on a cluster
+    (``address``) the packages themselves as ``py_modules``."""
+    root = Path(__file__).resolve().parents[1]
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "MKL_CBWR": os.environ.get("MKL_CBWR", MKL_CBWR)}
+    if address is None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
+        return {"env_vars": env}
+    return {"env_vars": env, "py_modules": [str(root / m) for m in TASK_PACKAGES]}
+
+
 def _ray_start(workers: int, address: str | None) -> Any:
     import ray
 
     if ray.is_initialized():
         return ray
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    root = str(Path(__file__).resolve().parents[1])
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH"))
-                                         if p),
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     if address is None:
         ray.init(num_cpus=int(workers), include_dashboard=False, log_to_driver=False,
                  object_store_memory=200 * 1024 * 1024, configure_logging=False,
-                 runtime_env={"env_vars": env})
+                 runtime_env=ray_runtime_env(None))
     else:
         check_address(address)
         ray.init(address=address, log_to_driver=False, configure_logging=False,
-                 runtime_env={"env_vars": env})
+                 runtime_env=ray_runtime_env(address))
     return ray
 
 
@@ -426,7 +494,12 @@ def _run_tasks(tasks: list[dict[str, Any]], *, serial: bool, workers: int,
         return
     ray = _ray_start(workers, address)
     remote = ray.remote(num_cpus=1, max_retries=1)(evaluate_point)
-    refs = {remote.remote(t): t for t in tasks}
+    if address is None:  # the workers share this machine's files
+        refs = {remote.remote(t): t for t in tasks}
+    else:  # one copy of the run and its data in the object store, for every node
+        runs = {t["run"] for t in tasks}
+        shipped = {r: ray.put(run_payload(r)) for r in runs}
+        refs = {remote.remote(t, shipped[t["run"]]): t for t in tasks}
     pending = list(refs)
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,6 +72,128 @@ def test_sweep_matches_a_serial_run_on_ray(trained_run, tmp_path):
     ray = run_sweep(trained_run, tmp_path / "b", cfg, workers=2, progress=False)
     assert ray["ran"] == serial["ran"] > 0
     assert _strip(ray["points"]) == _strip(serial["points"])
+
+
+def test_sweep_payload_replaces_the_run_directory(trained_run, tmp_path):
+    """A task given the shipped run (files + dataset) needs no run directory or data path
+    on its node, and computes the same result."""
+    import shutil
+
+    from spikeforge.sweep import _RUNS, evaluate_point, run_payload
+
+    task = {"key": "k", "run": str(trained_run), "bits": [3, 2], "state_bits": None,
+            "seed": 1, "epochs": 1, "lr": 1e-3, "qat_batches": 2, "test_samples": None,
+            "calib_samples": 64, "threads": 1, "targets": []}
+    here = evaluate_point(task)
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    payload = run_payload(copy)
+    shutil.rmtree(copy)
+    _RUNS.clear()
+    away = evaluate_point({**task, "run": str(tmp_path / "not-on-this-node")}, payload)
+    assert {k: v for k, v in here.items() if k != "seconds"} == \
+        {k: v for k, v in away.items() if k != "seconds"}
+    assert set(payload["files"]) == {"run.json", "model.pt"}
+
+
+def test_sweep_cluster_env_ships_the_packages():
+    from spikeforge.sweep import TASK_PACKAGES, ray_runtime_env
+
+    local = ray_runtime_env(None)
+    assert "py_modules" not in local and "PYTHONPATH" in local["env_vars"]
+    far = ray_runtime_env("head:6379")
+    assert "PYTHONPATH" not in far["env_vars"]
+    names = [m.rsplit("/", 1)[-1] for m in far["py_modules"]]
+    assert names == list(TASK_PACKAGES)
+    for m in far["py_modules"]:
+        assert (Path(m) / "__init__.py").is_file(), m
+    # MKL's results must not depend on the thread count (a one-thread worker and a
+    # process with more threads then compute the same point)
+    assert local["env_vars"]["MKL_CBWR"] == far["env_vars"]["MKL_CBWR"] == "AUTO,STRICT"
+    import spikeforge.sweep as sw
+    src = Path(sw.__file__).read_text()
+    imported = {ln.split()[1].split(".")[0] for ln in src.splitlines()
+                if ln.strip().startswith(("from ", "import ")) and "." in ln.split()[1]}
+    assert imported & {"quant", "pysim", "hwplan", "cost", "spikeforge", "hdl", "sim"} \
+        <= set(TASK_PACKAGES)
+
+
+@pytest.mark.slow
+def test_sweep_on_a_started_cluster_matches_serial(trained_run, tmp_path):
+    """``spikeforge sweep --address``: a token-authenticated cluster started apart
+    (``ray start --head``, not this repository's PYTHONPATH) runs the sweep with the
+    packages and the run shipped to it, and gives the serial results."""
+    pytest.importorskip("ray")
+    import contextlib
+    import os
+    import secrets
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from spikeforge.sweep import run_sweep
+
+    ray_bin = Path(sys.executable).with_name("ray")
+    if not ray_bin.is_file():
+        pytest.skip("the ray command line is not installed beside this Python")
+    with socket.socket() as sck:
+        sck.bind(("127.0.0.1", 0))
+        port = sck.getsockname()[1]
+    # the same token on the head and the driver (Ray's documented token authentication);
+    # the driver is a fresh process, as a user's would be
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    ray_tmp = tempfile.mkdtemp(prefix="sf-ray-")  # Unix socket paths must stay short
+    log = open(tmp_path / "head.log", "wb")  # noqa: SIM115 - closed in finally
+    head = subprocess.Popen(
+        [str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={ray_tmp}"],
+        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        for _ in range(240):
+            if head.poll() is not None:
+                pytest.fail("ray start --head exited: "
+                            + (tmp_path / "head.log").read_text(errors="replace")[-800:])
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        time.sleep(3)
+        run = tmp_path / "run"
+        shutil.copytree(trained_run, run)
+        cfg = _cfg(budgets=(3.0,), methods=("gauss_newton", "uniform"), seeds=2)
+        serial = run_sweep(run, tmp_path / "a", cfg, serial=True, progress=False)
+        root = Path(__file__).resolve().parents[1]
+        drv = subprocess.run(
+            [sys.executable, "-m", "spikeforge.cli", "sweep", str(run), "-o",
+             str(tmp_path / "b"), "--budgets", "3", "--methods", "gauss_newton,uniform",
+             "--seeds", "2", "--epochs", "1", "--qat-batches", "2", "--candidates",
+             "2,3,4,8", "--calib-samples", "64", "--address", f"127.0.0.1:{port}",
+             "--quiet", "--json"],
+            env={**env, "PYTHONPATH": str(root)}, cwd=tmp_path, capture_output=True,
+            text=True, timeout=600, check=False)
+        assert drv.returncode == 0, drv.stderr[-2000:]
+        far = json.loads(drv.stdout)
+        assert far["ran"] == serial["ran"] > 0
+        assert _strip(far["points"]) == json.loads(json.dumps(_strip(serial["points"])))
+    finally:  # the head's processes (GCS, raylet, workers) share its process group
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        time.sleep(2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)
+        log.close()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_sweep_bram_budgets_with_membranes(trained_run, tmp_path):
