@@ -324,14 +324,20 @@ def run_payload(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _payload_run(payload: dict[str, Any]) -> Any:
+    """The run of a payload: its files written to a temporary directory, loaded (into
+    memory: a task reads nothing of the directory afterwards) and the directory removed."""
+    import shutil
     import tempfile
 
     from quant.train import load_run
 
     tmp = Path(tempfile.mkdtemp(prefix="spikeforge-run-"))
-    for name, data in payload["files"].items():
-        (tmp / name).write_bytes(data)
-    run = load_run(tmp)
+    try:
+        for name, data in payload["files"].items():
+            (tmp / name).write_bytes(data)
+        run = load_run(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     run._dataset = payload["dataset"]
     return run
 
