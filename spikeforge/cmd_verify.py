@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.tools import DEFAULT_SIMULATOR, SIMULATORS
+from sim.wrapper import CLOCKS
 
 from .output import emit, format_table
 
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "first; not with --design)")
     p.add_argument("--build-dir", type=Path, default=None,
                    help="keep the build and run files here (default: a temporary directory)")
-    p.add_argument("--clock", choices=("cpp", "gpi", "verilog"), default=None,
+    p.add_argument("--clock", choices=CLOCKS, default=None,
                    help="testbench clock: cpp (toggled in the Verilator main loop; the "
                         "Verilator default), gpi (cocotb's GPI clock) or verilog (an "
                         "'always #5' in the wrapper; the Icarus default)")
