@@ -261,11 +261,11 @@ def memory_floor(items: int, item_bits: int, target: str | Target, *,
 
 def membrane_floor(neurons: int, state_bits: int, target: str | Target) -> BramFloor:
     """:func:`memory_floor` of a membrane RAM: ``neurons`` states of ``state_bits``, any
-    packing the plan may choose (1 .. :data:`hwplan.conv.MAX_MEMBRANE_UNITS` neurons per
-    word of at most 72 bits, as :func:`hwplan.conv.membrane_units`)."""
-    from hwplan.conv import MAX_MEMBRANE_UNITS
-    top = min(MAX_MEMBRANE_UNITS, max(1, 72 // state_bits))
-    return memory_floor(neurons, state_bits, target, packings=range(1, top + 1))
+    packing the plan may choose (1 .. :func:`hwplan.conv.max_membrane_units` neurons per
+    word, as :func:`hwplan.conv.membrane_units`)."""
+    from hwplan.conv import max_membrane_units
+    return memory_floor(neurons, state_bits, target,
+                        packings=range(1, max_membrane_units(state_bits) + 1))
 
 
 # --------------------------------------------------------------------------------------
@@ -357,9 +357,11 @@ FEATURES: tuple[str, ...] = (
     "conv_lanes_acc",   # lanes x accumulator bits (adders, two forwarding registers, muxes)
     "conv_addr_bits",   # address generation: tap / accumulator / membrane / cursor widths
     "conv_state",       # update pipeline: state + sum + syn-bias bits, lane select
+    "conv_slot_bits",   # packed membrane words: (U - 1) x state bits (slot multiplexer,
+                        # the word's read and write-back registers)
 )
 CONV_FEATURES: tuple[str, ...] = ("pool_bits", "conv_layer", "conv_lanes_acc",
-                                  "conv_addr_bits", "conv_state")
+                                  "conv_addr_bits", "conv_state", "conv_slot_bits")
 """The features a conv2d layer or a pool adds; fitted on conv designs with the dense
 coefficients held (``scripts/fit_resource_model.py --conv``)."""
 TOP_FEATURES: tuple[str, ...] = ("top", "count_bits")
@@ -431,6 +433,7 @@ def _conv_features(lp: Any, mems: Sequence[MembraneMapping]) -> dict[str, float]
         "conv_addr_bits": float(addr),
         "conv_state": float(2 * lp.state_bits + lp.sum_bits + lp.syn_bias_bits
                             + lp.acc_bits),
+        "conv_slot_bits": float((lp.membrane_units - 1) * lp.state_bits),
     }
 
 

@@ -433,7 +433,7 @@ class ConvLayer(wiring.Component):
         with m.If(handoff):
             m.d.sync += [walking.eq(1), wbuf.eq(ap), wn.eq(0),
                          wo.eq(0), wp.eq(0), wk.eq(0), wacc.eq(0), wgbase.eq(0),
-                         wml.eq(0), wmw.eq(0),
+                         wml.eq(lp.membrane_offset), wmw.eq(0),
                          w_first.eq(first_step), first_step.eq(0),
                          w_final.eq(handed == T - 1)]
         with m.Elif(issue):
@@ -458,7 +458,9 @@ class ConvLayer(wiring.Component):
 
         # ---------------------------------------------------------------- update pipeline
         # the membrane word is read at its first neuron and held for the others
-        m.d.comb += [u_rd.addr.eq(wmw), u_rd.en.eq(adv & (wml == 0))]
+        # (with an offset first word, at every neuron: the walk starts inside a word)
+        m.d.comb += [u_rd.addr.eq(wmw),
+                     u_rd.en.eq(adv if MU > 1 and lp.membrane_offset else adv & (wml == 0))]
         bias = layer.bias
         stages = ("1", "1b", "2", "3", "4")
         n_r = [Signal(range(max(N, 2)), name=f"u{k}_n") for k in stages]
@@ -541,20 +543,20 @@ class ConvLayer(wiring.Component):
         with m.If(adv):
             m.d.sync += [f_valid.eq(uv[4]), f_n.eq(n_r[4]), f_spike.eq(fire),
                          f_last.eq(n_r[4] == N - 1), f_final.eq(fin_r[4]), f_u.eq(u_new)]
-        # write back: slots collect in ``wb``; the word is written after its last neuron
+        # write back: the slots enter a shift register at the top, so the word is the
+        # register shifted once more as its last slot (U - 1: every word ends there, the
+        # partial word is the first) arrives; no slot multiplexer on the write side
         if MU == 1:
             m.d.comb += [u_wr.addr.eq(mw_r[4]), u_wr.data.eq(u_new), u_wr.en.eq(adv & uv[4])]
         else:
-            wb = Signal(data.ArrayLayout(signed(sb), MU), name="membrane_word")
-            slot = ms_r[4]
+            wb = Signal(MU * sb, name="membrane_word")
+            w_word = Cat(wb[sb:], u_new)
             with m.If(adv & uv[4]):
-                for j in range(MU):
-                    with m.If(slot == j):
-                        m.d.sync += wb[j].eq(u_new)
+                m.d.sync += wb.eq(w_word)
             m.d.comb += [
                 u_wr.addr.eq(mw_r[4]),
-                u_wr.data.eq(Cat(*[Mux(slot == j, u_new, wb[j]) for j in range(MU)])),
-                u_wr.en.eq(adv & uv[4] & ((slot == MU - 1) | (n_r[4] == N - 1))),
+                u_wr.data.eq(w_word),
+                u_wr.en.eq(adv & uv[4] & (ms_r[4] == MU - 1)),
             ]
 
         # debug probes (benchmarks read them in simulation): waiting = accumulating with

@@ -114,7 +114,8 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
                  top: str = "spikeforge_top", wrap: str | None = None,
                  writable_weights: bool = False,
                  weights_in: str | Mapping[str, str] | None = None,
-                 wrap_options: Mapping[str, Any] | None = None) -> GeneratedDesign:
+                 wrap_options: Mapping[str, Any] | None = None,
+                 membrane_packing: Mapping[str, int] | None = None) -> GeneratedDesign:
     """Generate the Verilog of ``net`` in memory.
 
     Parameters
@@ -137,6 +138,9 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
         ``SB_SPRAM256KA`` instances, a load port; not with ``wrap``). Default: block RAM.
     wrap_options : dict or None
         With ``wrap``: further keyword options of the wrapper (:class:`hdl.axis.AxisWrapper`).
+    membrane_packing : dict or None
+        Neurons per membrane word of some conv layers (see :func:`hwplan.plan_network`;
+        default: the plan's choice).
 
     Returns
     -------
@@ -150,7 +154,7 @@ def emit_verilog(net: IntNetwork, *, lanes: int | Mapping[str, int] | None = Non
     top = _check_top(top)
     if not isinstance(net, IntNetwork):
         raise InputError(f"network: expected a pysim.IntNetwork, not {type(net).__name__}")
-    plan = plan_network(net, lanes, weights_in=weights_in)
+    plan = plan_network(net, lanes, weights_in=weights_in, membrane_packing=membrane_packing)
     if plan.spram_layers:
         if wrap is not None:
             raise InputError("SPRAM weights come with the bare core or a board's UART link "

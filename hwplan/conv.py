@@ -43,6 +43,7 @@ __all__ = [
     "conv_default_lanes",
     "conv_input_fifo",
     "conv_layer_plan",
+    "max_membrane_units",
     "membrane_units",
     "pack_conv_weight_words",
     "pool_plan",
@@ -92,6 +93,16 @@ _BLOCK_MODES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 
 """Depth x width modes of an 18-Kbit block RAM (ECP5 DP16KD, Xilinx RAMB18)."""
 MAX_MEMBRANE_UNITS = 8
 """Most neurons :func:`membrane_units` packs into one membrane word."""
+MAX_MEMBRANE_WORD_BITS = 108
+"""Widest membrane word :func:`membrane_units` packs: six 18-bit block columns (e.g.
+seven 15-bit states, 105 bits). The word costs a slot multiplexer on the read side only
+(the write side collects the slots in a shift register)."""
+
+
+def max_membrane_units(state_bits: int) -> int:
+    """Most neurons of ``state_bits`` a membrane word may hold (:data:`MAX_MEMBRANE_UNITS`,
+    :data:`MAX_MEMBRANE_WORD_BITS`)."""
+    return min(MAX_MEMBRANE_UNITS, max(1, MAX_MEMBRANE_WORD_BITS // int(state_bits)))
 
 
 def _blocks_18k(depth: int, width: int) -> int:
@@ -100,12 +111,14 @@ def _blocks_18k(depth: int, width: int) -> int:
 
 
 def membrane_units(neurons: int, state_bits: int) -> int:
-    """Neurons per membrane word: the packing ``U`` (1..8, words of at most 72 bits) with
-    the fewest 18-Kbit blocks for ``ceil(neurons / U)`` words of ``U * state_bits`` bits
-    (fewest neurons per word on a tie). E.g. 12-bit states pack three to a 36-bit word,
-    so a 4608-neuron map takes 3 blocks instead of 5."""
+    """Neurons per membrane word: the packing ``U`` (1..8, words of at most
+    :data:`MAX_MEMBRANE_WORD_BITS` bits) with the fewest 18-Kbit blocks for
+    ``ceil(neurons / U)`` words of ``U * state_bits`` bits (fewest neurons per word on a
+    tie). E.g. 12-bit states pack three to a 36-bit word, so a 4608-neuron map takes 3
+    blocks instead of 5; 6,912 15-bit states pack seven to a 105-bit word, 6 blocks
+    instead of 7."""
     best = None
-    for u in range(1, min(MAX_MEMBRANE_UNITS, max(1, 72 // state_bits)) + 1):
+    for u in range(1, max_membrane_units(state_bits) + 1):
         cost = _blocks_18k(ceil_div(neurons, u), u * state_bits)
         if best is None or cost < best[0]:
             best = (cost, u)
@@ -287,9 +300,11 @@ class Conv2dLayerPlan:
     OW + ox``, holds step t's synaptic sums of channels ``g*L .. g*L+L-1`` at ``(oy, ox)``
     (two buffers by step parity, stored twice: one copy per reader; a word is valid when
     its bit in the buffer's :attr:`tags` RAM is set, which the update walk clears after
-    its last lane is read); membrane RAM word ``n // U`` holds ``u[t-1]`` of
-    neurons ``n = o * OH * OW + oy * OW + ox`` with ``n % U`` its slot (``U`` =
-    :attr:`membrane_units` neurons per word).
+    its last lane is read); membrane RAM word ``(n + F) // U`` holds ``u[t-1]`` of
+    neurons ``n = o * OH * OW + oy * OW + ox`` with ``(n + F) % U`` its slot (``U`` =
+    :attr:`membrane_units` neurons per word, ``F`` = :attr:`membrane_offset`: a partial
+    word is the first, filled from its top slot down, so every word ends at slot
+    ``U - 1``).
 
     Cycle formulas (``a_t = w_t * G``, ``w_t`` = step t's accumulate work ``Σ_events
     taps``; each command and each neuron costs one cycle):
@@ -328,9 +343,16 @@ class Conv2dLayerPlan:
     pool: PoolPlan | None = None
     membrane_units: int = 1
     """Neurons per membrane word (:func:`membrane_units`); the walk still updates one
-    neuron per cycle, reading a word at its first neuron and writing it after its last."""
+    neuron per cycle, reading its word (a ``U``-way slot multiplexer) and writing the word
+    as its last slot arrives (the slots collected in a shift register)."""
     input_fifo: int = 0
     """Words of the FIFO in front of the decoder (0: none; :func:`conv_input_fifo`)."""
+
+    @property
+    def membrane_offset(self) -> int:
+        """``F = words * U - neurons``: the empty low slots of the first membrane word
+        (neuron ``n`` is at word ``(n + F) // U``, slot ``(n + F) % U``)."""
+        return self.membrane.words * self.membrane_units - self.out_features
 
     # ---- geometry
     @property

@@ -1025,8 +1025,9 @@ class HardwarePlan:
         """Raise :class:`pysim.InputError` when this plan was not made for ``net``."""
         spram = self.spram_layers
         if plan_network(net, self.lanes,
-                        weights_in={lp.name: "spram" for lp in spram} if spram else None
-                        ) != self:
+                        weights_in={lp.name: "spram" for lp in spram} if spram else None,
+                        membrane_packing={lp.name: lp.membrane_units for lp in self.layers
+                                          if lp.kind == "conv2d"}) != self:
             raise InputError(f"{where}: the design was generated for another network "
                              f"(its plan differs from the plan of this manifest)")
 
@@ -1095,8 +1096,29 @@ def resolve_weights_in(net: IntNetwork, lanes: Mapping[str, int],
     return out
 
 
+def _membrane_packing(net: IntNetwork, packing: Mapping[str, int] | None) -> dict[str, int]:
+    """Validate ``plan_network``'s ``membrane_packing``: conv layer names, each value an
+    integer from 1 to the layer's :func:`hwplan.conv.max_membrane_units`."""
+    if not packing:
+        return {}
+    from .conv import max_membrane_units
+    conv = {la.name: la for la in net.layers if _kind(la) == "conv2d"}
+    out = {}
+    for name, u in dict(packing).items():
+        if name not in conv:
+            raise InputError(f"membrane packing: {name!r} is not a conv2d layer of the "
+                             f"network", param="membrane_packing")
+        top = max_membrane_units(conv[name].state_bits)
+        if not isinstance(u, int) or isinstance(u, bool) or not 1 <= u <= top:
+            raise InputError(f"membrane packing of {name!r} must be an integer between 1 "
+                             f"and {top}, not {u!r}", param="membrane_packing")
+        out[name] = u
+    return out
+
+
 def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None, *,
-                 weights_in: str | Mapping[str, str] | None = None) -> HardwarePlan:
+                 weights_in: str | Mapping[str, str] | None = None,
+                 membrane_packing: Mapping[str, int] | None = None) -> HardwarePlan:
     """Plan the design of ``net``: validate, resolve lanes, plan every layer.
 
     Parameters
@@ -1107,6 +1129,9 @@ def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None, 
     weights_in : None, "bram", "spram" or dict
         Where the synapse memories live; see :func:`resolve_weights_in` (default: all
         in block RAM, the unchanged design).
+    membrane_packing : dict or None
+        Neurons per membrane word of some conv layers, by name (default: each layer's
+        :func:`hwplan.conv.membrane_units`); for experiments and tests of the packing.
 
     Raises
     ------
@@ -1114,6 +1139,7 @@ def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None, 
         When the generator cannot build the network with these options (one line).
     """
     check_realizable(net)
+    packing = _membrane_packing(net, membrane_packing)
     lane_map = resolve_lanes(net, lanes)
     stores = resolve_weights_in(net, lane_map, weights_in)
     n = len(net.layers)
@@ -1131,6 +1157,7 @@ def plan_network(net: IntNetwork, lanes: int | Mapping[str, int] | None = None, 
             from .conv import conv_input_fifo, conv_layer_plan
             entries.append(conv_layer_plan(
                 layer, lanes=lane_map[layer.name], fires=fires, pool=pool,
+                membrane_packing=packing.get(layer.name),
                 input_fifo=conv_input_fifo(entries[-1].out_features) if entries else 0))
         else:
             entries.append(dense_layer_plan(layer, lanes=lane_map[layer.name], fires=fires,

@@ -8,11 +8,11 @@ membrane RAM takes, the two lower bounds of :func:`cost.resources.membrane_floor
 ``bits floor``   ``ceil(neurons x state bits / block bits)``: no layout takes fewer;
 ``shape floor``  the fewest blocks of any one legal read-write mode of the family's
                  block RAM holding ``ceil(N / U)`` words of ``U x state bits``, over every
-                 packing ``U`` the plan may choose (1..8 neurons, words of at most 72 bits),
+                 packing ``U`` the plan may choose (1..8 neurons, words of at most 108 bits),
 
 and allocated / data bits beside bits floor / data bits. Where the allocation equals the
 bits floor, the ratio is the block granularity and no packing does better; where it
-equals the shape floor but not the bits floor, only words wider than the plan's 72 bits
+equals the shape floor but not the bits floor, only words wider than the plan's 108 bits
 (or mixed modes) would. Network totals sum the layers whose membranes are in block RAM
 (a small dense layer's membranes live in LUT-RAM or flip-flops on ECP5 / Xilinx).
 
@@ -164,10 +164,15 @@ def packing_scan() -> tuple[list[dict], Table]:
     """The plan's packing ``U`` (chosen once, for 18-Kbit blocks) against each family's
     own best, over whole-map membrane RAMs of ``O x P x P`` neurons (O in 2..32, P in
     4..28) and state widths 6..16, with the exact block RAM model: the blocks of the
-    plan's choice, of each family's best ``U`` (words of at most 72 bits, as the plan),
-    and of the best ``U <= 8`` without the 72-bit cap."""
+    plan's choice, of each family's best ``U`` (words of at most the plan's
+    ``MAX_MEMBRANE_WORD_BITS``), and of the best ``U <= 8`` without the word cap."""
     from cost.resources import map_membrane
-    from hwplan.conv import MAX_MEMBRANE_UNITS, membrane_units
+    from hwplan.conv import (
+        MAX_MEMBRANE_UNITS,
+        MAX_MEMBRANE_WORD_BITS,
+        max_membrane_units,
+        membrane_units,
+    )
     from pysim.util import ceil_div
 
     def blocks(n: int, sb: int, u: int, t: str) -> int:
@@ -182,7 +187,7 @@ def packing_scan() -> tuple[list[dict], Table]:
                "plan_not_best": 0, "pareto": 0}
         for n, sb in cases:
             u0 = membrane_units(n, sb)
-            top = min(MAX_MEMBRANE_UNITS, max(1, 72 // sb))
+            top = max_membrane_units(sb)
             c = {u: blocks(n, sb, u, t) for u in range(1, MAX_MEMBRANE_UNITS + 1)}
             tot["plan"] += c[u0]
             tot["best72"] += min(c[u] for u in range(1, top + 1))
@@ -193,18 +198,19 @@ def packing_scan() -> tuple[list[dict], Table]:
     par = 0
     for n, sb in cases:
         u0 = membrane_units(n, sb)
-        top = min(MAX_MEMBRANE_UNITS, max(1, 72 // sb))
+        top = max_membrane_units(sb)
         v = {u: tuple(blocks(n, sb, u, t) for t in TARGETS) for u in range(1, top + 1)}
         par += any(all(a <= b for a, b in zip(v[u], v[u0])) and v[u] != v[u0] for u in v)
     for tot in out:
         tot["pareto"] = par
-    tab = Table(["family", "cases", "blocks, plan's U", "each family's best U (<= 72 bits)",
+    tab = Table(["family", "cases", "blocks, plan's U", f"each family's best U (<= {MAX_MEMBRANE_WORD_BITS} bits)",
                  "best U <= 8 (any width)", "cases plan's U not the family's best"],
                 [(r["family"], r["cases"], r["plan"], r["best72"], r["best"],
                   r["plan_not_best"]) for r in out], align="lrrrrr",
                 title="Packing choice: the plan's U against each family's best (membrane "
                       "RAMs of O x P x P neurons, state bits 6..16; exact model)",
-                notes=[(f"{par} of {len(cases)} cases have a U (<= 72 bits) no worse on any "
+                notes=[(f"{par} of {len(cases)} cases have a U (<= {MAX_MEMBRANE_WORD_BITS} bits) no "
+                        "worse on any "
                         "family and better on one.")])
     return out, tab
 

@@ -86,11 +86,13 @@ CONV_TRAIN: list[tuple[str, str, int, int, Any, int]] = [
     ("c08", "1x20x20-6c5-sp2-12c3-sp2-10", 4, 12, None, 8),
     ("c09", "1x14x14-12c3-sp2-10", 8, 16, [6, None], 8),
     ("c10", "1x10x10-2c3-4c3-6", 4, 10, None, 8),
+    ("c11", "1x19x19-8c3-sp2-10", 4, 13, None, 8),            # 5 membranes a word
 ]
 CONV_HELDOUT: list[tuple[str, str, int, int, Any, int]] = [
     ("ch1", "1x28x28-8c5-sp2-16c5-sp2-10", 4, 12, None, 8),   # MNIST-size
     ("ch2", "1x8x8-6c3-sp2-10", 5, 12, None, 8),              # digits-size
     ("ch3", "2x12x12-8c3p1-sp2-8c3-10", 4, 12, [4, None, None], 8),
+    ("ch4", "1x22x22-8c3-sp2-10", 4, 14, None, 8),            # 7 membranes a word
 ]
 
 

@@ -24,15 +24,16 @@ HAND = {
     (2048, 12, "xc7"): (2, 2),
     (2048, 12, "ice40-up5k"): (6, 6),
     # 103,680 bits = 5.6 blocks -> 6; with 9-bit write enables a 15-bit word takes an
-    # 18-bit slot and words of at most 72 bits (U <= 4) need 7 (1024x18 x 7 deep)
-    (6912, 15, "ecp5-25k"): (6, 7),
-    (6912, 15, "xc7"): (6, 7),
+    # 18-bit slot (U = 1: 1024x18 x 7 deep); seven to a 105-bit word (padded to 108 = six
+    # 18-bit columns, 988 words deep) take 6
+    (6912, 15, "ecp5-25k"): (6, 6),
+    (6912, 15, "xc7"): (6, 6),
     # 4 Kbit, no write-enable padding: 256x16, 27 ranges of 15 bits side by side = 26
     (6912, 15, "ice40-up5k"): (26, 26),
     # the digits conv net: 5,184 bits, one 18-Kbit block, two 4-Kbit ones
     (576, 9, "ecp5-25k"): (1, 1),
     (576, 9, "ice40-up5k"): (2, 2),
-    # 17,576 bits < 18,432, but 13-bit words pad to 18 and no packing U <= 5 fits one block
+    # 17,576 bits < 18,432, but 13-bit words pad to 18 and no packing U <= 8 fits one block
     (1352, 13, "ecp5-25k"): (1, 2),
     # 13,824 bits -> 4 x 4 Kbit: U = 1, 256x16, 5 ranges of 12 bits side by side = 60 bits
     (1152, 12, "ice40-up5k"): (4, 4),
@@ -115,11 +116,12 @@ def test_estimate_report_lines_show_the_floor(mnist_report):
     rows = {(r[0], r[1]): r for r in memory_rows(rep)}
     assert rows[("ecp5-25k", "conv3")][6] == "1.500 (granularity floor 1.500)"
     assert rows[("ice40-up5k", "conv3")][6] == "1.000 (granularity floor 1.000)"
-    assert rows[("ecp5-25k", "conv1")][6] == "1.244 (granularity floor 1.067)"
-    # the network line: 7 + 2 blocks for 103,680 + 24,576 bits, floor 6 + 2
+    # conv1's 15-bit states seven to a 105-bit word: 6 blocks, at the floor
+    assert rows[("ecp5-25k", "conv1")][6] == "1.067 (granularity floor 1.067)"
+    # the network line: 6 + 2 blocks for 103,680 + 24,576 bits, floor 6 + 2
     total = rows[("ecp5-25k", "(all)")]
-    assert total[5] == 9
-    assert total[6] == (f"{9 * 18432 / 128256:.3f} (granularity floor "
+    assert total[5] == 8
+    assert total[6] == (f"{8 * 18432 / 128256:.3f} (granularity floor "
                         f"{8 * 18432 / 128256:.3f})")
     md = (out / "report.md").read_text()
     assert "1.500 (granularity floor 1.500)" in md and FLOOR_NOTE in md
@@ -155,8 +157,8 @@ def test_bram_efficiency_script_rows_and_totals(tmp_path, capsys):
         (2, 2, "bits floor (granularity)")
     tot = next(r for r in res["totals"] if r["network"].startswith("mnist")
                and r["family"] == "ECP5")
-    assert (tot["mem_alloc"], tot["mem_bits_floor"]) == (9, 8)
-    assert tot["mem_ratio"] == pytest.approx(9 * 18432 / 128256)
+    assert (tot["mem_alloc"], tot["mem_bits_floor"]) == (8, 8)
+    assert tot["mem_ratio"] == pytest.approx(8 * 18432 / 128256)   # 1.150 <= 1.25
     s = res["summary"]
     assert s["at_bits_floor"] + s["at_shape_floor"] + s["plan_packing"] \
         + s["yosys_muxes"] == s["in_block_ram"]

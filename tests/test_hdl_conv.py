@@ -104,6 +104,37 @@ def test_pool_plan_windows_follow_floor_semantics(pool):
     assert len(cols) == w
 
 
+def test_conv_plan_packs_wide_states_past_72_bits():
+    """6,912 15-bit states (the trained MNIST conv1) pack seven to a 105-bit word: 988
+    words, 6 blocks of 18 Kbit instead of 7; the partial word is the first."""
+    from hwplan.conv import MAX_MEMBRANE_WORD_BITS, max_membrane_units, membrane_units
+    assert membrane_units(12 * 24 * 24, 15) == 7
+    assert max_membrane_units(15) == 7 and max_membrane_units(12) == 8
+    assert max_membrane_units(MAX_MEMBRANE_WORD_BITS) == 1
+    assert membrane_units(2048, 12) == 1   # two blocks whatever the packing: the fewest
+    net = pysim.random_conv_network(np.random.default_rng(0), "1x28x28-12c5-sp2-10",
+                                    state_bits=15)
+    c1 = plan_network(net).layers[0]
+    assert (c1.membrane_units, c1.membrane.depth, c1.membrane.width) == (7, 988, 105)
+    assert c1.membrane_offset == 988 * 7 - 6912 == 4
+
+
+def test_conv_plan_membrane_packing_option():
+    net = _net("1x7x7-3c3-sp2-4")
+    plan = plan_network(net, membrane_packing={"conv1": 4})
+    c1 = plan.layers[0]
+    assert c1.membrane_units == 4 and c1.membrane.words == 19 and c1.membrane_offset == 1
+    plan.check_network(net)             # a design's own packing is accepted
+    assert HardwarePlan.from_dict(plan.as_dict()) == plan
+    with pytest.raises(pysim.InputError, match="'fc3' is not a conv2d layer"):
+        plan_network(net, membrane_packing={"fc3": 2})
+    top = plan_network(net).layers[0].state_bits
+    with pytest.raises(pysim.InputError, match="must be an integer between 1 and"):
+        plan_network(net, membrane_packing={"conv1": 200 // top + 9})
+    with pytest.raises(pysim.InputError, match="not 0"):
+        plan_network(net, membrane_packing={"conv1": 0})
+
+
 def test_conv_plan_refuses_bad_lanes():
     net = _net("1x6x6-3c3-4")
     with pytest.raises(pysim.InputError, match="out_channels = 3"):
@@ -203,7 +234,7 @@ def test_conv_amsim_wrong_tap_offset_is_caught():
     assert _mismatches(net, x, hw) > 0
 
 
-@pytest.mark.parametrize("packing", [2, 3])
+@pytest.mark.parametrize("packing", [2, 3, 7])
 def test_conv_amsim_packed_membrane_words(packing):
     import dataclasses
 

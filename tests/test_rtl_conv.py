@@ -3,9 +3,10 @@
 Default tier: two random conv networks, one through ``spikeforge generate`` / ``verify``
 / ``estimate`` on a version 2 manifest (a non-tiling pool in front of a conv layer,
 padding, bias), one with a strided conv last layer and the membrane readout (the hdl
-tier covers the rest and the injected faults). Slow tier (``-m slow``): a corrupted
+tier covers the rest and the injected faults), and packed membrane words (several neurons
+per word, a partial first word). Slow tier (``-m slow``): a corrupted
 design (a wrong tap offset) caught through Verilator, and a sweep over 100 random conv
-networks.
+networks, every other one with a random membrane packing.
 """
 from __future__ import annotations
 
@@ -29,11 +30,41 @@ def _spikes(net, n, rate, seed):
     return (rng.random((n, net.timesteps, net.input_size)) < rate).astype(np.uint8)
 
 
-def _verify(net, x, tmp_path, **kw):
+def _verify(net, x, tmp_path, packing=None, **kw):
+    """RTL vs golden; ``packing``: {conv layer: neurons per membrane word} forced into the
+    plan (otherwise the plan's own choice)."""
     import hdl
     from sim import verify_design
-    design = hdl.emit_verilog(net, **kw)
+    if packing:
+        design = _packed_design(net, packing)
+    else:
+        design = hdl.emit_verilog(net, **kw)
     return verify_design(net, design, x, build_dir=tmp_path / "build", progress=False)
+
+
+def _packed_design(net, packing):
+    """The design of ``net`` with the membrane packing ``U`` of some conv layers forced."""
+    import hdl
+    return hdl.emit_verilog(net, membrane_packing=packing)
+
+
+@pytest.mark.parametrize("packing", [5, 7])
+def test_rtl_conv_packed_membrane_words_match_golden(tmp_path, packing):
+    """Membrane words of several neurons with a partial first word (the offset layout),
+    through Verilator: every spike, the membrane readout of the last layer."""
+    need_verilator()
+    net = pysim.random_conv_network(np.random.default_rng(11), "1x10x10-3c3-sp2-2c2",
+                                    timesteps=5, bias=True, readout="membrane",
+                                    reset="subtract", leak_shift=2, state_bits=12)
+    packing = {"conv1": packing, "conv3": 4}
+    design = _packed_design(net, packing)
+    c1, c3 = design.plan.layers[0], design.plan.layers[1]
+    assert c1.membrane_units == packing["conv1"] and c1.membrane_offset > 0  # 192 neurons
+    assert c3.membrane_units == 4 and c3.membrane_offset == 2                # 18 neurons
+    x = _spikes(net, 12, 0.35, 7)
+    res = _verify(net, x, tmp_path, packing=packing)
+    assert res.mismatches == 0 and res.prediction_mismatches == 0, res.first_mismatch
+    assert set(res.rtl_spikes) == {la.name for la in net.neuron_layers}
 
 
 def test_rtl_conv_last_layer_membrane_readout_matches_golden(tmp_path):
@@ -137,9 +168,16 @@ def test_rtl_conv_sweep_100_random_networks(tmp_path):
     need_verilator()
     failures = []
     cases = random_conv_cases(np.random.default_rng(2026))
+    pick = np.random.default_rng(7)
+    from hwplan.conv import max_membrane_units
     for _ in range(100):
         i, net, x = next(cases)
-        res = _verify(net, x, tmp_path / f"n{i}")
+        # every other network with a random membrane packing in each conv layer (these
+        # maps are small, so the plan's own choice is one neuron per word)
+        packing = ({la.name: int(pick.integers(2, max_membrane_units(la.state_bits) + 1))
+                    for la in net.neuron_layers if la.kind == LayerKind.CONV2D}
+                   if i % 2 else None)
+        res = _verify(net, x, tmp_path / f"n{i}", packing=packing)
         if res.mismatches:
             failures.append((i, res.first_mismatch))
     assert not failures, failures[:3]
