@@ -359,9 +359,12 @@ FEATURES: tuple[str, ...] = (
     "conv_state",       # update pipeline: state + sum + syn-bias bits, lane select
     "conv_slot_bits",   # packed membrane words: (U - 1) x state bits (slot multiplexer,
                         # the word's read and write-back registers)
+    "conv_deep_bits",   # block RAMs several blocks deep: (address ranges - 1) x width
+                        # summed over a conv layer's memories (their read multiplexers)
 )
 CONV_FEATURES: tuple[str, ...] = ("pool_bits", "conv_layer", "conv_lanes_acc",
-                                  "conv_addr_bits", "conv_state", "conv_slot_bits")
+                                  "conv_addr_bits", "conv_state", "conv_slot_bits",
+                                  "conv_deep_bits")
 """The features a conv2d layer or a pool adds; fitted on conv designs with the dense
 coefficients held (``scripts/fit_resource_model.py --conv``)."""
 TOP_FEATURES: tuple[str, ...] = ("top", "count_bits")
@@ -434,6 +437,8 @@ def _conv_features(lp: Any, mems: Sequence[MembraneMapping]) -> dict[str, float]
         "conv_state": float(2 * lp.state_bits + lp.sum_bits + lp.syn_bias_bits
                             + lp.acc_bits),
         "conv_slot_bits": float((lp.membrane_units - 1) * lp.state_bits),
+        "conv_deep_bits": float(sum((ceil_div(mm.depth, mm.block.shape[0]) - 1) * mm.width
+                                    for mm in mems if mm.block is not None)),
     }
 
 
