@@ -206,9 +206,13 @@ class AxisWrapper(wiring.Component):
         last_result = Signal(32)
 
         # ---------------------------------------------------------------- input stage
-        # s_axis -> stage 1 (the beat registered, its input's step tag read) -> stage c
-        # (the checks: range, duplicate, framing) -> stage 2 (the beats for the core, from
-        # registers only) -> the core's event stream.
+        # One beat in flight: a beat is taken (its input's step tag read from the tag
+        # memory), the tag registered as it leaves the block RAM, the beat checked (range,
+        # duplicate, framing) and its input's tag written, then handed to the core from
+        # the same registers; the next beat is taken only once it has gone. So there is no
+        # forwarding and no read-during-write: a read never meets the write of a beat
+        # ahead. A beat for the core takes 4 cycles, a dropped beat 3 (the core's first
+        # layer takes ``groups`` cycles per spike; see docs/integration.md).
         IDX = wp.index_field_bits
         TB = wp.dedup_tag_bits
         depth = max(2, wp.dedup_depth)
@@ -217,7 +221,7 @@ class AxisWrapper(wiring.Component):
         dedup_on = wp.check_duplicates and "dedup" not in self._omit
 
         in_sample = Signal()            # first beat taken, EOS not yet
-        step = Signal(range(T + 2))     # step markers decided in this sample (stage c)
+        step = Signal(range(T + 2))     # step markers decided in this sample
         abort = Signal()                # the sample is aborted
         flags = Signal(5)               # flags of the sample in flight
         padding = Signal()              # EOS came: empty steps are emitted while step < T
@@ -225,103 +229,81 @@ class AxisWrapper(wiring.Component):
         res_pending = Signal()          # result packet being sent
         core_started = Signal()         # core started for the sample in flight
 
-        s1_valid = Signal()
-        s1_index = Signal(IDX)
-        s1_nospike = Signal()
-        s1_last = Signal()
-        s1_eos = Signal()
-        s1_inrange = Signal()
-        s1_aged = Signal()              # the tag read has been registered (s1_tag_q)
-        s1_tag_q = Signal(TB)           # the tag memory's read data, registered as is
-        s1_fwd = Signal()               # the beat ahead wrote this input's tag since
-        s1_fwd_tag = Signal(TB)
-        c_valid = Signal()
-        c_index = Signal(IDX)
-        c_nospike = Signal()
-        c_last = Signal()
-        c_eos = Signal()
-        c_inrange = Signal()
-        c_tag = Signal(TB)              # the step tag of the beat's input (forwarded)
-        s2_valid = Signal()
-        s2_index = Signal(IDX)
-        s2_ev = Signal()                # stage 2 holds a spike for the core
-        s2_mk = Signal()                # stage 2 holds a step marker for the core
+        b_index = Signal(IDX)           # the beat in flight, from taken to handed over
+        b_nospike = Signal()
+        b_last = Signal()
+        b_eos = Signal()
+        b_inrange = Signal()
+        b_read = Signal()               # the cycle after the beat was taken: tag read
+        b_check = Signal()              # the cycle the beat is checked
+        s2_valid = Signal()             # the beat is offered to the core
+        s2_ev = Signal()                # ... with a spike
+        s2_mk = Signal()                # ... with a step marker
+
+        ev = core.events
+        s2_done = Signal()
+        accept = Signal()
+        can_start = Signal()
+        ready = Signal()
+        need_clear = Signal(init=int(dedup_on))  # the tag memory is being cleared
+        dp.d.comb += [
+            pad.eq(padding & _lt_const(step, T)),
+            can_start.eq(enable & ~core.busy & ~res_pending & ~pad & ~core_started),
+            ready.eq(~b_read & ~b_check & ~s2_valid & (in_sample | can_start) & ~need_clear),
+            accept.eq(self.s_axis_tvalid & ready),
+            self.s_axis_tready.eq(ready),
+        ]
+        with dp.If(ready):  # (a beat counts only when taken: b_read)
+            dp.d.sync += [b_index.eq(tdata[:IDX]), b_nospike.eq(tdata[wp.nospike_bit]),
+                          b_last.eq(self.s_axis_tlast), b_eos.eq(tdata[wp.eos_bit]),
+                          b_inrange.eq(_lt_const(tdata[:IDX], n_in))]
+        dp.d.sync += [b_read.eq(accept), b_check.eq(b_read)]
 
         # The duplicate check: per input, the tag of the step it last spiked in (tags run
         # 1 .. 2**TB - 1; 0 = never). A beat is a duplicate when its input's tag is the
         # current step's. When the tags wrap (and after reset) the memory is cleared to 0,
         # one input per cycle, with the input stream held: so a tag never aliases.
-        cur_tag = Signal(TB, init=0)  # 0 while the memory is cleared (the write data)
-        need_clear = Signal(init=int(dedup_on))  # without the check: never (no clears)
-        clr_addr = Signal(range(depth + 1))
-        pre_wrap = Signal()
-        clearing = Signal()
-        tags = Memory(shape=TB, depth=depth, init=[])
-        dp.submodules.tags = tags
-        wr = tags.write_port()
-        rd = tags.read_port(transparent_for=())
-
-        ev = core.events
-        c_done = Signal()
-        s1_move = Signal()
-        s2_done = Signal()
-        s2_free = Signal()
-        accept = Signal()
-        can_start = Signal()
-        cont = Signal()  # the next beat belongs to the sample in flight
-        ready = Signal()
-        c_writes = Signal()  # the beat leaving stage c writes its input's tag
-        wr_hit = Signal()  # the tag memory is written at the input of the beat in stage 1
-        wrap_now = Signal()  # stage c holds the step end after which the tags wrap
-        dp.d.comb += [
-            wrap_now.eq((pre_wrap & c_valid & (c_last | c_eos)) if dedup_on else 0),
-            clearing.eq(need_clear & ~c_valid),
-            pad.eq(padding & _lt_const(step, T)),
-            can_start.eq(enable & ~core.busy & ~res_pending & ~pad & ~core_started
-                         & ~s1_valid & ~c_valid & ~s2_valid),
-            cont.eq(in_sample & ~(s1_valid & s1_eos) & ~(c_valid & c_eos)),
-            # no beat is taken while stage c writes the tags, so a read never coincides
-            # with a write (no read-during-write forwarding)
-            ready.eq((~s1_valid | s1_move) & (cont | can_start) & ~need_clear & ~c_writes),
-            accept.eq(self.s_axis_tvalid & ready),
-            self.s_axis_tready.eq(ready),
-            rd.addr.eq(tdata[:abits]),
-            rd.en.eq(accept),
-            wr_hit.eq(wr.en & (wr.addr == s1_index[:abits])),
-        ]
-        with dp.If(accept):
-            dp.d.sync += [s1_valid.eq(1), s1_index.eq(tdata[:IDX]),
-                          s1_nospike.eq(tdata[wp.nospike_bit]), s1_last.eq(self.s_axis_tlast),
-                          s1_eos.eq(tdata[wp.eos_bit]), s1_inrange.eq(_lt_const(tdata[:IDX], n_in)),
-                          s1_aged.eq(0), s1_fwd.eq(0)]
-        with dp.Elif(s1_move):
-            dp.d.sync += s1_valid.eq(0)
-        with dp.Elif(s1_valid):
-            dp.d.sync += s1_aged.eq(1)
-            # every write to the waiting beat's input since its read (by the beat ahead,
-            # or the clear when the tags wrap: 0) is kept, the last one wins
-            with dp.If(wr_hit):
-                dp.d.sync += [s1_fwd.eq(1), s1_fwd_tag.eq(wr.data)]
-        # Timing: the block RAM's slow clock-to-out reaches a flip-flop and nothing else;
-        # a beat moves on one cycle later, with the writes of that cycle forwarded
-        dp.d.sync += s1_tag_q.eq(rd.data)
-
-        # stage 1 -> c: the tag as read, or as written since the read (by the beat ahead,
-        # leaving stage c as this one moves in, or by a clear)
-        dp.d.comb += s1_move.eq(s1_valid & s1_aged & (~c_valid | c_done) & ~need_clear
-                                & ~wrap_now)
-        with dp.If(s1_move):
-            dp.d.sync += [c_index.eq(s1_index), c_nospike.eq(s1_nospike),
-                          c_last.eq(s1_last), c_eos.eq(s1_eos), c_inrange.eq(s1_inrange),
-                          c_tag.eq(Mux(wr_hit, wr.data, Mux(s1_fwd, s1_fwd_tag, s1_tag_q)))]
-        with dp.If(s1_move):
-            dp.d.sync += c_valid.eq(1)
-        with dp.Elif(c_done):
-            dp.d.sync += c_valid.eq(0)
-
-        # stage c: the checks of the beat
         seen = Signal()
-        dp.d.comb += seen.eq((c_tag == cur_tag) if dedup_on else 0)
+        c_writes = Signal()  # the beat being checked writes its input's tag
+        step_end = Signal()
+        dp.d.comb += step_end.eq(b_check & (b_last | b_eos))
+        if dedup_on:
+            cur_tag = Signal(TB, init=0)  # 0 while the memory is cleared (the write data)
+            clr_addr = Signal(range(depth + 1))
+            pre_wrap = Signal()
+            tag_q = Signal(TB)  # the tag memory's read data, registered as is
+            tags = Memory(shape=TB, depth=depth, init=[])
+            dp.submodules.tags = tags
+            wr = tags.write_port()
+            rd = tags.read_port(transparent_for=())
+            clr_last = Signal()
+            dp.d.comb += [
+                rd.addr.eq(tdata[:abits]),
+                rd.en.eq(ready),
+                seen.eq(tag_q == cur_tag),
+                # the clear runs with no beat in flight, so it never meets a beat's write
+                wr.addr.eq(Mux(need_clear, clr_addr, b_index[:abits])),
+                wr.data.eq(cur_tag),  # 0 while clearing
+                wr.en.eq(need_clear | c_writes),
+                clr_last.eq(need_clear & (clr_addr == depth - 1)),
+            ]
+            # Timing: the block RAM's slow clock-to-out reaches a flip-flop and nothing else
+            dp.d.sync += tag_q.eq(rd.data)
+            # Every counter below loads only its increment; a restart to 0 is the last
+            # assignment, so it maps to the flip-flops' synchronous reset (no multiplexer)
+            with dp.If(step_end | clr_last):  # (never both: a clear holds the input)
+                # pre_wrap: cur_tag is the last tag (a register, for timing)
+                dp.d.sync += [cur_tag.eq(cur_tag + 1), pre_wrap.eq(cur_tag == (1 << TB) - 2)]
+            with dp.If(step_end & pre_wrap):
+                dp.d.sync += [need_clear.eq(1), cur_tag.eq(0), pre_wrap.eq(0)]
+            with dp.If(need_clear):
+                dp.d.sync += clr_addr.eq(clr_addr + 1)
+            with dp.If(clr_last):
+                dp.d.sync += [need_clear.eq(0), clr_addr.eq(0)]
+        else:
+            dp.d.comb += seen.eq(0)
+
+        # the checks of the beat (in its b_check cycle)
         live = Signal()       # the sample still feeds the core
         is_event = Signal()
         e_range = Signal()
@@ -332,22 +314,17 @@ class AxisWrapper(wiring.Component):
         fwd_mk = Signal()
         dp.d.comb += [
             live.eq(_lt_const(step, T)),
-            is_event.eq(~c_nospike & live),
-            e_range.eq(is_event & ~c_inrange),
-            e_dup.eq(is_event & c_inrange & seen),
-            e_long.eq(c_last & ~c_eos & (step == T - 1)),
-            e_short.eq(c_eos & live & ~(c_last & (step == T - 1))),
-            fwd_ev.eq(is_event & c_inrange & ~seen & ~abort),
-            fwd_mk.eq(c_last & live),
-            # stage c moves only into an empty stage 2, so the core's ready does not reach
-            # the checks (timing); at most one spike every two cycles
-            s2_free.eq(~s2_valid),
-            c_done.eq(c_valid & s2_free),
-            c_writes.eq(c_done & is_event & c_inrange),
+            is_event.eq(~b_nospike & live),
+            e_range.eq(is_event & ~b_inrange),
+            e_dup.eq(is_event & b_inrange & seen),
+            e_long.eq(b_last & ~b_eos & (step == T - 1)),
+            e_short.eq(b_eos & live & ~(b_last & (step == T - 1))),
+            fwd_ev.eq(is_event & b_inrange & ~seen & ~abort),
+            fwd_mk.eq(b_last & live),
+            c_writes.eq(b_check & is_event & b_inrange),
         ]
-        with dp.If(c_done):
-            dp.d.sync += [s2_valid.eq(fwd_ev | fwd_mk), s2_index.eq(c_index),
-                          s2_ev.eq(fwd_ev), s2_mk.eq(fwd_mk)]
+        with dp.If(b_check):
+            dp.d.sync += [s2_valid.eq(fwd_ev | fwd_mk), s2_ev.eq(fwd_ev), s2_mk.eq(fwd_mk)]
         with dp.Elif(s2_done):
             dp.d.sync += s2_valid.eq(0)
 
@@ -360,34 +337,13 @@ class AxisWrapper(wiring.Component):
             s2_ev_now.eq(s2_valid & s2_ev),
             pad_now.eq(~s2_valid & pad),
             ev.valid.eq(s2_valid | pad_now),
-            ev.payload.index.eq(s2_index),
+            ev.payload.index.eq(b_index),
             ev.payload.last.eq(~s2_ev_now),
             xfer.eq(ev.valid & ev.ready),
             s2_done.eq(s2_valid & xfer & ~(s2_ev & s2_mk)),
         ]
         with dp.If(s2_valid & xfer & s2_ev & s2_mk):
             dp.d.sync += s2_ev.eq(0)  # the spike went; the marker follows
-        # the tag memory: written when a beat leaves stage c, cleared when the tags wrap
-        dp.d.comb += [
-            wr.addr.eq(Mux(clearing, clr_addr, c_index[:abits])),
-            wr.data.eq(cur_tag),  # 0 while clearing
-            wr.en.eq(clearing | c_writes),
-        ]
-        # Every counter below loads only its increment; a restart to 0 is the last
-        # assignment, so it maps to the flip-flops' synchronous reset (no multiplexer)
-        step_end = Signal()
-        clr_last = Signal()
-        dp.d.comb += [step_end.eq(c_done & (c_last | c_eos)),
-                      clr_last.eq(clearing & (clr_addr == depth - 1))]
-        with dp.If(step_end | clr_last):  # (never both: clearing needs stage c empty)
-            # pre_wrap: cur_tag is the last tag (a register, for timing)
-            dp.d.sync += [cur_tag.eq(cur_tag + 1), pre_wrap.eq(cur_tag == (1 << TB) - 2)]
-        with dp.If(step_end & pre_wrap):
-            dp.d.sync += [need_clear.eq(int(dedup_on)), cur_tag.eq(0), pre_wrap.eq(0)]
-        with dp.If(clearing):
-            dp.d.sync += clr_addr.eq(clr_addr + 1)
-        with dp.If(clr_last):
-            dp.d.sync += [need_clear.eq(0), clr_addr.eq(0)]
 
         # sample framing
         beat_flags = Signal(5)
@@ -398,8 +354,8 @@ class AxisWrapper(wiring.Component):
         ]
         start = Signal()
         # Timing: the core (whose start fans out to every layer) and the sample's state
-        # start from a register, one cycle after the first beat is taken; that beat
-        # reaches stage c two cycles later at the earliest
+        # start from a register, one cycle after the first beat is taken; that beat is
+        # checked one cycle later
         start_q = Signal()
         dp.d.comb += start.eq(accept & ~in_sample)
         dp.d.sync += start_q.eq(start)
@@ -408,13 +364,13 @@ class AxisWrapper(wiring.Component):
             dp.d.sync += [in_sample.eq(1), core_started.eq(1)]
         with dp.If(start_q):
             dp.d.sync += [step.eq(0), abort.eq(0), flags.eq(0), padding.eq(0)]
-        with dp.Elif(c_done):
+        with dp.Elif(b_check):
             dp.d.sync += flags.eq(flags | beat_flags)
             with dp.If(e_range | e_short | e_long):
                 dp.d.sync += abort.eq(1)
             with dp.If(fwd_mk):
                 dp.d.sync += step.eq(step + 1)
-            with dp.If(c_eos):
+            with dp.If(b_eos):
                 # the steps the core still needs come as empty steps (``pad``), counted on
                 dp.d.sync += [in_sample.eq(0), padding.eq(1)]
         with dp.Elif(pad_now & xfer):
@@ -522,7 +478,7 @@ class AxisWrapper(wiring.Component):
             m.d.sync += irq_en.eq(wdata[:2])
         # sticky bits: set by events, cleared by writing 1
         err_set = Signal(4)
-        m.d.comb += err_set.eq(Mux(c_done, beat_flags[:4], 0))  # (c is empty at a start)
+        m.d.comb += err_set.eq(Mux(b_check, beat_flags[:4], 0))
         clr_err = Mux(wsel("ERROR"), wdata[:4], 0)
         m.d.sync += err_sticky[:4].eq((err_sticky[:4] & ~clr_err) | err_set)
         irq_set = Signal(2)
@@ -553,8 +509,8 @@ class AxisWrapper(wiring.Component):
                 values["ABORTED"] = n_aborted
         if wp.writable:
             self._weight_window(m, regs, values, wsel, wdata, err_sticky, ~core.busy
-                                & ~in_sample & ~res_pending & ~pad & ~s1_valid
-                                & ~c_valid & ~s2_valid)
+                                & ~in_sample & ~res_pending & ~pad & ~b_read
+                                & ~b_check & ~s2_valid)
         assert set(values) == set(regs), "register map and RTL disagree"
         ar_ok = Signal()
         m.d.comb += [ar_ok.eq(self.s_axil_arvalid & ~self.s_axil_rvalid),

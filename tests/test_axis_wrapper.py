@@ -136,6 +136,42 @@ def test_network_scores_option_adds_only_a_port() -> None:
         Fragment.get(design, None)
 
 
+def test_axis_checker_beat_rate() -> None:
+    """The input checker holds one beat at a time: with s_axis always valid, a spike is
+    taken every max(4, groups) cycles (4 when the core's first layer keeps up)."""
+    pytest.importorskip("hdl")
+    from amaranth.sim import Simulator
+
+    from hdl.axis import AxisWrapper
+    from hwplan import plan_network
+
+    net = random_network(np.random.default_rng(3), [40, 8, 4], timesteps=2)
+    for lanes in (8, 1):
+        plan = plan_network(net, lanes)
+        groups = plan.layers[0].synapse.groups
+        dut = AxisWrapper(network=net, plan=plan, clock_ports=False)
+        taken: list[int] = []
+
+        async def drive(ctx, dut=dut, taken=taken) -> None:
+            await ctx.tick().repeat(2 * net.input_size)  # the tag clear after reset
+            ctx.set(dut.s_axis_tvalid, 1)
+            cycle = 0
+            while len(taken) < 12 and cycle < 1000:
+                ctx.set(dut.s_axis_tdata, len(taken))  # distinct spikes of one step
+                _, _, ready = await ctx.tick().sample(dut.s_axis_tready)
+                if ready:
+                    taken.append(cycle)
+                cycle += 1
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-6)
+        sim.add_testbench(drive)
+        sim.run()
+        assert len(taken) == 12
+        # (the first spike waits for nothing: the core is idle)
+        assert set(np.diff(taken[1:])) == {max(4, groups)}, (groups, taken)
+
+
 # ---------------------------------------------------------------- RTL through AXI
 def _permuted(net: pysim.IntNetwork, seed: int, params: bool = False) -> pysim.IntNetwork:
     """``net`` with each neuron's weights permuted: another network whose synaptic sums
