@@ -30,22 +30,12 @@ def _spikes(net, n, rate, seed):
     return (rng.random((n, net.timesteps, net.input_size)) < rate).astype(np.uint8)
 
 
-def _verify(net, x, tmp_path, packing=None, **kw):
-    """RTL vs golden; ``packing``: {conv layer: neurons per membrane word} forced into the
-    plan (otherwise the plan's own choice)."""
+def _verify(net, x, tmp_path, **kw):
+    """RTL vs golden of ``hdl.emit_verilog(net, **kw)`` (e.g. ``membrane_packing``)."""
     import hdl
     from sim import verify_design
-    if packing:
-        design = _packed_design(net, packing)
-    else:
-        design = hdl.emit_verilog(net, **kw)
+    design = hdl.emit_verilog(net, **kw)
     return verify_design(net, design, x, build_dir=tmp_path / "build", progress=False)
-
-
-def _packed_design(net, packing):
-    """The design of ``net`` with the membrane packing ``U`` of some conv layers forced."""
-    import hdl
-    return hdl.emit_verilog(net, membrane_packing=packing)
 
 
 @pytest.mark.parametrize("packing", [5, 7])
@@ -57,12 +47,13 @@ def test_rtl_conv_packed_membrane_words_match_golden(tmp_path, packing):
                                     timesteps=5, bias=True, readout="membrane",
                                     reset="subtract", leak_shift=2, state_bits=12)
     packing = {"conv1": packing, "conv3": 4}
-    design = _packed_design(net, packing)
+    import hdl
+    design = hdl.emit_verilog(net, membrane_packing=packing)
     c1, c3 = design.plan.layers[0], design.plan.layers[1]
     assert c1.membrane_units == packing["conv1"] and c1.membrane_offset > 0  # 192 neurons
     assert c3.membrane_units == 4 and c3.membrane_offset == 2                # 18 neurons
     x = _spikes(net, 12, 0.35, 7)
-    res = _verify(net, x, tmp_path, packing=packing)
+    res = _verify(net, x, tmp_path, membrane_packing=packing)
     assert res.mismatches == 0 and res.prediction_mismatches == 0, res.first_mismatch
     assert set(res.rtl_spikes) == {la.name for la in net.neuron_layers}
 
@@ -177,7 +168,7 @@ def test_rtl_conv_sweep_100_random_networks(tmp_path):
         packing = ({la.name: int(pick.integers(2, max_membrane_units(la.state_bits) + 1))
                     for la in net.neuron_layers if la.kind == LayerKind.CONV2D}
                    if i % 2 else None)
-        res = _verify(net, x, tmp_path / f"n{i}", packing=packing)
+        res = _verify(net, x, tmp_path / f"n{i}", membrane_packing=packing)
         if res.mismatches:
             failures.append((i, res.first_mismatch))
     assert not failures, failures[:3]
