@@ -181,14 +181,17 @@ def wrap_top(source: str, top: str, drop_ports: Sequence[str]) -> tuple[str, str
 
 def yosys_script(target: Target, top: str, *, source: str = "design.v",
                  netlist: str | None = None, stat: str = "stat.json",
-                 abc_fallback: bool = False, check: bool = True) -> str:
+                 abc_fallback: bool = False, check: bool = True,
+                 abc9_delay_ps: int | None = None) -> str:
     """The Yosys script that synthesizes ``source`` (top module ``top``) for ``target``.
 
     ``abc_fallback`` (ECP5 only) maps LUTs with ``abc -lut 4`` instead of the default
     ``abc9``: Yosys 0.70's abc9 re-integration asserts on some designs. ``check`` False
     leaves the first ``hierarchy`` without ``-check``, for a design that instantiates
     device primitives (iCE40 ``SB_SPRAM256KA``) the synth pass only then reads; its own
-    ``hierarchy -check`` still catches a missing module.
+    ``hierarchy -check`` still catches a missing module. ``abc9_delay_ps`` (ECP5 only)
+    gives abc9 a fixed delay target (``abc9 -D``) instead of the design's own critical
+    path, so the mapping of one part of a design does not depend on the depth of another.
     """
     cmds = [f"read_verilog -sv {source}",
             f"hierarchy -check -top {top}" if check else f"hierarchy -top {top}"]
@@ -198,6 +201,11 @@ def yosys_script(target: Target, top: str, *, source: str = "design.v",
     if abc_fallback and target.family == "ecp5":
         cmds += [f"{synth} -run begin:map_luts",
                  "techmap -map +/lattice/latches_map.v", "abc -lut 4 -dress", "clean",
+                 f"{synth} -run map_cells:"]
+    elif abc9_delay_ps is not None and target.family == "ecp5":
+        cmds += [f"{synth} -run begin:map_luts", "check -latchonly -assert",
+                 "techmap -map +/lattice/latches_map.v",
+                 f"abc9 -W 300 -D {int(abc9_delay_ps)}", "clean",
                  f"{synth} -run map_cells:"]
     else:
         cmds.append(synth)
@@ -332,7 +340,8 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
                workdir: Path | None = None, pnr: bool = False,
                drop_ports: Sequence[str] = (), freq_mhz: float | None = None,
                seed: int = 1, timeout: float | None = 1800.0,
-               lut_mapper: str = "auto") -> SynthResult:
+               lut_mapper: str = "auto", netlist: bool = False,
+               abc9_delay_ps: int | None = None) -> SynthResult:
     """Synthesize Verilog for one target with Yosys, optionally place and route it.
 
     Parameters
@@ -360,6 +369,12 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
         ECP5: ``"auto"`` (abc9, falling back to ``abc -lut 4`` where Yosys 0.70's abc9
         asserts), ``"abc9"`` or ``"abc"`` (always ``abc -lut 4``: the same mapper for two
         designs to compare).
+    netlist
+        Keep Yosys' JSON netlist as ``netlist.json`` in ``workdir`` also without ``pnr``
+        (for :func:`cost.attribution.attribute_luts`).
+    abc9_delay_ps
+        ECP5: map with ``abc9 -D`` (a fixed delay target in picoseconds, 1000..100000)
+        instead of the design's own critical path (see :func:`yosys_script`).
 
     Raises
     ------
@@ -371,6 +386,12 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
     t = get_target(target) if isinstance(target, str) else target
     if lut_mapper not in ("auto", "abc9", "abc"):
         raise InputError(f"LUT mapper must be 'auto', 'abc9' or 'abc', not {lut_mapper!r}")
+    if abc9_delay_ps is not None and (
+            t.family != "ecp5" or lut_mapper == "abc" or isinstance(abc9_delay_ps, bool)
+            or not isinstance(abc9_delay_ps, int) or not 1000 <= abc9_delay_ps <= 100000):
+        raise InputError("abc9 delay target must be an integer between 1000 and 100000 ps "
+                         f"on an ECP5 target with abc9, not {abc9_delay_ps!r} for "
+                         f"{t.name} ({lut_mapper})")
     if pnr and t.nextpnr is None:
         raise InputError(f"no open place and route for {t.name}; drop pnr or choose "
                          "an iCE40/ECP5 target")
@@ -389,7 +410,8 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
         work.mkdir(parents=True, exist_ok=True)
     try:
         return _synthesize_in(work, source, yosys, t, top, pnr, drop_ports, freq_mhz,
-                              seed, timeout, keep=tmp is None, lut_mapper=lut_mapper)
+                              seed, timeout, keep=tmp is None, lut_mapper=lut_mapper,
+                              netlist=netlist, abc9_delay_ps=abc9_delay_ps)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -397,7 +419,8 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
 
 def _synthesize_in(work: Path, source: str, yosys: str, t: Target, top: str, pnr: bool,
                    drop_ports: Sequence[str], freq_mhz: float | None, seed: int,
-                   timeout: float | None, keep: bool, lut_mapper: str = "auto"
+                   timeout: float | None, keep: bool, lut_mapper: str = "auto",
+                   netlist: bool = False, abc9_delay_ps: int | None = None
                    ) -> SynthResult:
     if drop_ports:
         source, top = wrap_top(source, top, drop_ports)
@@ -409,8 +432,8 @@ def _synthesize_in(work: Path, source: str, yosys: str, t: Target, top: str, pnr
     log = work / "yosys.log"
     tries = {"auto": (False, True), "abc9": (False,), "abc": (True,)}[lut_mapper]
     for fallback in tries:
-        script = yosys_script(t, top, netlist="netlist.json" if pnr else None,
-                              abc_fallback=fallback,
+        script = yosys_script(t, top, netlist="netlist.json" if pnr or netlist else None,
+                              abc_fallback=fallback, abc9_delay_ps=abc9_delay_ps,
                               check=not (t.family == "ice40" and "SB_SPRAM256KA" in source))
         (work / "synth.ys").write_text(script)
         proc = _run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], work, timeout)

@@ -50,7 +50,7 @@ from pysim import IntNetwork
 from ._params import quiet_on_error
 from .network import Network
 
-__all__ = ["AxisWrapper"]
+__all__ = ["LUT_PARTS", "AxisWrapper"]
 
 
 def _lt_const(x: Any, c: int) -> Any:
@@ -67,6 +67,32 @@ def _lt_const(x: Any, c: int) -> Any:
     if c & top:
         return ~x[n - 1] | _lt_const(x[:n - 1], c - top)
     return ~x[n - 1] & _lt_const(x[:n - 1], c)
+
+
+#: The wrapper's parts by the names of their registers and output ports in the flattened
+#: netlist (for :func:`cost.attribution.attribute_luts`: where the wrapper's LUTs go).
+LUT_PARTS: dict[str, tuple[str, ...]] = {
+    "AXI-Lite read path": ("s_axil_rdata", "s_axil_rvalid", "port:s_axil_rdata",
+                           "port:s_axil_rvalid", "port:s_axil_arready"),
+    "CYCLES counter": ("datapath.cyc", "datapath.last_cycles", "last_cycles"),
+    "SAMPLES counter (SEQUENCE)": ("datapath.n_samples", "n_samples"),
+    "duplicate check": ("datapath.clr_addr", "datapath.tags", "datapath.need_clear",
+                        "datapath.pre_wrap", "datapath.cur_tag", "datapath.wr__",
+                        "datapath.tag_q"),
+    "input checks, framing": ("datapath.step", "datapath.flags", "datapath.abort",
+                              "datapath.s2_", "datapath.b_", "datapath.in_sample",
+                              "in_sample", "datapath.padding", "datapath.core_started",
+                              "datapath.start_q", "port:s_axis_tready"),
+    "output packet": ("port:m_axis", "m_axis", "datapath.beat", "datapath.hdr_hi",
+                      "datapath.res_pending", "datapath.res_flags"),
+    "control, errors, interrupt": ("err_sticky", "irq_", "enable", "soft_rst",
+                                   "s_axil_bvalid", "port:s_axil_awready",
+                                   "port:s_axil_wready", "port:s_axil_bvalid",
+                                   "port:irq"),
+    "RESULT, ABORTED": ("last_result", "datapath.last_result", "n_aborted",
+                        "datapath.n_aborted"),
+    "weight window": ("mem_", "datapath.mem_"),
+}
 
 
 def _members(wp: AxisWrapperPlan, clock_ports: bool = True) -> dict[str, Any]:

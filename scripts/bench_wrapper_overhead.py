@@ -14,6 +14,15 @@ Every design is mapped with the same LUT mapper (``--lut-mapper``, default ``abc
 the LUT counts compare; ``--seeds 1,2,3`` places each design with several nextpnr seeds
 and reports the median Fmax (a single seed's Fmax varies by several percent).
 
+abc9 maps the flattened design as a whole, so the core's own logic can come out a few
+percent larger or smaller inside the wrapper with no change to its RTL. Each wrapped
+design's LUTs are therefore also split (:func:`cost.attribution.attribute_luts`) into
+the wrapper's own (feeding only wrapper registers and ports), the core's and the shared
+ones; "core re-mapped" is the core's and the shared LUTs minus the bare core's, the part
+of the overhead that is the mapper's doing. ``--abc9-delay PS`` maps every design for a
+fixed delay target (``abc9 -D``) instead, which keeps the core's mapping from depending
+on the wrapper's depth (the Fmax columns then belong to that mapping).
+
     python scripts/bench_wrapper_overhead.py NET [--target ecp5-25k] [--seeds 1,2,3]
         [--variants default,minimal] [--no-pnr] --out F.json --md F.md
 """
@@ -52,13 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1", help="nextpnr seeds, comma-separated")
     ap.add_argument("--lut-mapper", default="abc9", choices=("abc9", "abc", "auto"))
     ap.add_argument("--no-pnr", action="store_true", help="Yosys only (no Fmax)")
+    ap.add_argument("--abc9-delay", type=int, default=None, metavar="PS",
+                    help="map with abc9 -D PS (ECP5; default: abc9's own delay target)")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="keep the runs here; unchanged designs are reused from it")
     args = bench.parse(ap, argv)
 
     import hdl
+    from cost.attribution import attribute_luts
     from cost.synth import _pnr, synthesize
     from cost.targets import get_target
+    from hdl.axis import LUT_PARTS
     from pysim import load_network
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -84,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         # unchanged is taken from there instead of being synthesized again
         key = hashlib.sha256("\n".join([design.verilog, args.target, args.lut_mapper,
                                          ",".join(map(str, seeds)), str(args.no_pnr),
-                                         ",".join(drop)]).encode()).hexdigest()
+                                         ",".join(drop), str(args.abc9_delay),
+                                         "attribution-parts"]).encode()).hexdigest()
         cached = work / "bench_result.json"
         if args.workdir and cached.exists():
             old = json.loads(cached.read_text())
@@ -95,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         bench.progress(f"synthesizing {name} for {args.target} (seed {seeds[0]})")
         r = synthesize(design.verilog, top=design.top, target=args.target,
                        pnr=not args.no_pnr, drop_ports=drop, workdir=work, seed=seeds[0],
-                       lut_mapper=args.lut_mapper).as_dict()
+                       lut_mapper=args.lut_mapper, netlist=True,
+                       abc9_delay_ps=args.abc9_delay).as_dict()
+        if name != "core":
+            r["attribution"] = attribute_luts(work / "netlist.json", design.top,
+                                              parts=LUT_PARTS).as_dict()
         fmaxes = [r["fmax_mhz"]] if r.get("fmax_mhz") else []
         for seed in seeds[1:]:
             # the same netlist placed and routed again with another seed
@@ -119,20 +137,36 @@ def main(argv: list[str] | None = None) -> int:
                round(fm, 1) if fm else "-",
                " / ".join(f"{f:.1f}" for f in r["fmax_by_seed"]) or "-"]
         if name == "core":
-            row += ["", ""]
+            row += ["", "", "", ""]
         else:
             lut = ratio(r["luts"] - c["luts"], c["luts"])
             fr = ratio(fm, c["fmax_median"]) if fm and c["fmax_median"] else None
             overhead[name] = {"luts": lut, "ffs": ratio(r["ffs"] - c["ffs"], c["ffs"]),
                               "bram": r["bram_count"] - c["bram_count"], "fmax": fr}
-            row += [f"{100 * lut:+.1f}%", f"{100 * (fr - 1):+.1f}%" if fr else "-"]
+            a = r["attribution"]
+            remapped = a["core"] + a["shared"] - c["luts"]
+            overhead[name]["wrapper_own_luts"] = a["wrapper"]
+            overhead[name]["core_remapped_luts"] = remapped
+            row += [f"{100 * lut:+.1f}%", f"{100 * (fr - 1):+.1f}%" if fr else "-",
+                    a["wrapper"], f"{remapped:+d}"]
         rows.append(row)
     table = Table(["design", "LUTs", "FFs", "BRAM", "LUTRAM", "Fmax MHz (median)",
-                   "Fmax by seed", "LUT overhead", "Fmax change"], rows,
-                  title=f"{args.net.name} on {args.target} ({args.lut_mapper})")
+                   "Fmax by seed", "LUT overhead", "Fmax change", "wrapper's own LUTs",
+                   "core re-mapped"], rows,
+                  title=f"{args.net.name} on {args.target} ({args.lut_mapper}"
+                        + (f" -D {args.abc9_delay}" if args.abc9_delay else "") + ")")
+    names = [n for n, _, _ in designs if n != "core"]
+    part_names = list(dict.fromkeys([*LUT_PARTS, "(several)", "(other)"]))
+    parts = Table(["part (registers and ports it feeds)", *names],
+                  [[p, *(results[n]["attribution"]["parts"].get(p, 0) for n in names)]
+                   for p in part_names
+                   if any(results[n]["attribution"]["parts"].get(p) for n in names)]
+                  + [["wrapper's own, total", *(results[n]["attribution"]["wrapper"]
+                                                for n in names)]],
+                  title="where the wrapper's own LUTs go")
     bench.finish({"net": str(args.net), "target": args.target, "seeds": seeds,
-                  "lut_mapper": args.lut_mapper, "results": results,
-                  "overhead": overhead}, [table])
+                  "lut_mapper": args.lut_mapper, "abc9_delay_ps": args.abc9_delay,
+                  "results": results, "overhead": overhead}, [table, parts])
     return 0
 
 
