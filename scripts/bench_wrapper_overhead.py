@@ -24,7 +24,7 @@ fixed delay target (``abc9 -D``) instead, which keeps the core's mapping from de
 on the wrapper's depth (the Fmax columns then belong to that mapping).
 
     python scripts/bench_wrapper_overhead.py NET [--target ecp5-25k] [--seeds 1,2,3]
-        [--variants default,minimal] [--no-pnr] --out F.json --md F.md
+        [--variants default,minimal] [--no-pnr] [--plot F.png] --out F.json --md F.md
 """
 from __future__ import annotations
 
@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="map with abc9 -D PS (ECP5; default: abc9's own delay target)")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="keep the runs here; unchanged designs are reused from it")
+    ap.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                    help="write the wrapper's own LUTs by part (and the core's re-mapping) "
+                         "of every variant as a PNG")
     args = bench.parse(ap, argv)
 
     import hdl
@@ -105,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             if old.get("key") == key:
                 bench.progress(f"{name}: unchanged, reusing {cached}")
                 results[name] = old["result"]
+                if name != "core":  # (the parts' names may have changed since)
+                    results[name]["attribution"] = attribute_luts(
+                        work / "netlist.json", design.top, parts=LUT_PARTS).as_dict()
                 continue
         bench.progress(f"synthesizing {name} for {args.target} (seed {seeds[0]})")
         r = synthesize(design.verilog, top=design.top, target=args.target,
@@ -164,10 +170,51 @@ def main(argv: list[str] | None = None) -> int:
                   + [["wrapper's own, total", *(results[n]["attribution"]["wrapper"]
                                                 for n in names)]],
                   title="where the wrapper's own LUTs go")
+    if args.plot:
+        _plot(args.plot, names, results, c["luts"], part_names)
+        bench.progress(f"wrote {args.plot}")
     bench.finish({"net": str(args.net), "target": args.target, "seeds": seeds,
                   "lut_mapper": args.lut_mapper, "abc9_delay_ps": args.abc9_delay,
                   "results": results, "overhead": overhead}, [table, parts])
     return 0
+
+
+def _plot(path: Path, names: list[str], results: dict, core_luts: int,
+          part_names: list[str]) -> None:
+    """One bar per wrapper variant: its own LUTs stacked by part, the core's re-mapping
+    as a hatched segment (left of zero when the mapper saved LUTs in the core), and the
+    10%-of-the-core target as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.55 * len(names)))
+    colors = plt.get_cmap("tab10").colors
+    for y, n in enumerate(names):
+        a = results[n]["attribution"]
+        left = 0
+        for i, p in enumerate(part_names):
+            v = a["parts"].get(p, 0)
+            if v:
+                ax.barh(y, v, left=left, color=colors[i % 10],
+                        label=p if y == 0 or p not in ax.get_legend_handles_labels()[1]
+                        else None)
+                left += v
+        remap = a["core"] + a["shared"] - core_luts
+        ax.barh(y, remap, left=left if remap >= 0 else 0, color="none",
+                edgecolor="black", hatch="//",
+                label="core re-mapped" if y == 0 else None)
+    ax.axvline(0.1 * core_luts, color="red", ls="--",
+               label=f"10% of the core ({0.1 * core_luts:.0f} LUTs)")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"LUTs over the bare core ({core_luts} LUTs)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3)
+    ax.set_title("Where the wrapper's LUTs go")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
 
 
 if __name__ == "__main__":
