@@ -115,8 +115,9 @@ def attribute_luts(netlist: str | os.PathLike[str] | Mapping[str, Any], top: str
                 else:
                     readers.setdefault(b, []).append(cname)
         outputs[cname] = outs
-    port_bits = {b for p in mod.get("ports", {}).values() if p.get("direction") == "output"
-                 for b in p.get("bits", ()) if isinstance(b, int)}
+    port_name = {b: f"port:{pn}" for pn, p in mod.get("ports", {}).items()
+                 if p.get("direction") == "output" for b in p.get("bits", ())
+                 if isinstance(b, int)}
 
     def endpoint_is_core(cname: str) -> bool:
         own = [n for b in outputs[cname] for n in names.get(b, ())]
@@ -129,22 +130,26 @@ def attribute_luts(netlist: str | os.PathLike[str] | Mapping[str, Any], top: str
         for pre in ([prefixes] if isinstance(prefixes, str) else prefixes):
             part_of[str(pre)] = str(pname)
 
-    def endpoint_part(cname: str) -> str:
-        # a flip-flop is named by its output net, a memory (any other cell) by itself
+    def part_named(name: str) -> str:
+        hits = {p for pre, p in part_of.items() if name.startswith(pre)}
+        return hits.pop() if len(hits) == 1 else "(other)"
+
+    def endpoint(cname: str) -> tuple[bool, str]:
+        """(the endpoint is the core's, its part). A flip-flop is named by its output
+        net, a memory (any other cell) by itself."""
+        if endpoint_is_core(cname):
+            return True, ""
         q = cells[cname].get("connections", {}).get("Q")
         outside = sorted((n for b in (q or ()) if isinstance(b, int)
                           for n in names.get(b, ()) if not n.startswith(prefix)),
                          key=lambda n: (len(n), n))
-        name = outside[0] if outside else cname.lstrip("\\")
-        hits = {p for pre, p in part_of.items() if name.startswith(pre)}
-        return hits.pop() if len(hits) == 1 else "(other)"
+        return False, part_named(outside[0] if outside else cname.lstrip("\\"))
 
-    memo: dict[str, frozenset[bool]] = {}
-    part_memo: dict[str, frozenset[str]] = {}
+    memo: dict[str, frozenset[tuple[bool, str]]] = {}
 
-    def owners(start: str) -> frozenset[bool]:
-        """The owners (True: core) of every endpoint the combinational cell ``start``
-        feeds (depth first, without recursion: carry chains are long)."""
+    def reach(start: str) -> frozenset[tuple[bool, str]]:
+        """The endpoints (as :func:`endpoint`) the combinational cell ``start`` feeds
+        (depth first, without recursion: carry chains are long)."""
         stack = [(start, False)]
         while stack:
             cname, done = stack.pop()
@@ -157,51 +162,17 @@ def attribute_luts(netlist: str | os.PathLike[str] | Mapping[str, Any], top: str
                 stack.append((cname, True))
                 stack.extend((r, False) for r in comb_next if r not in memo)
                 continue
-            found: set[bool] = set()
+            found: set[tuple[bool, str]] = set()
             for b in outputs[cname]:
-                if b in port_bits:
-                    found.add(False)
+                if b in port_name:
+                    found.add((False, part_named(port_name[b])))
                 for r in readers.get(b, ()):
                     if cells[r].get("type") not in _COMB:
-                        found.add(endpoint_is_core(r))
+                        found.add(endpoint(r))
             for r in comb_next:
                 found |= memo.get(r, frozenset())
             memo[cname] = frozenset(found)
         return memo[start]
-
-    def endpoint_parts(start: str) -> frozenset[str]:
-        """The parts of the wrapper endpoints ``start`` feeds (as :func:`owners`)."""
-        stack = [(start, False)]
-        while stack:
-            cname, done = stack.pop()
-            if cname in part_memo and not done:
-                continue
-            comb_next = [r for b in outputs[cname] for r in readers.get(b, ())
-                         if cells[r].get("type") in _COMB]
-            if not done:
-                part_memo[cname] = frozenset()
-                stack.append((cname, True))
-                stack.extend((r, False) for r in comb_next if r not in part_memo)
-                continue
-            found: set[str] = set()
-            for b in outputs[cname]:
-                if b in port_bits:
-                    found.add(endpoint_port_part(b))
-                for r in readers.get(b, ()):
-                    if cells[r].get("type") not in _COMB and not endpoint_is_core(r):
-                        found.add(endpoint_part(r))
-            for r in comb_next:
-                found |= part_memo.get(r, frozenset())
-            part_memo[cname] = frozenset(found)
-        return part_memo[start]
-
-    port_name = {b: f"port:{pn}" for pn, p in mod.get("ports", {}).items()
-                 if p.get("direction") == "output" for b in p.get("bits", ())
-                 if isinstance(b, int)}
-
-    def endpoint_port_part(b: int) -> str:
-        hits = {p for pre, p in part_of.items() if port_name[b].startswith(pre)}
-        return hits.pop() if len(hits) == 1 else "(other)"
 
     tally = {"wrapper": 0, "shared": 0, "core": 0}
     by_part: dict[str, int] = {}
@@ -209,11 +180,12 @@ def attribute_luts(netlist: str | os.PathLike[str] | Mapping[str, Any], top: str
         cost = _COST.get(cell.get("type"))
         if not cost:
             continue
-        who = owners(cname)
+        ends = reach(cname)
+        who = {is_core for is_core, _ in ends}
         key = "shared" if len(who) == 2 else "core" if who == {True} else "wrapper"
         tally[key] += cost
         if parts and key == "wrapper":
-            ps = endpoint_parts(cname)
+            ps = {part for _, part in ends}
             p = next(iter(ps)) if len(ps) == 1 else "(several)" if ps else "(other)"
             by_part[p] = by_part.get(p, 0) + cost
     return LutAttribution(**tally, parts=tuple(sorted(by_part.items(),
