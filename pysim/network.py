@@ -37,7 +37,7 @@ import numpy as np
 
 from .errors import ManifestError
 from .precision import IntPrecision
-from .util import check_int
+from .util import check_int, read_npz
 from .util import is_int as _is_int
 from .util import json_default as _json_default
 from .util import json_roundtrip as _json_roundtrip
@@ -1226,11 +1226,7 @@ def _network_from_header(header: Any, npz_path: Path) -> IntNetwork:
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise ManifestError(f"{path}: missing")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ManifestError(f"{path}: cannot be read as .npz ({_one_line(exc)})") from None
+    return read_npz(path, ManifestError)
 
 
 def copy_manifest(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:

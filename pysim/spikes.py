@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 from .atomic import atomic_path
 from .golden import SimResult
 from .network import IntNetwork, ManifestError, _write_npz_deterministic
+from .util import read_npz
 
 __all__ = ["SpikeData", "load_result", "load_spikes", "save_result", "save_spikes"]
 
@@ -64,18 +64,10 @@ def load_spikes(path: str | os.PathLike[str], net: IntNetwork | None = None) -> 
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: no such spike file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            files = set(data.files)
-            if "spikes" not in files:
-                raise ManifestError(f"{path}: array 'spikes': missing")
-            spikes = data["spikes"]
-            labels = data["labels"] if "labels" in files else None
-    except ManifestError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ManifestError(f"{path}: cannot be read as .npz ({' '.join(str(exc).split())})"
-                            ) from None
+    data = read_npz(path, ManifestError)
+    if "spikes" not in data:
+        raise ManifestError(f"{path}: array 'spikes': missing")
+    spikes, labels = data["spikes"], data.get("labels")
     try:
         sd = SpikeData(spikes, labels)
         if net is not None:
@@ -109,8 +101,7 @@ def save_result(path: str | os.PathLike[str], net: IntNetwork, result: SimResult
 
 def load_result(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Read a golden-model output file as a dict of arrays."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    return read_npz(path, ManifestError)
 
 
 def _save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ __all__ = [
     "index_bits",
     "is_int",
     "json_default",
+    "read_npz",
     "signed_bits_for",
     "to_jsonable",
 ]
@@ -108,3 +111,27 @@ def to_jsonable(obj: Any, *, nan: Any = float("nan")) -> Any:
 def json_roundtrip(obj: Any) -> Any:
     """``obj`` as it reads back from JSON (keys sorted): for comparing metadata."""
     return json.loads(json.dumps(obj, default=json_default, sort_keys=True))
+
+
+def read_npz(path: str | os.PathLike[str], error: type[Exception] = ValueError
+             ) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` archive ``path``, or ``error`` with one line naming the
+    file and what is wrong with it (missing, a ``.npy`` array, not a zip archive, a damaged
+    or pickled member). Pickles are never loaded."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        try:
+            with open(path, "rb") as f:
+                magic = f.read(6)
+        except OSError as exc:
+            raise error(f"{path}: cannot be read ({' '.join(str(exc).split())})") from None
+        what = "it is a .npy array" if magic == b"\x93NUMPY" else "not a zip archive"
+        raise error(f"{path}: cannot be read as .npz ({what})")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise error(f"{path}: cannot be read as .npz ({' '.join(str(exc).split())})"
+                    ) from None

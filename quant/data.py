@@ -33,7 +33,7 @@ import numpy as np
 
 from pysim.atomic import atomic_path
 from pysim.errors import InputError
-from pysim.util import is_int
+from pysim.util import is_int, read_npz
 
 from .config import DATASETS
 
@@ -293,21 +293,12 @@ def _load_mnist(path: str | os.PathLike[str] | None) -> Dataset:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise InputError(f"{path}: is a .npy array, not an .npz with x_train, "
-                                 "y_train, x_test, y_test")
-            missing = [k for k in MNIST_FILES if k not in data.files]
-            if missing:
-                raise InputError(f"{path}: missing array(s) {', '.join(missing)} (an MNIST "
-                                 ".npz holds x_train, y_train, x_test, y_test)")
-            return {k: data[k] for k in MNIST_FILES}
-    except InputError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise InputError(f"{path}: cannot be read as .npz ({' '.join(str(exc).split())})"
-                         ) from None
+    data = read_npz(path, InputError)
+    missing = [k for k in MNIST_FILES if k not in data]
+    if missing:
+        raise InputError(f"{path}: missing array(s) {', '.join(missing)} (an MNIST "
+                         ".npz holds x_train, y_train, x_test, y_test)")
+    return {k: data[k] for k in MNIST_FILES}
 
 
 def _mnist_from_arrays(arrays: dict[str, np.ndarray], src: str) -> Dataset:

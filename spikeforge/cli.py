@@ -59,7 +59,9 @@ class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose usage errors are one line and exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        # "spikeforge: error: <message>" for the top level, "spikeforge: error:
+        # spikeforge generate: <message>" for a subcommand (main() adds the prefix)
+        raise UsageError(message if self.prog == "spikeforge" else f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:

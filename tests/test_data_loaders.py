@@ -209,6 +209,12 @@ def test_mnist_not_an_npz(tmp_path):
         load_dataset("mnist", tmp_path / "m.npz")
 
 
+def test_mnist_npy_array_not_an_npz(tmp_path):
+    np.save(tmp_path / "m.npy", np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(InputError, match=r"m\.npy: cannot be read as .npz \(it is a .npy"):
+        load_dataset("mnist", tmp_path / "m.npy")
+
+
 def test_dataset_wrong_values():
     x = np.full((2, 4), 0.5, np.float32)
     y = np.zeros(2, np.int64)

@@ -155,6 +155,8 @@ MALFORMED_MANIFESTS = {
     "missing_weights_file": (lambda p: (p / "weights.npz").unlink(), "weights.npz: missing"),
     "truncated_npz": (lambda p: (p / "weights.npz").write_bytes(
         (p / "weights.npz").read_bytes()[:100]), "cannot be read"),
+    "npy_not_npz": (lambda p: np.save(p / "weights.npz", np.zeros(3)) or (
+        p / "weights.npz.npy").replace(p / "weights.npz"), "(it is a .npy array)"),
     "weight_out_of_range": (lambda p: _edit_npz(p, lambda a: a.__setitem__(
         "fc2.weight", np.full_like(a["fc2.weight"], 4))), "outside the 3-bit"),
     "weight_nan": (lambda p: _edit_npz(p, lambda a: a.__setitem__(
@@ -223,6 +225,16 @@ def test_simulate_truncated_spike_file(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "net"), "-i", str(tmp_path / "in.npz"),
                  "-o", str(tmp_path / "o.npz")]) == 2
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_simulate_npy_spike_file_exits_2_one_line(tmp_path, capsys):
+    save_network(_net(), tmp_path / "net")
+    np.save(tmp_path / "in.npy", np.zeros((2, 4, 6), np.uint8))  # an array, not an archive
+    assert main(["simulate", str(tmp_path / "net"), "-i", str(tmp_path / "in.npy"),
+                 "-o", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "in.npy: cannot be read as .npz (it is a .npy array)" in err
+    assert not (tmp_path / "o.npz").exists()
 
 
 def test_cli_unknown_command_exits_2(capsys):
