@@ -28,7 +28,7 @@ from pysim import WEIGHT_BITS_RANGE, IntNetwork, simulate
 from pysim.errors import InputError
 
 from .resources import ResourceEstimate, estimate_network
-from .synth import SynthResult, synthesize
+from .synth import SynthResult, check_freq, synthesize
 from .targets import Target, parse_targets
 
 __all__ = [
@@ -239,6 +239,10 @@ def estimate(net: IntNetwork, *, targets: str | Sequence[str],
     """
     t0 = time.perf_counter()
     tlist = parse_targets(targets)
+    check_freq(freq_mhz)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"parallel synthesis runs must be an integer >= 1, not {jobs!r}",
+                         param="jobs")
     if pnr and model_only:
         raise InputError("place and route needs synthesis, which model_only skips",
                          param="pnr")

@@ -336,6 +336,20 @@ def _read_source(verilog: str | os.PathLike[str]) -> str:
     return verilog
 
 
+def check_freq(freq_mhz: float | None) -> None:
+    """Raise :class:`InputError` (``param="freq_mhz"``) unless ``freq_mhz`` is None (the
+    target's default) or a clock constraint between 1 and 1000 MHz."""
+    import math
+
+    if freq_mhz is None:
+        return
+    ok = (isinstance(freq_mhz, (int, float)) and not isinstance(freq_mhz, bool)
+          and math.isfinite(freq_mhz) and 1 <= freq_mhz <= 1000)
+    if not ok:
+        raise InputError(f"clock constraint must be a number of MHz between 1 and 1000, "
+                         f"not {freq_mhz!r}", param="freq_mhz")
+
+
 def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Target,
                workdir: Path | None = None, pnr: bool = False,
                drop_ports: Sequence[str] = (), freq_mhz: float | None = None,
@@ -392,6 +406,7 @@ def synthesize(verilog: str | os.PathLike[str], *, top: str, target: str | Targe
         raise InputError("abc9 delay target must be an integer between 1000 and 100000 ps "
                          f"on an ECP5 target with abc9, not {abc9_delay_ps!r} for "
                          f"{t.name} ({lut_mapper})")
+    check_freq(freq_mhz)
     if pnr and t.nextpnr is None:
         raise InputError(f"no open place and route for {t.name}; drop pnr or choose "
                          "an iCE40/ECP5 target")

@@ -39,6 +39,25 @@ def test_estimate_cli_wrong_sweep_bits(net_dir, tmp_path, capsys):
     assert "--sweep-bits" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("freq", ["-5", "0", "nan", "inf", "5000"])
+def test_estimate_cli_freq_out_of_range(net_dir, tmp_path, capsys, freq):
+    out = tmp_path / "est"
+    assert main(["estimate", str(net_dir), "--model-only", "--freq", freq,
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spikeforge: error: --freq: clock constraint must be") and \
+        err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_synthesize_freq_refused_before_any_tool():
+    from cost.synth import synthesize
+
+    with pytest.raises(pysim.InputError, match="between 1 and 1000, not -1") as e:
+        synthesize("module top; endmodule", top="top", target="ecp5-25k", freq_mhz=-1)
+    assert e.value.param == "freq_mhz"
+
+
 def test_estimate_cli_pnr_needs_place_and_route_target(net_dir, capsys):
     assert main(["estimate", str(net_dir), "--target", "xc7", "--pnr"]) == 2
     assert "no open place and route for xc7" in capsys.readouterr().err
