@@ -182,7 +182,7 @@ def wrap_top(source: str, top: str, drop_ports: Sequence[str]) -> tuple[str, str
 def yosys_script(target: Target, top: str, *, source: str = "design.v",
                  netlist: str | None = None, stat: str = "stat.json",
                  abc_fallback: bool = False, check: bool = True,
-                 abc9_delay_ps: int | None = None) -> str:
+                 abc9_delay_ps: int | None = None, hide_array_names: bool = False) -> str:
     """The Yosys script that synthesizes ``source`` (top module ``top``) for ``target``.
 
     ``abc_fallback`` (ECP5 only) maps LUTs with ``abc -lut 4`` instead of the default
@@ -192,10 +192,16 @@ def yosys_script(target: Target, top: str, *, source: str = "design.v",
     ``hierarchy -check`` still catches a missing module. ``abc9_delay_ps`` (ECP5 only)
     gives abc9 a fixed delay target (``abc9 -D``) instead of the design's own critical
     path, so the mapping of one part of a design does not depend on the depth of another.
+    ``hide_array_names`` (ECP5 with abc9) makes the public wires whose names hold a
+    ``[``, Amaranth's aliases of array elements such as ``weights_q[3]``, private before
+    the LUT mapping: Yosys 0.70's abc9 re-integration confuses such a name with bit 3 of
+    ``weights_q`` when both reach its symbol map, and asserts.
     """
     cmds = [f"read_verilog -sv {source}",
             f"hierarchy -check -top {top}" if check else f"hierarchy -top {top}"]
     synth = f"{target.synth} -top {top}"
+    hide = ([r"rename -hide w:\\*[[]*"]
+            if hide_array_names and target.family == "ecp5" and not abc_fallback else [])
     if target.family == "xc7":
         synth += " -flatten"
     if abc_fallback and target.family == "ecp5":
@@ -203,10 +209,12 @@ def yosys_script(target: Target, top: str, *, source: str = "design.v",
                  "techmap -map +/lattice/latches_map.v", "abc -lut 4 -dress", "clean",
                  f"{synth} -run map_cells:"]
     elif abc9_delay_ps is not None and target.family == "ecp5":
-        cmds += [f"{synth} -run begin:map_luts", "check -latchonly -assert",
+        cmds += [f"{synth} -run begin:map_luts", *hide, "check -latchonly -assert",
                  "techmap -map +/lattice/latches_map.v",
                  f"abc9 -W 300 -D {int(abc9_delay_ps)}", "clean",
                  f"{synth} -run map_cells:"]
+    elif hide:
+        cmds += [f"{synth} -run begin:map_luts", *hide, f"{synth} -run map_luts:"]
     else:
         cmds.append(synth)
     cmds.append(f"tee -q -o {stat} stat -json")
@@ -445,20 +453,30 @@ def _synthesize_in(work: Path, source: str, yosys: str, t: Target, top: str, pnr
     notes: list[str] = []
     t0 = time.perf_counter()
     log = work / "yosys.log"
-    tries = {"auto": (False, True), "abc9": (False,), "abc": (True,)}[lut_mapper]
-    for fallback in tries:
+    # abc9; when its re-integration asserts, abc9 again with the array-element names
+    # hidden (see yosys_script); with "auto", abc -lut 4 when that asserts too
+    tries = {"auto": ("abc9", "abc9-hidden", "abc"), "abc9": ("abc9", "abc9-hidden"),
+             "abc": ("abc",)}[lut_mapper]
+    for mode in tries:
         script = yosys_script(t, top, netlist="netlist.json" if pnr or netlist else None,
-                              abc_fallback=fallback, abc9_delay_ps=abc9_delay_ps,
-                              check=not (t.family == "ice40" and "SB_SPRAM256KA" in source))
+                              abc_fallback=mode == "abc", abc9_delay_ps=abc9_delay_ps,
+                              check=not (t.family == "ice40" and "SB_SPRAM256KA" in source),
+                              hide_array_names=mode == "abc9-hidden")
         (work / "synth.ys").write_text(script)
         proc = _run([yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], work, timeout)
         ok = proc.returncode == 0 and (work / "stat.json").exists()
-        if ok or fallback or t.family != "ecp5" or lut_mapper != "auto":
+        if ok:
+            if mode == "abc9-hidden":
+                notes.append("abc9 asserted on array-element wire names (Yosys 0.70 bug); "
+                             "mapped with abc9 after hiding those names")
+            elif mode == "abc" and lut_mapper == "auto":
+                notes.append("abc9 asserted (Yosys 0.70 bug); LUTs mapped with abc -lut 4")
+            break
+        if mode == "abc" or t.family != "ecp5":
             break
         text = log.read_text(errors="replace") if log.exists() else ""
         if "ABC_OPS_REINTEGRATE" not in text.split("ERROR")[0][-3000:]:
             break
-        notes.append("abc9 asserted (Yosys 0.70 bug); LUTs mapped with abc -lut 4")
     if proc.returncode != 0 or not (work / "stat.json").exists():
         text = (proc.stderr or "") + (proc.stdout or "")
         if log.exists():

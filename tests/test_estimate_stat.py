@@ -51,6 +51,21 @@ def test_nextpnr_report_fmax_and_utilization():
     assert util["DP16KD"] == {"used": 1, "available": 56}
 
 
+def test_yosys_script_hides_array_names_before_the_lut_mapping():
+    s = yosys_script(get_target("ecp5-25k"), "t", hide_array_names=True)
+    lines = s.splitlines()
+    i = lines.index("rename -hide w:\\\\*[[]*")
+    assert lines[i - 1] == "synth_ecp5 -top t -run begin:map_luts"
+    assert lines[i + 1] == "synth_ecp5 -top t -run map_luts:"
+    d = yosys_script(get_target("ecp5-25k"), "t", hide_array_names=True, abc9_delay_ps=9000)
+    assert d.index("rename -hide") < d.index("abc9 -W 300 -D 9000")
+    for plain in (yosys_script(get_target("ecp5-25k"), "t"),
+                  yosys_script(get_target("ice40-up5k"), "t", hide_array_names=True),
+                  yosys_script(get_target("ecp5-25k"), "t", hide_array_names=True,
+                               abc_fallback=True)):
+        assert "rename" not in plain
+
+
 def test_yosys_script_per_family():
     assert "synth_xilinx -family xc7 -top t -flatten" in yosys_script(get_target("xc7"), "t")
     s = yosys_script(get_target("ice40-up5k"), "t", netlist="n.json")

@@ -60,3 +60,30 @@ def test_synth_bad_verilog_is_one_line_input_error(tmp_path):
         synthesize("module broken(input a);\n assign b = ;\nendmodule\n", top="broken",
                    target="ice40-up5k", workdir=tmp_path)
     assert "\n" not in str(exc.value)
+
+
+# A register ``w`` and a wire literally named ``w[3]`` that aliases other bits of it (as
+# Amaranth names the elements of an array-shaped signal): Yosys 0.70's abc9 takes the
+# alias's bit 0 and bit 3 of ``w`` for one symbol and asserts in its re-integration.
+_ARRAY_ALIAS_DESIGN = r"""module top(input clk, input [7:0] a, input s, output [7:0] y,
+           output [2:0] z);
+  reg [7:0] w;
+  wire [2:0] \w[3] ;
+  wire [2:0] \w[1] ;
+  assign \w[3] = w[6:4];
+  always @(posedge clk) w <= s ? a : {w[6:0], w[7] ^ w[3]};
+  assign y = w ^ {5'b0, \w[3] };
+  assign z = \w[3] ^ \w[1] ;
+endmodule
+"""
+
+
+@pytest.mark.parametrize("mapper", ["abc9", "auto"])
+def test_synth_abc9_survives_array_element_names(mapper, tmp_path):
+    r = synthesize(_ARRAY_ALIAS_DESIGN, top="top", target="ecp5-25k", workdir=tmp_path,
+                   lut_mapper=mapper)
+    assert r.ffs == 8 and r.luts > 0
+    note = ("abc9 asserted on array-element wire names (Yosys 0.70 bug); mapped with abc9 "
+            "after hiding those names")
+    assert r.notes == (note,)
+    assert "rename -hide" in (tmp_path / "synth.ys").read_text()
