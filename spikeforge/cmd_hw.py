@@ -76,8 +76,10 @@ def parse_lanes(text: str | None) -> int | dict[str, int] | None:
         for part in text.split(","):
             name, _, value = part.partition("=")
             name = name.strip()
-            if not name or name in out:
+            if not name:
                 raise ValueError
+            if name in out:
+                raise InputError(f"layer {name!r} given twice in {text!r}", param="lanes")
             out[name] = int(value)
         return out
     except ValueError:

@@ -125,13 +125,16 @@ def test_cli_generate(tmp_path: Path, capsys) -> None:
     assert "fc1" in out and "synapse_mem" in out
 
 
-@pytest.mark.parametrize("lanes", ["fc2=9", "abc", "fc1=2,fc1=3"])
-def test_cli_generate_wrong_lanes(tmp_path: Path, capsys, lanes: str) -> None:
+@pytest.mark.parametrize(("lanes", "message"), [
+    ("fc2=9", "--lanes"), ("abc", "expected N or NAME=N"),
+    ("fc1=2,fc1=3", "--lanes: layer 'fc1' given twice in 'fc1=2,fc1=3'")])
+def test_cli_generate_wrong_lanes(tmp_path: Path, capsys, lanes: str, message: str) -> None:
     pysim.save_network(_net(), tmp_path / "net")
     assert main(["generate", str(tmp_path / "net"), "-o", str(tmp_path / "rtl"),
                  "--lanes", lanes]) == 2
     err = capsys.readouterr().err
     assert err.startswith("spikeforge: error:") and err.count("\n") == 1
+    assert message in err, err
     assert not (tmp_path / "rtl").exists()
 
 
