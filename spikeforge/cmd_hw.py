@@ -82,6 +82,8 @@ def parse_lanes(text: str | None) -> int | dict[str, int] | None:
                 raise InputError(f"layer {name!r} given twice in {text!r}", param="lanes")
             out[name] = int(value)
         return out
+    except InputError:
+        raise
     except ValueError:
         raise InputError(f"expected N or NAME=N,NAME=N,..., not {text!r}",
                          param="lanes") from None
