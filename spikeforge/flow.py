@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from pysim import atomic_path, load_network, load_spikes, simulate
+from pysim.atomic import make_dir
 from pysim.errors import CheckFailed, InputError
 from pysim.util import to_jsonable
 
@@ -205,7 +206,7 @@ class Flow:
 
     def run_all(self, stages: list[str] | None = None) -> list[StageRecord]:
         """Run every stage (or the listed ones and what they need), skipping cached ones."""
-        self.run.mkdir(parents=True, exist_ok=True)
+        make_dir(self.run)
         with atomic_path(self.run / "config.toml") as tmp:
             tmp.write_text(config_to_toml(self.config))
         state = self._load_state()

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from pysim.atomic import make_dir
 from pysim.errors import InputError
 from quant.config import AllocateConfig, QuantizeConfig
 
@@ -535,7 +536,7 @@ def run_sweep(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         raise InputError(f"must be an integer >= 1, not {workers!r}", param="workers")
     out = Path(out_dir)
     cache = out / "points"
-    cache.mkdir(parents=True, exist_ok=True)
+    make_dir(cache)
     points = plan_points(run_dir, cfg, progress=progress)
     results: dict[str, dict[str, Any]] = {}
     todo: dict[str, dict[str, Any]] = {}

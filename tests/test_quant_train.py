@@ -113,3 +113,24 @@ def test_digits_full_run_accuracy_and_exact_export(tmp_path):
     data = pysim.load_spikes(tmp_path / "net" / "test_spikes.npz", net)
     gold = pysim.simulate(net, data.spikes)
     assert float(np.mean(gold.predictions == data.labels)) == pytest.approx(q.golden_accuracy)
+
+
+def test_train_output_in_the_way_or_corrupt_checkpoint_one_line(tmp_path, capsys):
+    """A file at the run directory's path (never replaced), and a run directory whose
+    checkpoint.pt is truncated: one line naming the path, exit 2."""
+    from spikeforge.cli import main
+
+    argv = ["train", "--dataset", "digits", "--arch", "64-8-10", "-T", "2", "--epochs", "1",
+            "--limit-train", "40", "--limit-test", "20", "--threads", "1", "--quiet", "-o"]
+    (tmp_path / "afile").write_text("keep")
+    assert main([*argv, str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "afile: exists and is not a directory" in err, err
+    assert (tmp_path / "afile").read_text() == "keep"
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    assert main([*argv, str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
+    assert "checkpoint.pt: cannot be loaded" in err, err
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["checkpoint.pt"]
