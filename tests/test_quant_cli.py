@@ -86,6 +86,9 @@ def test_cli_quantize_needs_a_budget(run_dir, tmp_path, capsys):
     (["--bits", "3", "--state-bits", "30"],
      "--state-bits: every state width must be an integer between 2 and 24"),
     (["--avg-bits", "3", "--policy", "best"], "--policy: must be one of"),
+    (["--bits", "3", "--lr", "nan"], "--lr: must be a positive number, not nan"),
+    (["--bits", "3", "--headroom", "-2"], "--headroom: headroom must be an integer between 0"),
+    (["--bits", "3", "--calib-samples", "0"], "--calib-samples: calib_samples must be an integer"),
 ])
 def test_cli_quantize_names_the_flag(run_dir, tmp_path, capsys, extra, match):
     """The library raises with its own names (bits, method, ...); the CLI shows flags."""
