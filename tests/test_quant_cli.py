@@ -43,6 +43,24 @@ def test_cli_train_wrong_arch(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("extra,match", [
+    (["--seed", str(2 ** 64)], "--seed: must be an integer between 0 and 2^64 - 1"),
+    (["--seed", "-1"], "--seed: must be an integer between 0 and 2^64 - 1"),
+    (["--timesteps", str(10 ** 8)], "--timesteps: must be at most 1048576"),
+])
+def test_cli_train_seed_or_timesteps_out_of_range(tmp_path, capsys, extra, match):
+    """A seed beyond torch's 64 bits (a traceback), a negative seed (named no flag) and
+    more steps than a manifest holds (ran out of memory encoding): one line naming the
+    flag, exit 2, before any data is encoded."""
+    _exit2(["train", *extra, "--quiet", "-o", str(tmp_path / "r")], capsys, match)
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_hessian_seed_out_of_range(run_dir, capsys):
+    _exit2(["hessian", str(run_dir), "--seed", str(2 ** 64)], capsys,
+           "--seed: must be an integer between 0 and 2^64 - 1")
+
+
 def test_cli_train_wrong_dataset(tmp_path, capsys):
     _exit2(["train", "--dataset", "cifar", "-o", str(tmp_path / "r")], capsys, "unknown dataset")
     assert not (tmp_path / "r").exists()
