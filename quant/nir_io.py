@@ -697,6 +697,14 @@ def network_to_nir(net: IntNetwork, *, dt: float = 1.0):
     """
     import nir
 
+    for layer in net.neuron_layers:
+        if layer.leak_shift is not None:
+            tau = np.float32((2.0 ** layer.leak_shift) * dt)
+            if not (math.isfinite(dt) and dt > 0 and np.isfinite(tau) and tau > 0
+                    and np.float32(dt) > 0):
+                raise InputError(f"{dt!r} gives layer {layer.name}'s tau = 2^"
+                                 f"{layer.leak_shift} dt = {float(tau):g} in float32: give a "
+                                 "positive dt within float32's range", param="dt")
     header = net.header()
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(net.input_shape))}
     order = ["input"]

@@ -515,3 +515,17 @@ def test_nir_import_bad_calibration_or_headroom_one_line(tmp_path, capsys):
         if "empty" in " ".join(extra):
             assert "empty.npz: holds no samples" in err, err
         assert not out.exists()
+
+
+@pytest.mark.parametrize("dt,shown", [("1e308", "inf"), ("1e-320", "0")])
+def test_nir_export_dt_outside_float32_one_line(dt, shown, tmp_path, capsys):
+    """An export --dt whose LIF tau = 2^k dt is inf or 0 in float32 (the graph was
+    written with it): one line naming --dt, exit 2, no file."""
+    net = random_network(np.random.default_rng(0), [6, 4], timesteps=4, leak_shift=3)
+    save_network(net, tmp_path / "net")
+    out = tmp_path / "m.nir"
+    assert main(["export", str(tmp_path / "net"), "-o", str(out), "--dt", dt]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: --dt: "), err
+    assert f"= {shown} in float32" in err, err
+    assert not out.exists()
