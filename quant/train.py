@@ -419,6 +419,10 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
             raise InputError(f"{p}: missing (is {run_dir} a finished 'spikeforge train' run?)")
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
+        if not isinstance(info, dict) or info.get("format") != RUN_FORMAT:
+            raise ValueError(f"its 'format' is not {RUN_FORMAT!r}")
+        if info.get("version") != 1:
+            raise ValueError(f"version {info.get('version')!r} is not 1")
         cfg = TrainConfig.from_dict(info["config"])
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{info_path}: not a spikeforge run record ({exc})") from None

@@ -67,6 +67,26 @@ def test_load_run_wrong_directory(tmp_path):
         load_run(tmp_path)
 
 
+@pytest.mark.parametrize("record,match", [
+    ({"format": "other", "version": 1}, "its 'format' is not 'spikeforge.run'"),
+    ({"format": "spikeforge.run", "version": 9}, "version 9 is not 1"),
+    ([1, 2], "its 'format' is not 'spikeforge.run'"),
+])
+def test_load_run_refuses_foreign_run_record(tiny_run, tmp_path, record, match):
+    """A run.json of another format or version (its config was used as if it were a
+    run's): one line naming the file."""
+    out, _res = tiny_run
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "model.pt").write_bytes((out / "model.pt").read_bytes())
+    info = json.loads((out / "run.json").read_text())
+    rec = {**info, **record} if isinstance(record, dict) else record
+    (run / "run.json").write_text(json.dumps(rec))
+    with pytest.raises(pysim.InputError, match="not a spikeforge run record") as e:
+        load_run(run)
+    assert match in str(e.value) and "run.json" in str(e.value)
+
+
 @pytest.mark.parametrize("bits", [[3, 2], 8])
 def test_quantize_run_integer_equals_golden(tiny_run, tmp_path, bits):
     out, _ = tiny_run
