@@ -53,8 +53,13 @@ RESETS = ("zero", "subtract")
 READOUTS = ("spike_count", "membrane")
 """How the last layer's output becomes a class score (docs/semantics.md, "Readout")."""
 
+SEED_MAX = (1 << 64) - 1
+"""The largest seed (torch.manual_seed takes 64 bits)."""
+
 _ARCH = re.compile(r"^\s*\d+(\s*-\s*\d+)+\s*$")
 MAX_LAYER_SIZE = 1 << 20
+MAX_TIMESTEPS = 1 << 20
+"""The most steps per sample a manifest holds (pysim.network)."""
 
 
 def parse_arch(spec: str) -> list[int]:
@@ -289,6 +294,9 @@ class TrainConfig:
             v = getattr(self, name)
             if not is_int(v) or v < lo:
                 raise InputError(f"must be an integer >= {lo}, not {v!r}", param=name)
+        if self.timesteps > MAX_TIMESTEPS:
+            raise InputError(f"must be at most {MAX_TIMESTEPS} (a manifest's limit), not "
+                             f"{self.timesteps}", param="timesteps")
         for name, choices in (("encoding", ENCODINGS), ("reset", RESETS),
                               ("readout", READOUTS)):
             v = getattr(self, name)
@@ -300,6 +308,9 @@ class TrainConfig:
                              param="leak_shift")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError(f"must be > 0, not {self.lr!r}", param="lr")
+        if not is_int(self.seed) or not 0 <= self.seed <= SEED_MAX:
+            raise InputError(f"must be an integer between 0 and 2^64 - 1, not {self.seed!r}",
+                             param="seed")
         if self.threads is not None and (not is_int(self.threads) or self.threads < 1):
             raise InputError(f"must be >= 1, not {self.threads!r}", param="threads")
         return sizes

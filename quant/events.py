@@ -237,27 +237,52 @@ def read_shd(path: str | os.PathLike[str]) -> tuple[list[Events], np.ndarray]:
         import h5py
     except ImportError:  # pragma: no cover - h5py comes with nir
         raise InputError("reading SHD needs h5py (pip install h5py)") from None
+    keys = ("spikes/times", "spikes/units", "labels")
     try:
         with h5py.File(path, "r") as f:
-            times, units, labels = f["spikes"]["times"][()], f["spikes"]["units"][()], \
-                f["labels"][()]
+            found = [f.get(k) for k in keys]
+            for k, d in zip(keys, found):
+                if not isinstance(d, h5py.Dataset):
+                    raise InputError(f"{path}: not an SHD file ({k!r} is "
+                                     f"{'missing' if d is None else 'not a dataset'}; expected "
+                                     "spikes/times, spikes/units and labels)")
+            times, units, labels = (d[()] for d in found)
     except OSError as exc:
         raise InputError(f"{path}: not an HDF5 file ({' '.join(str(exc).split())})") from None
-    except KeyError as exc:
-        raise InputError(f"{path}: not an SHD file (missing {exc}; expected spikes/times, "
-                         "spikes/units and labels)") from None
+    if np.ndim(times) < 1 or np.ndim(units) < 1 or np.ndim(labels) != 1:
+        raise InputError(f"{path}: spikes/times, spikes/units and labels must hold one entry "
+                         "per sample")
     if not (len(times) == len(units) == len(labels)):
         raise InputError(f"{path}: spikes/times, spikes/units and labels have different "
                          "lengths")
+    labels = _whole(labels, path, "labels")
     evs = []
-    for t, u in zip(times, units):
-        t, u = np.asarray(t, np.float64), np.asarray(u, np.int64)
+    for i, (t, u) in enumerate(zip(times, units)):
+        try:
+            t = np.asarray(t, np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: spikes/times[{i}] does not hold numbers") from None
+        u = _whole(u, path, f"spikes/units[{i}]")
         if t.shape != u.shape:
             raise InputError(f"{path}: a sample's times and units differ in length")
+        if not np.all(np.isfinite(t)):
+            raise InputError(f"{path}: spikes/times[{i}] holds non-finite times")
         if u.size and (u.min() < 0 or u.max() >= 700):
-            raise InputError(f"{path}: unit {int(u.max())} outside 0..699")
+            bad = int(u.min()) if u.min() < 0 else int(u.max())
+            raise InputError(f"{path}: unit {bad} outside 0..699")
         evs.append(Events(t=t, x=u))
-    return evs, np.asarray(labels, np.int64)
+    return evs, labels
+
+
+def _whole(values: Any, path: Any, what: str) -> np.ndarray:
+    """``values`` as int64, refusing anything but whole numbers (one line naming them)."""
+    a = np.asarray(values)
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64)
+    if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+        return a.astype(np.int64)
+    raise InputError(f"{path}: {what} must hold whole numbers, not {a.dtype} values"
+                     + (f" such as {a.reshape(-1)[0]}" if a.size else ""))
 
 
 # ----------------------------------------------------------------------------- binning
@@ -384,13 +409,22 @@ def _nmnist_files(root: Path, split: str) -> list[tuple[Path, int]]:
 _TRIAL = re.compile(r"^user\d+_[A-Za-z0-9_]+\.aedat$")
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (not UTF-8)", param="path") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})", param="path") from None
+
+
 def _gesture_trials(root: Path, split: str) -> list[Path]:
     lst = root / f"trials_to_{split}.txt"
     if not lst.is_file():
         raise InputError(f"{root}: not a DVS128 Gesture directory (expected "
                          "trials_to_train.txt, trials_to_test.txt and the userXX_*.aedat "
                          "files with their _labels.csv)", param="path")
-    names = [ln.strip() for ln in lst.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    names = [ln.strip() for ln in _read_text(lst).splitlines() if ln.strip()]
     out = []
     for n in names:
         f = root / n
@@ -405,7 +439,7 @@ def _gesture_labels(aedat: Path) -> list[tuple[int, int, int]]:
     if not csv.is_file():
         raise InputError(f"{aedat}: its labels file {csv.name} is missing", param="path")
     rows = []
-    for i, line in enumerate(csv.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(_read_text(csv).splitlines()):
         parts = [p.strip() for p in line.split(",")]
         if i == 0 and not parts[0].isdigit():
             continue  # header "class,startTime_usec,endTime_usec"
@@ -417,6 +451,9 @@ def _gesture_labels(aedat: Path) -> list[tuple[int, int, int]]:
         c, a, b = (int(p) for p in parts[:3])
         if not 1 <= c <= 11:
             raise InputError(f"{csv}: line {i + 1}: class {c} is outside 1..11", param="path")
+        if b <= a:
+            raise InputError(f"{csv}: line {i + 1}: the gesture ends at {b} µs, not after "
+                             f"its start {a} µs", param="path")
         rows.append((c - 1, a, b))
     return rows
 
@@ -426,6 +463,9 @@ def iter_samples(name: str, path: str | os.PathLike[str], split: str, *, reader:
     """Yield ``(events, label, t_start, t_end)`` of every sample of a split, in file order
     (``reader``: see :data:`READERS`; it chooses N-MNIST's reader)."""
     _use_tonic(reader)
+    if path is None:
+        raise InputError(f"dataset {name!r} is read from your copy: give its directory "
+                         "(nothing is downloaded)", param="path")
     root = Path(path)
     if not root.exists():
         raise InputError(f"{root}: no such directory", param="path")
@@ -435,6 +475,9 @@ def iter_samples(name: str, path: str | os.PathLike[str], split: str, *, reader:
     elif name == "dvsgesture":
         for f in _gesture_trials(root, split):
             ev = read_aedat31(f)
+            if ev.x.size and (ev.x.max() >= 128 or ev.y.max() >= 128):
+                raise InputError(f"{f}: event address ({int(ev.x.max())}, {int(ev.y.max())}) "
+                                 "is outside the 128 x 128 DVS128 sensor", param="path")
             for label, a, b in _gesture_labels(f):
                 m = (ev.t >= a) & (ev.t < b)
                 yield Events(t=ev.t[m], x=ev.x[m], y=ev.y[m], p=ev.p[m]), label, a, b

@@ -416,6 +416,11 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
 
     if not is_int(epochs) or epochs < 0:
         raise InputError(f"must be an integer >= 0, not {epochs!r}", param="epochs")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (
+            math.isfinite(lr) and lr > 0):
+        raise InputError(f"must be a positive number, not {lr!r}", param="lr")
+    check_int(headroom, 0, STATE_BITS_RANGE[1], "headroom", InputError.for_param("headroom"))
+    check_int(calib_samples, 1, 1 << 40, "calib_samples", InputError.for_param("calib_samples"))
     _check_state_bits(state_bits)
     t0 = time.perf_counter()
     run = load_run(run_dir)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from pysim.atomic import atomic_path
+from pysim.atomic import atomic_path, make_dir
 from pysim.errors import CheckFailed, InputError, ToolMissing
 
 from .data import MNIST_FILES, idx_bytes, mnist_cache_dir
@@ -314,7 +314,7 @@ def fetch_mnist(
             raise CheckFailed(f"MNIST {fname}: MD5 {digest} differs from the official "
                               f"{MNIST_MD5[fname]}; nothing was written")
         contents[fname] = data
-    target.mkdir(parents=True, exist_ok=True)
+    make_dir(target)
     for fname, data in contents.items():
         with atomic_path(target / fname) as tmp_path:
             tmp_path.write_bytes(data)

@@ -404,6 +404,8 @@ def _load_labelled(path: str | os.PathLike[str], what: str) -> tuple[np.ndarray,
         d = load_spikes(path)
     except ManifestError as exc:
         raise InputError(str(exc), param=what) from None
+    if not len(d.spikes):
+        raise InputError(f"{path}: holds no samples (N = 0)", param=what)
     return d.spikes, d.labels
 
 
@@ -432,6 +434,7 @@ def import_nir(path: str | os.PathLike[str], *, timesteps: int | None = None,
     header = None if requantize else spikeforge_header(graph)
     if weight_bits is not None and avg_bits is not None:
         raise InputError("give weight_bits or avg_bits, not both")
+    check_int(headroom, 0, STATE_BITS_RANGE[1], "headroom", InputError.for_param("headroom"))
     if header is not None:
         net = restore_network(graph, header, where)
         if timesteps is not None:
@@ -455,6 +458,13 @@ def import_nir(path: str | os.PathLike[str], *, timesteps: int | None = None,
         if arr is not None and (arr.ndim != 3 or arr.shape[2] != n_in):
             raise InputError(f"spikes have shape {list(arr.shape)}, the graph's input needs "
                              f"(N, T, {n_in})", param=what)
+    n_out = int(np.prod(fg.layers[-1].out_shape))
+    for lab, what, src in ((calib_y, "calibration", calibration),
+                           (None if labelled is None else labelled[1], "data", data)):
+        if lab is not None and (lab.min() < 0 or lab.max() >= n_out):
+            bad = int(lab.min()) if lab.min() < 0 else int(lab.max())
+            raise InputError(f"{src}: label {bad} is outside 0..{n_out - 1} (the graph has "
+                             f"{n_out} outputs)", param=what)
     if timesteps is None:
         if calib_x is not None:
             timesteps = int(calib_x.shape[1])

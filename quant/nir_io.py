@@ -26,6 +26,7 @@ import itertools
 import json
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,15 +95,24 @@ def read_graph(path: str | os.PathLike[str]):
     if p.is_dir():
         raise _err(str(p), "is a directory, not a NIR file")
     try:
-        # our own checks name the node (nir's type inference names edges)
-        graph = nir.read(p, type_check=False)
+        # our own checks name the node (nir's type inference names edges); nir's shape
+        # arithmetic on bad values (a zero stride) warns before it raises
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            graph = nir.read(p, type_check=False)
     except OSError as exc:
         raise _err(str(p), f"is not an HDF5/NIR file ({_one_line(exc)})") from None
-    except (ValueError, KeyError, AssertionError, TypeError, AttributeError, IndexError) as exc:
+    except (ValueError, KeyError, AssertionError, TypeError, AttributeError, IndexError,
+            ArithmeticError) as exc:
         raise _err(str(p), f"is not a valid NIR graph ({type(exc).__name__}: "
                            f"{_one_line(exc)})") from None
     if type(graph).__name__ != "NIRGraph":
         raise _err(str(p), f"holds a single {type(graph).__name__} node, not a NIR graph")
+    for name, node in graph.nodes.items():
+        for attr, value in vars(node).items():
+            if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
+                raise _err(f"{p}: node {name!r} ({type(node).__name__})",
+                           f"{attr} holds {value.dtype} values, not real numbers")
     return graph
 
 
@@ -339,7 +349,11 @@ def parse_graph(graph, *, dt: float | None = None, reset: str | None = None,
     elif not (math.isfinite(dt) and dt > 0):
         raise InputError(f"must be a positive number, not {dt!r}", param="dt")
     in_name, in_node = chain[0]
-    shape = tuple(int(v) for v in np.asarray(in_node.input_type["input"]).reshape(-1))
+    raw = np.asarray(in_node.input_type["input"]).reshape(-1)
+    if raw.dtype.kind not in "iu" and not (raw.dtype.kind == "f" and np.all(raw == np.round(raw))):
+        raise _err(f"{where}: node {in_name!r}", f"input shape {raw.tolist()} does not hold "
+                                                 "whole numbers")
+    shape = tuple(int(v) for v in raw)
     notes: list[str] = []
     if len(shape) in (2, 4) and shape[0] == 1:
         # nirtorch's tracer keeps the sample's batch dimension unless told to ignore it
@@ -532,6 +546,10 @@ def _conv(node: Any, shape: tuple[int, ...], at: str, name: str) -> FloatLayer:
 def _finite(a: np.ndarray, at: str, what: str) -> None:
     if not np.all(np.isfinite(a)):
         raise _err(at, f"{what} has non-finite values")
+    big = float(np.finfo(np.float32).max)
+    if np.any(np.abs(a) > big):
+        raise _err(at, f"{what} has values beyond the float32 range (|{what}| up to "
+                       f"{float(np.abs(a).max()):.3g} > {big:.3g})")
 
 
 def _fold_rows(syn: FloatLayer, factor: np.ndarray, at: str) -> None:
@@ -679,6 +697,14 @@ def network_to_nir(net: IntNetwork, *, dt: float = 1.0):
     """
     import nir
 
+    for layer in net.neuron_layers:
+        if layer.leak_shift is not None:
+            tau = np.float32((2.0 ** layer.leak_shift) * dt)
+            if not (math.isfinite(dt) and dt > 0 and np.isfinite(tau) and tau > 0
+                    and np.float32(dt) > 0):
+                raise InputError(f"{dt!r} gives layer {layer.name}'s tau = 2^"
+                                 f"{layer.leak_shift} dt = {float(tau):g} in float32: give a "
+                                 "positive dt within float32's range", param="dt")
     header = net.header()
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(net.input_shape))}
     order = ["input"]

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pysim.atomic import atomic_path
+from pysim.atomic import atomic_path, make_dir
 from pysim.errors import InputError
 
 from . import encoding
@@ -323,7 +323,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike[str], *, dataset=None,
         raise InputError(f"last size {sizes[-1]} does not match dataset "
                          f"{ds.name!r} ({ds.n_classes} classes)", param="arch")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_batches = math.ceil(len(ds.y_train) / cfg.batch_size)
     total_steps = max(1, cfg.epochs * n_batches)
@@ -333,13 +333,18 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike[str], *, dataset=None,
     start_epoch = 0
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        if ckpt.get("config") == cfg.to_dict():
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            sched.load_state_dict(ckpt["scheduler"])
-            history = list(ckpt["history"])
-            start_epoch = int(ckpt["epoch"]) + 1
+        try:
+            ckpt = torch.load(ckpt_path, weights_only=False)
+            if ckpt.get("config") == cfg.to_dict():
+                model.load_state_dict(ckpt["model"])
+                opt.load_state_dict(ckpt["optimizer"])
+                sched.load_state_dict(ckpt["scheduler"])
+                history = list(ckpt["history"])
+                start_epoch = int(ckpt["epoch"]) + 1
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is bad input
+            raise InputError(f"{ckpt_path}: cannot be loaded to resume the run "
+                             f"({' '.join(str(exc).split())[:200]}); delete it to train "
+                             "from scratch") from None
     test_x, test_y = _test_spikes(cfg, ds)
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
@@ -414,6 +419,10 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
             raise InputError(f"{p}: missing (is {run_dir} a finished 'spikeforge train' run?)")
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
+        if not isinstance(info, dict) or info.get("format") != RUN_FORMAT:
+            raise ValueError(f"its 'format' is not {RUN_FORMAT!r}")
+        if info.get("version") != 1:
+            raise ValueError(f"version {info.get('version')!r} is not 1")
         cfg = TrainConfig.from_dict(info["config"])
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{info_path}: not a spikeforge run record ({exc})") from None

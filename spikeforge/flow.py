@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from pysim import atomic_path, load_network, load_spikes, simulate
+from pysim.atomic import make_dir
 from pysim.errors import CheckFailed, InputError
 from pysim.util import to_jsonable
 
@@ -204,12 +205,17 @@ class Flow:
         _write_json(self.state_path, state)
 
     def run_all(self, stages: list[str] | None = None) -> list[StageRecord]:
-        """Run every stage (or the listed ones and what they need), skipping cached ones."""
-        self.run.mkdir(parents=True, exist_ok=True)
+        """Run every stage (or the listed ones and what they need), skipping cached ones.
+
+        The training configuration is validated first: a bad value is refused before the
+        run directory is made or any stage starts.
+        """
+        self._translated("train", lambda: self._train_config().validate())
+        wanted = list(STAGES) if stages is None else self._closure(stages)
+        make_dir(self.run)
         with atomic_path(self.run / "config.toml") as tmp:
             tmp.write_text(config_to_toml(self.config))
         state = self._load_state()
-        wanted = list(STAGES) if stages is None else self._closure(stages)
         for name in wanted:
             key = self.stage_key(name)
             self.keys[name] = key
@@ -243,8 +249,12 @@ class Flow:
 
     def _run_stage(self, name: str) -> dict[str, Any]:
         """Run one stage; its InputErrors name the config key a bad value came from."""
+        return self._translated(name, getattr(self, f"_stage_{name}"))
+
+    def _translated(self, name: str, fn: Callable[[], Any]) -> Any:
+        """``fn()``, its InputErrors naming the config keys of stage ``name``."""
         try:
-            return getattr(self, f"_stage_{name}")()
+            return fn()
         except InputError as exc:
             keys = {p: f"config key '{k}'" for p, k in STAGE_PARAMS.get(name, {}).items()}
             shown = exc.renamed(keys)

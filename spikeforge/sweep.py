@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from pysim.atomic import make_dir
 from pysim.errors import InputError
 from quant.config import AllocateConfig, QuantizeConfig
 
@@ -141,15 +142,14 @@ class SweepConfig:
                 raise exc.renamed({"targets": "target"}) from None
             for t in self.targets:
                 get_target(t)
-        for name in ("seeds", "epochs", "threads"):
+        for name in ("seeds", "epochs", "threads", "calib_samples", "random_seeds",
+                     "qat_batches", "test_samples"):
             v = getattr(self, name)
+            if v is None and name in ("random_seeds", "qat_batches", "test_samples"):
+                continue
             lo = 0 if name == "epochs" else 1
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise InputError(f"must be an integer >= {lo}, not {v!r}", param=name)
-        if self.random_seeds is not None and (not isinstance(self.random_seeds, int)
-                                              or self.random_seeds < 1):
-            raise InputError(f"must be an integer >= 1, not {self.random_seeds!r}",
-                             param="random_seeds")
         if not self.budgets and not self.uniform_bits:
             raise InputError("no budget given", param="budgets")
         for b in self.budgets:
@@ -535,8 +535,8 @@ def run_sweep(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         raise InputError(f"must be an integer >= 1, not {workers!r}", param="workers")
     out = Path(out_dir)
     cache = out / "points"
-    cache.mkdir(parents=True, exist_ok=True)
-    points = plan_points(run_dir, cfg, progress=progress)
+    points = plan_points(run_dir, cfg, progress=progress)  # refuses a bad run or budget
+    make_dir(cache)
     results: dict[str, dict[str, Any]] = {}
     todo: dict[str, dict[str, Any]] = {}
     for p in points:

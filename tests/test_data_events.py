@@ -265,3 +265,108 @@ def test_events_wrong_layout_one_line_nothing_written(tmp_path, capsys, name, ne
     assert not out.exists() and not (tmp_path / "run").exists()
     assert main(["data", "info", name]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- malformed
+def _shd_test_file(**arrays):
+    """Breaker writing ``shd_test.h5`` from ``{hdf5 key: array}`` (None: a group)."""
+    def make(root):
+        import h5py
+
+        with h5py.File(root / "shd_test.h5", "w") as f:
+            for key, value in arrays.items():
+                if value is None:
+                    f.create_group(key)
+                else:
+                    f.create_dataset(key, data=value)
+    return make
+
+
+_T, _U, _L = np.ones((2, 3)), np.ones((2, 3), np.int64), np.ones(2, np.int64)
+MALFORMED_SHD = {
+    "labels_group": (_shd_test_file(**{"spikes/times": _T, "spikes/units": _U, "labels": None}),
+                     "'labels' is not a dataset"),
+    "spikes_dataset": (_shd_test_file(spikes=np.ones(3), labels=_L), "'spikes/times' is missing"),
+    "scalars": (_shd_test_file(**{"spikes/times": 1.0, "spikes/units": 1, "labels": 1}),
+                "one entry per sample"),
+    "times_strings": (_shd_test_file(**{"spikes/times": np.array([b"a", b"b"]),
+                                        "spikes/units": np.array([b"a", b"b"]), "labels": _L}),
+                      "spikes/times[0] does not hold numbers"),
+    "times_nan": (_shd_test_file(**{"spikes/times": np.full((2, 3), np.nan),
+                                    "spikes/units": _U, "labels": _L}), "non-finite times"),
+    "units_fraction": (_shd_test_file(**{"spikes/times": _T, "spikes/units": np.full((2, 3), 2.7),
+                                         "labels": _L}), "spikes/units[0] must hold whole numbers"),
+    "labels_fraction": (_shd_test_file(**{"spikes/times": _T, "spikes/units": _U,
+                                          "labels": np.full(2, 1.5)}),
+                        "labels must hold whole numbers"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_SHD))
+def test_events_shd_malformed_hdf5_one_line_no_output(case, tmp_path, capsys):
+    """Valid HDF5 that breaks the SHD layout (a group for a dataset, scalars, strings,
+    NaN times, fractional units or labels): one line naming the file, exit 2."""
+    pytest.importorskip("h5py")
+    breaker, needle = MALFORMED_SHD[case]
+    root = tmp_path / "SHD"
+    root.mkdir()
+    breaker(root)
+    out = tmp_path / "out.npz"
+    assert main(["data", "encode", "shd", "--data", str(root), "-T", "4", "--split", "test",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
+    assert "shd_test.h5" in err and needle in err, err
+    assert not out.exists()
+
+
+def _gesture_dir(root, rng):
+    root.mkdir()
+    write_aedat31(root / "user01_led.aedat", *_rand_events(rng, 40, 128, 100_000))
+    (root / "user01_led_labels.csv").write_text("class,startTime_usec,endTime_usec\n"
+                                                "1,0,50000\n2,50000,100000\n")
+    for split in ("train", "test"):
+        (root / f"trials_to_{split}.txt").write_text("user01_led.aedat\n")
+
+
+MALFORMED_GESTURE = {
+    "trials_not_text": (lambda r: (r / "trials_to_test.txt").write_bytes(b"\xff\xfe\x00\x01"),
+                        "trials_to_test.txt: not a text file"),
+    "labels_not_text": (lambda r: (r / "user01_led_labels.csv").write_bytes(b"\xff\xfe\x00x"),
+                        "user01_led_labels.csv: not a text file"),
+    "gesture_ends_first": (lambda r: (r / "user01_led_labels.csv").write_text(
+        "class,startTime_usec,endTime_usec\n1,5000,10\n"), "line 2: the gesture ends at 10"),
+    "address_off_sensor": (lambda r: write_aedat31(r / "user01_led.aedat", np.full(3, 300),
+                                                   np.full(3, 200), np.ones(3, np.int64),
+                                                   np.arange(3) * 1000),
+                           "(300, 200) is outside the 128 x 128"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_GESTURE))
+def test_events_dvsgesture_malformed_one_line_no_output(case, tmp_path, capsys):
+    """A trial list or labels file that is not text, a gesture ending before it starts,
+    an event address off the 128 x 128 sensor: one line naming the file, exit 2."""
+    breaker, needle = MALFORMED_GESTURE[case]
+    root = tmp_path / "DvsGesture"
+    _gesture_dir(root, np.random.default_rng(5))
+    breaker(root)
+    out = tmp_path / "out.npz"
+    for argv in (["data", "encode", "dvsgesture", "--data", str(root), "-T", "4", "-o",
+                  str(out)], ["data", "info", "dvsgesture", "--data", str(root)]):
+        assert main(argv) == 2, argv
+        cap = capsys.readouterr()
+        assert cap.err.count("\n") == 1 and cap.err.startswith("spikeforge: error: "), cap.err
+        assert needle in cap.err, cap.err
+        assert cap.out == ""
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["nmnist", "dvsgesture", "shd"])
+def test_events_encode_without_data_one_line(name, tmp_path, capsys):
+    """data encode of an event dataset without --data (was a TypeError traceback)."""
+    out = tmp_path / "out.npz"
+    assert main(["data", "encode", name, "-T", "4", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--data" in err and "nothing is downloaded" in err, err
+    assert not out.exists()

@@ -68,3 +68,23 @@ def test_flow_bad_config_exits_2_without_output(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "train.epochs" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["--set", "train.timesteps=0"], "config key 'train.timesteps': must be an integer >= 1"),
+    (["--set", "train.timesteps=99999999999"], "config key 'train.timesteps': must be at most"),
+    (["--set", f"train.seed={2 ** 70}"], "config key 'train.seed': must be an integer between"),
+    (["--set", "train.lr=inf"], "config key 'train.lr': must be > 0"),
+    (["--arch", "zz"], "config key 'train.arch'"),
+    (["--stages", "zz"], "unknown flow stage 'zz'"),
+])
+def test_flow_bad_train_value_exits_2_before_any_stage(overrides, expected, tmp_path, capsys):
+    """A training value of the right type but out of range, or an unknown stage: refused
+    in one line before the run directory is made or the train stage starts (it printed
+    '[train] running ...' and left the directory; a huge T ran out of memory, a seed
+    beyond 64 bits was a torch traceback)."""
+    assert main(["flow", "-o", str(tmp_path / "run"), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
+    assert expected in err, err
+    assert not (tmp_path / "run").exists()

@@ -246,3 +246,28 @@ def test_cli_version_runs_as_console_script():
     out = subprocess.run([sys.executable, "-m", "spikeforge.cli", "--version"],
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0 and out.stdout.startswith("spikeforge ")
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["simulate", "NET", "-i", "IN", "-o", "adir"], "adir: is a directory"),
+    (["simulate", "NET", "-i", "IN", "-o", "afile/o.npz"], "afile is not a directory"),
+    (["generate", "NET", "-o", "afile"], "afile: exists and is not a directory"),
+])
+def test_output_path_in_the_way_exits_2_one_line(argv, expected, tmp_path, capsys,
+                                                 monkeypatch):
+    """An output that is a directory where a file is written, a file where a directory
+    is written (never replaced), or a file where a parent directory is needed: one line,
+    exit 2, the file in the way untouched."""
+    monkeypatch.chdir(tmp_path)
+    save_network(_net(), tmp_path / "net")
+    save_spikes(tmp_path / "in.npz", SpikeData(np.zeros((2, 4, 6), np.uint8)))
+    (tmp_path / "afile").write_text("keep")
+    (tmp_path / "adir").mkdir()
+    argv = [{"NET": "net", "IN": "in.npz"}.get(a, a) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
+    assert expected in err, err
+    assert (tmp_path / "afile").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile", "in.npz", "net"]
+    assert not any((tmp_path / "adir").iterdir())

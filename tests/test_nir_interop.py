@@ -427,3 +427,105 @@ def test_nir_nmnist_shaped_cnn_imports_fast(tmp_path):
     assert res.net.input_shape == (2, 34, 34)
     x = random_spikes(rng, 4, 8, res.net.input_size, 0.1)
     assert simulate(res.net, x).predictions.shape == (4,)
+
+
+def _edited(tmp_path, name, graph, key, value):
+    """``graph`` written with nir.write, then the HDF5 dataset ``key`` replaced."""
+    import h5py
+
+    path = tmp_path / name
+    nir.write(path, graph)
+    with h5py.File(path, "a") as f:
+        del f[key]
+        f[key] = value
+    return path
+
+
+def _conv_graph():
+    w = np.ones((2, 1, 3, 3))
+    return _graph({"input": nir.Input(input_type=np.array([1, 6, 6])),
+                   "c": nir.Conv2d(input_shape=(6, 6), weight=w, stride=1, padding=0,
+                                   dilation=1, groups=1, bias=np.zeros(2)),
+                   "n": nir.IF(r=np.ones((2, 4, 4)), v_threshold=np.ones((2, 4, 4))),
+                   "output": nir.Output(output_type=np.array([2, 4, 4]))},
+                  [("input", "c"), ("c", "n"), ("n", "output")])
+
+
+def _dense_graph(w=None):
+    w = np.ones((4, 6)) if w is None else w
+    return _graph({"input": nir.Input(input_type=np.array([6])), "fc": nir.Linear(weight=w),
+                   "n": _lif(4), "output": nir.Output(output_type=np.array([4]))},
+                  [("input", "fc"), ("fc", "n"), ("n", "output")])
+
+
+MALFORMED_NIR = {
+    "conv_stride_zero": (lambda p: _edited(p, "m.nir", _conv_graph(), "node/nodes/c/stride",
+                                           np.array([0, 0])), "not a valid NIR graph"),
+    "complex_weight": (lambda p: _edited(p, "m.nir", _dense_graph(), "node/nodes/fc/weight",
+                                         np.ones((4, 6), complex)),
+                       "node 'fc' (Linear): weight holds complex128 values"),
+    "fractional_input_shape": (lambda p: _edited(p, "m.nir", _dense_graph(),
+                                                 "node/nodes/input/shape", np.array([6.5])),
+                               "input shape [6.5] does not hold whole numbers"),
+    "weight_beyond_float32": (lambda p: _edited(p, "m.nir", _dense_graph(),
+                                                "node/nodes/fc/weight", np.full((4, 6), 1e300)),
+                              "weight has values beyond the float32 range"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_NIR))
+def test_nir_import_malformed_graph_one_line(case, tmp_path, capsys):
+    """A zero conv stride (nir's own shape arithmetic overflowed, with warnings), complex
+    weights (their imaginary part was dropped), a fractional input size (truncated), and
+    weights beyond float32 (overflow warnings): one line naming the file, exit 2."""
+    pytest.importorskip("h5py")
+    make, needle = MALFORMED_NIR[case]
+    path = make(tmp_path)
+    out = tmp_path / "net"
+    assert main(["import", str(path), "-o", str(out), "-T", "4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
+    assert "m.nir" in err and needle in err, err
+    assert not out.exists()
+
+
+def test_nir_import_bad_calibration_or_headroom_one_line(tmp_path, capsys):
+    """--headroom below 0 (was blamed on --state-bits), calibration or data spikes with
+    no samples (a torch traceback) and labels outside the graph's outputs (a torch
+    traceback for --data, a silent 0% accuracy for --calibration)."""
+    nir.write(tmp_path / "m.nir", _dense_graph())
+    rng = np.random.default_rng(0)
+    save_spikes(tmp_path / "empty.npz", SpikeData(np.zeros((0, 4, 6), np.uint8),
+                                                  np.zeros(0, np.int64)))
+    save_spikes(tmp_path / "lab.npz", SpikeData(random_spikes(rng, 5, 4, 6, 0.3),
+                                                np.array([0, 1, 2, 3, 7])))
+    out = tmp_path / "net"
+    base = ["import", str(tmp_path / "m.nir"), "-o", str(out), "--quiet"]
+    for extra, needle in [
+        (["-T", "4", "--headroom", "-1"], "--headroom: headroom must be an integer between 0"),
+        (["--calibration", str(tmp_path / "empty.npz")], "--calibration: "),
+        (["-T", "4", "--avg-bits", "3", "--data", str(tmp_path / "empty.npz")], "--data: "),
+        (["--calibration", str(tmp_path / "lab.npz")], "label 7 is outside 0..3"),
+        (["--avg-bits", "3", "--data", str(tmp_path / "lab.npz")], "label 7 is outside 0..3"),
+    ]:
+        assert main(base + extra) == 2, extra
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
+        assert needle in err, err
+        if "empty" in " ".join(extra):
+            assert "empty.npz: holds no samples" in err, err
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("dt,shown", [("1e308", "inf"), ("1e-320", "0")])
+def test_nir_export_dt_outside_float32_one_line(dt, shown, tmp_path, capsys):
+    """An export --dt whose LIF tau = 2^k dt is inf or 0 in float32 (the graph was
+    written with it): one line naming --dt, exit 2, no file."""
+    net = random_network(np.random.default_rng(0), [6, 4], timesteps=4, leak_shift=3)
+    save_network(net, tmp_path / "net")
+    out = tmp_path / "m.nir"
+    assert main(["export", str(tmp_path / "net"), "-o", str(out), "--dt", dt]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: --dt: "), err
+    assert f"= {shown} in float32" in err, err
+    assert not out.exists()

@@ -43,6 +43,24 @@ def test_cli_train_wrong_arch(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("extra,match", [
+    (["--seed", str(2 ** 64)], "--seed: must be an integer between 0 and 2^64 - 1"),
+    (["--seed", "-1"], "--seed: must be an integer between 0 and 2^64 - 1"),
+    (["--timesteps", str(10 ** 8)], "--timesteps: must be at most 1048576"),
+])
+def test_cli_train_seed_or_timesteps_out_of_range(tmp_path, capsys, extra, match):
+    """A seed beyond torch's 64 bits (a traceback), a negative seed (named no flag) and
+    more steps than a manifest holds (ran out of memory encoding): one line naming the
+    flag, exit 2, before any data is encoded."""
+    _exit2(["train", *extra, "--quiet", "-o", str(tmp_path / "r")], capsys, match)
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_hessian_seed_out_of_range(run_dir, capsys):
+    _exit2(["hessian", str(run_dir), "--seed", str(2 ** 64)], capsys,
+           "--seed: must be an integer between 0 and 2^64 - 1")
+
+
 def test_cli_train_wrong_dataset(tmp_path, capsys):
     _exit2(["train", "--dataset", "cifar", "-o", str(tmp_path / "r")], capsys, "unknown dataset")
     assert not (tmp_path / "r").exists()
@@ -86,6 +104,9 @@ def test_cli_quantize_needs_a_budget(run_dir, tmp_path, capsys):
     (["--bits", "3", "--state-bits", "30"],
      "--state-bits: every state width must be an integer between 2 and 24"),
     (["--avg-bits", "3", "--policy", "best"], "--policy: must be one of"),
+    (["--bits", "3", "--lr", "nan"], "--lr: must be a positive number, not nan"),
+    (["--bits", "3", "--headroom", "-2"], "--headroom: headroom must be an integer between 0"),
+    (["--bits", "3", "--calib-samples", "0"], "--calib-samples: calib_samples must be an integer"),
 ])
 def test_cli_quantize_names_the_flag(run_dir, tmp_path, capsys, extra, match):
     """The library raises with its own names (bits, method, ...); the CLI shows flags."""

@@ -67,6 +67,26 @@ def test_load_run_wrong_directory(tmp_path):
         load_run(tmp_path)
 
 
+@pytest.mark.parametrize("record,match", [
+    ({"format": "other", "version": 1}, "its 'format' is not 'spikeforge.run'"),
+    ({"format": "spikeforge.run", "version": 9}, "version 9 is not 1"),
+    ([1, 2], "its 'format' is not 'spikeforge.run'"),
+])
+def test_load_run_refuses_foreign_run_record(tiny_run, tmp_path, record, match):
+    """A run.json of another format or version (its config was used as if it were a
+    run's): one line naming the file."""
+    out, _res = tiny_run
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "model.pt").write_bytes((out / "model.pt").read_bytes())
+    info = json.loads((out / "run.json").read_text())
+    rec = {**info, **record} if isinstance(record, dict) else record
+    (run / "run.json").write_text(json.dumps(rec))
+    with pytest.raises(pysim.InputError, match="not a spikeforge run record") as e:
+        load_run(run)
+    assert match in str(e.value) and "run.json" in str(e.value)
+
+
 @pytest.mark.parametrize("bits", [[3, 2], 8])
 def test_quantize_run_integer_equals_golden(tiny_run, tmp_path, bits):
     out, _ = tiny_run
@@ -113,3 +133,24 @@ def test_digits_full_run_accuracy_and_exact_export(tmp_path):
     data = pysim.load_spikes(tmp_path / "net" / "test_spikes.npz", net)
     gold = pysim.simulate(net, data.spikes)
     assert float(np.mean(gold.predictions == data.labels)) == pytest.approx(q.golden_accuracy)
+
+
+def test_train_output_in_the_way_or_corrupt_checkpoint_one_line(tmp_path, capsys):
+    """A file at the run directory's path (never replaced), and a run directory whose
+    checkpoint.pt is truncated: one line naming the path, exit 2."""
+    from spikeforge.cli import main
+
+    argv = ["train", "--dataset", "digits", "--arch", "64-8-10", "-T", "2", "--epochs", "1",
+            "--limit-train", "40", "--limit-test", "20", "--threads", "1", "--quiet", "-o"]
+    (tmp_path / "afile").write_text("keep")
+    assert main([*argv, str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "afile: exists and is not a directory" in err, err
+    assert (tmp_path / "afile").read_text() == "keep"
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    assert main([*argv, str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
+    assert "checkpoint.pt: cannot be loaded" in err, err
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["checkpoint.pt"]

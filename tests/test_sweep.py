@@ -233,6 +233,29 @@ def test_sweep_cli_table_json_and_bad_input(trained_run, tmp_path, capsys):
     assert not (tmp_path / "bad" / "sweep.json").exists()
 
 
+@pytest.mark.parametrize("run,argv,msg", [
+    ("RUN", ["--calib-samples", "0"], "--calib-samples: must be an integer >= 1, not 0"),
+    ("RUN", ["--test-samples", "-1"], "--test-samples: must be an integer >= 1, not -1"),
+    ("RUN", ["--qat-batches", "0"], "--qat-batches: must be an integer >= 1, not 0"),
+    ("RUN", ["--budgets", "1.0"], "--budgets: no allocation fits"),
+    ("nope", [], "nope: no such run directory"),
+])
+def test_sweep_cli_bad_counts_or_run_leave_no_output(trained_run, tmp_path, capsys, run,
+                                                    argv, msg):
+    """--calib-samples 0 (an OverflowError traceback), --test-samples or --qat-batches
+    below 1 (accepted: NaN accuracies, or all batches), and a budget or run refused by
+    the planner (it left OUT/points behind): one line, exit 2, no output directory."""
+    run_dir = trained_run if run == "RUN" else tmp_path / run
+    out = tmp_path / "bad"
+    assert main(["sweep", str(run_dir), "-o", str(out), "--methods", "uniform", "--seeds", "1",
+                 "--epochs", "0", "--candidates", "2,3,4,8", "--serial", "--quiet",
+                 *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
+    assert msg in err, err
+    assert not out.exists()
+
+
 def test_sweep_config_refuses_bad_fields():
     from spikeforge.sweep import SweepConfig
 
