@@ -422,6 +422,14 @@ def quantize_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     check_int(headroom, 0, STATE_BITS_RANGE[1], "headroom", InputError.for_param("headroom"))
     check_int(calib_samples, 1, 1 << 40, "calib_samples", InputError.for_param("calib_samples"))
     _check_state_bits(state_bits)
+    from .allocate import BUDGET_SCOPES, METHODS, STATE_POLICIES
+
+    # (checked even when fixed bits make them moot, so a typo never passes silently)
+    for name, value, choices in (("policy", policy, METHODS),
+                                 ("state_policy", state_policy, STATE_POLICIES),
+                                 ("budget_scope", budget_scope, BUDGET_SCOPES)):
+        if value not in choices:
+            raise InputError(f"must be one of {', '.join(choices)}, not {value!r}", param=name)
     t0 = time.perf_counter()
     run = load_run(run_dir)
     model = run.model

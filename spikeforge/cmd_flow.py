@@ -78,7 +78,7 @@ def run_flow(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, _overrides(args))
     run = args.output or Path("runs") / config["train"]["dataset"]
-    stages = args.stages.split(",") if args.stages else None
+    stages = None if args.stages is None else [s.strip() for s in args.stages.split(",")]
     flow = Flow(config, run, progress=not args.quiet)
     records = flow.run_all(stages)
     rows = [[r.name, r.status, f"{r.seconds:.1f}",

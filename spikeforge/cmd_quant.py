@@ -175,7 +175,7 @@ def run_quantize(args: argparse.Namespace) -> int:
             budget_bits=budget_bits, epochs=args.epochs, lr=args.lr, method=args.quantizer,
             headroom=args.headroom, state_bits=state_bits,
             calib_samples=args.calib_samples, progress=not args.quiet, policy=args.policy,
-            **(budget_kwargs(args) if args.bits is None else {}),
+            **budget_kwargs(args),
         )
     except InputError as exc:
         raise exc.renamed({"state_policy": "state_widths"}) from None

@@ -80,6 +80,10 @@ total bits, or block RAMs of ``target``."""
 POINT_VERSION = 1
 
 
+MAX_SEEDS = 10_000
+"""Most QAT seeds per sweep point (``seeds``, ``random_seeds``)."""
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     """Everything a sweep depends on.
@@ -150,6 +154,11 @@ class SweepConfig:
             lo = 0 if name == "epochs" else 1
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise InputError(f"must be an integer >= {lo}, not {v!r}", param=name)
+            if name in ("seeds", "random_seeds") and v > MAX_SEEDS:
+                # (every point is a QAT run: more seeds than this is a typo, and the
+                # points are enumerated up front)
+                raise InputError(f"must be at most {MAX_SEEDS} seeds per point, not {v}",
+                                 param=name)
         if not self.budgets and not self.uniform_bits:
             raise InputError("no budget given", param="budgets")
         for b in self.budgets:

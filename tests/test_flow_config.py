@@ -77,6 +77,8 @@ def test_flow_bad_config_exits_2_without_output(tmp_path, capsys):
     (["--set", "train.lr=inf"], "config key 'train.lr': must be > 0"),
     (["--arch", "zz"], "config key 'train.arch'"),
     (["--stages", "zz"], "unknown flow stage 'zz'"),
+    (["--stages", ""], "unknown flow stage ''"),  # (it ran every stage)
+    (["--stages", "train,,hessian"], "unknown flow stage ''"),
 ])
 def test_flow_bad_train_value_exits_2_before_any_stage(overrides, expected, tmp_path, capsys):
     """A training value of the right type but out of range, or an unknown stage: refused

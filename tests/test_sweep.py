@@ -237,6 +237,7 @@ def test_sweep_cli_table_json_and_bad_input(trained_run, tmp_path, capsys):
     ("RUN", ["--calib-samples", "0"], "--calib-samples: must be an integer >= 1, not 0"),
     ("RUN", ["--test-samples", "-1"], "--test-samples: must be an integer >= 1, not -1"),
     ("RUN", ["--qat-batches", "0"], "--qat-batches: must be an integer >= 1, not 0"),
+    ("RUN", ["--seeds", "1000000000"], "--seeds: must be at most 10000 seeds per point"),
     ("RUN", ["--budgets", "1.0"], "--budgets: no allocation fits"),
     ("nope", [], "nope: no such run directory"),
 ])
