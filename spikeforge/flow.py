@@ -151,6 +151,10 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+def _no_such_data(path: str) -> None:
+    raise InputError(f"{path}: no such file or directory", param="data_path")
+
+
 class Flow:
     """Run (or resume) the whole flow for one configuration in one run directory.
 
@@ -212,6 +216,11 @@ class Flow:
         """
         self._translated("train", lambda: self._train_config().validate())
         wanted = list(STAGES) if stages is None else self._closure(stages)
+        data = self.config["train"].get("data_path")
+        if "train" in wanted and data is not None and not Path(data).exists():
+            # (before the directory and the stage line: it named the path only in the
+            # train stage, after '[train] running ...', leaving config.toml behind)
+            self._translated("train", lambda: _no_such_data(data))
         make_dir(self.run)
         with atomic_path(self.run / "config.toml") as tmp:
             tmp.write_text(config_to_toml(self.config))

@@ -78,6 +78,8 @@ def test_flow_bad_config_exits_2_without_output(tmp_path, capsys):
     (["--arch", "zz"], "config key 'train.arch'"),
     (["--stages", "zz"], "unknown flow stage 'zz'"),
     (["--stages", ""], "unknown flow stage ''"),  # (it ran every stage)
+    (["--dataset", "mnist", "--data", "/nonexistent/mnist.npz"],
+     "config key 'train.data_path': /nonexistent/mnist.npz: no such file or directory"),
     (["--stages", "train,,hessian"], "unknown flow stage ''"),
 ])
 def test_flow_bad_train_value_exits_2_before_any_stage(overrides, expected, tmp_path, capsys):
