@@ -587,6 +587,10 @@ def load_event_dataset(name: str, path: str | os.PathLike[str] | None, *, timest
                                 downsample=downsample, limit=limit_train, reader=reader)
     xte, yte = load_event_split(name, path, "test", timesteps, bin_by=bin_by,
                                 downsample=downsample, limit=limit_test, reader=reader)
+    for split, y in (("train", ytr), ("test", yte)):
+        if not y.size:  # (training on it reported an accuracy over no samples)
+            raise InputError(f"{path}: the {name} {split} split holds no samples",
+                             param="path")
     return EventDataset(name=name, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte,
                         n_classes=N_CLASSES[name], shape=event_shape(name, downsample),
                         timesteps=timesteps, bin_by=bin_by, downsample=downsample)

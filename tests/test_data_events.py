@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from pysim import load_spikes
+from pysim import InputError, load_spikes
 from quant.events import bin_events, load_event_dataset, load_event_split, read_aedat31
 from spikeforge.cli import main
 
@@ -191,6 +191,25 @@ def test_events_shd_hdf5(tmp_path):
     (root / "shd_test.h5").write_bytes(b"nope")
     with pytest.raises(Exception, match="HDF5"):
         load_event_split("shd", root, "test", 4)
+
+
+def test_events_dataset_refuses_an_empty_split(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    root = tmp_path / "SHD"
+    root.mkdir()
+    for split, n in (("train", 2), ("test", 0)):
+        with h5py.File(root / f"shd_{split}.h5", "w") as f:
+            times = f.create_dataset("spikes/times", (n,),
+                                     dtype=h5py.vlen_dtype(np.dtype("float16")))
+            units = f.create_dataset("spikes/units", (n,),
+                                     dtype=h5py.vlen_dtype(np.dtype("uint16")))
+            for i in range(n):
+                times[i] = np.array([0.1, 0.2], np.float16)
+                units[i] = np.array([3, 4], np.uint16)
+            f.create_dataset("labels", data=np.zeros(n, np.uint16))
+    assert load_event_split("shd", root, "test", 4)[0].shape == (0, 4, 700)
+    with pytest.raises(InputError, match="the shd test split holds no samples"):
+        load_event_dataset("shd", root, timesteps=4)
 
 
 # ----------------------------------------------------------------------------- data info
