@@ -240,9 +240,6 @@ def estimate(net: IntNetwork, *, targets: str | Sequence[str],
     t0 = time.perf_counter()
     tlist = parse_targets(targets)
     check_freq(freq_mhz)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InputError(f"parallel synthesis runs must be an integer >= 1, not {jobs!r}",
-                         param="jobs")
     if pnr and model_only:
         raise InputError("place and route needs synthesis, which model_only skips",
                          param="pnr")

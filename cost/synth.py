@@ -13,6 +13,7 @@ the cache.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -347,8 +348,6 @@ def _read_source(verilog: str | os.PathLike[str]) -> str:
 def check_freq(freq_mhz: float | None) -> None:
     """Raise :class:`InputError` (``param="freq_mhz"``) unless ``freq_mhz`` is None (the
     target's default) or a clock constraint between 1 and 1000 MHz."""
-    import math
-
     if freq_mhz is None:
         return
     ok = (isinstance(freq_mhz, (int, float)) and not isinstance(freq_mhz, bool)

@@ -56,6 +56,13 @@ READOUTS = ("spike_count", "membrane")
 SEED_MAX = (1 << 64) - 1
 """The largest seed (torch.manual_seed takes 64 bits)."""
 
+
+def check_seed(seed: Any) -> None:
+    """Raise :class:`InputError` (``param="seed"``) unless ``seed`` is 0 .. 2^64 - 1."""
+    if not is_int(seed) or not 0 <= seed <= SEED_MAX:
+        raise InputError(f"must be an integer between 0 and 2^64 - 1, not {seed!r}",
+                         param="seed")
+
 _ARCH = re.compile(r"^\s*\d+(\s*-\s*\d+)+\s*$")
 MAX_LAYER_SIZE = 1 << 20
 MAX_TIMESTEPS = 1 << 20
@@ -308,9 +315,7 @@ class TrainConfig:
                              param="leak_shift")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError(f"must be > 0, not {self.lr!r}", param="lr")
-        if not is_int(self.seed) or not 0 <= self.seed <= SEED_MAX:
-            raise InputError(f"must be an integer between 0 and 2^64 - 1, not {self.seed!r}",
-                             param="seed")
+        check_seed(self.seed)
         if self.threads is not None and (not is_int(self.threads) or self.threads < 1):
             raise InputError(f"must be >= 1, not {self.threads!r}", param="threads")
         return sizes

@@ -51,7 +51,7 @@ from pysim import atomic_path
 from pysim.errors import InputError
 from pysim.util import is_int
 
-from .config import SEED_MAX, HessianConfig
+from .config import HessianConfig, check_seed
 
 __all__ = [
     "METHODS",
@@ -197,9 +197,7 @@ def layer_traces(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]], *,
     if not batches:
         raise InputError("layer_traces: no data batches given")
     _check_probes(max_probes, min_probes, rel_tol)
-    if not is_int(seed) or not 0 <= seed <= SEED_MAX:
-        raise InputError(f"must be an integer between 0 and 2^64 - 1, not {seed!r}",
-                         param="seed")
+    check_seed(seed)
     if max_probes < min_probes:
         raise InputError(f"must be >= min_probes ({min_probes}), not {max_probes}",
                          param="max_probes")

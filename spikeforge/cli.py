@@ -49,7 +49,7 @@ PARAM_FLAGS: dict[str, dict[str, str] | None] = {
     "data info": {"name": "dataset", "path": "--data"},
     "data encode": {"name": "dataset", "path": "--data", "limit_test": "--limit",
                     "limit_train": "--limit"},
-    "estimate": {"targets": "--target", "freq_mhz": "--freq", "jobs": "--jobs"},
+    "estimate": {"targets": "--target", "freq_mhz": "--freq"},
     "verify": {"simulator": "--sim"},
     "flow": None,
 }

@@ -72,21 +72,19 @@ def parse_lanes(text: str | None) -> int | dict[str, int] | None:
     try:
         if "=" not in text:
             return int(text)
-        out: dict[str, int] = {}
-        for part in text.split(","):
-            name, _, value = part.partition("=")
-            name = name.strip()
-            if not name:
-                raise ValueError
-            if name in out:
-                raise InputError(f"layer {name!r} given twice in {text!r}", param="lanes")
-            out[name] = int(value)
-        return out
-    except InputError:
-        raise
+        pairs = [(name.strip(), int(value))
+                 for name, _, value in (part.partition("=") for part in text.split(","))]
+        if not all(name for name, _ in pairs):
+            raise ValueError
     except ValueError:
         raise InputError(f"expected N or NAME=N,NAME=N,..., not {text!r}",
                          param="lanes") from None
+    out: dict[str, int] = {}
+    for name, value in pairs:
+        if name in out:
+            raise InputError(f"layer {name!r} given twice in {text!r}", param="lanes")
+        out[name] = value
+    return out
 
 
 def run_generate(args: argparse.Namespace) -> int:
