@@ -229,6 +229,52 @@ def _train_batches(cfg: TrainConfig, ds, epoch: int, batch_size: int
         yield torch.from_numpy(np.asarray(sb)).float(), torch.from_numpy(np.asarray(yb)).long()
 
 
+#: Bytes per sample, time step and input or neuron that training holds at least (measured
+#: on the digits network: 9 to 11 bytes for a training or an evaluation sample; the
+#: figure is kept low so that only a run that cannot fit is refused)
+TRAIN_BYTES_PER_UNIT = 6
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``; None when
+    it cannot be read)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def training_memory(cfg: TrainConfig, sizes: list[int], n_test: int) -> int:
+    """A lower bound of the bytes :func:`train` needs beyond its start-up: the encoded
+    test set (one byte per spike and a float32 copy of each evaluation batch), and the
+    states of one training and one evaluation batch over all ``T`` steps."""
+    units = sum(sizes)
+    eval_n = min(cfg.eval_batch_size, n_test)
+    return cfg.timesteps * (n_test * sizes[0] + (cfg.batch_size + eval_n) * units
+                            * TRAIN_BYTES_PER_UNIT)
+
+
+def check_memory(cfg: TrainConfig, sizes: list[int], n_test: int = 0) -> None:
+    """Refuse (InputError on ``timesteps``) a run whose :func:`training_memory` exceeds
+    the memory available now (a long ``T`` would otherwise end in an out-of-memory kill).
+    ``n_test`` 0: the bound without the test set (before the data is loaded)."""
+    avail = available_memory()
+    need = training_memory(cfg, sizes, n_test)
+    if avail is not None and need > avail:
+        gib = 1 << 30
+        raise InputError(f"training at T={cfg.timesteps} with batch_size {cfg.batch_size} "
+                         f"needs at least {need / gib:.1f} GiB, {avail / gib:.1f} GiB are "
+                         "available: lower timesteps, batch_size or limit_test",
+                         param="timesteps")
+
+
 SMALL_LAYER = 1 << 16
 
 
@@ -322,6 +368,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike[str], *, dataset=None,
     if ds.n_classes != sizes[-1]:
         raise InputError(f"last size {sizes[-1]} does not match dataset "
                          f"{ds.name!r} ({ds.n_classes} classes)", param="arch")
+    check_memory(cfg, sizes, len(ds.y_test))
     out = Path(out_dir)
     make_dir(out)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

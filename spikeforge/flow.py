@@ -214,8 +214,13 @@ class Flow:
         The training configuration is validated first: a bad value is refused before the
         run directory is made or any stage starts.
         """
-        self._translated("train", lambda: self._train_config().validate())
+        sizes = self._translated("train", lambda: self._train_config().validate())
         wanted = list(STAGES) if stages is None else self._closure(stages)
+        if "train" in wanted:
+            from quant.train import check_memory
+
+            # (the bound without the test set: the data is loaded by the stage)
+            self._translated("train", lambda: check_memory(self._train_config(), sizes))
         data = self.config["train"].get("data_path")
         if "train" in wanted and data is not None and not Path(data).exists():
             # (before the directory and the stage line: it named the path only in the

@@ -81,6 +81,8 @@ def test_flow_bad_config_exits_2_without_output(tmp_path, capsys):
     (["--dataset", "mnist", "--data", "/nonexistent/mnist.npz"],
      "config key 'train.data_path': /nonexistent/mnist.npz: no such file or directory"),
     (["--stages", "train,,hessian"], "unknown flow stage ''"),
+    (["--set", "train.timesteps=1048576", "--set", "train.batch_size=100000"],  # (~118 TiB)
+     "config key 'train.timesteps': training at T=1048576 with batch_size 100000 needs at "),
 ])
 def test_flow_bad_train_value_exits_2_before_any_stage(overrides, expected, tmp_path, capsys):
     """A training value of the right type but out of range, or an unknown stage: refused

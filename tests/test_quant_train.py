@@ -154,3 +154,40 @@ def test_train_output_in_the_way_or_corrupt_checkpoint_one_line(tmp_path, capsys
     assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
     assert "checkpoint.pt: cannot be loaded" in err, err
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["checkpoint.pt"]
+
+
+def test_train_refuses_run_that_cannot_fit_in_memory(tmp_path, capsys, monkeypatch):
+    """A T whose training cannot fit in the memory available is refused in one line naming
+    --timesteps, before the run directory is made (T = 2^20, the manifest's limit, used to
+    end in an out-of-memory kill)."""
+    import quant.train as qt
+    from spikeforge.cli import main
+
+    argv = ["train", "--dataset", "digits", "--arch", "64-8-10", "--epochs", "1",
+            "--limit-train", "40", "--limit-test", "20", "--threads", "1", "--quiet"]
+    cfg = TrainConfig(arch="64-8-10", timesteps=4, limit_test=20)
+    need = qt.training_memory(cfg, cfg.validate(), 20)
+    # the bound: 4 steps x (20 test samples x 64 inputs + (32 + 20) samples x 82 units x 6)
+    assert need == 4 * (20 * 64 + 52 * 82 * qt.TRAIN_BYTES_PER_UNIT)
+    monkeypatch.setattr(qt, "available_memory", lambda: need - 1)
+    assert main([*argv, "-T", "4", "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: --timesteps: "), err
+    assert "training at T=4 with batch_size 32 needs at least" in err, err
+    assert not (tmp_path / "r").exists()
+    monkeypatch.setattr(qt, "available_memory", lambda: need)
+    assert main([*argv, "-T", "4", "-o", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "model.pt").is_file()
+
+
+def test_training_memory_is_below_measured_peak():
+    """The bound stays under what training was measured to hold on the digits network
+    (peak RSS minus a T=16 run's: 1643 MiB at T=2048, batch 32, 360 test samples;
+    461 MiB with batch 128 and 32 test samples), so a run that fits is not refused."""
+    import quant.train as qt
+
+    mib = 1 << 20
+    cfg = TrainConfig(arch="64-128-10", timesteps=2048)
+    assert qt.training_memory(cfg, cfg.validate(), 360) < 1643 * mib
+    cfg = TrainConfig(arch="64-128-10", timesteps=2048, batch_size=128)
+    assert qt.training_memory(cfg, cfg.validate(), 32) < 461 * mib
