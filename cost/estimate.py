@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_JOBS",
     "EstimateReport",
     "TargetEstimate",
+    "check_options",
     "cycle_bound",
     "estimate",
     "requantize",
@@ -196,6 +197,29 @@ def _progress(enabled: bool, msg: str) -> None:
         print(f"estimate: {msg}", file=sys.stderr, flush=True)
 
 
+def check_options(targets: str | Sequence[str], *, pnr: bool = False, model_only: bool = False,
+                  sweep_bits: Sequence[int] | None = None, freq_mhz: float | None = None
+                  ) -> tuple[list[Target], list[int] | None]:
+    """The checks of :func:`estimate`'s options, with no network needed (InputError naming
+    the parameter); returns the targets and the sorted, distinct sweep widths."""
+    tlist = parse_targets(targets)
+    check_freq(freq_mhz)
+    if pnr and model_only:
+        raise InputError("place and route needs synthesis, which model_only skips",
+                         param="pnr")
+    if pnr and all(t.nextpnr is None for t in tlist):
+        raise InputError(f"no open place and route for "
+                         f"{', '.join(t.name for t in tlist)}; add an iCE40/ECP5 target",
+                         param="pnr")
+    # With pnr, targets without an open place and route (xc7) are synthesized only.
+    if sweep_bits is not None:
+        sweep_bits = sorted({int(b) for b in sweep_bits})
+        lo, hi = WEIGHT_BITS_RANGE
+        if not sweep_bits or not all(lo <= b <= hi for b in sweep_bits):
+            raise InputError(f"widths must be integers {lo}..{hi}", param="sweep_bits")
+    return tlist, sweep_bits
+
+
 def estimate(net: IntNetwork, *, targets: str | Sequence[str],
              design: GeneratedDesign | None = None,
              pnr: bool = False, model_only: bool = False,
@@ -238,21 +262,8 @@ def estimate(net: IntNetwork, *, targets: str | Sequence[str],
         nextpnr clock constraint (default: per target).
     """
     t0 = time.perf_counter()
-    tlist = parse_targets(targets)
-    check_freq(freq_mhz)
-    if pnr and model_only:
-        raise InputError("place and route needs synthesis, which model_only skips",
-                         param="pnr")
-    if pnr and all(t.nextpnr is None for t in tlist):
-        raise InputError(f"no open place and route for "
-                         f"{', '.join(t.name for t in tlist)}; add an iCE40/ECP5 target",
-                         param="pnr")
-    # With pnr, targets without an open place and route (xc7) are synthesized only.
-    if sweep_bits is not None:
-        sweep_bits = sorted({int(b) for b in sweep_bits})
-        lo, hi = WEIGHT_BITS_RANGE
-        if not sweep_bits or not all(lo <= b <= hi for b in sweep_bits):
-            raise InputError(f"widths must be integers {lo}..{hi}", param="sweep_bits")
+    tlist, sweep_bits = check_options(targets, pnr=pnr, model_only=model_only,
+                                      sweep_bits=sweep_bits, freq_mhz=freq_mhz)
     if design is not None:
         if lanes is not None:
             raise InputError("the design fixes its lanes; give lanes without a design",

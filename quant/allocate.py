@@ -71,6 +71,8 @@ __all__ = [
     "allocate_for_run",
     "budget_from_avg_bits",
     "build_problem",
+    "check_allocation_options",
+    "check_candidates",
     "choose_traces",
     "default_quantizer",
     "hutchinson_fallback",
@@ -321,7 +323,9 @@ class Allocation:
         }
 
 
-def _check_candidates(candidates: Sequence[int]) -> tuple[int, ...]:
+def check_candidates(candidates: Sequence[int]) -> tuple[int, ...]:
+    """The candidate widths as a tuple: distinct integers in the weight-width range
+    (InputError on ``candidates`` otherwise)."""
     candidates = list(candidates)
     lo, hi = WEIGHT_BITS_RANGE
     if (not candidates or any(not is_int(c) or not lo <= c <= hi for c in candidates)
@@ -335,7 +339,7 @@ def _check(omega: np.ndarray, n_params: Sequence[int], candidates: Sequence[int]
            ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     omega = np.asarray(omega, dtype=np.float64)
     n = np.asarray([int(v) for v in n_params], dtype=np.int64)
-    cands = _check_candidates(candidates)
+    cands = check_candidates(candidates)
     if omega.shape != (len(n), len(cands)):
         raise ValueError(f"omega has shape {omega.shape}, expected ({len(n)}, {len(cands)})")
     if not np.all(np.isfinite(omega)):
@@ -507,6 +511,20 @@ def _layer_meta(model: Any) -> dict[str, Any]:
     return {"layers": _layer_names(model), "neurons": [int(n) for n in model.sizes[1:]]}
 
 
+def check_allocation_options(*, method: str = _A.method, budget_scope: str = _A.budget_scope,
+                             state_policy: str = _A.state_policy) -> None:
+    """The checks of :func:`allocate_for_run`'s choices, with no run needed (InputError
+    naming the parameter)."""
+    if method not in METHODS:
+        raise InputError(f"must be one of {', '.join(METHODS)}, not {method!r}", param="method")
+    if budget_scope not in BUDGET_SCOPES:
+        raise InputError(f"must be one of {', '.join(BUDGET_SCOPES)}, not {budget_scope!r}",
+                         param="budget_scope")
+    if state_policy not in STATE_POLICIES:
+        raise InputError(f"must be one of {', '.join(STATE_POLICIES)}, not {state_policy!r}",
+                         param="state_policy")
+
+
 def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
                      budget_bits: int | None = None,
                      candidates: Sequence[int] = DEFAULT_CANDIDATES, method: str = _A.method,
@@ -538,14 +556,8 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
     given = sum(v is not None for v in (avg_bits, budget_bits, budget_bram))
     if given != 1:
         raise InputError("give exactly one of avg_bits, budget_bits and budget_bram")
-    if method not in METHODS:
-        raise InputError(f"must be one of {', '.join(METHODS)}, not {method!r}", param="method")
-    if budget_scope not in BUDGET_SCOPES:
-        raise InputError(f"must be one of {', '.join(BUDGET_SCOPES)}, not {budget_scope!r}",
-                         param="budget_scope")
-    if state_policy not in STATE_POLICIES:
-        raise InputError(f"must be one of {', '.join(STATE_POLICIES)}, not {state_policy!r}",
-                         param="state_policy")
+    check_allocation_options(method=method, budget_scope=budget_scope,
+                             state_policy=state_policy)
     if budget_bram is not None or budget_scope != "weights" or state_policy != "auto":
         prob = problem_for_run(run_dir, candidates=candidates, method=method,
                                quantizer=quantizer, samples=samples, max_probes=max_probes,
@@ -558,7 +570,7 @@ def allocate_for_run(run_dir: str | Path, *, avg_bits: float | None = None,
         return prob.solve(problem_budget(prob, avg_bits=avg_bits, budget_bits=budget_bits,
                                          budget_bram=budget_bram),
                           kind=prob.meta.get("kind", "hessian"))
-    cands = _check_candidates(candidates)
+    cands = check_candidates(candidates)
     from .train import load_run
 
     run = load_run(run_dir)
@@ -594,7 +606,7 @@ def run_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *,
 
     if method not in METHODS:
         raise InputError(f"must be one of {', '.join(METHODS)}, not {method!r}", param="method")
-    cands = _check_candidates(candidates)
+    cands = check_candidates(candidates)
     if not hasattr(run, "model"):
         run = load_run(run)
     weights = _run_weights(run)
@@ -676,7 +688,7 @@ def problem_for_run(run_dir: Any, *, candidates: Sequence[int] = DEFAULT_CANDIDA
 
     if method not in METHODS:
         raise InputError(f"must be one of {', '.join(METHODS)}, not {method!r}", param="method")
-    cands = _check_candidates(candidates)
+    cands = check_candidates(candidates)
     if unit == "bram":
         if target is None:
             raise InputError("a block RAM budget needs a target", param="target")
@@ -803,7 +815,7 @@ def measured_sensitivity(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATE
         run = load_run(run)
     if not is_int(samples) or samples < 2:
         raise InputError(f"must be an integer >= 2, not {samples!r}", param="samples")
-    cands = _check_candidates(candidates)
+    cands = check_candidates(candidates)
     model = run.model
     linears = list(model.linears)
     q = run_quantizer(run, quantizer)
@@ -986,7 +998,7 @@ def membrane_profile(run: Any, candidates: Sequence[int] = DEFAULT_CANDIDATES, *
         run = load_run(run)
     if not is_int(samples) or samples < 1:
         raise InputError(f"must be an integer >= 1, not {samples!r}", param="samples")
-    cands = _check_candidates(candidates)
+    cands = check_candidates(candidates)
     model = run.model
     key = f"candidates={','.join(map(str, cands))};samples={int(samples)};headroom={headroom}"
     path = Path(run.run_dir) / "membranes.json"
@@ -1346,7 +1358,7 @@ def build_problem(layers: Sequence[LayerShape], candidates: Sequence[int], *,
         plan), noted in ``notes``
     """
     planned = tuple(getattr(bram_cost, "kinds", ("dense",)))
-    cands = _check_candidates(candidates)
+    cands = check_candidates(candidates)
     if unit not in BUDGET_UNITS:
         raise ValueError(f"unit must be one of {BUDGET_UNITS}, not {unit!r}")
     if scope not in BUDGET_SCOPES:

@@ -56,6 +56,7 @@ from .config import HessianConfig, check_seed
 __all__ = [
     "METHODS",
     "TraceEstimate",
+    "check_trace_options",
     "default_loss_fn",
     "default_output_loss",
     "layer_traces",
@@ -414,6 +415,24 @@ def load_traces(path: str | Path, method: str | None = None
 
 
 # ---------------------------------------------------------------------- runs
+def check_trace_options(methods: str | Sequence[str] = _H.method, *, samples: int = _H.samples,
+                        max_probes: int = _H.probes, min_probes: int = _H.min_probes,
+                        rel_tol: float = _H.tol) -> list[str]:
+    """The checks of :func:`traces_for_run`'s options (InputError naming the parameter),
+    with no run needed; returns the methods as a list."""
+    if isinstance(methods, str):
+        methods = METHODS if methods == "both" else (methods,)
+    methods = [_ALIASES.get(m, m) for m in methods]
+    for m in methods:
+        if m not in METHODS:
+            raise InputError(f"must be one of {', '.join(METHODS)} or both, not {m!r}",
+                             param="methods")
+    if not is_int(samples) or samples < 2:
+        raise InputError(f"must be an integer >= 2, not {samples!r}", param="samples")
+    _check_probes(max_probes, min_probes, rel_tol)
+    return methods
+
+
 def traces_for_run(run: Any, methods: str | Sequence[str] = _H.method, *,
                    samples: int = _H.samples, batch_size: int = 512,
                    max_probes: int = _H.probes, min_probes: int = _H.min_probes,
@@ -436,16 +455,8 @@ def traces_for_run(run: Any, methods: str | Sequence[str] = _H.method, *,
     """
     from .train import load_run
 
-    if isinstance(methods, str):
-        methods = METHODS if methods == "both" else (methods,)
-    methods = [_ALIASES.get(m, m) for m in methods]
-    for m in methods:
-        if m not in METHODS:
-            raise InputError(f"must be one of {', '.join(METHODS)} or both, not {m!r}",
-                             param="methods")
-    if not is_int(samples) or samples < 2:
-        raise InputError(f"must be an integer >= 2, not {samples!r}", param="samples")
-    _check_probes(max_probes, min_probes, rel_tol)
+    methods = check_trace_options(methods, samples=samples, max_probes=max_probes,
+                                  min_probes=min_probes, rel_tol=rel_tol)
     min_probes = min(min_probes, max_probes)
     if not hasattr(run, "model"):
         run = load_run(run)

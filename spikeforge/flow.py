@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import numpy as np
 from pysim import atomic_path, load_network, load_spikes, simulate
 from pysim.atomic import make_dir
 from pysim.errors import CheckFailed, InputError
-from pysim.util import to_jsonable
+from pysim.util import is_int, to_jsonable
 
 from .config import DEFAULTS, config_to_toml
 
@@ -211,16 +211,11 @@ class Flow:
     def run_all(self, stages: list[str] | None = None) -> list[StageRecord]:
         """Run every stage (or the listed ones and what they need), skipping cached ones.
 
-        The training configuration is validated first: a bad value is refused before the
-        run directory is made or any stage starts.
+        The whole configuration is checked first (:meth:`check_config`): a bad value is
+        refused before the run directory is made or any stage starts.
         """
-        sizes = self._translated("train", lambda: self._train_config().validate())
         wanted = list(STAGES) if stages is None else self._closure(stages)
-        if "train" in wanted:
-            from quant.train import check_memory
-
-            # (the bound without the test set: the data is loaded by the stage)
-            self._translated("train", lambda: check_memory(self._train_config(), sizes))
+        self.check_config(wanted)
         data = self.config["train"].get("data_path")
         if "train" in wanted and data is not None and not Path(data).exists():
             # (before the directory and the stage line: it named the path only in the
@@ -260,6 +255,76 @@ class Flow:
                 self._log(f"[{name}] done in {seconds:.1f} s")
             self.records.append(rec)
         return self.records
+
+    def check_config(self, wanted: Sequence[str] = tuple(STAGES)) -> None:
+        """Check every section's values with the library's own checks, for every stage,
+        run or not (the run directory's ``config.toml`` holds them all), so a bad value is
+        refused before the first stage rather than when its stage is reached (an
+        ``estimate.targets`` typo after the training). What needs the trained network is
+        left to its stage: a layer named in ``verify.lanes``, a budget below the
+        narrowest allocation. For the stages in ``wanted`` also what costs a lookup: the
+        training's memory bound and the Ray address (``pareto.address``).
+        """
+        from cost.estimate import check_options
+        from cost.targets import get_target
+        from quant.allocate import check_allocation_options, check_candidates
+        from quant.config import check_seed
+        from quant.export import check_bits
+        from quant.hessian import check_trace_options
+
+        from .pareto import sweep_config
+
+        sizes = self._translated("train", lambda: self._train_config().validate())
+        h, q, p = self.config["hessian"], self.config["quantize"], self.config["pareto"]
+        v, e = self.config["verify"], self.config["estimate"]
+
+        def hessian() -> None:
+            check_trace_options(h["method"], samples=h["samples"], max_probes=h["probes"],
+                                min_probes=h["min_probes"], rel_tol=h["tol"])
+            check_seed(h["seed"])
+
+        def allocate() -> None:
+            check_allocation_options(method=q["policy"], budget_scope=q["budget_scope"],
+                                     state_policy=q["state_widths"])
+            check_candidates(q["candidates"])
+            if q["bits"] is not None:
+                check_bits(q["bits"], len(sizes) - 1)
+            try:
+                get_target(q["target"])
+            except InputError as exc:
+                raise exc.renamed({"targets": "target"}) from None
+
+        def verify() -> None:
+            if not is_int(v["samples"]) or v["samples"] < 1:
+                raise InputError(f"must be an integer >= 1, not {v['samples']!r}",
+                                 param="samples")
+
+        self._translated("hessian", hessian)
+        self._translated("allocate", allocate)
+        def pareto() -> None:
+            try:
+                sweep_config(avg_bits=p["avg_bits"], uniform_bits=p["uniform_bits"],
+                             random_seeds=p["random_seeds"], epochs=p["epochs"],
+                             candidates=q["candidates"], policy=q["policy"],
+                             seeds=p["seeds"]).validate()
+            except InputError as exc:  # (as pareto_sweep renames them)
+                raise exc.renamed({"methods": "policy", "budgets": "avg_bits"}) from None
+
+        self._translated("pareto", pareto)
+        self._translated("generate", self._lanes)
+        self._translated("verify", verify)
+        self._translated("estimate", lambda: check_options(
+            e["targets"], pnr=e["pnr"] and not e["model_only"], model_only=e["model_only"],
+            sweep_bits=e["sweep_bits"]))
+        if "train" in wanted:
+            from quant.train import check_memory
+
+            # (the bound without the test set: the data is loaded by the stage)
+            self._translated("train", lambda: check_memory(self._train_config(), sizes))
+        if "pareto" in wanted and p.get("address") is not None:
+            from .sweep import check_address
+
+            self._translated("pareto", lambda: check_address(str(p["address"])))
 
     def _run_stage(self, name: str) -> dict[str, Any]:
         """Run one stage; its InputErrors name the config key a bad value came from."""

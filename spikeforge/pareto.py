@@ -33,7 +33,7 @@ import numpy as np
 from pysim.errors import InputError
 from quant.config import AllocateConfig
 
-__all__ = ["ParetoConfig", "pareto_allocations", "pareto_sweep"]
+__all__ = ["ParetoConfig", "pareto_allocations", "pareto_sweep", "sweep_config"]
 
 _A = AllocateConfig()
 
@@ -116,6 +116,22 @@ def pareto_allocations(run_dir: str | os.PathLike[str], *,
     return out
 
 
+def sweep_config(*, avg_bits: Sequence[float] = _P.avg_bits,
+                 uniform_bits: Sequence[int] = _P.uniform_bits,
+                 random_seeds: int = _P.random_seeds, epochs: int = _P.epochs,
+                 candidates: Sequence[int] = _A.candidates, policy: str = _A.method,
+                 seeds: int = _P.seeds) -> Any:
+    """The :class:`spikeforge.sweep.SweepConfig` of :func:`pareto_sweep`, not yet validated
+    (``.validate()`` checks every field with no run needed)."""
+    from .sweep import SweepConfig
+
+    return SweepConfig(budgets=tuple(float(a) for a in avg_bits), unit="avg_bits",
+                       methods=(policy, "reversed", "random", "uniform"), seeds=int(seeds),
+                       random_seeds=int(random_seeds), epochs=int(epochs),
+                       candidates=tuple(int(c) for c in candidates),
+                       uniform_bits=tuple(int(b) for b in uniform_bits))
+
+
 def pareto_sweep(run_dir: str | os.PathLike[str], *, avg_bits: Sequence[float] = _P.avg_bits,
                  uniform_bits: Sequence[int] = _P.uniform_bits,
                  random_seeds: int = _P.random_seeds, epochs: int = _P.epochs,
@@ -133,13 +149,10 @@ def pareto_sweep(run_dir: str | os.PathLike[str], *, avg_bits: Sequence[float] =
     tests of :func:`spikeforge.sweep.run_sweep`. Points are cached in ``out_dir``
     (default ``RUN/../pareto_sweep``).
     """
-    from .sweep import SweepConfig, run_sweep
+    from .sweep import run_sweep
 
-    cfg = SweepConfig(budgets=tuple(float(a) for a in avg_bits), unit="avg_bits",
-                      methods=(policy, "reversed", "random", "uniform"), seeds=int(seeds),
-                      random_seeds=int(random_seeds), epochs=int(epochs),
-                      candidates=tuple(int(c) for c in candidates),
-                      uniform_bits=tuple(int(b) for b in uniform_bits))
+    cfg = sweep_config(avg_bits=avg_bits, uniform_bits=uniform_bits, random_seeds=random_seeds,
+                       epochs=epochs, candidates=candidates, policy=policy, seeds=seeds)
     out = Path(out_dir) if out_dir is not None else Path(run_dir).parent / "pareto_sweep"
     try:
         summary = run_sweep(run_dir, out, cfg, serial=int(workers) <= 1,

@@ -165,6 +165,13 @@ class SweepConfig:
             if not (isinstance(b, (int, float)) and math.isfinite(b) and b >= 0):
                 raise InputError(f"every budget must be a number >= 0, not {b!r}",
                                  param="budgets")
+        from quant.allocate import check_candidates
+
+        cands = check_candidates(self.candidates)
+        for ub in self.uniform_bits:
+            if ub not in cands:
+                raise InputError(f"uniform width {ub} is not a candidate ({list(cands)})",
+                                 param="uniform_bits")
         if self.reference is not None and self.reference not in SENSITIVITIES:
             raise InputError(f"must be one of {', '.join(SENSITIVITIES)}, not "
                              f"{self.reference!r}", param="reference")

@@ -94,3 +94,28 @@ def test_flow_bad_train_value_exits_2_before_any_stage(overrides, expected, tmp_
     assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
     assert expected in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ("hessian.probes=1", "config key 'hessian.probes': must be an integer >= 2, not 1"),
+    ("quantize.target=nope", "config key 'quantize.target': unknown target 'nope'"),
+    ("quantize.bits=4,4,4", "config key 'quantize.bits': 3 widths given for a network of 2"),
+    ("pareto.uniform_bits=[9]", "config key 'pareto.uniform_bits': uniform width 9 is not"),
+    ("pareto.seeds=0", "config key 'pareto.seeds': must be an integer >= 1, not 0"),
+    ("verify.lanes=x", "config key 'verify.lanes': expected N or NAME=N"),
+    ("verify.samples=0", "config key 'verify.samples': must be an integer >= 1, not 0"),
+    ('estimate.targets=["ecp5-25"]', "config key 'estimate.targets': unknown target 'ecp5-25'"),
+    ("estimate.sweep_bits=[1]", "config key 'estimate.sweep_bits': widths must be integers"),
+])
+@pytest.mark.parametrize("stages", [None, "train"])
+def test_flow_checks_every_section_before_the_first_stage(setting, expected, stages, tmp_path,
+                                                         capsys):
+    """A bad value of a later stage is refused before the run directory is made, also when
+    that stage is not run (an estimate.targets typo stopped the flow after training, a
+    verify.samples of 0 after generate, with a message not naming the key)."""
+    argv = ["flow", "-o", str(tmp_path / "run"), "--set", setting]
+    assert main([*argv, *(["--stages", stages] if stages else [])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
+    assert expected in err, err
+    assert not (tmp_path / "run").exists()
