@@ -1361,12 +1361,7 @@ def build_problem(layers: Sequence[LayerShape], candidates: Sequence[int], *,
     cands = check_candidates(candidates)
     if unit not in BUDGET_UNITS:
         raise ValueError(f"unit must be one of {BUDGET_UNITS}, not {unit!r}")
-    if scope not in BUDGET_SCOPES:
-        raise InputError(f"must be one of {', '.join(BUDGET_SCOPES)}, not {scope!r}",
-                         param="budget_scope")
-    if state_policy not in STATE_POLICIES:
-        raise InputError(f"must be one of {', '.join(STATE_POLICIES)}, not {state_policy!r}",
-                         param="state_policy")
+    check_allocation_options(budget_scope=scope, state_policy=state_policy)
     policy = state_policy
     if policy == "auto":
         policy = "measured" if scope == "weights" else "priced"
