@@ -187,13 +187,14 @@ TARGETS: dict[str, Target] = {
 }
 
 
-def get_target(name: str) -> Target:
-    """Return the target called ``name``; unknown names raise :class:`InputError`."""
+def get_target(name: str, *, param: str = "targets") -> Target:
+    """Return the target called ``name``; unknown names raise :class:`InputError` on
+    ``param`` (the caller's parameter that named it)."""
     key = name.strip().lower()
     if key in TARGETS:
         return TARGETS[key]
     raise InputError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}",
-                     param="targets")
+                     param=param)
 
 
 def parse_targets(spec: str | list[str] | tuple[str, ...]) -> list[Target]:

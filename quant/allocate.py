@@ -694,11 +694,7 @@ def problem_for_run(run_dir: Any, *, candidates: Sequence[int] = DEFAULT_CANDIDA
             raise InputError("a block RAM budget needs a target", param="target")
         from cost.targets import get_target
 
-        try:
-            t = get_target(str(target))
-        except InputError as exc:
-            raise exc.renamed({"targets": "target"}) from None
-        target = t.name
+        target = get_target(str(target), param="target").name
     run = load_run(run_dir) if not hasattr(run_dir, "model") else run_dir
     sens = run_sensitivity(run, cands, method=method, quantizer=quantizer, samples=samples,
                            max_probes=max_probes, progress=progress)

@@ -289,10 +289,7 @@ class Flow:
             check_candidates(q["candidates"])
             if q["bits"] is not None:
                 check_bits(q["bits"], len(sizes) - 1)
-            try:
-                get_target(q["target"])
-            except InputError as exc:
-                raise exc.renamed({"targets": "target"}) from None
+            get_target(q["target"], param="target")
 
         def verify() -> None:
             if not is_int(v["samples"]) or v["samples"] < 1:

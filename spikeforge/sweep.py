@@ -140,10 +140,7 @@ class SweepConfig:
                              param="unit")
         if self.unit == "bram" or self.targets:
             from cost.targets import get_target
-            try:
-                get_target(self.target)
-            except InputError as exc:
-                raise exc.renamed({"targets": "target"}) from None
+            get_target(self.target, param="target")
             for t in self.targets:
                 get_target(t)
         for name in ("seeds", "epochs", "threads", "calib_samples", "random_seeds",
