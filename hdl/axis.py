@@ -44,7 +44,14 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hwplan import HardwarePlan, plan_network
-from hwplan.wrapper import DEDUP_TAG_BITS, FLAGS, AxisWrapperPlan, axis_wrapper_plan
+from hwplan.wrapper import (
+    DEDUP_TAG_BITS,
+    FLAGS,
+    LFSR_TAPS,
+    AxisWrapperPlan,
+    axis_wrapper_plan,
+    lfsr_prev,
+)
 from pysim import IntNetwork
 
 from ._params import quiet_on_error
@@ -67,6 +74,17 @@ def _lt_const(x: Any, c: int) -> Any:
     if c & top:
         return ~x[n - 1] | _lt_const(x[:n - 1], c - top)
     return ~x[n - 1] & _lt_const(x[:n - 1], c)
+
+
+def _lfsr_step(x: Signal, *, xnor: bool) -> Any:
+    """The next state of ``x`` as the LFSR of :func:`hwplan.wrapper.lfsr_next`."""
+    n = len(x)
+    if n == 1:
+        return Const(0, 1)
+    fb = x[LFSR_TAPS[n][0] - 1]
+    for t in LFSR_TAPS[n][1:]:
+        fb = fb ^ x[t - 1]
+    return Cat(~fb if xnor else fb, x[:n - 1])
 
 
 #: The wrapper's parts by the names of their registers and output ports in the flattened
@@ -233,15 +251,16 @@ class AxisWrapper(wiring.Component):
 
         # ---------------------------------------------------------------- input stage
         # One beat in flight: a beat is taken (its input's step tag read from the tag
-        # memory), the tag registered as it leaves the block RAM, the beat checked (range,
-        # duplicate, framing) and its input's tag written, then handed to the core from
-        # the same registers; the next beat is taken only once it has gone. So there is no
-        # forwarding and no read-during-write: a read never meets the write of a beat
-        # ahead. A beat for the core takes 4 cycles, a dropped beat 3 (the core's first
+        # memory and, in the same cycle and port, the current step's tag written in its
+        # place: the block RAM reads before it writes), the old tag registered as it
+        # leaves the block RAM, the beat checked (range, duplicate, framing), then handed
+        # to the core from the same registers; the next beat is taken only once it has
+        # gone. A beat for the core takes 4 cycles, a dropped beat 3 (the core's first
         # layer takes ``groups`` cycles per spike; see docs/integration.md).
         IDX = wp.index_field_bits
         TB = wp.dedup_tag_bits
-        depth = max(2, wp.dedup_depth)
+        CLB = wp.dedup_clear_bits
+        depth = wp.dedup_depth
         abits = max(1, (depth - 1).bit_length())
         tdata = self.s_axis_tdata
         dedup_on = wp.check_duplicates and "dedup" not in self._omit
@@ -271,6 +290,7 @@ class AxisWrapper(wiring.Component):
         accept = Signal()
         can_start = Signal()
         ready = Signal()
+        in_range = Signal()             # the offered beat's index is an input
         need_clear = Signal(init=int(dedup_on))  # the tag memory is being cleared
         dp.d.comb += [
             pad.eq(padding & _lt_const(step, T)),
@@ -278,54 +298,65 @@ class AxisWrapper(wiring.Component):
             ready.eq(~b_read & ~b_check & ~s2_valid & (in_sample | can_start) & ~need_clear),
             accept.eq(self.s_axis_tvalid & ready),
             self.s_axis_tready.eq(ready),
+            in_range.eq(_lt_const(tdata[:IDX], n_in)),
         ]
         with dp.If(ready):  # (a beat counts only when taken: b_read)
             dp.d.sync += [b_index.eq(tdata[:IDX]), b_nospike.eq(tdata[wp.nospike_bit]),
                           b_last.eq(self.s_axis_tlast), b_eos.eq(tdata[wp.eos_bit]),
-                          b_inrange.eq(_lt_const(tdata[:IDX], n_in))]
+                          b_inrange.eq(in_range)]
         dp.d.sync += [b_read.eq(accept), b_check.eq(b_read)]
 
-        # The duplicate check: per input, the tag of the step it last spiked in (tags run
-        # 1 .. 2**TB - 1; 0 = never). A beat is a duplicate when its input's tag is the
-        # current step's. When the tags wrap (and after reset) the memory is cleared to 0,
-        # one input per cycle, with the input stream held: so a tag never aliases.
+        # The duplicate check: per input, the tag of the step it last spiked in (0 = never;
+        # the tags are the states of an XOR LFSR, so never 0). A beat is a duplicate when
+        # its input's old tag is the current step's. After reset and at the end of the step
+        # with the last tag the memory is cleared to 0, two tags a cycle through its second
+        # port (at 2a and 2a + 1 for every state a of an XNOR LFSR), with the input stream
+        # held: so a tag never aliases.
         seen = Signal()
-        c_writes = Signal()  # the beat being checked writes its input's tag
         step_end = Signal()
         dp.d.comb += step_end.eq(b_check & (b_last | b_eos))
         if dedup_on:
-            cur_tag = Signal(TB, init=0)  # 0 while the memory is cleared (the write data)
-            clr_addr = Signal(range(depth + 1))
-            pre_wrap = Signal()
+            cur_tag = Signal(TB, init=wp.dedup_tag_start)
+            clr_addr = Signal(CLB)  # starts at 0, and a full period brings it back there
+            pre_wrap = Signal(init=int(wp.dedup_tag_start == wp.dedup_tag_last))
             tag_q = Signal(TB)  # the tag memory's read data, registered as is
             tags = Memory(shape=TB, depth=depth, init=[])
             dp.submodules.tags = tags
+            self._tag_memory, self._need_clear = tags, need_clear  # (for the tests)
             wr = tags.write_port()
             rd = tags.read_port(transparent_for=())
+            # the clear: two write ports with one enable, which Yosys joins into one
+            # port twice as wide (so the beat's port needs no address multiplexer)
+            clr_ports = [tags.write_port() for _ in range(2)]
             clr_last = Signal()
+            live_at_take = Signal()  # the sample of the offered beat still feeds the core
             dp.d.comb += [
+                # at a sample's first beat, ``step`` still holds the last sample's value
+                live_at_take.eq(~in_sample | _lt_const(step, T)),
                 rd.addr.eq(tdata[:abits]),
                 rd.en.eq(ready),
+                wr.addr.eq(tdata[:abits]),
+                wr.data.eq(cur_tag),
+                wr.en.eq(accept & ~tdata[wp.nospike_bit] & in_range & live_at_take),
                 seen.eq(tag_q == cur_tag),
-                # the clear runs with no beat in flight, so it never meets a beat's write
-                wr.addr.eq(Mux(need_clear, clr_addr, b_index[:abits])),
-                wr.data.eq(cur_tag),  # 0 while clearing
-                wr.en.eq(need_clear | c_writes),
-                clr_last.eq(need_clear & (clr_addr == depth - 1)),
+                clr_last.eq(need_clear & (clr_addr == lfsr_prev(0, CLB, xnor=True))),
             ]
+            for low, port in enumerate(clr_ports):
+                dp.d.comb += [port.addr.eq(Cat(Const(low, 1), clr_addr)),
+                              port.data.eq(0), port.en.eq(need_clear)]
             # Timing: the block RAM's slow clock-to-out reaches a flip-flop and nothing else
             dp.d.sync += tag_q.eq(rd.data)
-            # Every counter below loads only its increment; a restart to 0 is the last
-            # assignment, so it maps to the flip-flops' synchronous reset (no multiplexer)
-            with dp.If(step_end | clr_last):  # (never both: a clear holds the input)
+            with dp.If(step_end):  # (never during a clear: a clear holds the input)
                 # pre_wrap: cur_tag is the last tag (a register, for timing)
-                dp.d.sync += [cur_tag.eq(cur_tag + 1), pre_wrap.eq(cur_tag == (1 << TB) - 2)]
-            with dp.If(step_end & pre_wrap):
-                dp.d.sync += [need_clear.eq(1), cur_tag.eq(0), pre_wrap.eq(0)]
+                before_last = lfsr_prev(wp.dedup_tag_last, TB, xnor=False)
+                dp.d.sync += [cur_tag.eq(_lfsr_step(cur_tag, xnor=False)),
+                              pre_wrap.eq(cur_tag == before_last)]
+                with dp.If(pre_wrap):
+                    dp.d.sync += need_clear.eq(1)
             with dp.If(need_clear):
-                dp.d.sync += clr_addr.eq(clr_addr + 1)
+                dp.d.sync += clr_addr.eq(_lfsr_step(clr_addr, xnor=True))
             with dp.If(clr_last):
-                dp.d.sync += [need_clear.eq(0), clr_addr.eq(0)]
+                dp.d.sync += need_clear.eq(0)
         else:
             dp.d.comb += seen.eq(0)
 
@@ -347,7 +378,6 @@ class AxisWrapper(wiring.Component):
             e_short.eq(b_eos & live & ~(b_last & (step == T - 1))),
             fwd_ev.eq(is_event & b_inrange & ~seen & ~abort),
             fwd_mk.eq(b_last & live),
-            c_writes.eq(b_check & is_event & b_inrange),
         ]
         with dp.If(b_check):
             dp.d.sync += [s2_valid.eq(fwd_ev | fwd_mk), s2_ev.eq(fwd_ev), s2_mk.eq(fwd_mk)]

@@ -33,6 +33,7 @@ from .plan import HardwarePlan
 __all__ = [
     "AXIL_DATA_BITS",
     "FLAGS",
+    "LFSR_TAPS",
     "MEM_KINDS",
     "OUT_DATA_BITS",
     "WRAPPER_FORMAT",
@@ -45,6 +46,7 @@ __all__ = [
     "axis_wrapper_plan",
     "decode_packet",
     "encode_uart_sample",
+    "lfsr_next",
     "mem_data_words",
     "packet_bytes",
     "register_table",
@@ -63,6 +65,39 @@ WRAPPER_ID = 0x53460001
 OUT_DATA_BITS = 32
 AXIL_DATA_BITS = 32
 DEDUP_TAG_BITS = 8
+
+#: Taps of a maximal-length Fibonacci LFSR of each width (bit numbers from 1; the width
+#: is the first tap): the duplicate check counts its step tags and its clear addresses
+#: with them, so it needs neither an adder nor a restart (the Xilinx XAPP052 table).
+LFSR_TAPS: dict[int, tuple[int, ...]] = {
+    2: (2, 1), 3: (3, 2), 4: (4, 3), 5: (5, 3), 6: (6, 5), 7: (7, 6), 8: (8, 6, 5, 4),
+    9: (9, 5), 10: (10, 7), 11: (11, 9), 12: (12, 6, 4, 1), 13: (13, 4, 3, 1),
+    14: (14, 5, 3, 1), 15: (15, 14), 16: (16, 15, 13, 4), 17: (17, 14), 18: (18, 11),
+    19: (19, 6, 2, 1), 20: (20, 17), 21: (21, 19), 22: (22, 21), 23: (23, 18),
+    24: (24, 23, 22, 17),
+}
+
+
+def lfsr_next(state: int, bits: int, *, xnor: bool) -> int:
+    """The state after ``state`` of the ``bits``-wide LFSR of :data:`LFSR_TAPS`: shifted
+    up by one, the new bit 0 the XOR (``xnor``: XNOR) of the tapped bits. The XOR form
+    runs through every state but 0, the XNOR form through every state but all-ones;
+    a 1-bit LFSR stays at 0."""
+    if bits == 1:
+        return 0
+    fb = 0
+    for t in LFSR_TAPS[bits]:
+        fb ^= (state >> (t - 1)) & 1
+    return ((state << 1) & ((1 << bits) - 1)) | (fb ^ int(xnor))
+
+
+def lfsr_prev(state: int, bits: int, *, xnor: bool) -> int:
+    """The state before ``state`` (the inverse of :func:`lfsr_next`)."""
+    for top in (0, 1):
+        cand = (state >> 1) | (top << (bits - 1))
+        if lfsr_next(cand, bits, xnor=xnor) == state:
+            return cand
+    raise ValueError(f"{state} is not a state of the {bits}-bit LFSR")
 """Width of the duplicate check's step tags (one per input, see AxisWrapperPlan)."""
 
 FLAGS: dict[str, tuple[int, str]] = {
@@ -241,10 +276,11 @@ class AxisWrapperPlan:
         layer's spikes over the sample (all neurons, all steps), one beat each after the
         class scores; empty by default
     axil_addr_bits : width of the AXI-Lite addresses
-    dedup_tag_bits : width of the duplicate check's step tags: a memory of ``input_size``
-        tags holds, per input, the step (modulo ``2**dedup_tag_bits - 1``) it last spiked
-        in; every ``2**dedup_tag_bits - 1`` steps (and after reset) the wrapper clears it
-        in ``input_size`` cycles (``s_axis_tready`` low), so a tag never aliases
+    dedup_tag_bits : width of the duplicate check's step tags: a memory of
+        :attr:`dedup_depth` tags holds, per input, the tag of the step it last spiked in
+        (the tags run over ``2**dedup_tag_bits - 1`` steps); every ``2**dedup_tag_bits - 1``
+        steps (and after reset) the wrapper clears it in :attr:`dedup_clear_cycles` cycles
+        (``s_axis_tready`` low), so a tag never aliases
     registers : the AXI-Lite register map
     """
 
@@ -288,9 +324,37 @@ class AxisWrapperPlan:
         return 1 + self.n_classes + len(self.taps)
 
     @property
+    def dedup_clear_bits(self) -> int:
+        """Width of the tag clear's address: the clear writes two tags a cycle, at the
+        addresses ``2a`` and ``2a + 1`` for every state ``a`` of an XNOR LFSR of this width
+        (every state but all-ones), so the memory holds ``2 * (2**bits - 1)`` tags."""
+        b = 1
+        while 2 * ((1 << b) - 1) < self.input_size:
+            b += 1
+        return b
+
+    @property
     def dedup_depth(self) -> int:
-        """Tags in the duplicate check's memory (one per input)."""
-        return self.input_size
+        """Tags in the duplicate check's memory (one per input, and those the clear's
+        address runs over past the last input: ``2 * (2**dedup_clear_bits - 1)``)."""
+        return 2 * ((1 << self.dedup_clear_bits) - 1)
+
+    @property
+    def dedup_clear_cycles(self) -> int:
+        """Cycles of one clear of the tag memory (``s_axis_tready`` low)."""
+        return (1 << self.dedup_clear_bits) - 1
+
+    @property
+    def dedup_tag_start(self) -> int:
+        """The step tag after reset and after every clear (tags are the states of an XOR
+        LFSR of ``dedup_tag_bits``: never 0, the value of a cleared tag)."""
+        return 1
+
+    @property
+    def dedup_tag_last(self) -> int:
+        """The step tag whose step's end clears the memory (the state before
+        :attr:`dedup_tag_start`): so the tags of the steps between two clears differ."""
+        return lfsr_prev(self.dedup_tag_start, self.dedup_tag_bits, xnor=False)
 
     @property
     def dedup_clear_period(self) -> int:
@@ -336,6 +400,7 @@ class AxisWrapperPlan:
             "header": [f.as_dict() for f in self.header_fields],
             "axil_addr_bits": self.axil_addr_bits, "axil_data_bits": AXIL_DATA_BITS,
             "dedup_tag_bits": self.dedup_tag_bits, "dedup_depth": self.dedup_depth,
+            "dedup_clear_cycles": self.dedup_clear_cycles,
             "registers": [r.as_dict() for r in self.registers],
             "writable_weights": self.writable,
             "taps": [{"layer": n, "bits": b} for n, b in self.taps],
@@ -384,6 +449,10 @@ def axis_wrapper_plan(plan: HardwarePlan, *, writable: bool = False,
     if plan.n_classes > 1 << 16:
         raise InputError(f"the axis wrapper reports at most 65536 classes, not "
                          f"{plan.n_classes}", param="wrap")
+    if check_duplicates and plan.input_size > 2 * ((1 << max(LFSR_TAPS)) - 1):
+        raise InputError(f"the duplicate check handles at most "
+                         f"{2 * ((1 << max(LFSR_TAPS)) - 1)} inputs, not {plan.input_size}",
+                         param="check_duplicates")
     idx = index_bits(plan.input_size)
     in_bits = 8 * ceil_div(idx + 2, 8)
     membrane = plan.readout == "membrane"

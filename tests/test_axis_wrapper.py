@@ -45,7 +45,8 @@ def test_wrapper_plan_fields_and_tables() -> None:
     net = pysim.load_network(FIXTURES / "mnist_784_256_10_w3_6")
     wp = axis_wrapper_plan(plan_network(net))
     assert (wp.in_data_bits, wp.index_field_bits, wp.nospike_bit, wp.eos_bit) == (16, 14, 14, 15)
-    assert wp.packet_beats == 11 and wp.dedup_depth == 784 and wp.dedup_clear_period == 255
+    assert wp.packet_beats == 11 and wp.dedup_clear_period == 255
+    assert (wp.dedup_clear_bits, wp.dedup_depth, wp.dedup_clear_cycles) == (9, 1022, 511)
     assert wp.register("ID").reset == WRAPPER_ID
     assert wp.register("GEOMETRY0").reset == (10 << 16) | net.timesteps
     offsets = [r.offset for r in wp.registers]
@@ -170,6 +171,120 @@ def test_axis_checker_beat_rate() -> None:
         assert len(taken) == 12
         # (the first spike waits for nothing: the core is idle)
         assert set(np.diff(taken[1:])) == {max(4, groups)}, (groups, taken)
+
+
+@pytest.mark.parametrize("widths", [pytest.param(range(1, 21), id="1-20"),
+                                    pytest.param(range(21, 25), id="21-24",
+                                                 marks=pytest.mark.slow)])
+def test_axis_lfsr_taps_are_maximal(widths) -> None:
+    """Each LFSR of the duplicate check runs through all its states but one (XOR: but 0;
+    XNOR: but all-ones; the 1-bit one stays at 0) before it repeats, and lfsr_prev
+    inverts lfsr_next."""
+    from hwplan.wrapper import lfsr_next, lfsr_prev
+
+    for bits in widths:
+        for xnor in (False, True) if bits > 1 else (True,):  # (1 bit: the clear's, at 0)
+            start = 0 if xnor else 1
+            seen, state = set(), start
+            while True:
+                seen.add(state)
+                nxt = lfsr_next(state, bits, xnor=xnor)
+                assert lfsr_prev(nxt, bits, xnor=xnor) == state
+                state = nxt
+                if state == start:
+                    break
+                assert state not in seen, (bits, xnor, state)
+            excluded = (1 << bits) - 1 if xnor else 0
+            assert len(seen) == max(1, (1 << bits) - 1), (bits, xnor)
+            assert bits == 1 or excluded not in seen
+
+
+def test_axis_lfsr_rtl_step_equals_plan() -> None:
+    """The RTL's LFSR step is the plan's lfsr_next, state by state."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+
+    from hdl.axis import _lfsr_step
+    from hwplan.wrapper import lfsr_next
+
+    m = Module()
+    cases = []
+    for bits in (1, 2, 3, 8, 9):
+        for xnor in (False, True):
+            x, y = Signal(bits), Signal(bits)
+            m.d.comb += y.eq(_lfsr_step(x, xnor=xnor))
+            cases.append((bits, xnor, x, y))
+    bad: list = []
+
+    async def check(ctx) -> None:
+        for bits, xnor, x, y in cases:
+            for state in range(1 << bits):
+                ctx.set(x, state)
+                if ctx.get(y) != lfsr_next(state, bits, xnor=xnor):
+                    bad.append((bits, xnor, state))
+
+    sim = Simulator(m)
+    sim.add_testbench(check)
+    sim.run()
+    assert not bad
+
+
+def test_axis_tag_clear_wipes_every_address() -> None:
+    """The tag memory's clear (after reset, and after the step with the last tag) sets
+    every address to 0, however it was filled; the input waits while it runs."""
+    from amaranth.sim import Simulator
+
+    from hdl.axis import AxisWrapper
+    from hwplan import plan_network
+
+    net = random_network(np.random.default_rng(4), [23, 6, 3], timesteps=4)
+    dut = AxisWrapper(network=net, plan=plan_network(net), clock_ports=False,
+                      dedup_tag_bits=2)
+    sim = Simulator(dut)  # (elaborates the design)
+    wp, tags = dut._wp, dut._tag_memory
+    assert (wp.dedup_depth, wp.dedup_clear_cycles, wp.dedup_clear_period) == (30, 15, 3)
+    found: dict[str, object] = {}
+
+    def words(ctx) -> list[int]:
+        return [ctx.get(tags.data[i]) for i in range(wp.dedup_depth)]
+
+    async def drive(ctx) -> None:
+        for i in range(wp.dedup_depth):  # anything, as after power-up
+            ctx.set(tags.data[i], 1 + i % 3)
+        waited = 0
+        while not ctx.get(dut.s_axis_tready):
+            await ctx.tick()
+            waited += 1
+        found["reset_wait"], found["after_reset"] = waited, words(ctx)
+        for i in range(wp.dedup_depth):
+            ctx.set(tags.data[i], 1 + i % 3)
+        # three empty steps: the third has the last tag, and its end clears the memory
+        ctx.set(dut.s_axis_tvalid, 1)
+        ctx.set(dut.s_axis_tdata, wp.encode_beat(None, last=True))
+        ctx.set(dut.s_axis_tlast, 1)
+        steps = 0
+        while steps < 3:
+            _, _, ready = await ctx.tick().sample(dut.s_axis_tready)
+            steps += ready
+        ctx.set(dut.s_axis_tvalid, 0)
+        found["before_clear"] = words(ctx)
+        waited = 0
+        await ctx.tick()
+        while not ctx.get(dut._need_clear):
+            await ctx.tick()
+        while ctx.get(dut._need_clear):
+            await ctx.tick()
+            waited += 1
+        found["clear_cycles"], found["after_clear"] = waited, words(ctx)
+
+    sim.add_clock(1e-6)
+    sim.add_testbench(drive)
+    sim.run()
+    assert found["reset_wait"] >= wp.dedup_clear_cycles
+    assert found["after_reset"] == [0] * wp.dedup_depth
+    assert any(found["before_clear"])
+    assert found["clear_cycles"] == wp.dedup_clear_cycles
+    assert found["after_clear"] == [0] * wp.dedup_depth
 
 
 # ---------------------------------------------------------------- RTL through AXI
