@@ -200,6 +200,20 @@ def _names(fg: FloatGraph) -> list[str]:
     return names
 
 
+_WIDEST = (1 << (STATE_BITS_RANGE[1] - 1)) - 1
+"""The largest threshold the widest membrane holds (2^31 - 1)."""
+
+
+def _never_fires(fg: FloatGraph, layer: FloatLayer, steps: int) -> None:
+    """Raise InputError: a firing layer's threshold is beyond the widest membrane (it was
+    clamped to 2^31 - 1, so the integer network could never reach it)."""
+    at = f"{fg.where}: " if fg.where else ""
+    raise InputError(f"{at}node {layer.neuron!r} ({layer.neuron_type}): v_threshold "
+                     f"{layer.threshold:g} is {steps:.3g} weight steps, beyond the widest "
+                     f"membrane ({STATE_BITS_RANGE[1]} bits, at most {_WIDEST}): it could "
+                     "never fire (end the graph with an LI node for a membrane readout)")
+
+
 def _int_layers(fg: FloatGraph, names: list[str], bits: list[int], scales: list[float],
                 state_bits: list[int], leaks: list[int | None]) -> list[Any]:
     out, ni = [], 0
@@ -212,6 +226,8 @@ def _int_layers(fg: FloatGraph, names: list[str], bits: list[int], scales: list[
         lo, hi = -(1 << (b - 1)), (1 << (b - 1)) - 1
         w = np.clip(np.round(layer.weight / s), lo, hi).astype(np.int64)
         th = max(1, round(layer.threshold / s))
+        if layer.fires and th > _WIDEST:
+            _never_fires(fg, layer, th)
         lim = (1 << (sb - 1)) - 1
         th = min(th, lim)
         bias = None

@@ -236,6 +236,8 @@ class FloatGraph:
     dt: float | None = None
     dt_source: str = ""
     notes: list[str] = field(default_factory=list)
+    where: str = ""
+    """The file the graph was read from, as messages name it (empty: not known)."""
 
     @property
     def readout(self) -> str:
@@ -459,7 +461,7 @@ def parse_graph(graph, *, dt: float | None = None, reset: str | None = None,
     if in_factor != 1.0:  # pragma: no cover - a pool is never last
         raise _err(where, "an AvgPool2d is not followed by a synaptic layer")
     return FloatGraph(input_shape=input_shape, layers=layers, reset=reset, dt=dt,
-                      dt_source=dt_source, notes=notes)
+                      dt_source=dt_source, notes=notes, where=where)
 
 
 def _graph_meta(graph) -> dict[str, Any]:

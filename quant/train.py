@@ -455,7 +455,10 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
     Raises
     ------
     InputError
-        The directory, ``run.json`` or ``model.pt`` is missing or unreadable (one line).
+        The directory, ``run.json`` or ``model.pt`` is missing or unreadable, or
+        ``run.json``'s config disagrees with ``model.pt`` on a field that determines the
+        model (architecture, timesteps, threshold, reset, ...): one line naming the key
+        and both values.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -480,5 +483,43 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is bad input
         raise InputError(f"{model_path}: cannot be loaded ({' '.join(str(exc).split())})"
                          ) from None
+    _check_config_matches_model(cfg, model, info_path)
     model.eval()
     return Run(model=model, cfg=cfg, run_dir=run_dir, info=info)
+
+
+_MODEL_KEY_TO_CONFIG = {"sizes": "arch"}
+"""A model config key -> the ``TrainConfig`` (run.json) key it comes from, where they differ."""
+
+
+def _check_config_matches_model(cfg: TrainConfig, model: Any, info_path: Path) -> None:
+    """Raise InputError when ``run.json``'s config describes another model than ``model.pt``.
+
+    Every field that determines the model (architecture, timesteps, neuron, threshold,
+    reset, leak, readout, bias, surrogate) must give what the saved model was built with:
+    the later stages take them from ``cfg``. The model ``cfg`` describes is built under a
+    forked RNG (the global torch RNG is left as it was).
+    """
+    try:
+        with torch.random.fork_rng(devices=[]):
+            want = build_model(cfg).config()
+    except InputError as exc:
+        where = f"config {exc.param!r}: {exc.detail}" if exc.param else str(exc)
+        raise InputError(f"{info_path}: {where}") from None
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{info_path}: its config does not describe a model "
+                         f"({' '.join(str(exc).split())})") from None
+    have = model.config()
+    for key in dict.fromkeys([*have, *want]):
+        if key in want and key in have and want[key] == have[key]:
+            continue
+        # a dense and a conv architecture are keyed 'sizes' and 'arch': pair them up
+        old_key = key if key in have else next((k for k in have if k not in want), key)
+        new_key = key if key in want else next((k for k in want if k not in have), key)
+        gives = f"{new_key} {want.get(new_key)!r}"
+        trained = (f"{have.get(old_key)!r}" if old_key == new_key
+                   else f"{old_key} {have.get(old_key)!r}")
+        cfg_key = _MODEL_KEY_TO_CONFIG.get(new_key, new_key)
+        raise InputError(f"{info_path}: config {cfg_key!r} gives {gives}, but model.pt was "
+                         f"trained with {trained} (run.json and model.pt disagree: restore "
+                         "run.json or train again)")

@@ -470,14 +470,21 @@ MALFORMED_NIR = {
     "weight_beyond_float32": (lambda p: _edited(p, "m.nir", _dense_graph(),
                                                 "node/nodes/fc/weight", np.full((4, 6), 1e300)),
                               "weight has values beyond the float32 range"),
+    "threshold_beyond_widest_membrane": (
+        lambda p: _edited(p, "m.nir", _dense_graph(), "node/nodes/n/v_threshold",
+                          np.full(4, 1e30)),
+        ("m.nir: node 'n' (LIF): v_threshold 1e+30 is 1.27e+32 weight steps, beyond the "
+         "widest membrane (32 bits, at most 2147483647): it could never fire")),
 }
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED_NIR))
 def test_nir_import_malformed_graph_one_line(case, tmp_path, capsys):
     """A zero conv stride (nir's own shape arithmetic overflowed, with warnings), complex
-    weights (their imaginary part was dropped), a fractional input size (truncated), and
-    weights beyond float32 (overflow warnings): one line naming the file, exit 2."""
+    weights (their imaginary part was dropped), a fractional input size (truncated),
+    weights beyond float32 (overflow warnings) and a LIF threshold beyond the widest
+    membrane (clamped to 2^31 - 1: the network never fired): one line naming the file,
+    exit 2."""
     pytest.importorskip("h5py")
     make, needle = MALFORMED_NIR[case]
     path = make(tmp_path)
@@ -487,6 +494,17 @@ def test_nir_import_malformed_graph_one_line(case, tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith("spikeforge: error: "), err
     assert "m.nir" in err and needle in err, err
     assert not out.exists()
+
+
+def test_nir_import_large_threshold_that_fits_imports(tmp_path):
+    """A threshold far above the weights that the widest membrane still holds is kept
+    exactly (only one beyond 2^31 - 1 weight steps is refused)."""
+    pytest.importorskip("h5py")
+    path = _edited(tmp_path, "m.nir", _dense_graph(), "node/nodes/n/v_threshold",
+                   np.full(4, 1e6))
+    (layer,) = import_nir(path, timesteps=4).net.neuron_layers
+    assert layer.threshold == 127_000_000  # 1e6 / (1/127), the weight step of 8-bit ones
+    assert layer.state_bits <= 32 and (1 << (layer.state_bits - 1)) - 1 >= layer.threshold
 
 
 def test_nir_import_bad_calibration_or_headroom_one_line(tmp_path, capsys):

@@ -116,3 +116,22 @@ def test_cli_quantize_names_the_flag(run_dir, tmp_path, capsys, extra, match):
     _exit2(["quantize", str(run_dir), *extra, "--quiet", "-o", str(tmp_path / "n")], capsys,
            match)
     assert not (tmp_path / "n").exists()
+
+
+@pytest.mark.parametrize("command", ["quantize", "hessian"])
+def test_cli_run_json_that_disagrees_with_model_exits_2(run_dir, tmp_path, capsys, command):
+    """A run.json edited to timesteps 8 beside a model.pt trained with 4: one line naming
+    run.json, the key and both values, exit 2, nothing written."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_bytes((run_dir / "model.pt").read_bytes())
+    info = json.loads((run_dir / "run.json").read_text())
+    info["config"]["timesteps"] = 8
+    (run / "run.json").write_text(json.dumps(info))
+    out = tmp_path / "n"
+    extra = ["--bits", "3", "--quiet", "-o", str(out)] if command == "quantize" else []
+    _exit2([command, str(run), *extra], capsys,
+           f"{run / 'run.json'}: config 'timesteps' gives timesteps 8, but model.pt was "
+           "trained with 4 (run.json and model.pt disagree: restore run.json or train again)")
+    assert not out.exists() and sorted(p.name for p in run.iterdir()) == ["model.pt",
+                                                                          "run.json"]

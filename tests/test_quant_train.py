@@ -9,7 +9,7 @@ import torch
 
 import pysim
 from quant.export import quantize_run
-from quant.train import TrainConfig, evaluate, load_run, loss_fn, train
+from quant.train import TrainConfig, evaluate, load_run, loss_fn, model_from_config, train
 
 TINY = {"dataset": "digits", "arch": "64-48-10", "timesteps": 8, "epochs": 4, "batch_size": 32,
             "limit_train": 600, "limit_test": 120, "threads": 1, "seed": 3}
@@ -85,6 +85,59 @@ def test_load_run_refuses_foreign_run_record(tiny_run, tmp_path, record, match):
     with pytest.raises(pysim.InputError, match="not a spikeforge run record") as e:
         load_run(run)
     assert match in str(e.value) and "run.json" in str(e.value)
+
+
+def _edited_run(tiny_run, tmp_path, **config):
+    """A copy of the tiny run whose run.json config has ``config`` edited in."""
+    out, _res = tiny_run
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "model.pt").write_bytes((out / "model.pt").read_bytes())
+    info = json.loads((out / "run.json").read_text())
+    info["config"].update(config)
+    (run / "run.json").write_text(json.dumps(info))
+    return run
+
+
+@pytest.mark.parametrize("edit,key,gives,trained", [
+    ({"timesteps": 16}, "timesteps", "timesteps 16", "8"),
+    ({"arch": "64-32-10"}, "arch", "sizes [64, 32, 10]", "[64, 48, 10]"),
+    ({"arch": "1x8x8-4c3-10"}, "arch", "arch '1x8x8-4c3-10'", "sizes [64, 48, 10]"),
+    ({"threshold": 2.0}, "threshold", "threshold 2.0", "1.0"),
+    ({"reset": "subtract"}, "reset", "reset 'subtract'", "'zero'"),
+])
+def test_load_run_refuses_run_json_that_disagrees_with_model(tiny_run, tmp_path, edit, key,
+                                                             gives, trained):
+    """An edit of run.json that model.pt overrides (the later stages would use the edited
+    value with the saved model): one line naming run.json, the key and both values."""
+    run = _edited_run(tiny_run, tmp_path, **edit)
+    with pytest.raises(pysim.InputError) as e:
+        load_run(run)
+    msg = str(e.value)
+    assert msg.startswith(f"{run / 'run.json'}: config {key!r} gives {gives}, but model.pt "
+                          f"was trained with {trained} (")
+    assert "restore run.json or train again" in msg and "\n" not in msg
+
+
+def test_load_run_accepts_edit_that_does_not_change_the_model(tiny_run, tmp_path):
+    """Fields that do not determine the model (epochs, lr, seed) still load, as edited."""
+    run_dir = _edited_run(tiny_run, tmp_path, epochs=9, lr=1e-3, seed=5)
+    torch.manual_seed(11)
+    run = load_run(run_dir)
+    after_load = torch.random.get_rng_state()
+    assert (run.cfg.epochs, run.cfg.lr, run.cfg.seed) == (9, 1e-3, 5)
+    assert run.model.config()["timesteps"] == 8
+    # the check builds its model under a forked RNG: the global RNG moves only as much
+    # as rebuilding model.pt's model moves it
+    torch.manual_seed(11)
+    model_from_config(torch.load(run_dir / "model.pt", weights_only=False)["model_config"])
+    assert torch.equal(after_load, torch.random.get_rng_state())
+
+
+def test_load_run_refuses_invalid_run_json_config(tiny_run, tmp_path):
+    with pytest.raises(pysim.InputError, match=r"run.json: config 'timesteps': must be an "
+                                               r"integer >= 1, not 0$"):
+        load_run(_edited_run(tiny_run, tmp_path, timesteps=0))
 
 
 @pytest.mark.parametrize("bits", [[3, 2], 8])
