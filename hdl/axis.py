@@ -333,9 +333,10 @@ class AxisWrapper(wiring.Component):
             dp.d.comb += [
                 # at a sample's first beat, ``step`` still holds the last sample's value
                 live_at_take.eq(~in_sample | _lt_const(step, T)),
-                rd.addr.eq(tdata[:abits]),
+                # (an input's index fits IDX bits: the tags past 2**IDX are never used)
+                rd.addr.eq(tdata[:min(abits, IDX)]),
                 rd.en.eq(ready),
-                wr.addr.eq(tdata[:abits]),
+                wr.addr.eq(tdata[:min(abits, IDX)]),
                 wr.data.eq(cur_tag),
                 wr.en.eq(accept & ~tdata[wp.nospike_bit] & in_range & live_at_take),
                 seen.eq(tag_q == cur_tag),

@@ -491,6 +491,29 @@ def test_axis_sweep_random_networks(seed: int, tmp_path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.rtl
+@pytest.mark.parametrize("n_in", [63, 64])
+def test_axis_tag_memory_wider_than_index_matches(n_in: int, tmp_path) -> None:
+    """63 and 64 inputs: the tag memory (126 tags) has more address bits than the
+    6-bit index field, and the duplicate check is still exact."""
+    _need_verilator()
+    import hdl
+    from hwplan import plan_network
+    from hwplan.wrapper import axis_wrapper_plan
+    from sim.axis_runner import verify_axis_design
+
+    net = random_network(np.random.default_rng(n_in), [n_in, 9, 4], timesteps=4)
+    wp = axis_wrapper_plan(plan_network(net))
+    assert wp.dedup_depth == 126 and wp.index_field_bits == 6
+    design = hdl.emit_verilog(net, wrap="axis", wrap_options={"dedup_tag_bits": 2})
+    x = random_spikes(np.random.default_rng(1), 10, net.timesteps, net.input_size, 0.3)
+    res = verify_axis_design(net, design, x, build_dir=tmp_path,
+                             phases=("stream", "malformed"), gap=0.3, backpressure=0.3,
+                             seed=n_in, dup_every=2)
+    assert res.mismatches == 0 and res.passed, res.first_mismatch
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
 def test_axis_digits_network(tmp_path) -> None:
     _need_verilator()
     import hdl
