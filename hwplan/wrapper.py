@@ -47,6 +47,7 @@ __all__ = [
     "decode_packet",
     "encode_uart_sample",
     "lfsr_next",
+    "lfsr_prev",
     "mem_data_words",
     "packet_bytes",
     "register_table",
@@ -65,6 +66,7 @@ WRAPPER_ID = 0x53460001
 OUT_DATA_BITS = 32
 AXIL_DATA_BITS = 32
 DEDUP_TAG_BITS = 8
+"""Width of the duplicate check's step tags (one per input, see AxisWrapperPlan)."""
 
 #: Taps of a maximal-length Fibonacci LFSR of each width (bit numbers from 1; the width
 #: is the first tap): the duplicate check counts its step tags and its clear addresses
@@ -98,7 +100,7 @@ def lfsr_prev(state: int, bits: int, *, xnor: bool) -> int:
         if lfsr_next(cand, bits, xnor=xnor) == state:
             return cand
     raise ValueError(f"{state} is not a state of the {bits}-bit LFSR")
-"""Width of the duplicate check's step tags (one per input, see AxisWrapperPlan)."""
+
 
 FLAGS: dict[str, tuple[int, str]] = {
     "RANGE": (0, ("an input index >= input_size (or a reserved index bit set): the sample "
