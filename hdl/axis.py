@@ -330,13 +330,14 @@ class AxisWrapper(wiring.Component):
             clr_ports = [tags.write_port() for _ in range(2)]
             clr_last = Signal()
             live_at_take = Signal()  # the sample of the offered beat still feeds the core
+            # (an input's index fits IDX bits: the tags past 2**IDX are never used)
+            tag_addr = tdata[:min(abits, IDX)]
             dp.d.comb += [
                 # at a sample's first beat, ``step`` still holds the last sample's value
                 live_at_take.eq(~in_sample | _lt_const(step, T)),
-                # (an input's index fits IDX bits: the tags past 2**IDX are never used)
-                rd.addr.eq(tdata[:min(abits, IDX)]),
+                rd.addr.eq(tag_addr),
                 rd.en.eq(ready),
-                wr.addr.eq(tdata[:min(abits, IDX)]),
+                wr.addr.eq(tag_addr),
                 wr.data.eq(cur_tag),
                 wr.en.eq(accept & ~tdata[wp.nospike_bit] & in_range & live_at_take),
                 seen.eq(tag_q == cur_tag),
